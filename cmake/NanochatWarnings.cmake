@@ -1,0 +1,19 @@
+# Warning and checking flags for the project's own programs (never forced on consumers).
+# nanochat_program(target) applies them; CUDA sources also get ptxas spill reporting, checked by
+# check_spills.sh against spill_allowlist.txt.
+set(NANOCHAT_CXX_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion)
+function(nanochat_program target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:${NANOCHAT_CXX_WARNINGS} -Werror>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xptxas=-v
+        -Xcompiler=-Wall,-Wextra,-Werror>)
+  if(NANOCHAT_TSAN)
+    target_compile_options(${target} PRIVATE -fsanitize=thread -g -O1)
+    target_link_options(${target} PRIVATE -fsanitize=thread)
+  endif()
+  get_target_property(sources ${target} SOURCES)
+  if(sources MATCHES "\\.cu(;|$)")
+    set_target_properties(${target} PROPERTIES CUDA_COMPILER_LAUNCHER
+      "${PROJECT_SOURCE_DIR}/cmake/check_spills.sh;${PROJECT_SOURCE_DIR}/cmake/spill_allowlist.txt")
+  endif()
+endfunction()

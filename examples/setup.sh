@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what nanochat.cpp needs on a Debian machine and is missing; does nothing when all is there.
+# Called by the main job, the test command and the benchmark command, so none needs a manual step.
+set -euo pipefail
+packages=(
+  g++ cmake ninja-build pkg-config git
+  libopenblas-openmp-dev   # CPU GEMM (OpenMP threading, shares the pool with our loops)
+  doctest-dev              # tests
+  libbenchmark-dev         # benchmarks
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "setup: installing ${missing[*]}"
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
