@@ -1,0 +1,109 @@
+#pragma once
+// Parquet's RLE / bit-packing hybrid: the encoding of definition levels and of dictionary
+// indices. A run header (ULEB128) with low bit 0 is an RLE run (count, then one value in
+// ceil(width/8) bytes); with low bit 1 it is a bit-packed run of 8-value groups, LSB first.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "nanochat/core/error.hpp"
+
+namespace nanochat::data {
+
+class RleHybridDecoder {
+ public:
+  RleHybridDecoder(const std::uint8_t* data, std::size_t size, int bit_width, const std::string& what)
+      : pos_(data), end_(data + size), bit_width_(bit_width), what_(what) {
+    NANOCHAT_CHECK(bit_width >= 0 && bit_width <= 32, what_, ": bit width ", bit_width,
+                   " is outside 0..32");
+  }
+
+  // Decodes exactly `count` values into out; fails if the runs end first.
+  void decode(std::uint32_t* out, std::size_t count) {
+    std::size_t done = 0;
+    while (done < count) {
+      if (run_left_ == 0) next_run();
+      std::size_t take = std::min(run_left_, count - done);
+      if (packed_) {
+        for (std::size_t i = 0; i < take; ++i) out[done + i] = unpack(packed_index_ + i);
+        packed_index_ += take;
+      } else {
+        std::fill(out + done, out + done + take, run_value_);
+      }
+      run_left_ -= take;
+      done += take;
+    }
+  }
+
+ private:
+  void next_run() {
+    std::uint64_t header = 0;
+    for (int shift = 0;; shift += 7) {
+      NANOCHAT_CHECK(pos_ < end_, what_, ": RLE/bit-packed data ends before all values are read");
+      NANOCHAT_CHECK(shift < 35, what_, ": RLE run header longer than 5 bytes");
+      std::uint8_t byte = *pos_++;
+      header |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+    std::size_t available = static_cast<std::size_t>(end_ - pos_);
+    if (header & 1) {
+      std::size_t groups = static_cast<std::size_t>(header >> 1);
+      NANOCHAT_CHECK(groups > 0, what_, ": empty bit-packed run");
+      packed_ = true;
+      packed_data_ = pos_;
+      packed_index_ = 0;
+      run_left_ = groups * 8;
+      // Writers may end the last run early; only the bytes that exist are readable.
+      std::size_t bytes = groups * static_cast<std::size_t>(bit_width_);
+      if (bytes > available) {
+        bytes = available;
+        run_left_ = bit_width_ == 0 ? run_left_ : bytes * 8 / static_cast<std::size_t>(bit_width_);
+      }
+      pos_ += bytes;
+      NANOCHAT_CHECK(run_left_ > 0, what_, ": bit-packed run has no data");
+    } else {
+      run_left_ = static_cast<std::size_t>(header >> 1);
+      NANOCHAT_CHECK(run_left_ > 0, what_, ": empty RLE run");
+      packed_ = false;
+      std::size_t bytes = static_cast<std::size_t>(bit_width_ + 7) / 8;
+      NANOCHAT_CHECK(bytes <= available, what_, ": RLE run value is truncated");
+      run_value_ = 0;
+      for (std::size_t i = 0; i < bytes; ++i) run_value_ |= std::uint32_t{pos_[i]} << (8 * i);
+      pos_ += bytes;
+    }
+  }
+
+  std::uint32_t unpack(std::size_t index) const {
+    if (bit_width_ == 0) return 0;
+    std::size_t bit = index * static_cast<std::size_t>(bit_width_);
+    std::uint64_t window = 0;
+    std::size_t first = bit / 8;
+    std::size_t last = (bit + static_cast<std::size_t>(bit_width_) - 1) / 8;
+    for (std::size_t b = first; b <= last; ++b) {
+      window |= std::uint64_t{packed_data_[b]} << (8 * (b - first));
+    }
+    std::uint64_t mask = (std::uint64_t{1} << bit_width_) - 1;
+    return static_cast<std::uint32_t>((window >> (bit % 8)) & mask);
+  }
+
+  const std::uint8_t* pos_;
+  const std::uint8_t* end_;
+  int bit_width_;
+  const std::string& what_;
+  bool packed_ = false;
+  const std::uint8_t* packed_data_ = nullptr;
+  std::size_t packed_index_ = 0;
+  std::size_t run_left_ = 0;
+  std::uint32_t run_value_ = 0;
+};
+
+// The number of bits needed for values 0..max_value.
+inline int bit_width_for(std::uint32_t max_value) {
+  int width = 0;
+  while (width < 32 && (max_value >> width) != 0) ++width;
+  return width;
+}
+
+}  // namespace nanochat::data
