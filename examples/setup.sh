@@ -7,6 +7,13 @@ packages=(
   libopenblas-openmp-dev   # CPU GEMM (OpenMP threading, shares the pool with our loops)
   doctest-dev              # tests
   libbenchmark-dev         # benchmarks
+  libzstd-dev              # parquet zstd pages (data pipeline)
+  libsnappy-dev            # parquet snappy pages
+  zlib1g-dev               # parquet gzip pages
+  libcurl4-openssl-dev     # shard downloader (HTTPS to the FineWeb-EDU mirror)
+  clang-16                 # libFuzzer run of the parquet reader (clang 14 lacks source_location)
+  libclang-rt-16-dev       # libFuzzer and ASan runtimes for clang-16
+  bible-kjv                # offline default corpus: the King James Bible (public domain), dumped by `bible`
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -75,7 +75,7 @@ std::vector<std::vector<std::string>> read_all(const std::string& bytes, const s
 
 }  // namespace
 
-TEST_CASE("parquet: every codec, encoding and page version decodes exactly as pyarrow reads it") {
+TEST_CASE("data.parquet: every codec, encoding and page version decodes exactly as pyarrow reads it") {
   auto expected = load_expected();
   REQUIRE(expected.size() == 18);
   for (const auto& [name, groups] : expected) {
@@ -94,13 +94,13 @@ TEST_CASE("parquet: every codec, encoding and page version decodes exactly as py
   }
 }
 
-TEST_CASE("parquet: row groups can be read in any order and more than once") {
+TEST_CASE("data.parquet: row groups can be read in any order and more than once") {
   auto expected = load_expected()["zstd_dict_v2"];
   ParquetReader reader(kDir / "zstd_dict_v2.parquet");
   for (std::size_t g : {2u, 0u, 2u, 1u}) CHECK(reader.read_strings(g, "text") == expected[g]);
 }
 
-TEST_CASE("parquet: columns are found by name and the wrong ones are refused") {
+TEST_CASE("data.parquet: columns are found by name and the wrong ones are refused") {
   ParquetReader reader(kDir / "two_columns.parquet");
   CHECK(reader.column_names() == std::vector<std::string>{"id", "text"});
   CHECK(reader.column_index("text") == 1);
@@ -114,14 +114,14 @@ TEST_CASE("parquet: columns are found by name and the wrong ones are refused") {
                        nanochat::Error);
 }
 
-TEST_CASE("parquet: missing and non-parquet files are named in the error") {
+TEST_CASE("data.parquet: missing and non-parquet files are named in the error") {
   CHECK_THROWS_WITH_AS(ParquetReader(kDir / "absent.parquet"), doctest::Contains("absent.parquet: cannot open"),
                        nanochat::Error);
   CHECK_THROWS_WITH_AS(ParquetReader(kDir / "expected.json"),
                        doctest::Contains("expected.json: does not start with PAR1"), nanochat::Error);
 }
 
-TEST_CASE("parquet: every truncation of a file fails cleanly") {
+TEST_CASE("data.parquet: every truncation of a file fails cleanly") {
   std::string bytes = slurp(kDir / "zstd_plain_v1.parquet");
   for (std::size_t cut = 0; cut < bytes.size(); cut += 7) {
     CAPTURE(cut);
@@ -130,13 +130,13 @@ TEST_CASE("parquet: every truncation of a file fails cleanly") {
   }
 }
 
-TEST_CASE("parquet: a wrong footer length is reported") {
+TEST_CASE("data.parquet: a wrong footer length is reported") {
   std::string bytes = slurp(kDir / "snappy_plain_v2.parquet");
   bytes[bytes.size() - 5] = '\x7f';  // high byte of the footer length
   CHECK_THROWS_WITH_AS(read_all(bytes, "f.parquet"), doctest::Contains("footer length"), nanochat::Error);
 }
 
-TEST_CASE("parquet: damaged page data fails with the row group named") {
+TEST_CASE("data.parquet: damaged page data fails with the row group named") {
   // Overwrite the whole data region (between the magic and the first row group's end) with a
   // pattern: page headers and compressed bodies become garbage, the footer stays valid.
   for (const char* name : {"zstd_plain_v1", "snappy_dict_v1", "gzip_plain_v2", "none_dict_v2"}) {
@@ -148,7 +148,7 @@ TEST_CASE("parquet: damaged page data fails with the row group named") {
   }
 }
 
-TEST_CASE("parquet: single-byte corruption anywhere never crashes") {
+TEST_CASE("data.parquet: single-byte corruption anywhere never crashes") {
   // Either an Error or (when the byte was unimportant, e.g. inside a string) a successful read.
   std::string original = slurp(kDir / "gzip_dict_v2.parquet");
   std::size_t errors = 0;
