@@ -35,8 +35,6 @@ class JsonScanner {
     return true;
   }
 
-  bool at_end() { return peek() == '\0' && pos_ >= text_.size(); }
-
   void read_string(std::string& out) {
     out.clear();
     expect('"');
