@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -155,7 +156,8 @@ class Parser {
       if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
       expect(digits(), "exponent digits");
     }
-    return std::stod(std::string(text_.substr(start, pos_ - start)));
+    // strtod, not stod: an out-of-range literal becomes ±inf instead of throwing a non-Error.
+    return std::strtod(std::string(text_.substr(start, pos_ - start)).c_str(), nullptr);
   }
 
   unsigned hex4() {

@@ -106,8 +106,8 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
 
 // Parses a tiktoken ranks file: returns the token bytes by rank. Ranks must be 0..n-1, each once.
 inline std::vector<std::string> parse_ranks(std::string_view text, std::string_view source) {
-  std::vector<std::string> tokens;
-  std::vector<bool> seen;
+  std::vector<std::pair<std::uint64_t, std::string>> entries;  // (rank, bytes)
+  std::vector<std::size_t> lines;                                // line of each entry
   std::size_t line_no = 0;
   std::string bytes;
   for (std::size_t pos = 0; pos < text.size();) {
@@ -125,27 +125,29 @@ inline std::vector<std::string> parse_ranks(std::string_view text, std::string_v
     const std::string_view rank_text = line.substr(space + 1);
     NANOCHAT_CHECK(base64_decode(b64, bytes) && !bytes.empty(), source, ":", line_no,
                    ": invalid base64 token");
-    std::uint64_t rank = 0;
     NANOCHAT_CHECK(!rank_text.empty() && rank_text.size() <= 10, source, ":", line_no,
                    ": invalid rank");
+    std::uint64_t rank = 0;
     for (char c : rank_text) {
       NANOCHAT_CHECK(c >= '0' && c <= '9', source, ":", line_no, ": invalid rank");
       rank = rank * 10 + static_cast<std::uint64_t>(c - '0');
     }
-    NANOCHAT_CHECK(rank < (std::uint64_t{1} << 30), source, ":", line_no, ": rank ", rank,
-                   " is too large");
-    if (rank >= tokens.size()) {
-      tokens.resize(rank + 1);
-      seen.resize(rank + 1);
-    }
-    NANOCHAT_CHECK(!seen[rank], source, ":", line_no, ": rank ", rank, " appears twice");
-    seen[rank] = true;
-    tokens[rank] = bytes;
+    entries.emplace_back(rank, bytes);
+    lines.push_back(line_no);
   }
-  NANOCHAT_CHECK(!tokens.empty(), source, ": no tokens");
-  const auto gap = std::find(seen.begin(), seen.end(), false);
-  NANOCHAT_CHECK(gap == seen.end(), source, ": rank ", gap - seen.begin(),
-                 " is missing (ranks must be 0..n-1)");
+  NANOCHAT_CHECK(!entries.empty(), source, ": no tokens");
+  // Checked against the number of lines before allocating, so a corrupt rank cannot ask for
+  // gigabytes.
+  std::vector<std::string> tokens(entries.size());
+  std::vector<bool> seen(entries.size(), false);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const std::uint64_t rank = entries[i].first;
+    NANOCHAT_CHECK(rank < entries.size(), source, ":", lines[i], ": rank ", rank,
+                   " is out of range: ranks must be 0..n-1 for n = ", entries.size(), " tokens (one missing?)");
+    NANOCHAT_CHECK(!seen[rank], source, ":", lines[i], ": rank ", rank, " appears twice");
+    seen[rank] = true;
+    tokens[rank] = std::move(entries[i].second);
+  }
   return tokens;
 }
 
