@@ -1,0 +1,52 @@
+#pragma once
+// The Cpu backend: host memory, OpenMP for loops, OpenBLAS for GEMM. It is the executable
+// reference every other backend is compared with.
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/tensor.hpp"
+
+namespace nanochat::cpu {
+
+struct Cpu {
+  static constexpr bool host_accessible = true;
+  static constexpr std::size_t alignment = 64;  // a cache line, and a full AVX-512 vector
+
+  class Buffer {
+   public:
+    Buffer() = default;
+    void* data() const { return memory_.get(); }
+
+   private:
+    friend struct Cpu;
+    struct Free {
+      void operator()(void* p) const { std::free(p); }
+    };
+    std::unique_ptr<void, Free> memory_;
+  };
+
+  Buffer allocate(std::size_t bytes) {
+    Buffer b;
+    if (bytes == 0) return b;
+    const std::size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+    b.memory_.reset(std::aligned_alloc(alignment, rounded));
+    NANOCHAT_CHECK(b.memory_ != nullptr, "Cpu: out of host memory allocating ", bytes, " bytes");
+    return b;
+  }
+
+  void copy_to_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+  void copy_from_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+  void copy_on_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+  void fill_zero(void* dst, std::size_t bytes) { std::memset(dst, 0, bytes); }
+};
+
+static_assert(Backend<Cpu>);
+
+template <class T>
+using CpuView = TensorView<T, Cpu>;
+
+}  // namespace nanochat::cpu

@@ -1,0 +1,62 @@
+#pragma once
+// RMSNorm without weights on the Cpu backend: y = x * r, r = 1 / sqrt(mean(x^2) + eps).
+// The forward saves r per row; the backward uses dx = r * (dy - x * r^2 * mean(dy * x)).
+
+#include <cmath>
+
+#include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/core/rmsnorm_shape.hpp"
+
+namespace nanochat::cpu {
+
+template <class T>
+void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd, CpuView<const T> in,
+                     float eps = rmsnorm_default_eps<T>()) {
+  const RmsNormShape s = rmsnorm_shape(out, in, rstd, "rmsnorm_forward");
+  const T* x_all = in.data();
+  T* y_all = out.data();
+  float* r_all = rstd.data();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t row = 0; row < s.rows; ++row) {
+    const T* x = x_all + row * s.dim;
+    T* y = y_all + row * s.dim;
+    float sum_sq = 0.0f;
+#pragma omp simd reduction(+ : sum_sq)
+    for (int i = 0; i < s.dim; ++i) {
+      const float v = static_cast<float>(x[i]);
+      sum_sq += v * v;
+    }
+    const float r = 1.0f / std::sqrt(sum_sq / static_cast<float>(s.dim) + eps);
+    r_all[row] = r;
+#pragma omp simd
+    for (int i = 0; i < s.dim; ++i) y[i] = T(static_cast<float>(x[i]) * r);
+  }
+}
+
+template <class T>
+void rmsnorm_backward(Cpu&, CpuView<T> din, CpuView<const T> dout, CpuView<const T> in,
+                      CpuView<const float> rstd) {
+  const RmsNormShape s = rmsnorm_shape(din, in, rstd, "rmsnorm_backward");
+  check_shape(dout.shape(), in.shape(), "rmsnorm_backward: dout");
+  const T* x_all = in.data();
+  const T* dy_all = dout.data();
+  T* dx_all = din.data();
+  const float* r_all = rstd.data();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t row = 0; row < s.rows; ++row) {
+    const T* x = x_all + row * s.dim;
+    const T* dy = dy_all + row * s.dim;
+    T* dx = dx_all + row * s.dim;
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int i = 0; i < s.dim; ++i) dot += static_cast<float>(dy[i]) * static_cast<float>(x[i]);
+    const float r = r_all[row];
+    const float coef = r * r * dot / static_cast<float>(s.dim);
+#pragma omp simd
+    for (int i = 0; i < s.dim; ++i) {
+      dx[i] = T(r * (static_cast<float>(dy[i]) - static_cast<float>(x[i]) * coef));
+    }
+  }
+}
+
+}  // namespace nanochat::cpu

@@ -1,0 +1,163 @@
+#pragma once
+// RealDevice: the DeviceRuntime of an actual GPU (CUDA runtime + cuBLASLt). Needs the CUDA
+// toolkit (link nanochat::cuda). Kernels launch through their __global__ entry, which exists only
+// when the calling code was compiled by nvcc; a host-compiled caller gets an error saying so.
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <source_location>
+#include <string>
+
+#include "nanochat/backend/cuda/device_runtime.hpp"
+#include "nanochat/core/error.hpp"
+
+namespace nanochat::cuda {
+
+inline void check_cuda(cudaError_t status, const char* what,
+                       std::source_location where = std::source_location::current()) {
+  if (status != cudaSuccess) {
+    throw Error(cat("CUDA: ", what, " failed: ", cudaGetErrorName(status), " (",
+                    cudaGetErrorString(status), ")"),
+                where);
+  }
+}
+
+inline void check_cublas(cublasStatus_t status, const char* what,
+                         std::source_location where = std::source_location::current()) {
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    throw Error(cat("cuBLASLt: ", what, " failed with status ", static_cast<int>(status)), where);
+  }
+}
+
+class RealDevice final : public DeviceRuntime {
+ public:
+  static constexpr std::size_t workspace_bytes = 32u << 20;  // cuBLASLt's recommendation for Hopper
+
+  // Number of usable GPUs; 0 when there is no driver or no device.
+  static int count() {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+  }
+
+  explicit RealDevice(int ordinal = 0) : ordinal_(ordinal) {
+    check_cuda(cudaSetDevice(ordinal), "cudaSetDevice");
+    check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check_cublas(cublasLtCreate(&lt_), "cublasLtCreate");
+    check_cuda(cudaMalloc(&workspace_, workspace_bytes), "cudaMalloc (cuBLASLt workspace)");
+  }
+  RealDevice(const RealDevice&) = delete;
+  RealDevice& operator=(const RealDevice&) = delete;
+  ~RealDevice() override {
+    cudaFree(workspace_);
+    cublasLtDestroy(lt_);
+    cudaStreamDestroy(stream_);
+  }
+
+  std::string name() const override {
+    cudaDeviceProp prop{};
+    check_cuda(cudaGetDeviceProperties(&prop, ordinal_), "cudaGetDeviceProperties");
+    return cat(prop.name, " (sm_", prop.major, prop.minor, ")");
+  }
+
+  void* allocate(std::size_t bytes) override {
+    void* p = nullptr;
+    check_cuda(cudaMallocAsync(&p, bytes, stream_), "cudaMallocAsync");
+    return p;
+  }
+  void free(void* ptr) override { cudaFreeAsync(ptr, stream_); }
+
+  void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) override {
+    const cudaMemcpyKind k = kind == CopyKind::host_to_device   ? cudaMemcpyHostToDevice
+                             : kind == CopyKind::device_to_host ? cudaMemcpyDeviceToHost
+                                                                : cudaMemcpyDeviceToDevice;
+    check_cuda(cudaMemcpyAsync(dst, src, bytes, k, stream_), "cudaMemcpyAsync");
+    // The host buffer of a pageable copy must stay valid until the copy is done.
+    if (kind != CopyKind::device_to_device) synchronize();
+  }
+
+  void fill_zero(void* dst, std::size_t bytes) override {
+    check_cuda(cudaMemsetAsync(dst, 0, bytes, stream_), "cudaMemsetAsync");
+  }
+
+  void synchronize() override { check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+  void launch(const KernelLaunch& l) override {
+    NANOCHAT_CHECK(l.device_entry != nullptr, "kernel ", l.name,
+                   " was compiled by a host compiler, so it has no GPU code; compile the code "
+                   "that calls it with nvcc (and link nanochat::cuda)");
+    simt::check_launch_shape(l.shape, l.name);
+    if (l.shape.shared_bytes > 48 * 1024) {
+      check_cuda(cudaFuncSetAttribute(l.device_entry, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(l.shape.shared_bytes)),
+                 "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+    }
+    const dim3 grid(l.shape.grid.x, l.shape.grid.y, l.shape.grid.z);
+    const dim3 block(l.shape.block.x, l.shape.block.y, l.shape.block.z);
+    check_cuda(cudaLaunchKernel(l.device_entry, grid, block, l.args, l.shape.shared_bytes, stream_),
+               l.name);
+  }
+
+  void matmul(const LtMatmul& op, float alpha, const void* a, const void* b, float beta,
+              const void* c, void* d) override {
+    Descriptors desc(op);
+    cublasLtMatmulPreference_t pref = nullptr;
+    check_cublas(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    const std::size_t ws = workspace_bytes;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                         sizeof(ws));
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    int found = 0;
+    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+        lt_, desc.op, desc.a, desc.b, desc.c, desc.d, pref, 1, &heuristic, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    check_cublas(status, "cublasLtMatmulAlgoGetHeuristic");
+    NANOCHAT_CHECK(found > 0, "cuBLASLt: no algorithm for this matmul");
+    check_cublas(cublasLtMatmul(lt_, desc.op, &alpha, a, desc.a, b, desc.b, &beta, c, desc.c, d,
+                                desc.d, &heuristic.algo, workspace_, workspace_bytes, stream_),
+                 "cublasLtMatmul");
+  }
+
+ private:
+  // The cuBLASLt descriptors of one LtMatmul, destroyed on scope exit.
+  struct Descriptors {
+    explicit Descriptors(const LtMatmul& m) {
+      check_cublas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+                   "cublasLtMatmulDescCreate");
+      const auto ta = static_cast<cublasOperation_t>(m.trans_a);
+      const auto tb = static_cast<cublasOperation_t>(m.trans_b);
+      cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+      cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+      a = layout(m.a);
+      b = layout(m.b);
+      c = layout(m.c);
+      d = layout(m.d);
+    }
+    ~Descriptors() {
+      for (auto l : {a, b, c, d})
+        if (l) cublasLtMatrixLayoutDestroy(l);
+      if (op) cublasLtMatmulDescDestroy(op);
+    }
+    static cublasLtMatrixLayout_t layout(const LtLayout& l) {
+      cublasLtMatrixLayout_t h = nullptr;
+      check_cublas(cublasLtMatrixLayoutCreate(&h, static_cast<cudaDataType_t>(l.type), l.rows,
+                                              l.cols, l.ld),
+                   "cublasLtMatrixLayoutCreate");
+      cublasLtMatrixLayoutSetAttribute(h, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &l.batch_count,
+                                       sizeof(l.batch_count));
+      cublasLtMatrixLayoutSetAttribute(h, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                       &l.batch_stride, sizeof(l.batch_stride));
+      return h;
+    }
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  };
+
+  int ordinal_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+};
+
+}  // namespace nanochat::cuda

@@ -1,0 +1,18 @@
+#pragma once
+// Qualifiers shared by host and device code. Under nvcc they are the CUDA keywords; in a host
+// compiler they vanish, which is how one kernel source also runs in the SIMT emulator.
+
+#if defined(__CUDACC__)
+#define NANOCHAT_HOST_DEVICE __host__ __device__
+#define NANOCHAT_FORCEINLINE __forceinline__
+#else
+#define NANOCHAT_HOST_DEVICE
+#define NANOCHAT_FORCEINLINE inline __attribute__((always_inline))
+#endif
+
+// True inside the device pass of nvcc; the host pass and host compilers see the emulator side.
+#if defined(__CUDA_ARCH__)
+#define NANOCHAT_DEVICE_PASS 1
+#else
+#define NANOCHAT_DEVICE_PASS 0
+#endif
