@@ -56,7 +56,7 @@ std::vector<std::string> specials() { return {tk::kSpecialTokens.begin(), tk::kS
 
 }  // namespace
 
-TEST_CASE("parity: training reproduces rustbpe's merges") {
+TEST_CASE("tokenizer/parity: training reproduces rustbpe's merges") {
   const auto docs = corpus();
   REQUIRE(docs.size() > 100);
   for (std::size_t vocab : {300u, 2048u}) {
@@ -72,7 +72,7 @@ TEST_CASE("parity: training reproduces rustbpe's merges") {
   }
 }
 
-TEST_CASE("parity: encoding reproduces tiktoken's ids") {
+TEST_CASE("tokenizer/parity: encoding reproduces tiktoken's ids") {
   const auto docs = corpus();
   for (std::size_t vocab : {300u, 2048u}) {
     CAPTURE(vocab);

@@ -150,7 +150,7 @@ std::string replace_invalid(std::string_view bytes, std::vector<std::size_t>& ba
 
 }  // namespace
 
-TEST_CASE("pretokenizer: hand-picked cases") {
+TEST_CASE("tokenizer/pretokenizer: hand-picked cases") {
   const auto split = [](std::string_view text) {
     std::vector<std::string> pieces;
     tk::split_text(text, [&](std::string_view p) { pieces.emplace_back(p); });
@@ -169,7 +169,7 @@ TEST_CASE("pretokenizer: hand-picked cases") {
   CHECK(split("'ſ") == std::vector<std::string>{"'ſ"});  // (?i)s also matches U+017F
 }
 
-TEST_CASE("pretokenizer: identical to PCRE2 on 10 MB of varied text") {
+TEST_CASE("tokenizer/pretokenizer: identical to PCRE2 on 10 MB of varied text") {
   Pcre2Splitter oracle;
   std::mt19937_64 rng(42);
   std::size_t total = 0;
@@ -189,7 +189,7 @@ TEST_CASE("pretokenizer: identical to PCRE2 on 10 MB of varied text") {
   CHECK(total >= (10u << 20));
 }
 
-TEST_CASE("pretokenizer: random byte strings split like their U+FFFD-replaced text") {
+TEST_CASE("tokenizer/pretokenizer: random byte strings split like their U+FFFD-replaced text") {
   Pcre2Splitter oracle;
   std::mt19937_64 rng(7);
   for (int doc = 0; doc < 3000; ++doc) {

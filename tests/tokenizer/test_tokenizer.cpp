@@ -52,7 +52,7 @@ struct TempDir {
 
 }  // namespace
 
-TEST_CASE("tokenizer: vocabulary layout and special ids") {
+TEST_CASE("tokenizer/api: vocabulary layout and special ids") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   CHECK(tok.vocab_size() == 2048 + 9);
   CHECK(tok.bos_id() == 2048);
@@ -64,7 +64,7 @@ TEST_CASE("tokenizer: vocabulary layout and special ids") {
   CHECK_THROWS_AS(tok.decode(std::vector<tk::TokenId>{4000}), nanochat::Error);
 }
 
-TEST_CASE("tokenizer: special tokens never come from user text") {
+TEST_CASE("tokenizer/api: special tokens never come from user text") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   for (std::string_view special : tk::kSpecialTokens) {
     for (const std::string& text : {std::string(special), "x" + std::string(special) + "y",
@@ -77,7 +77,7 @@ TEST_CASE("tokenizer: special tokens never come from user text") {
   }
 }
 
-TEST_CASE("tokenizer: decode to bytes and to a display string") {
+TEST_CASE("tokenizer/api: decode to bytes and to a display string") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   const std::string text = "Hello world! How are you? 🙃 안녕 \r\n\t 12345";
   const auto ids = tok.encode(text);
@@ -91,7 +91,7 @@ TEST_CASE("tokenizer: decode to bytes and to a display string") {
   CHECK(tk::to_valid_utf8("a\xE2\x82z\xFF") == "a\xEF\xBF\xBDz\xEF\xBF\xBD");  // maximal subparts
 }
 
-TEST_CASE("tokenizer: batch encoding with prepend and append equals single encoding") {
+TEST_CASE("tokenizer/api: batch encoding with prepend and append equals single encoding") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   std::vector<std::string> texts;
   for (int i = 0; i < 300; ++i) texts.push_back("document " + std::to_string(i) + std::string(static_cast<std::size_t>(i % 7), '!'));
@@ -108,7 +108,7 @@ TEST_CASE("tokenizer: batch encoding with prepend and append equals single encod
   }
 }
 
-TEST_CASE("tokenizer: token_bytes is the raw byte length, 0 for specials") {
+TEST_CASE("tokenizer/api: token_bytes is the raw byte length, 0 for specials") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   const auto bytes = tok.token_bytes();
   REQUIRE(bytes.size() == tok.vocab_size());
@@ -122,7 +122,7 @@ TEST_CASE("tokenizer: token_bytes is the raw byte length, 0 for specials") {
   for (std::size_t id = tok.num_ranks(); id < tok.vocab_size(); ++id) CHECK(bytes[id] == 0);
 }
 
-TEST_CASE("tokenizer: merge loops agree on long pieces") {
+TEST_CASE("tokenizer/api: merge loops agree on long pieces") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   std::mt19937_64 rng(3);
   const std::string alphabet = "etaoin shrdluETAOIN";
@@ -137,7 +137,7 @@ TEST_CASE("tokenizer: merge loops agree on long pieces") {
   }
 }
 
-TEST_CASE("tokenizer: fuzzed bytes round-trip exactly") {
+TEST_CASE("tokenizer/api: fuzzed bytes round-trip exactly") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   std::mt19937_64 rng(11);
   for (int round = 0; round < 3000; ++round) {
@@ -153,7 +153,7 @@ TEST_CASE("tokenizer: fuzzed bytes round-trip exactly") {
   }
 }
 
-TEST_CASE("tokenizer: a 100 MB document encodes and round-trips") {
+TEST_CASE("tokenizer/api: a 100 MB document encodes and round-trips") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   // One 100 MB letter run is a single piece: the heap merge keeps it O(n log n).
   const std::string letters(100u << 20, 'a');
@@ -164,7 +164,7 @@ TEST_CASE("tokenizer: a 100 MB document encodes and round-trips") {
   CHECK(tok.decode_bytes(tok.encode(mixed)) == mixed);
 }
 
-TEST_CASE("tokenizer files: save, load with tiktoken's format, identical behaviour") {
+TEST_CASE("tokenizer/files: save, load with tiktoken's format, identical behaviour") {
   TempDir dir("save");
   const tk::Tokenizer& tok = fixture_tokenizer();
   tk::save_tokenizer(tok, dir.path);
@@ -178,7 +178,7 @@ TEST_CASE("tokenizer files: save, load with tiktoken's format, identical behavio
   CHECK_FALSE(fs::exists(dir.path / "tokenizer.tiktoken.tmp"));
 }
 
-TEST_CASE("tokenizer files: corrupt or truncated files give clear errors") {
+TEST_CASE("tokenizer/files: corrupt or truncated files give clear errors") {
   TempDir dir("bad");
   const tk::Tokenizer& tok = fixture_tokenizer();
   tk::save_tokenizer(tok, dir.path);
@@ -232,7 +232,7 @@ TEST_CASE("tokenizer files: corrupt or truncated files give clear errors") {
   CHECK_THROWS_AS(tk::load_tokenizer(dir.path / "missing"), nanochat::Error);
 }
 
-TEST_CASE("trainer: bad input") {
+TEST_CASE("tokenizer/trainer: bad input") {
   tk::BpeTrainer trainer(2);
   CHECK_THROWS_WITH_AS(trainer.train(200), doctest::Contains("below the 256 byte tokens"), nanochat::Error);
   // An empty corpus yields just the byte tokens (rustbpe stops when no pair is left).
@@ -247,7 +247,7 @@ TEST_CASE("trainer: bad input") {
   for (const std::string& d : docs) CHECK(tok.decode_bytes(tok.encode(d)) == d);
 }
 
-TEST_CASE("trainer: merges follow textbook BPE with rustbpe's tie-break") {
+TEST_CASE("tokenizer/trainer: merges follow textbook BPE with rustbpe's tie-break") {
   // Pieces "aaab", " aaab", "cd", " dc". (a,a) occurs 4 times and is merged first (256). Then
   // (256,a) and (a,b) both occur twice: the smaller pair, (97,98) "ab", wins (257); then
   // (256,257) "aaab" (258).
