@@ -42,6 +42,21 @@ struct Cpu {
   void copy_from_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
   void copy_on_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
   void fill_zero(void* dst, std::size_t bytes) { std::memset(dst, 0, bytes); }
+
+  // Scratch memory for ops that need a temporary (e.g. widening bf16 operands for BLAS). It
+  // grows to the largest request and is then reused, so steady-state steps allocate nothing.
+  // Valid until the next call; a Cpu is used by one thread at a time.
+  float* workspace(std::size_t elements) {
+    if (elements > workspace_elements_) {
+      workspace_ = allocate(elements * sizeof(float));
+      workspace_elements_ = elements;
+    }
+    return static_cast<float*>(workspace_.data());
+  }
+
+ private:
+  Buffer workspace_;
+  std::size_t workspace_elements_ = 0;
 };
 
 static_assert(Backend<Cpu>);

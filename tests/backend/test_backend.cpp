@@ -1,0 +1,144 @@
+// The Cpu ops against plain double-precision references, and the Cuda backend on the emulated
+// device against the Cpu ops (backend_cases.hpp, shared with the GPU suite).
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "backend_cases.hpp"
+
+using namespace nanochat;
+using namespace nanochat::testing;
+
+namespace {
+
+// C = alpha op(A) op(B) + beta C in double, straight from the definition.
+std::vector<float> naive_gemm(const std::vector<float>& a, const std::vector<float>& b,
+                              std::vector<float> c, std::int64_t m, std::int64_t n, std::int64_t k,
+                              bool ta, bool tb, float alpha, float beta) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (std::int64_t p = 0; p < k; ++p) {
+        acc += static_cast<double>(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+      }
+      c[i * n + j] = static_cast<float>(alpha * acc + beta * c[i * n + j]);
+    }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("Cpu gemm equals the definition for every transpose combination") {
+  Cpu cpu;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const std::int64_t m = 19, n = 23, k = 29;
+      const auto a = random_values<float>(m * k, 1), b = random_values<float>(k * n, 2);
+      const auto c0 = random_values<float>(m * n, 3);
+      auto ta_ = upload(cpu, ta ? Shape{k, m} : Shape{m, k}, a);
+      auto tb_ = upload(cpu, tb ? Shape{n, k} : Shape{k, n}, b);
+      auto tc = upload(cpu, {m, n}, c0);
+      cpu::gemm(cpu, tc.view(), ta_.view(), tb_.view(), Transpose{ta}, Transpose{tb}, 0.75f, -0.5f);
+      CHECK(relative_error(to_host(cpu, tc.view()), naive_gemm(a, b, c0, m, n, k, ta, tb, 0.75f, -0.5f)) <
+            1e-6);
+    }
+}
+
+TEST_CASE("Cpu RMSNorm equals the definition, and its backward equals finite differences") {
+  Cpu cpu;
+  const std::int64_t rows = 3, dim = 37;
+  const auto x = random_values<float>(rows * dim, 5);
+  const auto dy = random_values<float>(rows * dim, 6);
+  auto tx = upload(cpu, {rows, dim}, x), tdy = upload(cpu, {rows, dim}, dy);
+  Tensor<float, Cpu> y(cpu, {rows, dim}), dx(cpu, {rows, dim});
+  Tensor<float, Cpu> r(cpu, {rows});
+  const float eps = rmsnorm_default_eps<float>();
+  cpu::rmsnorm_forward<float>(cpu, y.view(), r.view(), tx.view());
+  cpu::rmsnorm_backward<float>(cpu, dx.view(), tdy.view(), tx.view(), r.view());
+  const auto y_host = to_host(cpu, y.view()), dx_host = to_host(cpu, dx.view());
+
+  // Loss L = sum(dy * rmsnorm(x)) in double; dL/dx by central differences.
+  auto loss_row = [&](std::vector<double> row, std::int64_t i) {
+    double ms = 0;
+    for (double v : row) ms += v * v;
+    const double rr = 1.0 / std::sqrt(ms / dim + eps);
+    double l = 0;
+    for (std::int64_t j = 0; j < dim; ++j) l += dy[static_cast<std::size_t>(i * dim + j)] * row[static_cast<std::size_t>(j)] * rr;
+    return l;
+  };
+  for (std::int64_t i = 0; i < rows; ++i) {
+    std::vector<double> row(x.begin() + i * dim, x.begin() + (i + 1) * dim);
+    double ms = 0;
+    for (double v : row) ms += v * v;
+    const double rr = 1.0 / std::sqrt(ms / dim + eps);
+    for (std::int64_t j = 0; j < dim; ++j) {
+      const auto at = static_cast<std::size_t>(i * dim + j);
+      CHECK(y_host[at] == doctest::Approx(row[static_cast<std::size_t>(j)] * rr).epsilon(1e-6));
+      const double h = 1e-5;
+      auto plus = row, minus = row;
+      plus[static_cast<std::size_t>(j)] += h;
+      minus[static_cast<std::size_t>(j)] -= h;
+      const double fd = (loss_row(plus, i) - loss_row(minus, i)) / (2 * h);
+      CHECK(dx_host[at] == doctest::Approx(fd).epsilon(1e-4).scale(1.0));
+    }
+  }
+}
+
+TEST_CASE("Cuda gemm on the emulated device matches Cpu: transposes, odd sizes, batches, strides") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  check_gemm_matches_cpu(cuda);
+  CHECK(device.live_allocations() == 0);  // every temporary tensor gave its memory back
+}
+
+TEST_CASE("Cuda RMSNorm on the emulated device matches Cpu, forward and backward") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  check_rmsnorm_shapes(cuda);
+}
+
+TEST_CASE("Philox fills are bit-identical on Cpu and on the emulated Cuda device") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  check_fill_normal_bit_identical(cuda);
+}
+
+TEST_CASE("gemm shape errors name the operands and their shapes") {
+  Cpu cpu;
+  Tensor<float, Cpu> a(cpu, {3, 4}), b(cpu, {5, 6}), c(cpu, {3, 6});
+  CHECK_THROWS_WITH(cpu::gemm(cpu, c.view(), a.view(), b.view()),
+                    doctest::Contains("inner dimensions differ: op(A) from A [3, 4] has K = 4 but "
+                                      "op(B) from B [5, 6] has K = 5"));
+  Tensor<float, Cpu> c_bad(cpu, {3, 7});
+  Tensor<float, Cpu> b_ok(cpu, {4, 6});
+  CHECK_THROWS_WITH(cpu::gemm(cpu, c_bad.view(), a.view(), b_ok.view()),
+                    doctest::Contains("op(B) from B with shape [4, 6] has 6 columns but C with "
+                                      "shape [3, 7] has 7"));
+  Tensor<float, Cpu> a3(cpu, {2, 3, 4});
+  CHECK_THROWS_WITH(cpu::gemm(cpu, c.view(), a3.view(), b_ok.view()),
+                    doctest::Contains("needs a batched (rank-3) C"));
+}
+
+TEST_CASE("the emulated device rejects what a GPU would corrupt or reject") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  Tensor<float, Cuda> t(cuda, {4});
+  std::vector<float> host(8);
+  CHECK_THROWS_WITH(cuda.copy_from_host(t.data(), host.data(), 8 * sizeof(float)),
+                    doctest::Contains("copy destination of 32 bytes at offset 0 overruns its "
+                                      "allocation of 16 bytes"));
+  CHECK_THROWS_WITH(device.free(host.data()), doctest::Contains("not a live device allocation"));
+  // cuBLASLt rejects a leading dimension smaller than the rows of a column-major matrix.
+  cuda::LtMatmul op{};
+  op.trans_a = op.trans_b = cuda::LtOp::n;
+  op.a = {cuda::LtType::f32, 4, 4, 3, 1, 0};
+  op.b = op.c = op.d = {cuda::LtType::f32, 4, 4, 4, 1, 0};
+  CHECK_THROWS_WITH(device.matmul(op, 1.0f, t.data(), t.data(), 0.0f, t.data(), t.data()),
+                    doctest::Contains("A has leading dimension 3 smaller than its 4 rows"));
+  op.a.ld = 4;
+  op.c.type = op.d.type = cuda::LtType::bf16;
+  CHECK_THROWS_WITH(device.matmul(op, 1.0f, t.data(), t.data(), 0.0f, t.data(), t.data()),
+                    doctest::Contains("not a supported combination"));
+}
