@@ -1,0 +1,22 @@
+#pragma once
+// Where the data lives (nanochat's layout): BASE is $NANOCHAT_BASE_DIR, else ~/.cache/nanochat;
+// FineWeb-EDU shards go to BASE/base_data, the offline corpus to BASE/offline_data.
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "nanochat/core/error.hpp"
+
+namespace nanochat::data {
+
+inline std::filesystem::path base_dir() {
+  if (const char* base = std::getenv("NANOCHAT_BASE_DIR"); base != nullptr && *base != '\0') return base;
+  const char* home = std::getenv("HOME");
+  NANOCHAT_CHECK(home != nullptr && *home != '\0', "neither NANOCHAT_BASE_DIR nor HOME is set");
+  return std::filesystem::path(home) / ".cache" / "nanochat";
+}
+
+inline std::filesystem::path shard_dir() { return base_dir() / "base_data"; }
+inline std::filesystem::path offline_corpus_dir() { return base_dir() / "offline_data"; }
+
+}  // namespace nanochat::data
