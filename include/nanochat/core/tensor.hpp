@@ -41,9 +41,9 @@ class TensorView {
   TensorView(T* data, Shape shape, Strides strides) : data_(data), shape_(shape), strides_(strides) {}
 
   // A mutable view converts to a read-only one, never the reverse.
-  operator TensorView<const T, B>() const
-    requires(!std::is_const_v<T>)
-  {
+  template <class U>
+    requires(std::is_same_v<U, const T> && !std::is_const_v<T>)
+  operator TensorView<U, B>() const {
     return {data_, shape_, strides_};
   }
 

@@ -1,0 +1,45 @@
+// The GPU suite: the same comparisons the emulated device passes in CI, on a real GPU through
+// RealDevice (cudart + cuBLASLt). Without a GPU it reports itself skipped (exit code 77).
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdio>
+
+#include "backend_cases.hpp"
+#include "nanochat/backend/cuda/real_device.hpp"
+
+using namespace nanochat;
+using namespace nanochat::testing;
+
+namespace {
+cuda::RealDevice& gpu() {
+  static cuda::RealDevice device(0);
+  return device;
+}
+}  // namespace
+
+TEST_CASE("Cuda gemm (cuBLASLt) on the GPU matches Cpu") {
+  Cuda cuda(gpu());
+  check_gemm_matches_cpu(cuda);
+}
+
+TEST_CASE("Cuda RMSNorm kernels on the GPU match Cpu, forward and backward") {
+  Cuda cuda(gpu());
+  check_rmsnorm_shapes(cuda);
+}
+
+TEST_CASE("Philox fills on the GPU are bit-identical to Cpu") {
+  Cuda cuda(gpu());
+  check_fill_normal_bit_identical(cuda);
+}
+
+int main(int argc, char** argv) {
+  if (cuda::RealDevice::count() == 0) {
+    std::puts("test_gpu: no CUDA device available; skipping the GPU suite");
+    return 77;
+  }
+  std::printf("test_gpu: running on %s\n", gpu().name().c_str());
+  doctest::Context context(argc, argv);
+  return context.run();
+}
