@@ -1,0 +1,139 @@
+#pragma once
+// Command-line flags for the example programs, in nanochat's spelling: `--depth=20` or
+// `--depth 20`, with `--device_batch_size` and `--device-batch-size` the same flag. Every flag
+// binds to a variable that holds its default. An unknown flag or a bad value is an Error that
+// names the flag; `--help` prints the flags with their defaults.
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "nanochat/core/error.hpp"
+
+namespace nanochat {
+
+class Flags {
+ public:
+  Flags(std::string program, std::string summary)
+      : program_(std::move(program)), summary_(std::move(summary)) {}
+
+  // Binds `--name` (and the optional one-letter `-s`) to target; target's value is the default.
+  template <class T>
+  Flags& add(std::string name, T& target, std::string help, char short_name = 0) {
+    static_assert(std::is_same_v<T, bool> || std::is_same_v<T, std::string> ||
+                      std::is_arithmetic_v<T>,
+                  "flags bind to bool, string or numeric variables");
+    std::string key = normalise(std::move(name));
+    Flag f{key, short_name, std::move(help), describe(target), std::is_same_v<T, bool>,
+           [&target, key](std::string_view value) { parse_value(key, value, target); }};
+    NANOCHAT_CHECK(find(f.name) == nullptr, "flag --", f.name, " is defined twice");
+    flags_.push_back(std::move(f));
+    return *this;
+  }
+
+  // Parses argv; returns false when --help was given (usage is printed, the caller exits 0).
+  bool parse(int argc, const char* const* argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string_view arg = argv[i];
+      if (arg == "--help" || arg == "-h") {
+        print_usage();
+        return false;
+      }
+      const Flag* flag = nullptr;
+      std::string_view value;
+      bool has_value = false;
+      if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-') {
+        for (const Flag& f : flags_)
+          if (f.short_name == arg[1]) flag = &f;
+      } else if (arg.starts_with("--")) {
+        std::string_view body = arg.substr(2);
+        if (auto eq = body.find('='); eq != std::string_view::npos) {
+          value = body.substr(eq + 1);
+          body = body.substr(0, eq);
+          has_value = true;
+        }
+        flag = find(normalise(std::string(body)));
+      } else {
+        NANOCHAT_FAIL("unexpected argument '", arg, "' (flags start with --; see --help)");
+      }
+      NANOCHAT_CHECK(flag != nullptr, "unknown flag ", arg, " (see --help)");
+      if (!has_value) {
+        if (flag->is_bool) {
+          value = "true";
+        } else {
+          NANOCHAT_CHECK(i + 1 < argc, "flag --", flag->name, " needs a value");
+          value = argv[++i];
+        }
+      }
+      flag->set(value);
+    }
+    return true;
+  }
+
+  void print_usage() const {
+    std::printf("%s — %s\n\nflags:\n", program_.c_str(), summary_.c_str());
+    for (const Flag& f : flags_) {
+      std::string names = f.short_name ? cat("-", f.short_name, ", --", f.name) : cat("    --", f.name);
+      std::printf("  %-30s %s (default: %s)\n", names.c_str(), f.help.c_str(), f.default_text.c_str());
+    }
+  }
+
+ private:
+  struct Flag {
+    std::string name;
+    char short_name;
+    std::string help;
+    std::string default_text;
+    bool is_bool;
+    std::function<void(std::string_view)> set;
+  };
+
+  static std::string normalise(std::string name) {
+    if (name.starts_with("--")) name = name.substr(2);
+    for (char& c : name)
+      if (c == '_') c = '-';
+    return name;
+  }
+
+  const Flag* find(const std::string& name) const {
+    for (const Flag& f : flags_)
+      if (f.name == name) return &f;
+    return nullptr;
+  }
+
+  template <class T>
+  static std::string describe(const T& value) {
+    if constexpr (std::is_same_v<T, bool>) return value ? "true" : "false";
+    else if constexpr (std::is_same_v<T, std::string>) return value.empty() ? "\"\"" : value;
+    else return cat(value);
+  }
+
+  template <class T>
+  static void parse_value(const std::string& name, std::string_view text, T& target) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      target = std::string(text);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      NANOCHAT_CHECK(text == "true" || text == "false" || text == "1" || text == "0", "flag --",
+                     name, ": '", text, "' is not a boolean (true, false, 1 or 0)");
+      target = text == "true" || text == "1";
+    } else {
+      T parsed{};
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+      NANOCHAT_CHECK(ec == std::errc{} && end == text.data() + text.size() && !text.empty(),
+                     "flag --", name, ": '", text, "' is not ",
+                     std::is_integral_v<T> ? "an integer" : "a number",
+                     ec == std::errc::result_out_of_range ? " in range" : "");
+      target = parsed;
+    }
+  }
+
+  std::string program_, summary_;
+  std::vector<Flag> flags_;
+};
+
+}  // namespace nanochat
