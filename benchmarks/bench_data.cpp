@@ -1,16 +1,22 @@
 // Data pipeline throughput: parquet read + decompress + decode of a FineWeb-EDU-shaped shard
-// (benchmarks/compare_parquet.py writes it and runs pyarrow on the same file), and JSONL reading
-// of the offline corpus. Counters: text_MB/s (decoded document bytes) and file_MB/s (bytes on disk).
+// (benchmarks/compare_parquet.py writes it and runs pyarrow on the same file), JSONL reading of
+// the offline corpus (text_MB/s: decoded document bytes, file_MB/s: bytes on disk), and the
+// tokenizing loader's tokens/s over the offline corpus with 1 and 2 tokenizing threads.
+// Tokenizer: $NANOCHAT_TOKENIZER_DIR if set, else the 2048-token test fixture.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "nanochat/data/document_source.hpp"
 #include "nanochat/data/offline_corpus.hpp"
 #include "nanochat/data/parquet_reader.hpp"
+#include "nanochat/data/token_loader.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
 
 namespace {
 
@@ -77,6 +83,50 @@ void jsonl_read(benchmark::State& state) {
   report(state, text_bytes, file_bytes);
 }
 BENCHMARK(jsonl_read)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
+
+const nanochat::tokenizer::Tokenizer& bench_tokenizer() {
+  namespace tk = nanochat::tokenizer;
+  static const tk::Tokenizer tok = [] {
+    if (const char* dir = std::getenv("NANOCHAT_TOKENIZER_DIR"); dir != nullptr && *dir != '\0') {
+      return tk::load_tokenizer(dir);
+    }
+    fs::path ranks = fs::path(__FILE__).parent_path().parent_path() / "tests" / "fixtures" / "tokenizer" /
+                     "ranks_2048.tiktoken";
+    std::ifstream in(ranks, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return tk::Tokenizer(tk::parse_ranks(text.str(), ranks.string()),
+                         {tk::kSpecialTokens.begin(), tk::kSpecialTokens.end()});
+  }();
+  return tok;
+}
+
+// Batches of B=8, T=2048 from the offline corpus; argument: tokenizing threads. The loader runs
+// across iterations (and epochs), so this is its steady-state rate.
+void loader_tokens(benchmark::State& state) {
+  std::vector<fs::path> shards;
+  try {
+    shards = prepare_offline_corpus(fs::temp_directory_path() / "nanochat_bench_offline_corpus");
+  } catch (const nanochat::Error& error) {
+    state.SkipWithError(error.what());
+    return;
+  }
+  LoaderOptions options;
+  options.batch_size = 8;
+  options.seq_len = 2048;
+  options.threads = static_cast<std::size_t>(state.range(0));
+  options.prefetch = 4;
+  TokenLoader loader(bench_tokenizer(), split_shards(shards, Split::train), options);
+  std::vector<std::int32_t> inputs;
+  std::vector<std::int32_t> targets;
+  for (auto _ : state) {
+    loader.next(inputs, targets);
+    benchmark::DoNotOptimize(inputs.data());
+  }
+  state.counters["tokens/s"] = benchmark::Counter(
+      static_cast<double>(options.batch_size * options.seq_len * state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(loader_tokens)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 
 }  // namespace
 
