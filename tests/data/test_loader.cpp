@@ -223,4 +223,6 @@ TEST_CASE("data.loader: bad configurations and corrupt shards are errors, not ha
   TokenLoader loader(test_tokenizer(), broken, corpus.loader());
   CHECK_THROWS_WITH_AS(take(loader, 100), doctest::Contains("shard_broken.jsonl: document 1: has no field 'text'"),
                        nanochat::Error);
+  // Asking again repeats the error instead of waiting for groups that will never come.
+  CHECK_THROWS_WITH_AS(loader.next(inputs, targets), doctest::Contains("shard_broken.jsonl"), nanochat::Error);
 }

@@ -81,6 +81,7 @@ class TokenLoader {
   // Fills inputs and targets with B*T ids each, row-major [B, T]. Rethrows a worker's error
   // (e.g. a corrupt shard) when the stream reaches the group that caused it.
   void next(std::vector<std::int32_t>& inputs, std::vector<std::int32_t>& targets) {
+    if (error_) std::rethrow_exception(error_);  // the stream ended there; workers have stopped
     std::size_t count = options_.batch_size * options_.seq_len;
     inputs.resize(count);
     targets.resize(count);
@@ -119,7 +120,10 @@ class TokenLoader {
     lock.unlock();
     changed_.notify_all();
     current_ = std::move(node.mapped());
-    if (current_.error) std::rethrow_exception(current_.error);
+    if (current_.error) {
+      error_ = current_.error;
+      std::rethrow_exception(error_);
+    }
     position_ = 0;
     if (first_group_) {
       first_group_ = false;
@@ -209,6 +213,7 @@ class TokenLoader {
   Group current_;
   std::size_t position_ = 0;
   bool first_group_ = true;
+  std::exception_ptr error_;
 
   // Shared with the workers, under mutex_.
   std::mutex mutex_;
