@@ -99,11 +99,4 @@ class RleHybridDecoder {
   std::uint32_t run_value_ = 0;
 };
 
-// The number of bits needed for values 0..max_value.
-inline int bit_width_for(std::uint32_t max_value) {
-  int width = 0;
-  while (width < 32 && (max_value >> width) != 0) ++width;
-  return width;
-}
-
 }  // namespace nanochat::data
