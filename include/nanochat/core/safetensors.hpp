@@ -1,0 +1,541 @@
+#pragma once
+// Reader and writer of the safetensors format: an 8-byte little-endian header length N, N bytes of
+// JSON {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}, then
+// the data section. Reading validates as strictly as the reference (Rust) implementation: the
+// tensors must tile the data section exactly, so overlaps, gaps and trailing bytes are all errors.
+// Every problem is an Error naming the file; nothing in a file can make the reader crash.
+//
+// The header parser is a small dedicated one rather than a generic JSON reader because the format
+// needs what a generic reader hides: exact 64-bit offsets, duplicate keys detected, key order.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "nanochat/core/dtype.hpp"
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/shape.hpp"
+
+namespace nanochat {
+
+struct SafetensorsTensor {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+  std::span<const std::byte> bytes;  // numel * size_of(dtype) bytes, aligned for the dtype
+};
+
+namespace detail {
+
+inline std::optional<DType> safetensors_dtype(std::string_view name) {
+  for (DType t : {DType::f32, DType::bf16, DType::i32, DType::i64, DType::u8}) {
+    if (name_of(t) == name) return t;
+  }
+  return std::nullopt;
+}
+
+// One tensor entry of a header as written, before it is checked against the data section.
+struct SafetensorsEntry {
+  std::string name;
+  std::string dtype;
+  std::vector<std::uint64_t> shape;
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+};
+
+struct SafetensorsHeader {
+  std::vector<SafetensorsEntry> entries;  // in header order
+  std::map<std::string, std::string> metadata;
+};
+
+// Strict parser for exactly the header's grammar: a top-level object of tensor entries (objects
+// with "dtype": string, "shape": [uint...], "data_offsets": [uint, uint]) and an optional
+// "__metadata__" object of strings.
+class SafetensorsHeaderParser {
+ public:
+  SafetensorsHeaderParser(std::string_view text, std::string_view file) : text_(text), file_(file) {}
+
+  SafetensorsHeader parse() {
+    SafetensorsHeader header;
+    std::set<std::string, std::less<>> seen;
+    parse_object([&](std::string key) {
+      if (!seen.insert(key).second) fail("duplicate entry '", key, "'");
+      if (key == "__metadata__") {
+        parse_object([&](std::string mkey) {
+          if (header.metadata.contains(mkey)) fail("duplicate metadata key '", mkey, "'");
+          if (peek() != '"') fail("metadata value of '", mkey, "' must be a string");
+          header.metadata.emplace(std::move(mkey), parse_string());
+        });
+      } else {
+        header.entries.push_back(parse_entry(std::move(key)));
+      }
+    });
+    skip_space();
+    if (pos_ != text_.size()) fail("unexpected text after the header object");
+    return header;
+  }
+
+ private:
+  template <class... Parts>
+  [[noreturn]] void fail(const Parts&... parts) const {
+    NANOCHAT_FAIL("safetensors file ", file_, ": invalid header at byte ", pos_, ": ", parts...);
+  }
+
+  void skip_space() {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+      ++pos_;
+  }
+  char peek() {
+    skip_space();
+    return pos_ < text_.size() ? text_[pos_] : '\0';
+  }
+  void expect(char c) {
+    if (peek() != c) fail("expected '", c, "'");
+    ++pos_;
+  }
+
+  // Calls on_member(key) for each member; on_member must consume the value.
+  template <class F>
+  void parse_object(F&& on_member) {
+    expect('{');
+    if (peek() == '}') {
+      ++pos_;
+      return;
+    }
+    while (true) {
+      if (peek() != '"') fail("expected a string key");
+      std::string key = parse_string();
+      expect(':');
+      on_member(std::move(key));
+      const char c = peek();
+      if (c != ',' && c != '}') fail("expected ',' or '}'");
+      ++pos_;
+      if (c == '}') return;
+    }
+  }
+
+  std::vector<std::uint64_t> parse_uint_array() {
+    std::vector<std::uint64_t> values;
+    expect('[');
+    if (peek() == ']') {
+      ++pos_;
+      return values;
+    }
+    while (true) {
+      values.push_back(parse_uint());
+      const char c = peek();
+      if (c != ',' && c != ']') fail("expected ',' or ']'");
+      ++pos_;
+      if (c == ']') return values;
+      if (values.size() > 64) fail("array is too long");
+    }
+  }
+
+  std::uint64_t parse_uint() {
+    skip_space();
+    const std::size_t start = pos_;
+    std::uint64_t v = 0;
+    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
+      const auto digit = static_cast<std::uint64_t>(text_[pos_] - '0');
+      if (v > (UINT64_MAX - digit) / 10) fail("integer does not fit 64 bits");
+      v = v * 10 + digit;
+      ++pos_;
+    }
+    if (pos_ == start) fail("expected a non-negative integer");
+    if (pos_ < text_.size() && (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E'))
+      fail("expected an integer, got a fraction or exponent");
+    return v;
+  }
+
+  SafetensorsEntry parse_entry(std::string name) {
+    SafetensorsEntry e;
+    e.name = std::move(name);
+    bool has_dtype = false, has_shape = false, has_offsets = false;
+    parse_object([&](std::string key) {
+      if (key == "dtype" && !has_dtype) {
+        if (peek() != '"') fail("dtype of '", e.name, "' must be a string");
+        e.dtype = parse_string();
+        has_dtype = true;
+      } else if (key == "shape" && !has_shape) {
+        e.shape = parse_uint_array();
+        has_shape = true;
+      } else if (key == "data_offsets" && !has_offsets) {
+        const std::vector<std::uint64_t> offsets = parse_uint_array();
+        if (offsets.size() != 2) fail("data_offsets of '", e.name, "' must be [begin, end]");
+        e.begin = offsets[0];
+        e.end = offsets[1];
+        has_offsets = true;
+      } else {
+        fail("unexpected or repeated key '", key, "' in tensor '", e.name, "'");
+      }
+    });
+    if (!has_dtype || !has_shape || !has_offsets)
+      fail("tensor '", e.name, "' needs dtype, shape and data_offsets");
+    return e;
+  }
+
+  unsigned hex4() {
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+      if (pos_ >= text_.size()) fail("truncated \\u escape");
+      const char h = text_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
+      else fail("bad hex digit in \\u escape");
+    }
+    return v;
+  }
+
+  static void append_utf8(std::string& out, char32_t c) {
+    const auto byte = [&](char32_t b) { out += static_cast<char>(static_cast<unsigned char>(b)); };
+    if (c < 0x80) {
+      byte(c);
+    } else if (c < 0x800) {
+      byte(0xC0 | (c >> 6));
+      byte(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      byte(0xE0 | (c >> 12));
+      byte(0x80 | ((c >> 6) & 0x3F));
+      byte(0x80 | (c & 0x3F));
+    } else {
+      byte(0xF0 | (c >> 18));
+      byte(0x80 | ((c >> 12) & 0x3F));
+      byte(0x80 | ((c >> 6) & 0x3F));
+      byte(0x80 | (c & 0x3F));
+    }
+  }
+
+  std::string parse_string() {
+    ++pos_;  // the opening quote, checked by the caller
+    std::string out;
+    while (true) {
+      if (pos_ >= text_.size()) fail("unterminated string");
+      const char c = text_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= text_.size()) fail("unterminated escape");
+      switch (text_[pos_++]) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          char32_t c1 = hex4();
+          if (c1 >= 0xDC00 && c1 <= 0xDFFF) fail("lone low surrogate in \\u escape");
+          if (c1 >= 0xD800 && c1 <= 0xDBFF) {
+            if (text_.substr(pos_, 2) != "\\u") fail("unpaired surrogate in \\u escape");
+            pos_ += 2;
+            const char32_t c2 = hex4();
+            if (c2 < 0xDC00 || c2 > 0xDFFF) fail("unpaired surrogate in \\u escape");
+            c1 = 0x10000 + ((c1 - 0xD800) << 10) + (c2 - 0xDC00);
+          }
+          append_utf8(out, c1);
+          break;
+        }
+        default: fail("invalid escape");
+      }
+    }
+  }
+
+  std::string_view text_;
+  std::string_view file_;
+  std::size_t pos_ = 0;
+};
+
+inline void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+}  // namespace detail
+
+class SafetensorsFile {
+ public:
+  // The reference implementation's limit; a larger header is a corrupt length field.
+  static constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+  static SafetensorsFile load(const std::filesystem::path& path) {
+    SafetensorsFile f;
+    f.path_ = path.string();
+    const std::string& file = f.path_;
+    std::error_code ec;
+    const std::uintmax_t file_size = std::filesystem::file_size(path, ec);
+    NANOCHAT_CHECK(!ec, "safetensors file ", file, ": cannot read: ", ec.message());
+    std::ifstream in(path, std::ios::binary);
+    NANOCHAT_CHECK(in.good(), "safetensors file ", file, ": cannot open");
+    NANOCHAT_CHECK(file_size >= 8, "safetensors file ", file, ": truncated: ", file_size,
+                   " bytes, shorter than the 8-byte header length");
+
+    unsigned char len_bytes[8];
+    in.read(reinterpret_cast<char*>(len_bytes), 8);
+    NANOCHAT_CHECK(in.good(), "safetensors file ", file, ": error reading the header length");
+    std::uint64_t header_len = 0;
+    for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+    NANOCHAT_CHECK(header_len <= max_header_bytes, "safetensors file ", file, ": header length ",
+                   header_len, " exceeds the format's limit of ", max_header_bytes, " bytes");
+    NANOCHAT_CHECK(header_len <= file_size - 8, "safetensors file ", file,
+                   ": truncated: the header claims ", header_len, " bytes but only ",
+                   file_size - 8, " follow the length field");
+
+    std::string header_text(header_len, '\0');
+    in.read(header_text.data(), static_cast<std::streamsize>(header_len));
+    NANOCHAT_CHECK(in.good(), "safetensors file ", file, ": error reading the header");
+    detail::SafetensorsHeader header = detail::SafetensorsHeaderParser(header_text, file).parse();
+
+    // operator new[] aligns to at least 16 bytes, so offsets that are multiples of the element
+    // size give aligned tensors; the rare misaligned one is copied below.
+    const std::uint64_t data_size = file_size - 8 - header_len;
+    f.data_.reset(new std::byte[data_size > 0 ? data_size : 1]);
+    in.read(reinterpret_cast<char*>(f.data_.get()), static_cast<std::streamsize>(data_size));
+    NANOCHAT_CHECK(in.good(), "safetensors file ", file,
+                   ": error reading the data section");
+
+    f.build_index(std::move(header), data_size);
+    return f;
+  }
+
+  SafetensorsFile(SafetensorsFile&&) noexcept = default;
+  SafetensorsFile& operator=(SafetensorsFile&&) noexcept = default;
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  bool contains(std::string_view name) const { return index_.find(name) != index_.end(); }
+
+  const SafetensorsTensor& at(std::string_view name) const {
+    const auto it = index_.find(name);
+    NANOCHAT_CHECK(it != index_.end(), "safetensors file ", path_, " has no tensor '", name,
+                   "' (it holds ", tensors_.size(), " tensors)");
+    return tensors_[it->second];
+  }
+
+  // The tensor's elements; T must be the stored type (no conversion happens here).
+  template <class T>
+  std::span<const T> values(std::string_view name) const {
+    const SafetensorsTensor& t = at(name);
+    NANOCHAT_CHECK(t.dtype == dtype_of<T>(), "safetensors file ", path_, ": tensor '", name,
+                   "' is ", name_of(t.dtype), " but ", name_of(dtype_of<T>()), " was requested");
+    return {reinterpret_cast<const T*>(t.bytes.data()), static_cast<std::size_t>(t.shape.numel())};
+  }
+
+  // In data order (by offset), which for files this library writes is the order given to save.
+  const std::vector<SafetensorsTensor>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  SafetensorsFile() = default;
+
+  void build_index(detail::SafetensorsHeader header, std::uint64_t data_size) {
+    const std::string& file = path_;
+    metadata_ = std::move(header.metadata);
+    std::vector<detail::SafetensorsEntry>& entries = header.entries;
+    // Stable sort keeps header order between zero-size tensors at the same offset.
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
+    std::uint64_t expected_begin = 0;
+    std::string previous = "the start of the data section";
+    for (detail::SafetensorsEntry& e : entries) {
+      const std::optional<DType> dtype = detail::safetensors_dtype(e.dtype);
+      NANOCHAT_CHECK(dtype.has_value(), "safetensors file ", file, ": tensor '", e.name,
+                     "' has unsupported dtype '", e.dtype, "' (supported: F32, BF16, I32, I64, U8)");
+      NANOCHAT_CHECK(e.shape.size() <= static_cast<std::size_t>(max_rank), "safetensors file ",
+                     file, ": tensor '", e.name, "' has rank ", e.shape.size(),
+                     ", more than the supported ", max_rank);
+      // numel * element size, overflow-checked: every extent is bounded by the data size anyway.
+      std::uint64_t bytes = size_of(*dtype);
+      for (std::uint64_t extent : e.shape) {
+        NANOCHAT_CHECK(extent == 0 || bytes <= UINT64_MAX / extent, "safetensors file ", file,
+                       ": tensor '", e.name, "' has a shape whose size overflows");
+        bytes *= extent;
+      }
+      NANOCHAT_CHECK(e.begin <= e.end, "safetensors file ", file, ": tensor '", e.name,
+                     "' has data_offsets [", e.begin, ", ", e.end, "] with begin after end");
+      NANOCHAT_CHECK(e.end <= data_size, "safetensors file ", file, ": tensor '", e.name,
+                     "' ends at byte ", e.end, " but the data section has only ", data_size,
+                     " bytes (truncated file?)");
+      NANOCHAT_CHECK(e.end - e.begin == bytes, "safetensors file ", file, ": tensor '", e.name,
+                     "' spans ", e.end - e.begin, " bytes but its ", e.dtype, " shape needs ",
+                     bytes);
+      NANOCHAT_CHECK(e.begin >= expected_begin, "safetensors file ", file, ": tensor '", e.name,
+                     "' at byte ", e.begin, " overlaps ", previous, " ending at ", expected_begin);
+      NANOCHAT_CHECK(e.begin == expected_begin, "safetensors file ", file, ": gap of ",
+                     e.begin - expected_begin, " bytes before tensor '", e.name, "'");
+      expected_begin = e.end;
+      previous = "tensor '" + e.name + "'";
+
+      SafetensorsTensor t;
+      t.name = std::move(e.name);
+      t.dtype = *dtype;
+      t.shape = make_shape(e.shape);
+      const std::byte* p = data_.get() + e.begin;
+      if (reinterpret_cast<std::uintptr_t>(p) % size_of(*dtype) != 0) {
+        auto& copy = misaligned_.emplace_back(new std::byte[bytes]);
+        std::memcpy(copy.get(), p, bytes);
+        p = copy.get();
+      }
+      t.bytes = {p, static_cast<std::size_t>(bytes)};
+      index_.emplace(t.name, tensors_.size());
+      tensors_.push_back(std::move(t));
+    }
+    NANOCHAT_CHECK(expected_begin == data_size, "safetensors file ", file, ": ",
+                   data_size - expected_begin, " bytes after the last tensor's data");
+  }
+
+  static Shape make_shape(const std::vector<std::uint64_t>& e) {
+    const auto x = [&](std::size_t i) { return static_cast<std::int64_t>(e[i]); };
+    switch (e.size()) {
+      case 0: return Shape{};
+      case 1: return Shape{x(0)};
+      case 2: return Shape{x(0), x(1)};
+      case 3: return Shape{x(0), x(1), x(2)};
+      default: return Shape{x(0), x(1), x(2), x(3)};
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<std::byte[]> data_;
+  std::vector<std::unique_ptr<std::byte[]>> misaligned_;
+  std::vector<SafetensorsTensor> tensors_;
+  std::map<std::string, std::size_t, std::less<>> index_;
+  std::map<std::string, std::string> metadata_;
+};
+
+struct TensorToSave {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+  const void* data = nullptr;  // numel * size_of(dtype) contiguous bytes
+};
+
+// Writes path + ".tmp", fsyncs it, renames it over path (a crash never leaves a half file under
+// the final name). Tensors are laid out in the given order; the header is padded with spaces so
+// the data section starts 8-byte aligned.
+inline void save_safetensors(const std::filesystem::path& path,
+                             std::span<const TensorToSave> tensors,
+                             const std::map<std::string, std::string>& metadata = {}) {
+  const std::string file = path.string();
+  std::string header = "{";
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [key, value] : metadata) {
+      if (!first) header += ',';
+      first = false;
+      detail::append_json_string(header, key);
+      header += ':';
+      detail::append_json_string(header, value);
+    }
+    header += '}';
+  }
+  std::set<std::string_view> names;
+  std::uint64_t offset = 0;
+  for (const TensorToSave& t : tensors) {
+    NANOCHAT_CHECK(!t.name.empty() && t.name != "__metadata__", "safetensors file ", file,
+                   ": invalid tensor name '", t.name, "'");
+    NANOCHAT_CHECK(names.insert(t.name).second, "safetensors file ", file,
+                   ": tensor name '", t.name, "' given twice");
+    const auto bytes = static_cast<std::uint64_t>(t.shape.numel()) * size_of(t.dtype);
+    NANOCHAT_CHECK(t.data != nullptr || bytes == 0, "safetensors file ", file, ": tensor '",
+                   t.name, "' has no data");
+    if (header.size() > 1) header += ',';
+    detail::append_json_string(header, t.name);
+    header += ":{\"dtype\":\"";
+    header += name_of(t.dtype);
+    header += "\",\"shape\":[";
+    for (int d = 0; d < t.shape.rank(); ++d) {
+      if (d) header += ',';
+      header += std::to_string(t.shape[d]);
+    }
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(offset + bytes) + "]}";
+    offset += bytes;
+  }
+  header += '}';
+  header.append((8 - header.size() % 8) % 8, ' ');
+
+  const std::string tmp = file + ".tmp";
+  std::error_code ec;  // removing a failed temp file is best effort
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  NANOCHAT_CHECK(fd >= 0, "safetensors file ", file, ": cannot create ", tmp, ": ",
+                 std::strerror(errno));
+  const auto write_all = [&](const void* data, std::uint64_t size) {
+    const auto* p = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::write(fd, p, std::min<std::uint64_t>(size, 1u << 30));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const std::string why = std::strerror(errno);
+        ::close(fd);
+        std::filesystem::remove(tmp, ec);
+        NANOCHAT_FAIL("safetensors file ", file, ": error writing ", tmp, ": ", why);
+      }
+      p += n;
+      size -= static_cast<std::uint64_t>(n);
+    }
+  };
+  unsigned char len_bytes[8];
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header.size() >> (8 * i));
+  write_all(len_bytes, 8);
+  write_all(header.data(), header.size());
+  for (const TensorToSave& t : tensors)
+    write_all(t.data, static_cast<std::uint64_t>(t.shape.numel()) * size_of(t.dtype));
+  const bool synced = ::fsync(fd) == 0;
+  const std::string sync_error = synced ? "" : std::strerror(errno);
+  ::close(fd);
+  if (!synced) {
+    std::filesystem::remove(tmp, ec);
+    NANOCHAT_FAIL("safetensors file ", file, ": fsync of ", tmp, " failed: ", sync_error);
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    std::filesystem::remove(tmp, ec);
+    NANOCHAT_FAIL("safetensors file ", file, ": cannot rename ", tmp, ": ", why);
+  }
+}
+
+}  // namespace nanochat
