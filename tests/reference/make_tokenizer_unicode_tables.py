@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Writes include/nanochat/tokenizer/unicode_tables.hpp: the code point classes the split pattern
-needs (\\p{L}, \\p{N}, \\s) as sorted ranges. Uses Python's unicodedata (its Unicode version is
-recorded in the header) so the tables match the PCRE2 oracle the tests compare against."""
+needs (\\p{L}, \\p{N}, \\s) as sorted ranges, from Unicode 16.0: the version of the Rust regex
+crate inside tiktoken 0.14 and rustbpe (checked: Unicode 16 letters such as U+105C0 are letters
+to tiktoken, Unicode 17 ones are not). Needs `pip install unicodedata2==16.0.0`."""
 import sys
-import unicodedata
 from pathlib import Path
+
+import unicodedata2 as unicodedata
 
 # Unicode White_Space property (PropList.txt); stable since Unicode 6.3, what \s means in
 # fancy-regex and in PCRE2 with UCP.
@@ -26,6 +28,7 @@ def classify(cp):
 
 
 def main():
+    assert unicodedata.unidata_version == "16.0.0", unicodedata.unidata_version
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / \
         "include/nanochat/tokenizer/unicode_tables.hpp"
     ranges = []

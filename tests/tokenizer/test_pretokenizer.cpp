@@ -1,9 +1,10 @@
 // The hand-written pre-tokenizer against PCRE2 running nanochat's literal split pattern, over
 // more than 10 MB of generated text (many scripts, emoji, digits, whitespace runs, CRLF,
-// apostrophes, code points from every plane) and random byte strings. PCRE2's \s differs from
-// tiktoken's (Unicode White_Space) in one code point, U+180E MONGOLIAN VOWEL SEPARATOR, which
-// PCRE2 still counts as horizontal space; generated text avoids it and a hand-picked case pins
-// tiktoken's behaviour (checked with tiktoken: "!\u180e" is one piece).
+// apostrophes, code points from every plane) and random byte strings. Two known gaps in the
+// oracle, both pinned by hand-picked cases checked with tiktoken: PCRE2 10.42 knows Unicode 14,
+// tiktoken's Rust regex Unicode 16, so code points assigned since (PCRE2: \p{Cn}, ours: a
+// letter or number) are left out of the comparison; and PCRE2's \s still includes U+180E
+// MONGOLIAN VOWEL SEPARATOR, which is not White_Space since Unicode 6.3.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -22,14 +23,57 @@ namespace tk = nanochat::tokenizer;
 
 namespace {
 
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+pcre2_code* compile(std::string_view pattern) {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                   PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
+  REQUIRE(code != nullptr);
+  return code;
+}
+
+// Whether PCRE2 cannot judge this code point the way tiktoken does (see the note at the top).
+bool oracle_blind(char32_t c) {
+  if (c == 0x180E) return true;
+  if (tk::classify(c) == tk::CharClass::kOther) return false;
+  static pcre2_code* const unassigned = compile(R"(^\p{Cn}$)");
+  static pcre2_match_data* const match = pcre2_match_data_create_from_pattern(unassigned, nullptr);
+  std::string s;
+  append_utf8(s, c);
+  return pcre2_match(unassigned, reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, match, nullptr) > 0;
+}
+
+bool oracle_blind(std::string_view valid_text) {
+  for (std::size_t pos = 0; pos < valid_text.size();) {
+    const tk::DecodedChar ch = tk::decode_utf8(valid_text, pos);
+    if (oracle_blind(ch.code)) return true;
+    pos += ch.size;
+  }
+  return false;
+}
+
 class Pcre2Splitter {
  public:
   Pcre2Splitter() {
-    int error = 0;
-    PCRE2_SIZE offset = 0;
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(tk::kSplitPattern.data()), tk::kSplitPattern.size(),
-                          PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
-    REQUIRE(code_ != nullptr);
+    code_ = compile(tk::kSplitPattern);
     match_ = pcre2_match_data_create_from_pattern(code_, nullptr);
   }
   ~Pcre2Splitter() {
@@ -73,24 +117,6 @@ std::vector<std::size_t> our_ends(std::string_view text) {
   return out;
 }
 
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
-
 // Text built from fragments that exercise every alternative of the pattern and its edges.
 std::string random_text(std::mt19937_64& rng, std::size_t bytes) {
   static const std::vector<std::string> kFragments = {
@@ -112,13 +138,13 @@ std::string random_text(std::mt19937_64& rng, std::size_t bytes) {
       char32_t c = 0;
       do {
         c = static_cast<char32_t>(rng() % 0x110000);
-      } while ((c >= 0xD800 && c <= 0xDFFF) || c == 0x180E);
+      } while ((c >= 0xD800 && c <= 0xDFFF) || oracle_blind(c));
       append_utf8(out, c);
     } else if (k < 97) {  // the BMP, where most assigned characters are
       char32_t c = 0;
       do {
         c = static_cast<char32_t>(0x80 + rng() % (0x10000 - 0x80));
-      } while ((c >= 0xD800 && c <= 0xDFFF) || c == 0x180E);
+      } while ((c >= 0xD800 && c <= 0xDFFF) || oracle_blind(c));
       append_utf8(out, c);
     } else {  // ASCII, control characters included
       out += static_cast<char>(rng() % 128);
@@ -167,6 +193,11 @@ TEST_CASE("tokenizer/pretokenizer: hand-picked cases") {
   // U+180E is not White_Space (since Unicode 6.3): it joins the symbol run, as in tiktoken.
   CHECK(split("!\u180e x") == std::vector<std::string>{"!\u180e", " x"});
   CHECK(split("'ſ") == std::vector<std::string>{"'ſ"});  // (?i)s also matches U+017F
+  // Unicode 16 letters and digits (U+105C0 TODHRI, U+1CCF0 OUTLINED DIGIT ZERO) are letters and
+  // digits to tiktoken; a Unicode 17 letter (U+1E6C0) is not yet.
+  CHECK(split("\U000105C0.") == std::vector<std::string>{"\U000105C0", "."});
+  CHECK(split("\U0001CCF0.") == std::vector<std::string>{"\U0001CCF0", "."});
+  CHECK(split("\U0001E6C0.") == std::vector<std::string>{"\U0001E6C0."});
 }
 
 TEST_CASE("tokenizer/pretokenizer: identical to PCRE2 on 10 MB of varied text") {
@@ -201,7 +232,7 @@ TEST_CASE("tokenizer/pretokenizer: random byte strings split like their U+FFFD-r
     }
     std::vector<std::size_t> back;
     const std::string valid = replace_invalid(bytes, back);
-    if (valid.find("\u180e") != std::string::npos) continue;  // see the note at the top
+    if (oracle_blind(valid)) continue;  // see the note at the top
     std::vector<std::size_t> expected;
     for (std::size_t end : oracle.ends(valid)) {
       REQUIRE(back[end] != static_cast<std::size_t>(-1));
