@@ -9,11 +9,16 @@ this). Needs PyPI's rustbpe and tiktoken: `pip install rustbpe tiktoken`.
   ids_<V>.txt           tiktoken encode_ordinary ids of every document with those ranks, one line
                         per document
   specials_<V>.txt      tiktoken ids of texts that spell special tokens (never special ids)
+  converted_2048/       examples/convert/tokenizer_pkl_to_nanochat.py's output for the pickled
+                        tiktoken Encoding of vocab 2048 (as nanochat saves it)
 
 Usage: python3 tests/reference/make_tokenizer_fixtures.py [--out DIR]
 """
 import argparse
 import base64
+import pickle
+import sys
+import tempfile
 import random
 from pathlib import Path
 
@@ -146,6 +151,13 @@ def main():
         with open(out / f"specials_{vocab}.txt", "w") as f:
             for t in special_texts:
                 f.write(" ".join(map(str, enc.encode_ordinary(t))) + "\n")
+        if vocab == 2048:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples/convert"))
+            from tokenizer_pkl_to_nanochat import convert
+            with tempfile.TemporaryDirectory() as tmp:
+                pkl = Path(tmp) / "tokenizer.pkl"
+                pkl.write_bytes(pickle.dumps(enc))
+                convert(pkl, out / "converted_2048")
         print(f"vocab {vocab}: {len(ranks)} ranks")
     print(f"{len(docs)} documents, {size} bytes")
 

@@ -91,3 +91,20 @@ TEST_CASE("tokenizer/parity: encoding reproduces tiktoken's ids") {
     CHECK(tok.encode_batch(special_texts) == id_lines(kDir + "specials_" + v + ".txt"));
   }
 }
+
+TEST_CASE("tokenizer/parity: a nanochat tokenizer.pkl converted by examples/convert loads and encodes like tiktoken") {
+  const tk::Tokenizer tok = tk::load_tokenizer(kDir + "converted_2048");
+  CHECK(tok.vocab_size() == 2048 + 9);
+  CHECK(tok.special_tokens() == specials());
+  const auto docs = corpus();
+  const auto expected = id_lines(kDir + "ids_2048.txt");
+  CHECK(tok.encode_batch(docs) == expected);
+  const std::string raw = read(kDir + "converted_2048/token_bytes.bin");
+  std::vector<std::int32_t> from_python(raw.size() / 4);
+  for (std::size_t i = 0; i < from_python.size(); ++i) {
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 4; ++k) v |= std::uint32_t{static_cast<unsigned char>(raw[4 * i + k])} << (8 * k);
+    from_python[i] = static_cast<std::int32_t>(v);
+  }
+  CHECK(from_python == tok.token_bytes());
+}
