@@ -82,7 +82,7 @@ std::pair<std::vector<float>, std::vector<float>> run_gemm(Cuda& cuda, const Gem
   auto a_gpu = upload(cuda, a_shape, a_host);
   auto b_gpu = upload(cuda, b_shape, b_host);
   auto c_gpu = upload(cuda, c_shape, c_host);
-  cuda::gemm<TC, TAB>(cuda, c_gpu.view(), unpad(a_gpu.view()), unpad(b_gpu.view()), g.ta, g.tb,
+  cuda::gemm(cuda, c_gpu.view(), unpad(a_gpu.view()), unpad(b_gpu.view()), g.ta, g.tb,
                       g.alpha, g.beta);
   // The Cpu reference always produces float; bf16 outputs are compared after rounding.
   auto a_cpu = upload(cpu, a_shape, a_host);
@@ -158,6 +158,10 @@ void check_rmsnorm_matches_cpu(Cuda& cuda, std::int64_t rows, std::int64_t dim, 
   Tensor<float, Cuda> r_gpu(cuda, {rows});
   cuda::rmsnorm_forward<T>(cuda, part(y_gpu), r_gpu.view(), part(x_gpu));
   cuda::rmsnorm_backward<T>(cuda, part(dx_gpu), part(dy_gpu), part(x_gpu), r_gpu.view());
+
+  // The accumulating form (the residual stream's) adds onto what din holds: dx + dx again.
+  cpu::rmsnorm_backward<T>(cpu, part(dx_cpu), part(dy_cpu), part(x_cpu), r_cpu.view(), true);
+  cuda::rmsnorm_backward<T>(cuda, part(dx_gpu), part(dy_gpu), part(x_gpu), r_gpu.view(), true);
 
   const double tol = std::is_same_v<T, float> ? 2e-6 : 8e-3;
   CHECK(relative_error(to_host(cuda, r_gpu.view()), to_host(cpu, r_cpu.view())) < 2e-6);

@@ -3,6 +3,7 @@
 // The forward saves r per row; the backward uses dx = r * (dy - x * r^2 * mean(dy * x)).
 
 #include <cmath>
+#include <type_traits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/core/rmsnorm_shape.hpp"
@@ -10,7 +11,8 @@
 namespace nanochat::cpu {
 
 template <class T>
-void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd, CpuView<const T> in,
+void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd,
+                     std::type_identity_t<CpuView<const T>> in,
                      float eps = rmsnorm_default_eps<T>()) {
   const RmsNormShape s = rmsnorm_shape(out, in, rstd, "rmsnorm_forward");
   const T* x_all = in.data();
@@ -33,9 +35,13 @@ void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd, CpuView<const T>
   }
 }
 
+// din = d(loss)/d(in), or din += it with accumulate (the residual stream adds each block's
+// input gradient to the gradient flowing past the block). din may alias dout when not accumulating.
 template <class T>
-void rmsnorm_backward(Cpu&, CpuView<T> din, CpuView<const T> dout, CpuView<const T> in,
-                      CpuView<const float> rstd) {
+void rmsnorm_backward(Cpu&, CpuView<T> din,
+                      std::type_identity_t<CpuView<const T>> dout,
+                      std::type_identity_t<CpuView<const T>> in,
+                      CpuView<const float> rstd, bool accumulate = false) {
   const RmsNormShape s = rmsnorm_shape(din, in, rstd, "rmsnorm_backward");
   check_shape(dout.shape(), in.shape(), "rmsnorm_backward: dout");
   const T* x_all = in.data();
@@ -54,7 +60,8 @@ void rmsnorm_backward(Cpu&, CpuView<T> din, CpuView<const T> dout, CpuView<const
     const float coef = r * r * dot / static_cast<float>(s.dim);
 #pragma omp simd
     for (int i = 0; i < s.dim; ++i) {
-      dx[i] = T(r * (static_cast<float>(dy[i]) - static_cast<float>(x[i]) * coef));
+      const float base = accumulate ? static_cast<float>(dx[i]) : 0.0f;
+      dx[i] = T(base + r * (static_cast<float>(dy[i]) - static_cast<float>(x[i]) * coef));
     }
   }
 }

@@ -3,6 +3,7 @@
 // column-major; a row-major X is the column-major X^T, so C = op(A) op(B) is computed as
 // C^T = op(B)^T op(A)^T: the operands swap places and keep their transpose flags.
 
+#include <limits>
 #include <type_traits>
 
 #include "nanochat/backend/cuda/cuda.hpp"
@@ -36,18 +37,21 @@ inline LtMatmul lt_matmul_for(const GemmShape& g, LtType inputs, LtType outputs)
 inline namespace NANOCHAT_CUDA_ABI {
 
 // C = alpha * op(A) * op(B) + beta * C; float, or bf16 inputs with a float or bf16 result.
-template <class TC, class TAB>
-  requires(std::is_same_v<TAB, float> ? std::is_same_v<TC, float>
-                                      : std::is_same_v<TAB, bf16> &&
-                                            (std::is_same_v<TC, float> || std::is_same_v<TC, bf16>))
-void gemm(Cuda& cuda, CudaView<TC> c, CudaView<const TAB> a, CudaView<const TAB> b,
+// A and B may be read-only or mutable views (the element type is deduced either way).
+template <class TC, class TA, class TB>
+  requires(std::is_same_v<std::remove_const_t<TA>, std::remove_const_t<TB>> &&
+           (std::is_same_v<std::remove_const_t<TA>, float>
+                ? std::is_same_v<TC, float>
+                : std::is_same_v<std::remove_const_t<TA>, bf16> &&
+                      (std::is_same_v<TC, float> || std::is_same_v<TC, bf16>)))
+void gemm(Cuda& cuda, CudaView<TC> c, CudaView<TA> a, CudaView<TB> b,
           Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
           float beta = 0.0f) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.m == 0 || g.n == 0) return;
   NANOCHAT_CHECK(g.batch <= std::numeric_limits<std::int32_t>::max(), "gemm: batch ", g.batch,
                  " exceeds cuBLASLt's 32-bit batch count");
-  const LtMatmul op = lt_matmul_for(g, lt_type<TAB>(), lt_type<TC>());
+  const LtMatmul op = lt_matmul_for(g, lt_type<std::remove_const_t<TA>>(), lt_type<TC>());
   cuda.device().matmul(op, alpha, b.data(), a.data(), beta, c.data(), c.data());
 }
 

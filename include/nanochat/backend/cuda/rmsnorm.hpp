@@ -4,6 +4,7 @@
 // and the base allow it, element by element otherwise.
 
 #include <cstdint>
+#include <type_traits>
 #include <initializer_list>
 #include <math.h>
 
@@ -75,7 +76,7 @@ template <class T, int N>
 struct RmsNormBackwardKernel {
   static constexpr const char* name = "rmsnorm_backward";
   NANOCHAT_HOST_DEVICE void operator()(T* din, const T* dout, const T* in, const float* rstd,
-                                       int dim) const {
+                                       int dim, bool accumulate) const {
     const std::int64_t row = simt::block_idx().x;
     const T* x = in + row * dim;
     const T* dy = dout + row * dim;
@@ -91,8 +92,10 @@ struct RmsNormBackwardKernel {
     rmsnorm_detail::for_my_chunks<N>(x, dim, [&](int i, const simt::Vec<T, N>& xv) {
       const simt::Vec<T, N> gv = simt::load_vec<N>(dy + i);
       simt::Vec<T, N> o;
+      if (accumulate) o = simt::load_vec<N>(dx + i);
       for (int j = 0; j < N; ++j) {
-        o.v[j] = T(r * (static_cast<float>(gv.v[j]) - static_cast<float>(xv.v[j]) * coef));
+        const float base = accumulate ? static_cast<float>(o.v[j]) : 0.0f;
+        o.v[j] = T(base + r * (static_cast<float>(gv.v[j]) - static_cast<float>(xv.v[j]) * coef));
       }
       simt::store_vec<N>(dx + i, o);
     });
@@ -102,7 +105,8 @@ struct RmsNormBackwardKernel {
 inline namespace NANOCHAT_CUDA_ABI {
 
 template <class T>
-void rmsnorm_forward(Cuda& cuda, CudaView<T> out, CudaView<float> rstd, CudaView<const T> in,
+void rmsnorm_forward(Cuda& cuda, CudaView<T> out, CudaView<float> rstd,
+                     std::type_identity_t<CudaView<const T>> in,
                      float eps = rmsnorm_default_eps<T>()) {
   const RmsNormShape s = rmsnorm_shape(out, in, rstd, "rmsnorm_forward");
   if (s.rows == 0) return;
@@ -117,9 +121,12 @@ void rmsnorm_forward(Cuda& cuda, CudaView<T> out, CudaView<float> rstd, CudaView
   }
 }
 
+// din = d(loss)/d(in), or din += it with accumulate; din may alias dout when not accumulating.
 template <class T>
-void rmsnorm_backward(Cuda& cuda, CudaView<T> din, CudaView<const T> dout, CudaView<const T> in,
-                      CudaView<const float> rstd) {
+void rmsnorm_backward(Cuda& cuda, CudaView<T> din,
+                      std::type_identity_t<CudaView<const T>> dout,
+                      std::type_identity_t<CudaView<const T>> in,
+                      CudaView<const float> rstd, bool accumulate = false) {
   const RmsNormShape s = rmsnorm_shape(din, in, rstd, "rmsnorm_backward");
   check_shape(dout.shape(), in.shape(), "rmsnorm_backward: dout");
   if (s.rows == 0) return;
@@ -127,10 +134,10 @@ void rmsnorm_backward(Cuda& cuda, CudaView<T> din, CudaView<const T> dout, CudaV
   constexpr int V = rmsnorm_detail::vector_width<T>;
   if (rmsnorm_detail::vectorizable<T>(s.dim, {din.data(), dout.data(), in.data()})) {
     launch(cuda.device(), shape, RmsNormBackwardKernel<T, V>{}, din.data(), dout.data(), in.data(),
-           rstd.data(), s.dim);
+           rstd.data(), s.dim, accumulate);
   } else {
     launch(cuda.device(), shape, RmsNormBackwardKernel<T, 1>{}, din.data(), dout.data(), in.data(),
-           rstd.data(), s.dim);
+           rstd.data(), s.dim, accumulate);
   }
 }
 

@@ -1,0 +1,99 @@
+#pragma once
+// Every buffer one forward + backward step of the GPT touches, planned once from the Config,
+// batch, sequence length and vocabulary in a single arena. The forward keeps what the backward
+// needs per layer; the backward's scratch is shared by all layers (one layer at a time).
+
+#include <array>
+#include <cstdint>
+
+#include "nanochat/core/arena.hpp"
+#include "nanochat/core/config.hpp"
+
+namespace nanochat {
+
+template <Config C, Backend B>
+struct GptActivations {
+  using View = TensorView<float, B>;
+
+  // Saved by the forward for the backward, per block. q, k, v are [B, T, heads, D] views of the
+  // projections' [N, heads * D] outputs (N = B * T).
+  struct Layer {
+    View xn1, rstd1;          // pre-attention norm
+    View q, k, v;             // projections; q and k after rotary
+    View rstd_q, rstd_k;      // QK-norm, one per (token, head)
+    View qn, kn;              // normalised q and k, the attention's inputs
+    View probs;               // [B, H, T, T] softmax
+    View y;                   // [N, C] attention output before c_proj
+    View mid;                 // residual stream after attention
+    View xn2, rstd2;          // pre-MLP norm
+    View h, a;                // [N, 4C] c_fc output and relu(h)^2
+  };
+
+  GptActivations(B& backend, std::int64_t batch, std::int64_t seq, std::int64_t vocab)
+      : batch_(batch), seq_(seq), vocab_(vocab), arena_(backend, [&](Arena<B>& a) { layout(a); }) {}
+  GptActivations(const GptActivations&) = delete;
+  GptActivations& operator=(const GptActivations&) = delete;
+
+  std::int64_t batch() const { return batch_; }
+  std::int64_t seq() const { return seq_; }
+  std::int64_t tokens() const { return batch_ * seq_; }
+  std::size_t bytes() const { return arena_.bytes(); }
+
+  View emb, rstd0;                            // wte rows, and their norm
+  std::array<View, C::depth + 1> resid;       // resid[l] enters block l; resid[depth] leaves
+  std::array<Layer, C::depth> layers;
+  View xf, rstd_f;                            // final norm
+  View logits;                                // [N, V]: soft-capped; the backward's dlogits
+  View losses;                                // [N]
+  // Backward scratch.
+  View dx, dxn, dy;                           // [N, C]
+  View dq, dk, dv;                            // like q, k, v
+  View dprobs;                                // like probs
+  View dh;                                    // [N, 4C]
+
+ private:
+  void layout(Arena<B>& a) {
+    const std::int64_t n = tokens(), c = C::model_dim, d = C::head_dim;
+    auto take = [&](Shape s) { return a.template take<float>(s); };
+    const Shape q4{batch_, seq_, C::n_head, d}, kv4{batch_, seq_, C::n_kv_head, d};
+    const Shape probs{batch_, C::n_head, seq_, seq_};
+    emb = take({n, c});
+    rstd0 = take({n});
+    for (View& r : resid) r = take({n, c});
+    for (Layer& l : layers) {
+      l.xn1 = take({n, c});
+      l.rstd1 = take({n});
+      l.q = take(q4);
+      l.k = take(kv4);
+      l.v = take(kv4);
+      l.rstd_q = take({n * C::n_head});
+      l.rstd_k = take({n * C::n_kv_head});
+      l.qn = take(q4);
+      l.kn = take(kv4);
+      l.probs = take(probs);
+      l.y = take({n, c});
+      l.mid = take({n, c});
+      l.xn2 = take({n, c});
+      l.rstd2 = take({n});
+      l.h = take({n, C::mlp_dim});
+      l.a = take({n, C::mlp_dim});
+    }
+    xf = take({n, c});
+    rstd_f = take({n});
+    logits = take({n, vocab_});
+    losses = take({n});
+    dx = take({n, c});
+    dxn = take({n, c});
+    dy = take({n, c});
+    dq = take(q4);
+    dk = take(kv4);
+    dv = take(kv4);
+    dprobs = take(probs);
+    dh = take({n, C::mlp_dim});
+  }
+
+  std::int64_t batch_, seq_, vocab_;
+  Arena<B> arena_;
+};
+
+}  // namespace nanochat

@@ -1,0 +1,182 @@
+#pragma once
+// nanochat's GPT (spec §2.3), forward and hand-written backward, generated from a Config and run
+// on any backend that provides the ops (found by argument-dependent lookup on the backend type):
+//
+//   x = rmsnorm(wte[ids])
+//   per block: x += c_proj(attention(qk_norm(rotary(c_q x')), qk_norm(rotary(c_k x')), c_v x'))
+//              with x' = rmsnorm(x);  x += mlp_proj(relu(c_fc rmsnorm(x))^2)
+//   logits = 15 tanh(lm_head(rmsnorm(x)) / 15);  loss = cross_entropy(logits, targets), -1 ignored
+//
+// All memory — weights, gradients, activations, scratch — is planned at construction; a step
+// allocates nothing. Gradients accumulate across backward calls until zero_grad().
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "nanochat/model/activations.hpp"
+#include "nanochat/model/init.hpp"
+#include "nanochat/model/rotary_table.hpp"
+#include "nanochat/model/weights.hpp"
+
+namespace nanochat {
+
+inline constexpr float logit_softcap = 15.0f;
+
+template <Config C, Backend B>
+class Gpt {
+  static_assert(std::is_same_v<typename C::element_type, float>,
+                "Gpt computes in float; a bf16 Config is for the Cuda model's compute type");
+
+ public:
+  using Ids = TensorView<const std::int32_t, B>;
+
+  // Sized for batches of `batch` rows of `seq_len` tokens; rotary tables cover 10 x seq_len
+  // positions, as nanochat's do.
+  Gpt(B& backend, std::int64_t vocab_size, std::int64_t batch, std::int64_t seq_len)
+      : backend_(&backend),
+        weights_(backend, vocab_size),
+        grads_(backend, vocab_size),
+        acts_(backend, batch, seq_len, vocab_size),
+        rotary_(backend, C::head_dim, 10 * seq_len) {
+    NANOCHAT_CHECK(batch > 0 && seq_len > 0, "Gpt: batch and sequence length must be positive, got ",
+                   batch, " and ", seq_len);
+    zero_grad();
+  }
+
+  GptWeights<C, B>& weights() { return weights_; }
+  const GptWeights<C, B>& grads() const { return grads_; }
+  const GptActivations<C, B>& activations() const { return acts_; }
+  std::int64_t vocab_size() const { return weights_.vocab_size(); }
+
+  void init(std::uint64_t seed) { init_weights(*backend_, weights_, seed); }
+  void zero_grad() {
+    backend_->fill_zero(grads_.flat().data(), grads_.flat().bytes());
+  }
+
+  // Soft-capped logits [B * T, V] for ids [B, T].
+  TensorView<const float, B> forward(Ids ids) {
+    check_ids(ids, "ids");
+    B& be = *backend_;
+    auto& a = acts_;
+    embedding_forward(be, a.emb, weights_.wte, flat(ids));
+    rmsnorm_forward(be, a.resid[0], a.rstd0, a.emb);
+    for (int l = 0; l < C::depth; ++l) block_forward(l);
+    rmsnorm_forward(be, a.xf, a.rstd_f, a.resid[C::depth]);
+    gemm(be, a.logits, a.xf, weights_.lm_head, Transpose::no, Transpose::yes);
+    softcap_forward(be, a.logits, logit_softcap);
+    return a.logits;
+  }
+
+  // Forward and the mean cross-entropy over targets that are not -1; per-token losses are kept
+  // in activations().losses.
+  float forward_loss(Ids ids, Ids targets) {
+    forward(ids);
+    check_ids(targets, "targets");
+    const auto total = cross_entropy_forward(*backend_, acts_.losses, acts_.logits, flat(targets));
+    tokens_ = total.tokens;
+    return tokens_ > 0 ? static_cast<float>(total.sum / static_cast<double>(tokens_)) : 0.0f;
+  }
+
+  // Adds the gradient of loss_scale * (the mean loss of the last forward_loss) to grads(); the
+  // same ids and targets must be passed. loss_scale = 1 / accumulation steps averages micro-batches.
+  void backward(Ids ids, Ids targets, float loss_scale = 1.0f) {
+    B& be = *backend_;
+    auto& a = acts_;
+    auto& g = grads_;
+    const float per_token = tokens_ > 0 ? loss_scale / static_cast<float>(tokens_) : 0.0f;
+    cross_entropy_backward(be, a.logits, flat(targets), logit_softcap, per_token);
+    gemm(be, g.lm_head, a.logits, a.xf, Transpose::yes, Transpose::no, 1.0f, 1.0f);
+    gemm(be, a.dxn, a.logits, weights_.lm_head);
+    rmsnorm_backward(be, a.dx, a.dxn, a.resid[C::depth], a.rstd_f);
+    for (int l = C::depth - 1; l >= 0; --l) block_backward(l);
+    rmsnorm_backward(be, a.dxn, a.dx, a.emb, a.rstd0);
+    embedding_backward(be, g.wte, a.dxn, flat(ids));
+  }
+
+ private:
+  static constexpr float attention_scale() { return 1.0f / std::sqrt(static_cast<float>(C::head_dim)); }
+
+  // [B, T, heads, D] as [B * T * heads, D] rows (QK-norm) and [B * T, heads * D] (projections).
+  static TensorView<float, B> rows(TensorView<float, B> x) { return x.reshape({x.numel() / C::head_dim, C::head_dim}); }
+  static TensorView<float, B> tokens(TensorView<float, B> x) {
+    return x.reshape({x.size(0) * x.size(1), x.size(2) * x.size(3)});
+  }
+  static Ids flat(Ids ids) { return ids.reshape({ids.numel()}); }
+
+  void check_ids(const Ids& ids, const char* what) const {
+    check_shape(ids.shape(), Shape{acts_.batch(), acts_.seq()}, cat("Gpt: ", what));
+  }
+
+  void block_forward(int l) {
+    B& be = *backend_;
+    auto& a = acts_;
+    auto& s = a.layers[static_cast<std::size_t>(l)];
+    const auto& w = weights_.blocks[static_cast<std::size_t>(l)];
+    const auto x = a.resid[static_cast<std::size_t>(l)];
+    auto& out = a.resid[static_cast<std::size_t>(l) + 1];
+
+    rmsnorm_forward(be, s.xn1, s.rstd1, x);
+    gemm(be, tokens(s.q), s.xn1, w.c_q, Transpose::no, Transpose::yes);
+    gemm(be, tokens(s.k), s.xn1, w.c_k, Transpose::no, Transpose::yes);
+    gemm(be, tokens(s.v), s.xn1, w.c_v, Transpose::no, Transpose::yes);
+    rotary_forward(be, s.q, rotary_.cos.view(), rotary_.sin.view());
+    rotary_forward(be, s.k, rotary_.cos.view(), rotary_.sin.view());
+    rmsnorm_forward(be, rows(s.qn), s.rstd_q, rows(s.q));
+    rmsnorm_forward(be, rows(s.kn), s.rstd_k, rows(s.k));
+    attention_forward(be, s.y.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v, attention_scale());
+    be.copy_on_device(s.mid.data(), x.data(), x.bytes());
+    gemm(be, s.mid, s.y, w.attn_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+
+    rmsnorm_forward(be, s.xn2, s.rstd2, s.mid);
+    gemm(be, s.h, s.xn2, w.c_fc, Transpose::no, Transpose::yes);
+    relu_squared_forward(be, s.a, s.h);
+    be.copy_on_device(out.data(), s.mid.data(), s.mid.bytes());
+    gemm(be, out, s.a, w.mlp_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+  }
+
+  // On entry a.dx holds d(loss)/d(block output); on exit d(loss)/d(block input).
+  void block_backward(int l) {
+    B& be = *backend_;
+    auto& a = acts_;
+    auto& s = a.layers[static_cast<std::size_t>(l)];
+    const auto& w = weights_.blocks[static_cast<std::size_t>(l)];
+    const auto& g = grads_.blocks[static_cast<std::size_t>(l)];
+    const auto x = a.resid[static_cast<std::size_t>(l)];
+    constexpr auto no = Transpose::no, yes = Transpose::yes;
+
+    // MLP: out = mid + relu(c_fc xn2)^2 mlp_proj^T.
+    gemm(be, g.mlp_proj, a.dx, s.a, yes, no, 1.0f, 1.0f);
+    gemm(be, a.dh, a.dx, w.mlp_proj);
+    relu_squared_backward(be, a.dh, a.dh, s.h);
+    gemm(be, g.c_fc, a.dh, s.xn2, yes, no, 1.0f, 1.0f);
+    gemm(be, a.dxn, a.dh, w.c_fc);
+    rmsnorm_backward(be, a.dx, a.dxn, s.mid, s.rstd2, true);
+
+    // Attention: mid = x + y attn_proj^T.
+    gemm(be, g.attn_proj, a.dx, s.y, yes, no, 1.0f, 1.0f);
+    gemm(be, a.dy, a.dx, w.attn_proj);
+    attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn,
+                       s.kn, s.v, attention_scale());
+    rmsnorm_backward(be, rows(a.dq), rows(a.dq), rows(s.q), s.rstd_q);
+    rmsnorm_backward(be, rows(a.dk), rows(a.dk), rows(s.k), s.rstd_k);
+    rotary_backward(be, a.dq, rotary_.cos.view(), rotary_.sin.view());
+    rotary_backward(be, a.dk, rotary_.cos.view(), rotary_.sin.view());
+    gemm(be, g.c_q, tokens(a.dq), s.xn1, yes, no, 1.0f, 1.0f);
+    gemm(be, g.c_k, tokens(a.dk), s.xn1, yes, no, 1.0f, 1.0f);
+    gemm(be, g.c_v, tokens(a.dv), s.xn1, yes, no, 1.0f, 1.0f);
+    gemm(be, a.dxn, tokens(a.dq), w.c_q);
+    gemm(be, a.dxn, tokens(a.dk), w.c_k, no, no, 1.0f, 1.0f);
+    gemm(be, a.dxn, tokens(a.dv), w.c_v, no, no, 1.0f, 1.0f);
+    rmsnorm_backward(be, a.dx, a.dxn, x, s.rstd1, true);
+  }
+
+  B* backend_;
+  GptWeights<C, B> weights_;
+  GptWeights<C, B> grads_;
+  GptActivations<C, B> acts_;
+  RotaryTable<B> rotary_;
+  std::int64_t tokens_ = 0;  // non-ignored targets of the last forward_loss
+};
+
+}  // namespace nanochat

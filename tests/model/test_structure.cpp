@@ -1,0 +1,124 @@
+// The GPT's parameters: nanochat's names, shapes and counts; nanochat's initialisation, the same
+// bits on the Cpu backend and on the Cuda backend; gradients that accumulate across backward calls.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/backend/cuda.hpp"
+#include "nanochat/model/gpt.hpp"
+
+using namespace nanochat;
+using nanochat::cpu::Cpu;
+
+TEST_CASE("parameters carry nanochat's state_dict names, [out, in] shapes and Config's counts") {
+  using Cfg = GptConfig<2, 4, 2, 16>;
+  Cpu cpu;
+  GptWeights<Cfg, Cpu> w(cpu, 100);
+  std::vector<std::string> names;
+  std::int64_t total = 0;
+  std::map<std::string, Shape> shapes;
+  const float* expected_next = w.flat().data();
+  w.for_each([&](const std::string& name, TensorView<float, Cpu> v) {
+    names.push_back(name);
+    shapes[name] = v.shape();
+    CHECK(v.data() == expected_next);  // contiguous, in state_dict order
+    expected_next = v.data() + v.numel();
+    total += v.numel();
+  });
+  CHECK(total == Cfg::total_params(100));
+  CHECK(w.flat().numel() == total);
+  CHECK(names.front() == "transformer.wte.weight");
+  CHECK(names[1] == "transformer.h.0.attn.c_q.weight");
+  CHECK(names[6] == "transformer.h.0.mlp.c_proj.weight");
+  CHECK(names.back() == "lm_head.weight");
+  CHECK(names.size() == 2 + 6 * 2);
+  CHECK(shapes["transformer.h.1.attn.c_k.weight"] == Shape{32, 64});
+  CHECK(shapes["transformer.h.1.mlp.c_fc.weight"] == Shape{256, 64});
+  CHECK(shapes["transformer.h.1.mlp.c_proj.weight"] == Shape{64, 256});
+  CHECK(shapes["lm_head.weight"] == Shape{100, 64});
+}
+
+TEST_CASE("initialisation follows nanochat and is bit-identical on Cpu and on the Cuda backend") {
+  using Cfg = GptConfig<2, 4, 4, 32>;  // dim 128
+  Cpu cpu;
+  GptWeights<Cfg, Cpu> on_cpu(cpu, 1000);
+  init_weights(cpu, on_cpu, 42);
+  cuda::EmulatedDevice device;
+  cuda::Cuda gpu(device);
+  GptWeights<Cfg, cuda::Cuda> on_gpu(gpu, 1000);
+  init_weights(gpu, on_gpu, 42);
+  CHECK(to_host(cpu, on_cpu.flat()) == to_host(gpu, on_gpu.flat()));
+
+  auto stddev = [](TensorView<float, Cpu> v) {
+    double sum = 0, sq = 0;
+    for (std::int64_t i = 0; i < v.numel(); ++i) {
+      sum += v.data()[i];
+      sq += static_cast<double>(v.data()[i]) * v.data()[i];
+    }
+    const double n = static_cast<double>(v.numel());
+    return std::sqrt(sq / n - (sum / n) * (sum / n));
+  };
+  CHECK(stddev(on_cpu.wte) == doctest::Approx(1.0).epsilon(0.01));
+  CHECK(stddev(on_cpu.blocks[0].c_q) == doctest::Approx(1.0 / std::sqrt(128.0)).epsilon(0.02));
+  CHECK(stddev(on_cpu.blocks[1].c_fc) == doctest::Approx(1.0 / std::sqrt(128.0)).epsilon(0.02));
+  CHECK(stddev(on_cpu.lm_head) == 0.0);
+  CHECK(stddev(on_cpu.blocks[0].attn_proj) == 0.0);
+  CHECK(stddev(on_cpu.blocks[1].mlp_proj) == 0.0);
+  CHECK(nanochat_linear_std(32, 128) == doctest::Approx(0.5 / std::sqrt(128.0)));  // GQA's c_k
+  // A different seed gives different weights.
+  GptWeights<Cfg, Cpu> other(cpu, 1000);
+  init_weights(cpu, other, 43);
+  CHECK(on_cpu.wte.data()[0] != other.wte.data()[0]);
+}
+
+TEST_CASE("gradients accumulate across backward calls until zero_grad") {
+  using Cfg = GptConfig<1, 2, 2, 8>;
+  Cpu cpu;
+  Gpt<Cfg, Cpu> model(cpu, 17, 1, 6);
+  model.init(1);
+  std::uint64_t stream = 100;  // make the zero-initialised projections non-zero too
+  model.weights().for_each([&](const std::string&, TensorView<float, Cpu> v) {
+    cpu::fill_normal<float>(cpu, v, 5, stream++, 0.0f, 0.2f);
+  });
+  Tensor<std::int32_t, Cpu> ids(cpu, {1, 6}), targets(cpu, {1, 6});
+  for (int i = 0; i < 6; ++i) {
+    ids.data()[i] = (3 * i + 1) % 17;
+    targets.data()[i] = (5 * i + 2) % 17;
+  }
+  model.forward_loss(ids.view(), targets.view());
+  model.backward(ids.view(), targets.view(), 0.5f);
+  const std::vector<float> once = to_host(cpu, model.grads().flat());
+  model.forward_loss(ids.view(), targets.view());
+  model.backward(ids.view(), targets.view(), 0.5f);
+  const std::vector<float> twice = to_host(cpu, model.grads().flat());
+  double worst = 0, norm = 0;
+  for (std::size_t i = 0; i < once.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<double>(twice[i]) - 2.0 * once[i]));
+    norm = std::max(norm, std::abs(static_cast<double>(once[i])));
+  }
+  CHECK(norm > 0);
+  CHECK(worst <= 1e-6 * norm);
+  model.zero_grad();
+  for (float v : to_host(cpu, model.grads().flat())) REQUIRE(v == 0.0f);
+}
+
+TEST_CASE("bad token ids and wrong batch shapes are errors that say what is wrong") {
+  using Cfg = GptConfig<1, 2, 2, 8>;
+  Cpu cpu;
+  Gpt<Cfg, Cpu> model(cpu, 17, 1, 4);
+  Tensor<std::int32_t, Cpu> ids(cpu, {1, 4}), wrong(cpu, {2, 4});
+  for (int i = 0; i < 4; ++i) ids.data()[i] = i;
+  ids.data()[2] = 17;
+  CHECK_THROWS_WITH(model.forward(ids.view()),
+                    doctest::Contains("token id 17 at position 2 is outside the vocabulary of 17"));
+  CHECK_THROWS_WITH(model.forward(wrong.view()), doctest::Contains("Gpt: ids has shape [2, 4] but expected [1, 4]"));
+  ids.data()[2] = 1;
+  Tensor<std::int32_t, Cpu> targets(cpu, {1, 4});
+  for (int i = 0; i < 4; ++i) targets.data()[i] = -2;
+  CHECK_THROWS_WITH(model.forward_loss(ids.view(), targets.view()), doctest::Contains("target -2 at position 0"));
+}
