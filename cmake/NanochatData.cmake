@@ -16,11 +16,15 @@ if(NOT NANOCHAT_ZSTD_INCLUDE_DIR OR NOT NANOCHAT_ZSTD_LIBRARY OR NOT NANOCHAT_SN
                       "apt-get install libzstd-dev libsnappy-dev zlib1g-dev libcurl4-openssl-dev")
 endif()
 find_package(Threads REQUIRED)
-add_library(nanochat_data_deps INTERFACE IMPORTED)
+# GLOBAL, and plain library paths rather than ZLIB::ZLIB / CURL::libcurl, so the target also
+# works for a project that pulls nanochat in with add_subdirectory (imported targets are
+# otherwise visible only in the directory that created them).
+add_library(nanochat_data_deps INTERFACE IMPORTED GLOBAL)
 set_target_properties(nanochat_data_deps PROPERTIES
-  INTERFACE_INCLUDE_DIRECTORIES "${NANOCHAT_ZSTD_INCLUDE_DIR};${NANOCHAT_SNAPPY_INCLUDE_DIR}"
+  INTERFACE_INCLUDE_DIRECTORIES
+    "${NANOCHAT_ZSTD_INCLUDE_DIR};${NANOCHAT_SNAPPY_INCLUDE_DIR};${ZLIB_INCLUDE_DIRS};${CURL_INCLUDE_DIRS}"
   INTERFACE_LINK_LIBRARIES
-    "${NANOCHAT_ZSTD_LIBRARY};${NANOCHAT_SNAPPY_LIBRARY};ZLIB::ZLIB;CURL::libcurl;Threads::Threads")
-add_library(nanochat::data INTERFACE IMPORTED)
+    "${NANOCHAT_ZSTD_LIBRARY};${NANOCHAT_SNAPPY_LIBRARY};${ZLIB_LIBRARIES};${CURL_LIBRARIES};${CMAKE_THREAD_LIBS_INIT}")
+add_library(nanochat::data INTERFACE IMPORTED GLOBAL)
 set_target_properties(nanochat::data PROPERTIES
   INTERFACE_LINK_LIBRARIES "nanochat::nanochat;nanochat_data_deps")
