@@ -217,6 +217,8 @@ TEST_CASE("data.loader: bad configurations and corrupt shards are errors, not ha
   TokenLoader big_offset(test_tokenizer(), corpus.shards, corpus.loader(), LoaderState{0, 0, 0, 1000000});
   CHECK_THROWS_WITH_AS(big_offset.next(inputs, targets), doctest::Contains("resume offset 1000000"),
                        nanochat::Error);
+  CHECK_THROWS_WITH_AS(big_offset.next(inputs, targets), doctest::Contains("resume offset 1000000"),
+                       nanochat::Error);
 
   auto broken = corpus.shards;
   broken[1] = corpus.dir.write("shard_broken.jsonl", "{\"text\": \"ok\"}\n{\"body\": \"no text\"}\n");

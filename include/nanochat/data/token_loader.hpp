@@ -112,29 +112,30 @@ class TokenLoader {
     std::size_t group;
   };
 
+  // Makes current_ the next group with a token left to consume (skipping empty parquet row
+  // groups, and on the first call the tokens a resumed run had already consumed).
   void take_next_group() {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return ready_.count(consume_seq_) != 0; });
-    auto node = ready_.extract(consume_seq_);
-    ++consume_seq_;
-    lock.unlock();
-    changed_.notify_all();
-    current_ = std::move(node.mapped());
-    if (current_.error) {
-      error_ = current_.error;
-      std::rethrow_exception(error_);
-    }
-    position_ = 0;
-    if (first_group_) {
+    do {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return ready_.count(consume_seq_) != 0; });
+      auto node = ready_.extract(consume_seq_);
+      ++consume_seq_;
+      lock.unlock();
+      changed_.notify_all();
+      current_ = std::move(node.mapped());
+      position_ = 0;
+      if (!current_.error && first_group_ && state_.offset > current_.tokens.size()) {
+        current_.error = std::make_exception_ptr(Error(cat(
+            "loader: resume offset ", state_.offset, " exceeds the ", current_.tokens.size(), " tokens of ",
+            shards_[current_.shard].string(), " group ", current_.group)));
+      }
+      if (current_.error) {
+        error_ = current_.error;
+        std::rethrow_exception(error_);
+      }
+      if (first_group_) position_ = state_.offset;
       first_group_ = false;
-      NANOCHAT_CHECK(state_.offset <= current_.tokens.size(), "loader: resume offset ", state_.offset,
-                     " exceeds the ", current_.tokens.size(), " tokens of ", shards_[current_.shard].string(),
-                     " group ", current_.group);
-      position_ = state_.offset;
-      if (position_ == current_.tokens.size()) take_next_group();
-    } else if (current_.tokens.empty()) {
-      take_next_group();  // a group without documents (an empty parquet row group)
-    }
+    } while (position_ == current_.tokens.size());
   }
 
   // Claims the next group of this rank and reads its documents; called with mutex_ held.
