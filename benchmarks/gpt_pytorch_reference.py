@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""PyTorch side of the GPT forward+backward benchmark: tokens/s of the reference model
+(tests/reference/gpt_reference.py, fp32, CPU) for the two configs the C++ model is compared on.
+
+Run: /usr/bin/python3 benchmarks/gpt_pytorch_reference.py [--config d4|d8] [--threads 2] [--steps 5] [--warmup 2]
+     (or /usr/bin/python3 tests/reference/gpt_reference.py --bench ...)
+One step = forward + cross-entropy + backward of the whole model (no optimizer); gradients are dropped
+between steps. Report both numbers next to the C++ ones, measured on the same machine and thread count.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+from gpt_reference import Config, forward, param_shapes, random_params  # noqa: E402
+
+# name: (config, batch B, sequence T)
+BENCH_CONFIGS = {
+    "d4": (Config(n_layer=4, n_head=2, n_kv_head=2, n_embd=256, vocab_size=65536, sequence_len=1024), 1, 1024),
+    "d8": (Config(n_layer=8, n_head=4, n_kv_head=4, n_embd=512, vocab_size=8192, sequence_len=512), 4, 512),
+}
+
+
+def flops_per_token(cfg, T):
+    """nanochat's estimate (spec §2.6): 6 (N - N_wte) + 12 L H D T."""
+    n = sum(shape[0] * shape[1] for _, shape in param_shapes(cfg))
+    n_wte = cfg.vocab_size * cfg.n_embd
+    return 6 * (n - n_wte) + 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * T
+
+
+def bench(name, steps, warmup):
+    cfg, B, T = BENCH_CONFIGS[name]
+    g = torch.Generator().manual_seed(0)
+    params = {k: v.requires_grad_(True) for k, v in random_params(cfg, g).items()}
+    idx = torch.randint(0, cfg.vocab_size, (B, T), generator=g)
+    targets = torch.randint(0, cfg.vocab_size, (B, T), generator=g)
+
+    def step():
+        for p in params.values():
+            p.grad = None
+        _, loss, _ = forward(cfg, params, idx, targets)
+        loss.backward()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    median = times[len(times) // 2]
+    tokens = B * T
+    gflops = flops_per_token(cfg, T) * tokens / median / 1e9
+    print(f"{name}: L={cfg.n_layer} C={cfg.n_embd} H={cfg.n_head} V={cfg.vocab_size} B={B} T={T} "
+          f"threads={torch.get_num_threads()}: median {median * 1e3:.1f} ms/step (min {times[0] * 1e3:.1f}), "
+          f"{tokens / median:.0f} tokens/s, {gflops:.1f} GFLOP/s (nanochat's FLOPs estimate)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", choices=[*BENCH_CONFIGS, "all"], default="all")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bench", action="store_true", help="accepted for symmetry with gpt_reference.py")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.warmup} warmup + {args.steps} timed steps")
+    for name in BENCH_CONFIGS if args.config == "all" else [args.config]:
+        bench(name, args.steps, args.warmup)
+
+
+if __name__ == "__main__":
+    main()
