@@ -3,7 +3,7 @@
 
 Run: /usr/bin/python3 tests/reference/gpt_reference.py          regenerates tests/fixtures/model/
      /usr/bin/python3 tests/reference/gpt_reference.py --bench  runs benchmarks/gpt_pytorch_reference.py
-Needs Debian's python3-torch (1.13) and the `safetensors` package (pip install safetensors).
+Needs only Debian's python3-torch (1.13); files are written by save_safetensors below, byte-reproducible.
 
 Written from the spec, not from nanochat's code: torch 1.13 has neither F.rms_norm nor GQA in SDPA, so
 rmsnorm and attention are spelled out. Everything is float32 (the CPU path of nanochat).
@@ -21,6 +21,7 @@ nanochat_ckpt/ holds a tiny checkpoint in nanochat's own format for the converte
 import json
 import math
 import os
+import struct
 import sys
 from dataclasses import dataclass
 
@@ -141,6 +142,22 @@ def forward(cfg, params, idx, targets=None):
     return logits, loss, losses
 
 
+def save_safetensors(path, tensors, metadata):
+    """Writes tensors (name -> F32/I64 torch tensor) in the given order, metadata keys sorted, so that
+    regenerating gives the same bytes (the safetensors package orders metadata at random)."""
+    names = {torch.float32: "F32", torch.int64: "I64"}
+    header, blobs, offset = {"__metadata__": dict(sorted(metadata.items()))}, [], 0
+    for name, t in tensors.items():
+        data = t.detach().contiguous().numpy().tobytes()  # little-endian hosts only, as the C++ side
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
 def rel_err(a, ref):
     return ((a.double() - ref.double()).norm() / ref.double().norm().clamp_min(1e-30)).item()
 
@@ -154,8 +171,6 @@ FIXTURE_CONFIGS = {
 
 
 def write_fixture(name, cfg, B, T, seed, ignore_fraction, ignored_rows):
-    from safetensors.torch import save_file
-
     g = torch.Generator().manual_seed(seed)
     params = random_params(cfg, g)
     idx = torch.randint(0, cfg.vocab_size, (B, T), generator=g, dtype=torch.int64)
@@ -189,8 +204,7 @@ def write_fixture(name, cfg, B, T, seed, ignore_fraction, ignored_rows):
         "vocab_size": cfg.vocab_size, "sequence_len": cfg.sequence_len, "batch": B, "seq": T,
     }
     path = os.path.join(FIXTURES, name + ".safetensors")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, path,
-              metadata={k: str(v) for k, v in metadata.items()})
+    save_safetensors(path, tensors, {k: str(v) for k, v in metadata.items()})
     print(f"wrote {os.path.relpath(path)}: {os.path.getsize(path)} bytes, loss {loss.item():.6f}, "
           f"{int((targets != -1).sum())}/{B * T} targets counted, fp32 vs fp64 worst rel err {worst:.1e}")
 
@@ -203,8 +217,6 @@ def write_checkpoint():
     newer step 10 (torch.compile's `_orig_mod.` prefixes, wte in bf16, as CUDA runs save it), each with
     its meta_SSSSSS.json. expected.safetensors holds step 10's state as fp32 under nanochat's names plus
     `idx` [2, 5] and the softcapped `logits` [2, 5, V] that state gives (for the C++ model's tests)."""
-    from safetensors.torch import save_file
-
     out = os.path.join(FIXTURES, "nanochat_ckpt")
     os.makedirs(out, exist_ok=True)
     cfg = CKPT_CONFIG
@@ -229,8 +241,8 @@ def write_checkpoint():
     with torch.no_grad():
         logits = forward(cfg, state32, idx)
     expected = dict(state32, idx=idx, logits=logits)
-    save_file({k: v.contiguous() for k, v in expected.items()}, os.path.join(out, "expected.safetensors"),
-              metadata=dict({k: str(v) for k, v in model_config.items()}, source_step="10"))
+    save_safetensors(os.path.join(out, "expected.safetensors"), expected,
+                     dict({k: str(v) for k, v in model_config.items()}, source_step="10"))
     print(f"wrote {os.path.relpath(out)}/ (model/meta for steps 3 and 10, expected.safetensors)")
 
 
