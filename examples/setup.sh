@@ -14,6 +14,7 @@ packages=(
   clang-16                 # libFuzzer run of the parquet reader (clang 14 lacks source_location)
   libclang-rt-16-dev       # libFuzzer and ASan runtimes for clang-16
   bible-kjv                # offline default corpus: the King James Bible (public domain), dumped by `bible`
+  python3-torch            # reference model fixtures and the nanochat checkpoint converter (tests/convert)
   libpcre2-dev             # PCRE2: the split-pattern oracle in the tokenizer tests
 )
 missing=()
