@@ -129,18 +129,6 @@ std::vector<fs::path> training_shards(const std::vector<fs::path>& inputs) {
   return shards;
 }
 
-// Bytes of the first `cap` characters of doc, and the number of characters kept (a character is
-// a code point, or one invalid UTF-8 sequence).
-std::size_t crop(std::string& doc, std::size_t cap) {
-  std::size_t pos = 0, chars = 0;
-  while (pos < doc.size() && chars < cap) {
-    pos += tk::decode_utf8(doc, pos).size;
-    ++chars;
-  }
-  doc.resize(pos);
-  return chars;
-}
-
 int run(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   tk::BpeTrainer trainer(args.threads);
@@ -151,7 +139,7 @@ int run(const Args& args) {
   bool done = false;
   while (!done && docs.next(group)) {
     for (std::string& doc : group.documents) {
-      total_chars += crop(doc, args.doc_cap);
+      total_chars += tk::crop_to_chars(doc, args.doc_cap);
       ++num_docs;
       batch.push_back(std::move(doc));
       if (total_chars > args.max_chars) {  // nanochat stops right after the doc that crosses it

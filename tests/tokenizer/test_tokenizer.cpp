@@ -91,6 +91,15 @@ TEST_CASE("tokenizer/api: decode to bytes and to a display string") {
   CHECK(tk::to_valid_utf8("a\xE2\x82z\xFF") == "a\xEF\xBF\xBDz\xEF\xBF\xBD");  // maximal subparts
 }
 
+TEST_CASE("tokenizer/api: documents are cropped to a number of characters, not bytes") {
+  std::string doc = "h\xC3\xA9llo \xF0\x9F\x99\x83\xFF!";  // h é l l o ␠ 🙃 <invalid> !
+  CHECK(tk::crop_to_chars(doc, 100) == 9);
+  CHECK(tk::crop_to_chars(doc, 8) == 8);
+  CHECK(doc == "h\xC3\xA9llo \xF0\x9F\x99\x83\xFF");
+  CHECK(tk::crop_to_chars(doc, 2) == 2);
+  CHECK(doc == "h\xC3\xA9");
+}
+
 TEST_CASE("tokenizer/api: batch encoding with prepend and append equals single encoding") {
   const tk::Tokenizer& tok = fixture_tokenizer();
   std::vector<std::string> texts;

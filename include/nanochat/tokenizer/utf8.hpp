@@ -77,4 +77,16 @@ inline bool is_valid_utf8(std::string_view bytes) {
   return true;
 }
 
+// Keeps the first `cap` characters of text (nanochat's doc_cap crop, which counts code points; an
+// invalid sequence counts as one character) and returns how many were kept.
+inline std::size_t crop_to_chars(std::string& text, std::size_t cap) {
+  std::size_t pos = 0, chars = 0;
+  while (pos < text.size() && chars < cap) {
+    pos += decode_utf8(text, pos).size;
+    ++chars;
+  }
+  text.resize(pos);
+  return chars;
+}
+
 }  // namespace nanochat::tokenizer
