@@ -7,6 +7,11 @@ function(nanochat_program target)
     $<$<COMPILE_LANGUAGE:CXX>:${NANOCHAT_CXX_WARNINGS} -Werror>
     $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xptxas=-v
         -Xcompiler=-Wall,-Wextra,-Werror>)
+  if(NANOCHAT_NATIVE)
+    # Tests, examples and benchmarks run where they are built; AVX-512 matters for the CPU ops.
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-march=native>
+                                             $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-march=native>)
+  endif()
   if(NANOCHAT_TSAN)
     target_compile_options(${target} PRIVATE -fsanitize=thread -g -O1)
     target_link_options(${target} PRIVATE -fsanitize=thread)

@@ -44,7 +44,7 @@ struct GptActivations {
   std::array<Layer, C::depth> layers;
   View xf, rstd_f;                            // final norm
   View logits;                                // [N, V]: soft-capped; the backward's dlogits
-  View losses;                                // [N]
+  View losses, lse;                           // [N]: per-token loss, log-sum-exp of each row
   // Backward scratch.
   View dx, dxn, dy;                           // [N, C]
   View dq, dk, dv;                            // like q, k, v
@@ -82,6 +82,7 @@ struct GptActivations {
     rstd_f = take({n});
     logits = take({n, vocab_});
     losses = take({n});
+    lse = take({n});
     dx = take({n, c});
     dxn = take({n, c});
     dy = take({n, c});

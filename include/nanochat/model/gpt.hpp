@@ -14,9 +14,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "nanochat/core/loss.hpp"
 #include "nanochat/model/activations.hpp"
 #include "nanochat/model/init.hpp"
 #include "nanochat/model/rotary_table.hpp"
+#include "nanochat/model/step_profile.hpp"
 #include "nanochat/model/weights.hpp"
 
 namespace nanochat {
@@ -50,6 +52,9 @@ class Gpt {
   std::int64_t vocab_size() const { return weights_.vocab_size(); }
 
   void init(std::uint64_t seed) { init_weights(*backend_, weights_, seed); }
+
+  // Time every following step by layer type into *profile (nullptr stops it).
+  void set_profile(StepProfile* profile) { profile_ = profile; }
   void zero_grad() {
     backend_->fill_zero(grads_.flat().data(), grads_.flat().bytes());
   }
@@ -59,12 +64,14 @@ class Gpt {
     check_ids(ids, "ids");
     B& be = *backend_;
     auto& a = acts_;
-    embedding_forward(be, a.emb, weights_.wte, flat(ids));
-    rmsnorm_forward(be, a.resid[0], a.rstd0, a.emb);
+    timed(StepSection::embedding, [&] { embedding_forward(be, a.emb, weights_.wte, flat(ids)); });
+    timed(StepSection::norms, [&] { rmsnorm_forward(be, a.resid[0], a.rstd0, a.emb); });
     for (int l = 0; l < C::depth; ++l) block_forward(l);
-    rmsnorm_forward(be, a.xf, a.rstd_f, a.resid[C::depth]);
-    gemm(be, a.logits, a.xf, weights_.lm_head, Transpose::no, Transpose::yes);
-    softcap_forward(be, a.logits, logit_softcap);
+    timed(StepSection::norms, [&] { rmsnorm_forward(be, a.xf, a.rstd_f, a.resid[C::depth]); });
+    timed(StepSection::lm_head, [&] {
+      gemm(be, a.logits, a.xf, weights_.lm_head, Transpose::no, Transpose::yes);
+    });
+    timed(StepSection::loss, [&] { softcap_forward(be, a.logits, logit_softcap); });
     return a.logits;
   }
 
@@ -73,7 +80,10 @@ class Gpt {
   float forward_loss(Ids ids, Ids targets) {
     forward(ids);
     check_ids(targets, "targets");
-    const auto total = cross_entropy_forward(*backend_, acts_.losses, acts_.logits, flat(targets));
+    LossTotal total{};
+    timed(StepSection::loss, [&] {
+      total = cross_entropy_forward(*backend_, acts_.losses, acts_.lse, acts_.logits, flat(targets));
+    });
     tokens_ = total.tokens;
     return tokens_ > 0 ? static_cast<float>(total.sum / static_cast<double>(tokens_)) : 0.0f;
   }
@@ -85,13 +95,17 @@ class Gpt {
     auto& a = acts_;
     auto& g = grads_;
     const float per_token = tokens_ > 0 ? loss_scale / static_cast<float>(tokens_) : 0.0f;
-    cross_entropy_backward(be, a.logits, flat(targets), logit_softcap, per_token);
-    gemm(be, g.lm_head, a.logits, a.xf, Transpose::yes, Transpose::no, 1.0f, 1.0f);
-    gemm(be, a.dxn, a.logits, weights_.lm_head);
-    rmsnorm_backward(be, a.dx, a.dxn, a.resid[C::depth], a.rstd_f);
+    timed(StepSection::loss, [&] {
+      cross_entropy_backward(be, a.logits, a.lse, flat(targets), logit_softcap, per_token);
+    });
+    timed(StepSection::lm_head, [&] {
+      gemm(be, g.lm_head, a.logits, a.xf, Transpose::yes, Transpose::no, 1.0f, 1.0f);
+      gemm(be, a.dxn, a.logits, weights_.lm_head);
+    });
+    timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, a.resid[C::depth], a.rstd_f); });
     for (int l = C::depth - 1; l >= 0; --l) block_backward(l);
-    rmsnorm_backward(be, a.dxn, a.dx, a.emb, a.rstd0);
-    embedding_backward(be, g.wte, a.dxn, flat(ids));
+    timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dxn, a.dx, a.emb, a.rstd0); });
+    timed(StepSection::embedding, [&] { embedding_backward(be, g.wte, a.dxn, flat(ids)); });
   }
 
  private:
@@ -116,23 +130,34 @@ class Gpt {
     const auto x = a.resid[static_cast<std::size_t>(l)];
     auto& out = a.resid[static_cast<std::size_t>(l) + 1];
 
-    rmsnorm_forward(be, s.xn1, s.rstd1, x);
-    gemm(be, tokens(s.q), s.xn1, w.c_q, Transpose::no, Transpose::yes);
-    gemm(be, tokens(s.k), s.xn1, w.c_k, Transpose::no, Transpose::yes);
-    gemm(be, tokens(s.v), s.xn1, w.c_v, Transpose::no, Transpose::yes);
-    rotary_forward(be, s.q, rotary_.cos.view(), rotary_.sin.view());
-    rotary_forward(be, s.k, rotary_.cos.view(), rotary_.sin.view());
-    rmsnorm_forward(be, rows(s.qn), s.rstd_q, rows(s.q));
-    rmsnorm_forward(be, rows(s.kn), s.rstd_k, rows(s.k));
-    attention_forward(be, s.y.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v, attention_scale());
-    be.copy_on_device(s.mid.data(), x.data(), x.bytes());
-    gemm(be, s.mid, s.y, w.attn_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
-
-    rmsnorm_forward(be, s.xn2, s.rstd2, s.mid);
-    gemm(be, s.h, s.xn2, w.c_fc, Transpose::no, Transpose::yes);
-    relu_squared_forward(be, s.a, s.h);
-    be.copy_on_device(out.data(), s.mid.data(), s.mid.bytes());
-    gemm(be, out, s.a, w.mlp_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+    timed(StepSection::norms, [&] { rmsnorm_forward(be, s.xn1, s.rstd1, x); });
+    timed(StepSection::linears, [&] {
+      gemm(be, tokens(s.q), s.xn1, w.c_q, Transpose::no, Transpose::yes);
+      gemm(be, tokens(s.k), s.xn1, w.c_k, Transpose::no, Transpose::yes);
+      gemm(be, tokens(s.v), s.xn1, w.c_v, Transpose::no, Transpose::yes);
+    });
+    timed(StepSection::rotary, [&] {
+      rotary_forward(be, s.q, rotary_.cos.view(), rotary_.sin.view());
+      rotary_forward(be, s.k, rotary_.cos.view(), rotary_.sin.view());
+    });
+    timed(StepSection::norms, [&] {
+      rmsnorm_forward(be, rows(s.qn), s.rstd_q, rows(s.q));
+      rmsnorm_forward(be, rows(s.kn), s.rstd_k, rows(s.k));
+    });
+    timed(StepSection::attention, [&] {
+      attention_forward(be, s.y.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v, attention_scale());
+    });
+    timed(StepSection::linears, [&] {
+      be.copy_on_device(s.mid.data(), x.data(), x.bytes());
+      gemm(be, s.mid, s.y, w.attn_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+    });
+    timed(StepSection::norms, [&] { rmsnorm_forward(be, s.xn2, s.rstd2, s.mid); });
+    timed(StepSection::linears, [&] { gemm(be, s.h, s.xn2, w.c_fc, Transpose::no, Transpose::yes); });
+    timed(StepSection::activation, [&] { relu_squared_forward(be, s.a, s.h); });
+    timed(StepSection::linears, [&] {
+      be.copy_on_device(out.data(), s.mid.data(), s.mid.bytes());
+      gemm(be, out, s.a, w.mlp_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+    });
   }
 
   // On entry a.dx holds d(loss)/d(block output); on exit d(loss)/d(block input).
@@ -146,29 +171,49 @@ class Gpt {
     constexpr auto no = Transpose::no, yes = Transpose::yes;
 
     // MLP: out = mid + relu(c_fc xn2)^2 mlp_proj^T.
-    gemm(be, g.mlp_proj, a.dx, s.a, yes, no, 1.0f, 1.0f);
-    gemm(be, a.dh, a.dx, w.mlp_proj);
-    relu_squared_backward(be, a.dh, a.dh, s.h);
-    gemm(be, g.c_fc, a.dh, s.xn2, yes, no, 1.0f, 1.0f);
-    gemm(be, a.dxn, a.dh, w.c_fc);
-    rmsnorm_backward(be, a.dx, a.dxn, s.mid, s.rstd2, true);
+    timed(StepSection::linears, [&] {
+      gemm(be, g.mlp_proj, a.dx, s.a, yes, no, 1.0f, 1.0f);
+      gemm(be, a.dh, a.dx, w.mlp_proj);
+    });
+    timed(StepSection::activation, [&] { relu_squared_backward(be, a.dh, a.dh, s.h); });
+    timed(StepSection::linears, [&] {
+      gemm(be, g.c_fc, a.dh, s.xn2, yes, no, 1.0f, 1.0f);
+      gemm(be, a.dxn, a.dh, w.c_fc);
+    });
+    timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, s.mid, s.rstd2, true); });
 
     // Attention: mid = x + y attn_proj^T.
-    gemm(be, g.attn_proj, a.dx, s.y, yes, no, 1.0f, 1.0f);
-    gemm(be, a.dy, a.dx, w.attn_proj);
-    attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn,
-                       s.kn, s.v, attention_scale());
-    rmsnorm_backward(be, rows(a.dq), rows(a.dq), rows(s.q), s.rstd_q);
-    rmsnorm_backward(be, rows(a.dk), rows(a.dk), rows(s.k), s.rstd_k);
-    rotary_backward(be, a.dq, rotary_.cos.view(), rotary_.sin.view());
-    rotary_backward(be, a.dk, rotary_.cos.view(), rotary_.sin.view());
-    gemm(be, g.c_q, tokens(a.dq), s.xn1, yes, no, 1.0f, 1.0f);
-    gemm(be, g.c_k, tokens(a.dk), s.xn1, yes, no, 1.0f, 1.0f);
-    gemm(be, g.c_v, tokens(a.dv), s.xn1, yes, no, 1.0f, 1.0f);
-    gemm(be, a.dxn, tokens(a.dq), w.c_q);
-    gemm(be, a.dxn, tokens(a.dk), w.c_k, no, no, 1.0f, 1.0f);
-    gemm(be, a.dxn, tokens(a.dv), w.c_v, no, no, 1.0f, 1.0f);
-    rmsnorm_backward(be, a.dx, a.dxn, x, s.rstd1, true);
+    timed(StepSection::linears, [&] {
+      gemm(be, g.attn_proj, a.dx, s.y, yes, no, 1.0f, 1.0f);
+      gemm(be, a.dy, a.dx, w.attn_proj);
+    });
+    timed(StepSection::attention, [&] {
+      attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn,
+                         s.kn, s.v, attention_scale());
+    });
+    timed(StepSection::norms, [&] {
+      rmsnorm_backward(be, rows(a.dq), rows(a.dq), rows(s.q), s.rstd_q);
+      rmsnorm_backward(be, rows(a.dk), rows(a.dk), rows(s.k), s.rstd_k);
+    });
+    timed(StepSection::rotary, [&] {
+      rotary_backward(be, a.dq, rotary_.cos.view(), rotary_.sin.view());
+      rotary_backward(be, a.dk, rotary_.cos.view(), rotary_.sin.view());
+    });
+    timed(StepSection::linears, [&] {
+      gemm(be, g.c_q, tokens(a.dq), s.xn1, yes, no, 1.0f, 1.0f);
+      gemm(be, g.c_k, tokens(a.dk), s.xn1, yes, no, 1.0f, 1.0f);
+      gemm(be, g.c_v, tokens(a.dv), s.xn1, yes, no, 1.0f, 1.0f);
+      gemm(be, a.dxn, tokens(a.dq), w.c_q);
+      gemm(be, a.dxn, tokens(a.dk), w.c_k, no, no, 1.0f, 1.0f);
+      gemm(be, a.dxn, tokens(a.dv), w.c_v, no, no, 1.0f, 1.0f);
+    });
+    timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, x, s.rstd1, true); });
+  }
+
+  template <class F>
+  void timed(StepSection section, F&& f) {
+    SectionTimer timer(profile_, section);
+    f();
   }
 
   B* backend_;
@@ -177,6 +222,7 @@ class Gpt {
   GptActivations<C, B> acts_;
   RotaryTable<B> rotary_;
   std::int64_t tokens_ = 0;  // non-ignored targets of the last forward_loss
+  StepProfile* profile_ = nullptr;
 };
 
 }  // namespace nanochat

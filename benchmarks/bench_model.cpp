@@ -1,0 +1,65 @@
+// GPT training step (forward + backward) on the Cpu backend: tokens/s and GFLOP/s (nanochat's
+// FLOPs-per-token estimate) for the two configurations docs/benchmarks.md compares with the
+// PyTorch reference, with the share of the step each layer type takes (StepProfile), so the
+// next speed-up is obvious.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <string>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/presets.hpp"
+#include "nanochat/model/gpt.hpp"
+
+using namespace nanochat;
+using nanochat::cpu::Cpu;
+
+namespace {
+
+// (a) d4, vocab 65536, T 1024, B 1 and (b) d8, vocab 8192, T 512, B 4.
+struct Setup {
+  std::int64_t vocab, batch, seq;
+};
+constexpr Setup d4_setup{65536, 1, 1024};
+constexpr Setup d8_setup{8192, 4, 512};
+
+void fill_ids(Tensor<std::int32_t, Cpu>& t, std::int64_t vocab, std::uint64_t salt) {
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    t.data()[i] = static_cast<std::int32_t>((i * 2654435761u + salt) % static_cast<std::uint64_t>(vocab));
+  }
+}
+
+template <class C>
+void train_step(benchmark::State& state, Setup s) {
+  Cpu cpu;
+  Gpt<C, Cpu> model(cpu, s.vocab, s.batch, s.seq);
+  model.init(42);
+  Tensor<std::int32_t, Cpu> ids(cpu, {s.batch, s.seq}), targets(cpu, {s.batch, s.seq});
+  fill_ids(ids, s.vocab, 1);
+  fill_ids(targets, s.vocab, 7);
+  StepProfile profile;
+  model.set_profile(&profile);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(model.forward_loss(ids.view(), targets.view()));
+    model.backward(ids.view(), targets.view());
+  }
+  // Share of the step per layer type, as counters next to the totals.
+  for (std::size_t i = 0; i < profile.seconds.size(); ++i) {
+    const auto section = static_cast<StepSection>(i);
+    state.counters[std::string(section_name(section))] = profile.seconds[i] / profile.total();
+  }
+  const double tokens = static_cast<double>(s.batch * s.seq);
+  state.counters["tok/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      tokens * C::flops_per_token(s.vocab, s.seq) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+void train_step_d4_v65536_t1024_b1(benchmark::State& state) { train_step<NanochatConfig<4>>(state, d4_setup); }
+void train_step_d8_v8192_t512_b4(benchmark::State& state) { train_step<NanochatConfig<8>>(state, d8_setup); }
+BENCHMARK(train_step_d4_v65536_t1024_b1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(train_step_d8_v8192_t512_b4)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();
