@@ -1,0 +1,65 @@
+#pragma once
+// GPT weights in safetensors files, under nanochat's state_dict names, with nanochat's
+// model_config as metadata (n_layer, n_head, n_kv_head, n_embd, vocab_size, sequence_len). A
+// file whose shape does not match the compiled Config is refused with what differs.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nanochat/core/safetensors.hpp"
+#include "nanochat/model/weights.hpp"
+
+namespace nanochat {
+
+// The model_config a Config and vocabulary stand for, as safetensors metadata.
+template <Config C>
+std::map<std::string, std::string> model_config_metadata(std::int64_t vocab_size, std::int64_t sequence_len) {
+  return {{"n_layer", std::to_string(C::depth)},       {"n_head", std::to_string(C::n_head)},
+          {"n_kv_head", std::to_string(C::n_kv_head)}, {"n_embd", std::to_string(C::model_dim)},
+          {"vocab_size", std::to_string(vocab_size)},  {"sequence_len", std::to_string(sequence_len)}};
+}
+
+// Checks that the file's model_config matches the Config and vocabulary; names the first field
+// that differs. Fields the file does not carry are checked through the tensor shapes instead.
+template <Config C>
+void check_model_config(const SafetensorsFile& file, std::int64_t vocab_size) {
+  const auto expected = model_config_metadata<C>(vocab_size, 0);
+  for (const char* key : {"n_layer", "n_head", "n_kv_head", "n_embd", "vocab_size"}) {
+    const auto it = file.metadata().find(key);
+    if (it == file.metadata().end()) continue;
+    NANOCHAT_CHECK(it->second == expected.at(key), file.path(), ": ", key, " is ", it->second,
+                   " but the model (", C::name(), ", vocab ", vocab_size, ") has ", expected.at(key));
+  }
+}
+
+// Copies every parameter from the file (F32) into w; every name must be present with its shape.
+template <Config C, Backend B>
+void load_weights(B& backend, GptWeights<C, B>& w, const SafetensorsFile& file) {
+  check_model_config<C>(file, w.vocab_size());
+  w.for_each([&](const std::string& name, TensorView<float, B> view) {
+    NANOCHAT_CHECK(file.contains(name), file.path(), ": has no tensor ", name);
+    check_shape(file.at(name).shape, view.shape(), cat(file.path(), ": ", name));
+    copy_from_host(backend, view, file.values<float>(name));
+  });
+}
+
+// Writes every parameter as F32 with the model_config metadata (temp file, then rename).
+template <Config C, Backend B>
+void save_weights(B& backend, const GptWeights<C, B>& w, const std::filesystem::path& path,
+                  std::int64_t sequence_len, std::map<std::string, std::string> extra_metadata = {}) {
+  const std::vector<float> host = to_host(backend, w.flat());
+  std::vector<TensorToSave> tensors;
+  const float* base = w.flat().data();
+  w.for_each([&](const std::string& name, TensorView<float, B> view) {
+    tensors.push_back({name, DType::f32, view.shape(), host.data() + (view.data() - base)});
+  });
+  auto metadata = model_config_metadata<C>(w.vocab_size(), sequence_len);
+  metadata.merge(extra_metadata);
+  save_safetensors(path, tensors, metadata);
+}
+
+}  // namespace nanochat
