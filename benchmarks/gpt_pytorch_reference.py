@@ -3,6 +3,7 @@
 (tests/reference/gpt_reference.py, fp32, CPU) for the two configs the C++ model is compared on.
 
 Run: /usr/bin/python3 benchmarks/gpt_pytorch_reference.py [--config d4|d8] [--threads 2] [--steps 5] [--warmup 2]
+                                                            [--profile]
      (or /usr/bin/python3 tests/reference/gpt_reference.py --bench ...)
 One step = forward + cross-entropy + backward of the whole model (no optimizer); gradients are dropped
 between steps. Report both numbers next to the C++ ones, measured on the same machine and thread count.
@@ -13,6 +14,7 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
 from gpt_reference import Config, forward, param_shapes, random_params  # noqa: E402
@@ -31,7 +33,7 @@ def flops_per_token(cfg, T):
     return 6 * (n - n_wte) + 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * T
 
 
-def bench(name, steps, warmup):
+def bench(name, steps, warmup, profile=False):
     cfg, B, T = BENCH_CONFIGS[name]
     g = torch.Generator().manual_seed(0)
     params = {k: v.requires_grad_(True) for k, v in random_params(cfg, g).items()}
@@ -41,7 +43,8 @@ def bench(name, steps, warmup):
     def step():
         for p in params.values():
             p.grad = None
-        _, loss, _ = forward(cfg, params, idx, targets)
+        logits = forward(cfg, params, idx)  # one mean cross-entropy, as nanochat's training step
+        loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T), ignore_index=-1)
         loss.backward()
 
     for _ in range(warmup):
@@ -58,6 +61,10 @@ def bench(name, steps, warmup):
     print(f"{name}: L={cfg.n_layer} C={cfg.n_embd} H={cfg.n_head} V={cfg.vocab_size} B={B} T={T} "
           f"threads={torch.get_num_threads()}: median {median * 1e3:.1f} ms/step (min {times[0] * 1e3:.1f}), "
           f"{tokens / median:.0f} tokens/s, {gflops:.1f} GFLOP/s (nanochat's FLOPs estimate)")
+    if profile:  # one more step under the profiler: where PyTorch's time goes, by op
+        with torch.autograd.profiler.profile() as prof:
+            step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
 def main():
@@ -66,12 +73,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--profile", action="store_true", help="also print the time per op of one step")
     ap.add_argument("--bench", action="store_true", help="accepted for symmetry with gpt_reference.py")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.warmup} warmup + {args.steps} timed steps")
     for name in BENCH_CONFIGS if args.config == "all" else [args.config]:
-        bench(name, args.steps, args.warmup)
+        bench(name, args.steps, args.warmup, args.profile)
 
 
 if __name__ == "__main__":
