@@ -57,7 +57,15 @@ void check_against_pytorch(const std::string& name) {
   const auto losses = model.activations().losses;
   CHECK(relative_error({losses.data(), static_cast<std::size_t>(losses.numel())}, file.values<float>("losses")) < 1e-5);
 
-  model.backward(ids.view(), targets.view());
+  // Sum reduction: the same losses added up, and its gradient is the mean's times the count.
+  const float sum = model.forward_loss(ids.view(), targets.view(), LossReduction::sum);
+  double expected_sum = 0;
+  std::int64_t counted = 0;
+  for (float l : file.values<float>("losses")) expected_sum += l;
+  for (std::int64_t t : file.values<std::int64_t>("targets")) counted += t != -1;
+  CHECK(sum == doctest::Approx(expected_sum).epsilon(1e-5));
+  model.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(counted));
+
   int grads = 0;
   model.grads().for_each([&](const std::string& param, TensorView<float, Cpu> g) {
     CAPTURE(param);

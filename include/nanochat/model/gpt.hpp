@@ -75,9 +75,9 @@ class Gpt {
     return a.logits;
   }
 
-  // Forward and the mean cross-entropy over targets that are not -1; per-token losses are kept
-  // in activations().losses.
-  float forward_loss(Ids ids, Ids targets) {
+  // Forward and the cross-entropy over targets that are not -1: their mean or their sum. The
+  // per-token losses (reduction "none", 0 where ignored) are in activations().losses either way.
+  float forward_loss(Ids ids, Ids targets, LossReduction reduction = LossReduction::mean) {
     forward(ids);
     check_ids(targets, "targets");
     LossTotal total{};
@@ -85,16 +85,21 @@ class Gpt {
       total = cross_entropy_forward(*backend_, acts_.losses, acts_.lse, acts_.logits, flat(targets));
     });
     tokens_ = total.tokens;
+    reduction_ = reduction;
+    if (reduction == LossReduction::sum) return static_cast<float>(total.sum);
     return tokens_ > 0 ? static_cast<float>(total.sum / static_cast<double>(tokens_)) : 0.0f;
   }
 
-  // Adds the gradient of loss_scale * (the mean loss of the last forward_loss) to grads(); the
-  // same ids and targets must be passed. loss_scale = 1 / accumulation steps averages micro-batches.
+  // Adds the gradient of loss_scale * (the loss of the last forward_loss, reduced as it was) to
+  // grads(); the same ids and targets must be passed. loss_scale = 1 / accumulation steps
+  // averages micro-batches.
   void backward(Ids ids, Ids targets, float loss_scale = 1.0f) {
     B& be = *backend_;
     auto& a = acts_;
     auto& g = grads_;
-    const float per_token = tokens_ > 0 ? loss_scale / static_cast<float>(tokens_) : 0.0f;
+    const float per_token = reduction_ == LossReduction::sum ? loss_scale
+                            : tokens_ > 0 ? loss_scale / static_cast<float>(tokens_)
+                                          : 0.0f;
     timed(StepSection::loss, [&] {
       cross_entropy_backward(be, a.logits, a.lse, flat(targets), logit_softcap, per_token);
     });
@@ -222,6 +227,7 @@ class Gpt {
   GptActivations<C, B> acts_;
   RotaryTable<B> rotary_;
   std::int64_t tokens_ = 0;  // non-ignored targets of the last forward_loss
+  LossReduction reduction_ = LossReduction::mean;
   StepProfile* profile_ = nullptr;
 };
 
