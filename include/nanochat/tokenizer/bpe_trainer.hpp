@@ -13,7 +13,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -40,16 +39,10 @@ class BpeTrainer {
     const auto n = static_cast<std::ptrdiff_t>(docs.size());
 #pragma omp parallel num_threads(threads_)
     {
-      PieceCounts& counts = counts_[static_cast<std::size_t>(omp_get_thread_num())];
+      BytesCounter& counts = counts_[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 8)
       for (std::ptrdiff_t i = 0; i < n; ++i) {
-        split_text(docs[static_cast<std::size_t>(i)], [&](std::string_view piece) {
-          if (auto it = counts.find(piece); it != counts.end()) {
-            ++it->second;
-          } else {
-            counts.emplace(std::string(piece), 1);
-          }
-        });
+        split_text(docs[static_cast<std::size_t>(i)], [&](std::string_view piece) { counts.add(piece, 1); });
       }
     }
   }
@@ -86,16 +79,11 @@ class BpeTrainer {
   // Distinct pieces seen so far (before train()).
   std::size_t num_pieces() const {
     std::size_t n = 0;
-    for (const PieceCounts& c : counts_) n += c.size();
+    for (const BytesCounter& c : counts_) n += c.size();
     return n;
   }
 
  private:
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return hash_bytes(s); }
-  };
-  using PieceCounts = std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>>;
 
   struct PairInfo {
     std::int64_t count = 0;
@@ -112,25 +100,25 @@ class BpeTrainer {
   static std::uint64_t key_of(TokenId a, TokenId b) { return (std::uint64_t{a} << 32) | b; }
 
   void build_words() {
-    PieceCounts all = std::move(counts_[0]);
+    BytesCounter all = std::move(counts_[0]);
     for (std::size_t t = 1; t < counts_.size(); ++t) {
-      for (auto& [piece, count] : counts_[t]) all[piece] += count;
-      counts_[t] = PieceCounts();
+      counts_[t].for_each([&](std::string_view piece, std::int64_t count) { all.add(piece, count); });
+      counts_[t] = BytesCounter();
     }
-    counts_[0] = PieceCounts();
+    counts_[0] = BytesCounter();
     symbols_.clear();
     word_begin_.clear();
     word_len_.clear();
     word_count_.clear();
-    for (const auto& [piece, count] : all) {
-      if (piece.size() < 2) continue;  // a single byte holds no pair
+    all.for_each([&](std::string_view piece, std::int64_t count) {
+      if (piece.size() < 2) return;  // a single byte holds no pair
       NANOCHAT_CHECK(symbols_.size() + piece.size() < 0xFFFFFFFFull,
                      "BPE training: more than 4 GiB of distinct pieces");
       word_begin_.push_back(static_cast<std::uint32_t>(symbols_.size()));
       word_len_.push_back(static_cast<std::uint32_t>(piece.size()));
       word_count_.push_back(count);
       for (char c : piece) symbols_.push_back(static_cast<unsigned char>(c));
-    }
+    });
   }
 
   void count_pairs() {
@@ -191,7 +179,7 @@ class BpeTrainer {
   }
 
   int threads_;
-  std::vector<PieceCounts> counts_;  // one per thread while ingesting
+  std::vector<BytesCounter> counts_;  // one per thread while ingesting
   std::vector<TokenId> symbols_;     // all words, back to back
   std::vector<std::uint32_t> word_begin_;
   std::vector<std::uint32_t> word_len_;

@@ -1,10 +1,13 @@
 #pragma once
-// Open-addressing hash maps for the encoder's hot lookups (pair → merged token, bytes → token):
-// a linear probe over one flat array beats std::unordered_map's node chasing severalfold.
+// Open-addressing hash maps for the hot lookups of encoding and training (pair → merged token,
+// bytes → token, piece → count): a linear probe over one flat array beats std::unordered_map's
+// node chasing severalfold.
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -139,6 +142,77 @@ class BytesMap {
   };
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
+};
+
+// Counts of byte strings, the trainer's piece counter. Keys are copied into large blocks owned by
+// the counter, so callers pass transient views and no string is allocated per key.
+class BytesCounter {
+ public:
+  BytesCounter() { rehash(1024); }
+
+  void add(std::string_view key, std::int64_t n) {  // n > 0: a zero count marks an empty slot
+    const std::uint64_t h = hash_bytes(key);
+    std::size_t i = h & mask_;
+    while (slots_[i].count != 0) {
+      if (slots_[i].hash == h && slots_[i].key == key) {
+        slots_[i].count += n;
+        return;
+      }
+      i = (i + 1) & mask_;
+    }
+    slots_[i] = {h, store(key), n};
+    if (2 * ++size_ > slots_.size()) rehash(slots_.size() * 2);
+  }
+
+  std::size_t size() const { return size_; }
+
+  template <class Fn>  // fn(std::string_view key, std::int64_t count) for every key
+  void for_each(Fn&& fn) const {
+    for (const Slot& s : slots_) {
+      if (s.count != 0) fn(s.key, s.count);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kBlockSize = std::size_t{1} << 20;
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::string_view key;
+    std::int64_t count = 0;
+  };
+
+  std::string_view store(std::string_view key) {
+    if (key.size() > block_left_) {
+      const std::size_t size = std::max(kBlockSize, key.size());
+      blocks_.push_back(std::make_unique<char[]>(size));
+      block_next_ = blocks_.back().get();
+      block_left_ = size;
+    }
+    std::copy(key.begin(), key.end(), block_next_);
+    const std::string_view stored(block_next_, key.size());
+    block_next_ += key.size();
+    block_left_ -= key.size();
+    return stored;
+  }
+
+  void rehash(std::size_t capacity) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(capacity, Slot{});
+    mask_ = capacity - 1;
+    for (const Slot& s : old) {
+      if (s.count == 0) continue;
+      std::size_t i = s.hash & mask_;
+      while (slots_[i].count != 0) i = (i + 1) & mask_;
+      slots_[i] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* block_next_ = nullptr;
+  std::size_t block_left_ = 0;
 };
 
 }  // namespace nanochat::tokenizer
