@@ -138,6 +138,10 @@ TEST_CASE("the emulated device rejects what a GPU would corrupt or reject") {
   CHECK_THROWS_WITH(device.matmul(op, 1.0f, t.data(), t.data(), 0.0f, t.data(), t.data()),
                     doctest::Contains("A has leading dimension 3 smaller than its 4 rows"));
   op.a.ld = 4;
+  CHECK_THROWS_WITH(device.matmul(op, 1.0f, host.data(), t.data(), 0.0f, t.data(), t.data()),
+                    doctest::Contains("matmul A"));  // a host pointer would fault on the GPU
+  CHECK_THROWS_WITH(device.matmul(op, 1.0f, t.data(), t.data(), 0.0f, t.data(), t.data()),
+                    doctest::Contains("overruns its allocation of 16 bytes"));  // 4x4 needs 64
   op.c.type = op.d.type = cuda::LtType::bf16;
   CHECK_THROWS_WITH(device.matmul(op, 1.0f, t.data(), t.data(), 0.0f, t.data(), t.data()),
                     doctest::Contains("not a supported combination"));

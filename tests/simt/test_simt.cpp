@@ -96,17 +96,31 @@ struct SharedSum {
   }
 };
 
+// Lanes 20..31 return, the others shuffle across the whole warp: undefined on a GPU.
+struct ShuffleAfterExit {
+  static constexpr const char* name = "shuffle_after_exit";
+  void operator()(float* out) const {
+    if (lane_id() >= 20) return;
+    out[lane_id()] = warp_reduce(1.0f, Sum{});
+  }
+};
+
+struct MisalignedLoad {
+  static constexpr const char* name = "misaligned_load";
+  void operator()(const float* in, float* out) const { out[0] = load_vec<4>(in + 1).v[0]; }
+};
+
 }  // namespace
 
 TEST_CASE("every thread of a 3-D grid of 3-D blocks runs once, numbered as CUDA numbers it") {
   const LaunchShape shape{{3, 2, 2}, {8, 4, 2}, 0};
-  const unsigned total = shape.grid.count() * shape.block.count();
+  const auto total = static_cast<unsigned>(shape.grid.count() * shape.block.count());
   std::vector<std::atomic<int>> hits(total);
   std::vector<unsigned> warp_of(total, ~0u);
   emulator::launch(shape, "record_ids", RecordIds{}, hits.data(), warp_of.data());
   for (unsigned i = 0; i < total; ++i) {
     REQUIRE(hits[i].load() == 1);
-    CHECK(warp_of[i] == i % shape.block.count());  // warp * 32 + lane is the linear thread
+    CHECK(warp_of[i] == i % static_cast<unsigned>(shape.block.count()));  // warp * 32 + lane
   }
 }
 
@@ -185,7 +199,26 @@ TEST_CASE("launch shapes a GPU rejects are rejected with the kernel's name") {
   };
   CHECK_THROWS_WITH(launch_with({{1, 1, 1}, {2048, 1, 1}, 0}),
                     doctest::Contains("launch of shared_sum: a block of 2048x1x1 threads"));
-  CHECK_THROWS_WITH(launch_with({{1, 70000, 1}, {32, 1, 1}, 0}), doctest::Contains("grid.y/z"));
+  CHECK_THROWS_WITH(launch_with({{1, 70000, 1}, {32, 1, 1}, 0}),
+                    doctest::Contains("grid 1x70000x1 exceeds"));
+  // Extents whose product would wrap a 32-bit count are caught dimension by dimension.
+  CHECK_THROWS_WITH(launch_with({{1, 1, 1}, {1u << 16, 1u << 16, 2}, 0}),
+                    doctest::Contains("per-dimension limits"));
   CHECK_THROWS_WITH(launch_with({{1, 1, 1}, {32, 1, 1}, 300 * 1024}),
                     doctest::Contains("bytes of shared memory exceed"));
+}
+
+// The two faults below stop the process, as the GPU would kill the context; tests/simt/CMakeLists.txt
+// runs each in its own process and looks for the emulator's message.
+TEST_CASE("fault: a shuffle that reads a lane that has exited" * doctest::skip()) {
+  std::vector<float> out(32);
+  emulator::launch({{1, 1, 1}, {32, 1, 1}, 0}, "shuffle_after_exit", ShuffleAfterExit{}, out.data());
+}
+
+TEST_CASE("fault: a vector load from a misaligned address" * doctest::skip()) {
+  alignas(16) float in[8] = {};
+  float out[1] = {};
+  const float* src = in;
+  float* dst = out;
+  emulator::launch({{1, 1, 1}, {32, 1, 1}, 0}, "misaligned_load", MisalignedLoad{}, src, dst);
 }

@@ -24,7 +24,7 @@ inline blasint blas_int(std::int64_t v, const char* what) {
 
 template <class Call>
 void for_each_batch(const GemmShape& g, Call&& call) {
-  if (g.m == 0 || g.n == 0) return;
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   for (std::int64_t i = 0; i < g.batch; ++i) {
     call(i * g.stride_a, i * g.stride_b, i * g.stride_c);
   }

@@ -44,6 +44,8 @@ void rmsnorm_backward(Cpu&, CpuView<T> din,
                       CpuView<const float> rstd, bool accumulate = false) {
   const RmsNormShape s = rmsnorm_shape(din, in, rstd, "rmsnorm_backward");
   check_shape(dout.shape(), in.shape(), "rmsnorm_backward: dout");
+  NANOCHAT_CHECK(dout.is_contiguous(), "rmsnorm_backward: dout with shape ", dout.shape(),
+                 " must be contiguous");
   const T* x_all = in.data();
   const T* dy_all = dout.data();
   T* dx_all = din.data();

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 
 #include "nanochat/backend/cuda/device_runtime.hpp"
 #include "nanochat/core/bf16.hpp"
@@ -141,6 +142,18 @@ class EmulatedDevice final : public DeviceRuntime {
 
   void matmul(const LtMatmul& op, float alpha, const void* a, const void* b, float beta,
               const void* c, void* d) override {
+    lt_reference::validate(op, c, d);  // what cuBLASLt rejects up front
+    // Every operand must be device memory large enough for its layout, as on the GPU.
+    for (auto [what, ptr, layout] : {std::tuple{"matmul A", a, op.a}, std::tuple{"matmul B", b, op.b},
+                                     std::tuple{"matmul C", c, op.c},
+                                     std::tuple{"matmul D", static_cast<const void*>(d), op.d}}) {
+      if (layout.rows == 0 || layout.cols == 0 || layout.batch_count == 0) continue;
+      const std::int64_t last = (layout.batch_count - 1) * layout.batch_stride +
+                                static_cast<std::int64_t>(layout.cols - 1) * layout.ld +
+                                static_cast<std::int64_t>(layout.rows);
+      const std::size_t element = layout.type == LtType::f32 ? 4 : 2;
+      check_range(ptr, static_cast<std::size_t>(last) * element, what);
+    }
     lt_reference::matmul(op, alpha, a, b, beta, c, d);
   }
 

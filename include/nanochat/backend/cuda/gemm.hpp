@@ -48,7 +48,7 @@ void gemm(Cuda& cuda, CudaView<TC> c, CudaView<TA> a, CudaView<TB> b,
           Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
           float beta = 0.0f) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
-  if (g.m == 0 || g.n == 0) return;
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   NANOCHAT_CHECK(g.batch <= std::numeric_limits<std::int32_t>::max(), "gemm: batch ", g.batch,
                  " exceeds cuBLASLt's 32-bit batch count");
   const LtMatmul op = lt_matmul_for(g, lt_type<std::remove_const_t<TA>>(), lt_type<TC>());

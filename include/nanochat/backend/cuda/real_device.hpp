@@ -7,6 +7,9 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
 #include <source_location>
 #include <string>
 
@@ -101,57 +104,91 @@ class RealDevice final : public DeviceRuntime {
 
   void matmul(const LtMatmul& op, float alpha, const void* a, const void* b, float beta,
               const void* c, void* d) override {
-    Descriptors desc(op);
-    cublasLtMatmulPreference_t pref = nullptr;
-    check_cublas(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-    const std::size_t ws = workspace_bytes;
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                         sizeof(ws));
+    const Descriptors desc(op);
+    const Preference pref(a, b, c, d);
     cublasLtMatmulHeuristicResult_t heuristic{};
     int found = 0;
-    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-        lt_, desc.op, desc.a, desc.b, desc.c, desc.d, pref, 1, &heuristic, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    check_cublas(status, "cublasLtMatmulAlgoGetHeuristic");
+    check_cublas(cublasLtMatmulAlgoGetHeuristic(lt_, desc.op.get(), desc.a.get(), desc.b.get(),
+                                                desc.c.get(), desc.d.get(), pref.get(), 1,
+                                                &heuristic, &found),
+                 "cublasLtMatmulAlgoGetHeuristic");
     NANOCHAT_CHECK(found > 0, "cuBLASLt: no algorithm for this matmul");
-    check_cublas(cublasLtMatmul(lt_, desc.op, &alpha, a, desc.a, b, desc.b, &beta, c, desc.c, d,
-                                desc.d, &heuristic.algo, workspace_, workspace_bytes, stream_),
+    check_cublas(cublasLtMatmul(lt_, desc.op.get(), &alpha, a, desc.a.get(), b, desc.b.get(), &beta,
+                                c, desc.c.get(), d, desc.d.get(), &heuristic.algo, workspace_,
+                                workspace_bytes, stream_),
                  "cublasLtMatmul");
   }
 
  private:
-  // The cuBLASLt descriptors of one LtMatmul, destroyed on scope exit.
+  template <class Handle, cublasStatus_t (*Destroy)(Handle)>
+  struct Owned {
+    struct Free {
+      void operator()(Handle h) const { Destroy(h); }
+    };
+    std::unique_ptr<std::remove_pointer_t<Handle>, Free> handle;
+    Handle get() const { return handle.get(); }
+  };
+  using LayoutHandle = Owned<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
+
+  // The cuBLASLt descriptors of one LtMatmul; each is released even if a later one fails.
   struct Descriptors {
-    explicit Descriptors(const LtMatmul& m) {
-      check_cublas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F),
-                   "cublasLtMatmulDescCreate");
+    explicit Descriptors(const LtMatmul& m) : a(layout(m.a)), b(layout(m.b)), c(layout(m.c)), d(layout(m.d)) {
+      cublasLtMatmulDesc_t h = nullptr;
+      check_cublas(cublasLtMatmulDescCreate(&h, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+      op.handle.reset(h);
       const auto ta = static_cast<cublasOperation_t>(m.trans_a);
       const auto tb = static_cast<cublasOperation_t>(m.trans_b);
-      cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
-      cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
-      a = layout(m.a);
-      b = layout(m.b);
-      c = layout(m.c);
-      d = layout(m.d);
+      check_cublas(cublasLtMatmulDescSetAttribute(h, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)),
+                   "cublasLtMatmulDescSetAttribute(TRANSA)");
+      check_cublas(cublasLtMatmulDescSetAttribute(h, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)),
+                   "cublasLtMatmulDescSetAttribute(TRANSB)");
     }
-    ~Descriptors() {
-      for (auto l : {a, b, c, d})
-        if (l) cublasLtMatrixLayoutDestroy(l);
-      if (op) cublasLtMatmulDescDestroy(op);
-    }
-    static cublasLtMatrixLayout_t layout(const LtLayout& l) {
+    static LayoutHandle layout(const LtLayout& l) {
       cublasLtMatrixLayout_t h = nullptr;
       check_cublas(cublasLtMatrixLayoutCreate(&h, static_cast<cudaDataType_t>(l.type), l.rows,
                                               l.cols, l.ld),
                    "cublasLtMatrixLayoutCreate");
-      cublasLtMatrixLayoutSetAttribute(h, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &l.batch_count,
-                                       sizeof(l.batch_count));
-      cublasLtMatrixLayoutSetAttribute(h, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
-                                       &l.batch_stride, sizeof(l.batch_stride));
-      return h;
+      LayoutHandle owned;
+      owned.handle.reset(h);
+      check_cublas(cublasLtMatrixLayoutSetAttribute(h, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                    &l.batch_count, sizeof(l.batch_count)),
+                   "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)");
+      check_cublas(cublasLtMatrixLayoutSetAttribute(h, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                    &l.batch_stride, sizeof(l.batch_stride)),
+                   "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)");
+      return owned;
     }
-    cublasLtMatmulDesc_t op = nullptr;
-    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+    LayoutHandle a, b, c, d;
+    Owned<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy> op;
+  };
+
+  // Heuristic preferences: our workspace, and the operands' real alignment (cuBLASLt assumes 256
+  // bytes otherwise, and may pick a kernel that faults on a view that starts mid-allocation).
+  struct Preference {
+    Preference(const void* a, const void* b, const void* c, const void* d) {
+      cublasLtMatmulPreference_t h = nullptr;
+      check_cublas(cublasLtMatmulPreferenceCreate(&h), "cublasLtMatmulPreferenceCreate");
+      owned.handle.reset(h);
+      const std::size_t ws = workspace_bytes;
+      set(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
+      set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment_of(a));
+      set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment_of(b));
+      set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment_of(c));
+      set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment_of(d));
+    }
+    static std::uint32_t alignment_of(const void* p) {
+      const auto address = reinterpret_cast<std::uintptr_t>(p);
+      std::uint32_t alignment = 256;
+      while (alignment > 1 && address % alignment != 0) alignment /= 2;
+      return alignment;
+    }
+    template <class V>
+    void set(cublasLtMatmulPreferenceAttributes_t attribute, const V& value) {
+      check_cublas(cublasLtMatmulPreferenceSetAttribute(owned.get(), attribute, &value, sizeof(value)),
+                   "cublasLtMatmulPreferenceSetAttribute");
+    }
+    cublasLtMatmulPreference_t get() const { return owned.get(); }
+    Owned<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy> owned;
   };
 
   int ordinal_;

@@ -129,6 +129,8 @@ void rmsnorm_backward(Cuda& cuda, CudaView<T> din,
                       CudaView<const float> rstd, bool accumulate = false) {
   const RmsNormShape s = rmsnorm_shape(din, in, rstd, "rmsnorm_backward");
   check_shape(dout.shape(), in.shape(), "rmsnorm_backward: dout");
+  NANOCHAT_CHECK(dout.is_contiguous(), "rmsnorm_backward: dout with shape ", dout.shape(),
+                 " must be contiguous");
   if (s.rows == 0) return;
   const LaunchShape shape = rmsnorm_detail::launch_shape(s.rows);
   constexpr int V = rmsnorm_detail::vector_width<T>;

@@ -98,6 +98,10 @@ NANOCHAT_HOST_DEVICE inline T shfl_xor(T value, unsigned mask) {
   // A full-warp shuffle in a partial warp reads a lane that does not exist: undefined on the
   // GPU, so a fault here. Kernels that shuffle launch whole warps.
   if (source >= t.block->lanes_in_warp(warp_id())) emulator::fault("shuffle from a missing lane");
+  // Likewise a lane that has returned (its exit is ordered before the barrier phase ends).
+  if ((warp.exited.load(std::memory_order_relaxed) >> source) & 1u) {
+    emulator::fault("shuffle from a lane that has exited");
+  }
   T result;
   std::memcpy(&result, warp.slots[source], sizeof(T));
   warp.barrier->arrive_and_wait();  // nobody overwrites a slot before all have read

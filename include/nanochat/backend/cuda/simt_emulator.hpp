@@ -9,6 +9,7 @@
 // order is a valid schedule). Shared memory is filled with 0xFF bytes before each block, so a
 // read of never-written shared memory yields NaN instead of the previous block's data.
 
+#include <atomic>
 #include <barrier>
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +27,7 @@ namespace nanochat::simt {
 
 struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
-  constexpr unsigned count() const { return x * y * z; }
+  constexpr std::uint64_t count() const { return std::uint64_t{x} * y * z; }
 };
 
 struct LaunchShape {
@@ -42,17 +43,24 @@ inline constexpr int warp_size = 32;
 inline constexpr unsigned max_threads_per_block = 1024;
 inline constexpr unsigned max_block_z = 64;
 inline constexpr unsigned max_grid_yz = 65535;
-inline constexpr std::size_t max_shared_bytes = 227 * 1024;
+inline constexpr std::size_t max_shared_bytes = 163 * 1024;  // sm_80's opt-in limit (sm_90: 227 KiB)
 
 inline void check_launch_shape(const LaunchShape& s, const char* kernel) {
-  NANOCHAT_CHECK(s.block.count() >= 1 && s.block.count() <= max_threads_per_block, "launch of ",
-                 kernel, ": a block of ", s.block.x, "x", s.block.y, "x", s.block.z,
-                 " threads is outside 1..", max_threads_per_block);
-  NANOCHAT_CHECK(s.block.z <= max_block_z, "launch of ", kernel, ": block.z = ", s.block.z,
-                 " exceeds ", max_block_z);
-  NANOCHAT_CHECK(s.grid.count() >= 1, "launch of ", kernel, ": empty grid");
-  NANOCHAT_CHECK(s.grid.y <= max_grid_yz && s.grid.z <= max_grid_yz, "launch of ", kernel,
-                 ": grid.y/z = ", s.grid.y, "/", s.grid.z, " exceed ", max_grid_yz);
+  // Each extent first, so the products below cannot wrap.
+  NANOCHAT_CHECK(s.block.x >= 1 && s.block.y >= 1 && s.block.z >= 1 &&
+                     s.block.x <= max_threads_per_block && s.block.y <= max_threads_per_block &&
+                     s.block.z <= max_block_z,
+                 "launch of ", kernel, ": a block of ", s.block.x, "x", s.block.y, "x", s.block.z,
+                 " threads is outside the per-dimension limits (", max_threads_per_block, ", ",
+                 max_threads_per_block, ", ", max_block_z, ")");
+  NANOCHAT_CHECK(s.block.count() <= max_threads_per_block, "launch of ", kernel, ": a block of ",
+                 s.block.x, "x", s.block.y, "x", s.block.z, " threads is outside 1..",
+                 max_threads_per_block);
+  NANOCHAT_CHECK(s.grid.x >= 1 && s.grid.y >= 1 && s.grid.z >= 1, "launch of ", kernel,
+                 ": empty grid");
+  NANOCHAT_CHECK(s.grid.x <= 0x7fffffffu && s.grid.y <= max_grid_yz && s.grid.z <= max_grid_yz,
+                 "launch of ", kernel, ": grid ", s.grid.x, "x", s.grid.y, "x", s.grid.z,
+                 " exceeds (2^31 - 1) x ", max_grid_yz, " x ", max_grid_yz);
   NANOCHAT_CHECK(s.shared_bytes <= max_shared_bytes, "launch of ", kernel, ": ", s.shared_bytes,
                  " bytes of shared memory exceed ", max_shared_bytes);
 }
@@ -64,11 +72,12 @@ namespace emulator {
 struct BlockState {
   struct Warp {
     std::optional<std::barrier<>> barrier;
+    std::atomic<std::uint32_t> exited{0};  // lanes that returned: a shuffle must not read them
     alignas(8) unsigned char slots[warp_size][8];  // shuffle exchange, one 8-byte slot per lane
   };
 
   BlockState(const LaunchShape& shape)
-      : threads(shape.block.count()),
+      : threads(static_cast<unsigned>(shape.block.count())),
         warps((threads + warp_size - 1) / warp_size),
         shared(shape.shared_bytes),
         warp_state(static_cast<std::size_t>(warps)) {}
@@ -77,6 +86,7 @@ struct BlockState {
     block_barrier.emplace(static_cast<std::ptrdiff_t>(threads));
     for (unsigned w = 0; w < warps; ++w) {
       warp_state[w].barrier.emplace(static_cast<std::ptrdiff_t>(lanes_in_warp(w)));
+      warp_state[w].exited.store(0, std::memory_order_relaxed);
     }
   }
 
@@ -108,6 +118,9 @@ inline ThreadContext& context() {
   return *current;
 }
 
+// Exit status of a process stopped by an emulated device fault.
+inline constexpr int fault_exit_code = 86;
+
 // A fault the GPU would report as a sticky error (misaligned access, trap): the emulator stops
 // the process with where it happened, like the device would kill the context.
 [[noreturn]] inline void fault(const char* what) {
@@ -115,11 +128,14 @@ inline ThreadContext& context() {
   std::fprintf(stderr, "SIMT emulator: %s in kernel %s, block (%u,%u,%u), thread (%u,%u,%u)\n",
                what, t.kernel, t.block_idx.x, t.block_idx.y, t.block_idx.z, t.thread_idx.x,
                t.thread_idx.y, t.thread_idx.z);
-  std::abort();
+  std::fflush(stderr);
+  std::_Exit(fault_exit_code);
 }
 
-inline Dim3 unflatten(unsigned i, Dim3 extent) {
-  return {i % extent.x, (i / extent.x) % extent.y, i / (extent.x * extent.y)};
+inline Dim3 unflatten(std::uint64_t i, Dim3 extent) {
+  const std::uint64_t xy = std::uint64_t{extent.x} * extent.y;
+  return {static_cast<unsigned>(i % extent.x), static_cast<unsigned>(i / extent.x % extent.y),
+          static_cast<unsigned>(i / xy)};
 }
 
 // Runs kernel(args...) over the whole grid; returns when every block has finished.
@@ -127,10 +143,10 @@ template <class Kernel, class... Args>
 void launch(const LaunchShape& shape, const char* name, const Kernel& kernel, const Args&... args) {
   check_launch_shape(shape, name);
   BlockState state(shape);
-  const unsigned blocks = shape.grid.count();
+  const std::uint64_t blocks = shape.grid.count();
   auto prepare_block = [&state]() noexcept {
     state.reset_barriers();
-    std::memset(state.shared.data(), 0xff, state.shared.size());
+    if (!state.shared.empty()) std::memset(state.shared.data(), 0xff, state.shared.size());
   };
   prepare_block();
   std::barrier end_of_block(static_cast<std::ptrdiff_t>(state.threads), prepare_block);
@@ -140,10 +156,11 @@ void launch(const LaunchShape& shape, const char* name, const Kernel& kernel, co
                       name};
     current = &ctx;
     const unsigned warp = linear / warp_size;
-    for (unsigned b = 0; b < blocks; ++b) {
+    for (std::uint64_t b = 0; b < blocks; ++b) {
       ctx.block_idx = unflatten(b, shape.grid);
       kernel(args...);
       // A finished thread no longer takes part in barriers, as on the GPU.
+      state.warp_state[warp].exited.fetch_or(1u << (linear % warp_size), std::memory_order_relaxed);
       state.block_barrier->arrive_and_drop();
       state.warp_state[warp].barrier->arrive_and_drop();
       end_of_block.arrive_and_wait();
