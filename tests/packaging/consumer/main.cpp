@@ -2,11 +2,13 @@
 // and the Cuda backend on the emulated device. Prints "consumer: ok" when the results agree.
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/backend/cuda.hpp"
 #include "nanochat/core/presets.hpp"
+#include "nanochat/data/codecs.hpp"
 
 int main() {
   using namespace nanochat;
@@ -27,6 +29,18 @@ int main() {
   for (std::size_t i = 0; i < a.size(); ++i) worst = std::fmax(worst, std::fabs(a[i] - b[i]));
   if (worst > 1e-5) {
     std::printf("consumer: Cpu and emulated Cuda disagree by %g\n", worst);
+    return 1;
+  }
+  // The data pipeline's codecs (nanochat::data): a zstd-compressed page decodes back.
+  const std::string text = "parquet pages are compressed";
+  std::string packed(ZSTD_compressBound(text.size()), '\0');
+  packed.resize(ZSTD_compress(packed.data(), packed.size(), text.data(), text.size(), 3));
+  std::string unpacked(text.size(), '\0');
+  data::decompress(data::parquet::Codec::zstd, reinterpret_cast<const std::uint8_t*>(packed.data()),
+                   packed.size(), reinterpret_cast<std::uint8_t*>(unpacked.data()), unpacked.size(),
+                   "consumer page");
+  if (unpacked != text) {
+    std::printf("consumer: zstd round trip failed\n");
     return 1;
   }
   std::printf("consumer: ok (%s, max difference %g)\n", Config::name().c_str(), worst);
