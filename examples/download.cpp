@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "nanochat/core/flags.hpp"
 #include "nanochat/data/downloader.hpp"
 #include "nanochat/data/paths.hpp"
 
@@ -14,19 +15,15 @@ int main(int argc, char** argv) {
   int n = -1;
   DownloadOptions options;
   options.progress = &std::cout;
-  std::filesystem::path dir;
+  std::string dir_flag;
+  nanochat::Flags flags("download", "FineWeb-EDU shards, like python -m nanochat.dataset -n N -w W");
+  flags.add("--num-shards", n, "download the first N shards (-1: all 1823)", 'n')
+      .add("--workers", options.workers, "parallel downloads", 'w')
+      .add("--base-url", options.base_url, "the shard mirror")
+      .add("--dir", dir_flag, "target directory (default $NANOCHAT_BASE_DIR/base_data)");
   try {
-    for (int i = 1; i < argc; ++i) {
-      std::string flag = argv[i];
-      NANOCHAT_CHECK(i + 1 < argc, "download: ", flag, " needs a value");
-      std::string value = argv[++i];
-      if (flag == "-n") n = std::stoi(value);
-      else if (flag == "-w") options.workers = std::stoi(value);
-      else if (flag == "--base-url") options.base_url = value;
-      else if (flag == "--dir") dir = value;
-      else NANOCHAT_FAIL("download: unknown flag ", flag, " (use -n, -w, --base-url, --dir)");
-    }
-    if (dir.empty()) dir = shard_dir();
+    if (!flags.parse(argc, argv)) return EXIT_SUCCESS;
+    const std::filesystem::path dir = dir_flag.empty() ? shard_dir() : std::filesystem::path(dir_flag);
     auto indices = first_shards(n);
     std::cout << "Downloading " << indices.size() << " shards to " << dir.string() << " with "
               << options.workers << " workers\n";
@@ -38,7 +35,7 @@ int main(int argc, char** argv) {
     }
     return report.failed.empty() ? EXIT_SUCCESS : EXIT_FAILURE;
   } catch (const std::exception& e) {
-    std::cerr << e.what() << "\n";
+    std::cerr << "download: " << e.what() << "\n";
     return EXIT_FAILURE;
   }
 }

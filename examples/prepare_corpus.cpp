@@ -6,23 +6,20 @@
 #include <iostream>
 #include <string>
 
+#include "nanochat/core/flags.hpp"
 #include "nanochat/data/offline_corpus.hpp"
 #include "nanochat/data/paths.hpp"
 
 int main(int argc, char** argv) {
   using namespace nanochat::data;
-  std::filesystem::path dir;
+  std::string dir_flag;
   std::size_t per_shard = 128;
+  nanochat::Flags flags("prepare_corpus", "the offline default corpus (KJV from Debian) as JSONL shards");
+  flags.add("--dir", dir_flag, "output directory (default $NANOCHAT_BASE_DIR/offline_data)")
+      .add("--per-shard", per_shard, "chapters per shard");
   try {
-    for (int i = 1; i < argc; ++i) {
-      std::string flag = argv[i];
-      NANOCHAT_CHECK(i + 1 < argc, "prepare_corpus: ", flag, " needs a value");
-      std::string value = argv[++i];
-      if (flag == "--dir") dir = value;
-      else if (flag == "--per-shard") per_shard = std::stoul(value);
-      else NANOCHAT_FAIL("prepare_corpus: unknown flag ", flag, " (use --dir, --per-shard)");
-    }
-    if (dir.empty()) dir = offline_corpus_dir();
+    if (!flags.parse(argc, argv)) return EXIT_SUCCESS;
+    const std::filesystem::path dir = dir_flag.empty() ? offline_corpus_dir() : std::filesystem::path(dir_flag);
     auto shards = prepare_offline_corpus(dir, per_shard);
     std::size_t documents = 0;
     std::size_t bytes = 0;
@@ -37,7 +34,7 @@ int main(int argc, char** argv) {
               << " documents, " << bytes << " bytes of text\n";
     return EXIT_SUCCESS;
   } catch (const std::exception& e) {
-    std::cerr << e.what() << "\n";
+    std::cerr << "prepare_corpus: " << e.what() << "\n";
     return EXIT_FAILURE;
   }
 }

@@ -55,3 +55,14 @@ TEST_CASE("bad flags are errors that name the flag") {
   CHECK_THROWS_WITH(parse(p, {"--verbose=maybe"}), doctest::Contains("is not a boolean"));
   CHECK_THROWS_WITH(parse(p, {"stray"}), doctest::Contains("unexpected argument 'stray'"));
 }
+
+TEST_CASE("positional arguments are collected when the program takes them") {
+  int depth = 1;
+  std::vector<std::string> inputs;
+  Flags flags("prog", "test");
+  flags.add("--depth", depth, "depth").positional("INPUT...", inputs, "files to read");
+  const char* argv[] = {"prog", "a.txt", "--depth", "3", "b.jsonl"};
+  CHECK(flags.parse(5, argv));
+  CHECK(depth == 3);
+  CHECK(inputs == std::vector<std::string>{"a.txt", "b.jsonl"});
+}

@@ -36,6 +36,15 @@ class Flags {
     return *this;
   }
 
+  // Arguments that are not flags (input files, say) are collected here, in order; without this,
+  // such an argument is an error.
+  Flags& positional(std::string name, std::vector<std::string>& target, std::string help) {
+    positional_ = &target;
+    positional_name_ = std::move(name);
+    positional_help_ = std::move(help);
+    return *this;
+  }
+
   // Parses argv; returns false when --help was given (usage is printed, the caller exits 0).
   bool parse(int argc, const char* const* argv) {
     for (int i = 1; i < argc; ++i) {
@@ -58,6 +67,9 @@ class Flags {
           has_value = true;
         }
         flag = find(normalise(std::string(body)));
+      } else if (positional_ != nullptr) {
+        positional_->emplace_back(arg);
+        continue;
       } else {
         NANOCHAT_FAIL("unexpected argument '", arg, "' (flags start with --; see --help)");
       }
@@ -76,7 +88,10 @@ class Flags {
   }
 
   void print_usage() const {
-    std::printf("%s — %s\n\nflags:\n", program_.c_str(), summary_.c_str());
+    std::printf("%s — %s\n\nusage: %s [flags]%s%s\n\n", program_.c_str(), summary_.c_str(),
+                program_.c_str(), positional_ ? " " : "", positional_ ? positional_name_.c_str() : "");
+    if (positional_ != nullptr) std::printf("  %-30s %s\n\n", positional_name_.c_str(), positional_help_.c_str());
+    std::printf("flags:\n");
     for (const Flag& f : flags_) {
       std::string names = f.short_name ? cat("-", f.short_name, ", --", f.name) : cat("    --", f.name);
       std::printf("  %-30s %s (default: %s)\n", names.c_str(), f.help.c_str(), f.default_text.c_str());
@@ -134,6 +149,8 @@ class Flags {
 
   std::string program_, summary_;
   std::vector<Flag> flags_;
+  std::vector<std::string>* positional_ = nullptr;
+  std::string positional_name_, positional_help_;
 };
 
 }  // namespace nanochat
