@@ -1,0 +1,161 @@
+// The base training loop on a tiny model and corpus: resuming from a checkpoint halfway gives
+// bit-identical weights and optimizer state to the uninterrupted run; the horizon follows
+// nanochat's precedence; bits per byte follows its formula; bad batch sizes are named errors.
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/presets.hpp"
+#include "nanochat/tokenizer/bpe_trainer.hpp"
+#include "nanochat/train/base_trainer.hpp"
+
+using namespace nanochat;
+using nanochat::cpu::Cpu;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Tiny = GptConfig<2, 2, 1, 16>;
+
+// A scratch directory removed at the end of the test.
+struct ScratchDir {
+  explicit ScratchDir(const std::string& name) : path(fs::temp_directory_path() / ("nanochat_" + name)) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~ScratchDir() { fs::remove_all(path); }
+  fs::path path;
+};
+
+// Three JSONL shards of made-up sentences (the last is validation) and a BPE tokenizer on them.
+std::vector<fs::path> write_corpus(const fs::path& dir, std::vector<std::string>& all_docs) {
+  const char* words[] = {"the", "model", "reads", "tokens", "and", "learns", "to", "predict", "next",
+                         "word", "in", "a", "small", "corpus", "of", "text"};
+  std::vector<fs::path> shards;
+  std::uint64_t state = 7;
+  for (int s = 0; s < 3; ++s) {
+    shards.push_back(dir / ("shard_0000" + std::to_string(s) + ".jsonl"));
+    std::ofstream out(shards.back());
+    for (int d = 0; d < 40; ++d) {
+      std::string doc;
+      for (int w = 0; w < 30; ++w) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        doc += std::string(w ? " " : "") + words[(state >> 33) % 16];
+      }
+      out << "{\"text\": \"" << doc << "\"}\n";
+      all_docs.push_back(doc);
+    }
+  }
+  return shards;
+}
+
+tokenizer::Tokenizer train_tokenizer(const std::vector<std::string>& docs) {
+  tokenizer::BpeTrainer trainer(1);
+  trainer.add_documents(docs);
+  std::vector<std::string> specials(tokenizer::kSpecialTokens.begin(), tokenizer::kSpecialTokens.end());
+  return tokenizer::Tokenizer(trainer.train(300 - specials.size()), specials);
+}
+
+BaseTrainOptions tiny_options(const fs::path& dir) {
+  BaseTrainOptions o;
+  o.max_seq_len = 16;
+  o.device_batch_size = 2;
+  o.total_batch_size = 64;  // two micro-batches per step
+  o.num_iterations = 6;
+  o.eval_every = 3;
+  o.eval_tokens = 64;
+  o.sample_every = 0;
+  o.save_every = 3;
+  o.loader_threads = 1;
+  o.checkpoint_dir = dir;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights and optimizer state") {
+  ScratchDir corpus("train_corpus"), straight("train_straight"), resumed("train_resumed");
+  std::vector<std::string> docs;
+  auto shards = write_corpus(corpus.path, docs);
+  const auto tok = train_tokenizer(docs);
+  const auto train_shards = data::split_shards(shards, data::Split::train);
+  const auto val_shards = data::split_shards(shards, data::Split::val);
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+
+  Cpu cpu;
+  BaseTrainer<Tiny, Cpu> a(cpu, tok, train_shards, val_shards, tiny_options(straight.path), {}, quiet);
+  CHECK(a.horizon().grad_accum == 2);
+  const TrainState end_a = a.run();
+  CHECK(end_a.step == 6);
+  CHECK(fs::exists(straight.path / "model_000003.safetensors"));
+  CHECK(fs::exists(straight.path / "meta_000006.json"));
+  CHECK(latest_checkpoint_step(straight.path) == 6);
+  const std::vector<float> weights_a = to_host(cpu, a.model().weights().flat());
+
+  // Resume from the step-3 checkpoint of the same run, in another directory.
+  for (const char* f : {"model_000003.safetensors", "optim_000003_rank0.safetensors", "meta_000003.json"}) {
+    fs::copy_file(straight.path / f, resumed.path / f);
+  }
+  auto options = tiny_options(resumed.path);
+  options.resume_from_step = 3;
+  BaseTrainer<Tiny, Cpu> b(cpu, tok, train_shards, val_shards, options, {}, quiet);
+  CHECK(b.state().step == 3);
+  const TrainState end_b = b.run();
+  std::fclose(quiet);
+  CHECK(to_host(cpu, b.model().weights().flat()) == weights_a);
+  CHECK(end_b.smooth_train_loss == end_a.smooth_train_loss);
+  CHECK(end_b.val_bpb == end_a.val_bpb);
+  CHECK(end_b.loader == end_a.loader);
+  const auto optim_a = SafetensorsFile::load(straight.path / "optim_000006_rank0.safetensors");
+  const auto optim_b = SafetensorsFile::load(resumed.path / "optim_000006_rank0.safetensors");
+  for (const char* name : {"adamw.exp_avg", "adamw.exp_avg_sq", "muon.momentum_buffer"}) {
+    CAPTURE(name);
+    const auto x = optim_a.values<float>(name), y = optim_b.values<float>(name);
+    CHECK(std::equal(x.begin(), x.end(), y.begin(), y.end()));
+  }
+  // One metrics line per training step (and per evaluation) went to metrics.jsonl.
+  std::ifstream metrics(straight.path / "metrics.jsonl");
+  int step_lines = 0, eval_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    step_lines += line.find("\"loss\"") != std::string::npos;
+    eval_lines += line.find("\"val_bpb\"") != std::string::npos;
+  }
+  CHECK(step_lines == 6);
+  CHECK(eval_lines == 3);  // steps 0, 3 and 6
+}
+
+TEST_CASE("the horizon follows nanochat's precedence, and the batch must divide") {
+  BaseTrainOptions o;
+  o.max_seq_len = 2048;
+  o.device_batch_size = 32;
+  o.total_batch_size = 524288;
+  // d20 at ratio 20: 560,988,160 x 20 / 524,288 = 21,400 iterations (spec §2.1).
+  CHECK(plan_horizon<NanochatConfig<20>>(o, 65536).iterations == 21400);
+  CHECK(plan_horizon<NanochatConfig<20>>(o, 65536).grad_accum == 8);
+  o.target_flops = 21400.0 * NanochatConfig<20>::flops_per_token(65536, 2048) * 524288.0;  // ~3.918e19
+  CHECK(plan_horizon<NanochatConfig<20>>(o, 65536).iterations == 21400);
+  o.num_iterations = 10;
+  CHECK(plan_horizon<NanochatConfig<20>>(o, 65536).iterations == 10);
+  o.total_batch_size = 1000;
+  CHECK_THROWS_WITH(plan_horizon<NanochatConfig<20>>(o, 65536),
+                    doctest::Contains("--total-batch-size 1000 is not a multiple of --device-batch-size x "
+                                      "--max-seq-len = 32 x 2048 = 65536 tokens"));
+}
+
+TEST_CASE("bits per byte: nats over the bytes of targets that have bytes") {
+  BitsPerByteTotal total;
+  const std::vector<float> losses{1.0f, 2.0f, 3.0f, 4.0f};
+  const std::vector<std::int32_t> targets{0, 1, 2, -1};
+  const std::vector<std::int32_t> token_bytes{3, 0, 5};  // token 1 is special: no bytes
+  add_batch(total, losses, targets, token_bytes);
+  CHECK(total.nats == doctest::Approx(4.0));
+  CHECK(total.bytes == 8);
+  CHECK(total.bits_per_byte() == doctest::Approx(4.0 / (std::log(2.0) * 8)));
+  CHECK(std::isinf(BitsPerByteTotal{}.bits_per_byte()));
+}
