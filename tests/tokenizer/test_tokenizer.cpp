@@ -2,10 +2,12 @@
 // round-trip fuzz of arbitrary bytes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -254,6 +256,22 @@ TEST_CASE("tokenizer/trainer: bad input") {
   CHECK(tokens.size() > 256);
   tk::Tokenizer tok(tokens, {});
   for (const std::string& d : docs) CHECK(tok.decode_bytes(tok.encode(d)) == d);
+}
+
+TEST_CASE("tokenizer/trainer: a 100 MB document") {
+  std::string doc;
+  while (doc.size() < (90u << 20)) doc += "The quick brown fox jumps over the lazy dog; 12345 \xF0\x9F\x99\x83\r\n";
+  doc += std::string(10u << 20, 'z');  // one 10 MB piece
+  tk::BpeTrainer trainer(2);
+  trainer.add_documents(std::span<const std::string>(&doc, 1));
+  const auto tokens = trainer.train(300);
+  REQUIRE(tokens.size() == 300);
+  const tk::Tokenizer tok(tokens, {});
+  CHECK(tok.decode_bytes(tok.encode(doc)) == doc);
+  // (z,z) occurs 10M times, then (zz,zz) 5M: more than any pair of the repeated sentence
+  // (1.6M), so these merges come first.
+  CHECK(tokens[256] == "zz");
+  CHECK(tokens[257] == "zzzz");
 }
 
 TEST_CASE("tokenizer/trainer: merges follow textbook BPE with rustbpe's tie-break") {
