@@ -1,0 +1,79 @@
+#pragma once
+// Attention of a chunk of new queries over a KV cache on the Cpu backend (spec §2.3 with a
+// cache): query t of a Tq-token chunk sits at position Tk - Tq + t and sees keys [0, Tk - Tq + t].
+// This one rule covers nanochat's three cases: Tq == 1 attends to every cached key, Tq == Tk is
+// the ordinary causal mask, 1 < Tq < Tk sees the whole prefix and is causal inside the chunk.
+// Online softmax (one pass over the keys, running max and sum) needs no scratch as long as the
+// cache grows, so nothing is allocated per step.
+// Layouts: q, out [R, Tq, H, D]; k_cache, v_cache [R, Hkv, capacity, D] with Tk <= capacity.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "nanochat/backend/cpu/cpu.hpp"
+
+namespace nanochat::cpu {
+
+inline constexpr std::int64_t attention_cached_max_head_dim = 512;
+
+inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q,
+                                     CpuView<const float> k_cache, CpuView<const float> v_cache,
+                                     std::int64_t keys, float scale) {
+  NANOCHAT_CHECK(q.rank() == 4 && q.is_contiguous(), "attention_cached_forward: q ", q.shape(),
+                 " must be a contiguous [R, Tq, H, D] tensor");
+  NANOCHAT_CHECK(k_cache.rank() == 4 && k_cache.is_contiguous(), "attention_cached_forward: k cache ",
+                 k_cache.shape(), " must be a contiguous [R, Hkv, capacity, D] tensor");
+  check_shape(out.shape(), q.shape(), "attention_cached_forward: out");
+  check_shape(v_cache.shape(), k_cache.shape(), "attention_cached_forward: v cache");
+  NANOCHAT_CHECK(out.is_contiguous() && v_cache.is_contiguous(),
+                 "attention_cached_forward: out and the v cache must be contiguous");
+  const std::int64_t rows = q.size(0), tq = q.size(1), heads = q.size(2), dim = q.size(3);
+  const std::int64_t kv_heads = k_cache.size(1), capacity = k_cache.size(2);
+  NANOCHAT_CHECK(k_cache.size(0) >= rows && k_cache.size(3) == dim, "attention_cached_forward: cache ",
+                 k_cache.shape(), " does not fit queries ", q.shape());
+  NANOCHAT_CHECK(kv_heads > 0 && heads % kv_heads == 0, "attention_cached_forward: ", heads,
+                 " query heads do not split into groups over ", kv_heads, " KV heads");
+  NANOCHAT_CHECK(tq <= keys && keys <= capacity, "attention_cached_forward: ", keys,
+                 " keys must cover the ", tq, " queries and fit the cache's capacity ", capacity);
+  NANOCHAT_CHECK(dim <= attention_cached_max_head_dim, "attention_cached_forward: head dim ", dim,
+                 " exceeds ", attention_cached_max_head_dim);
+  const std::int64_t group = heads / kv_heads, prefix = keys - tq;
+#pragma omp parallel for collapse(3) schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t h = 0; h < heads; ++h)
+      for (std::int64_t t = 0; t < tq; ++t) {
+        const std::int64_t kv = h / group;
+        const float* qv = q.data() + ((r * tq + t) * heads + h) * dim;
+        const float* kb = k_cache.data() + (r * kv_heads + kv) * capacity * dim;
+        const float* vb = v_cache.data() + (r * kv_heads + kv) * capacity * dim;
+        float acc[attention_cached_max_head_dim];
+        for (std::int64_t i = 0; i < dim; ++i) acc[i] = 0.0f;
+        float max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
+        const std::int64_t visible = prefix + t + 1;
+        for (std::int64_t j = 0; j < visible; ++j) {
+          const float* kj = kb + j * dim;
+          float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+          for (std::int64_t i = 0; i < dim; ++i) s += qv[i] * kj[i];
+          s *= scale;
+          if (s > max) {  // rescale what was accumulated under the old maximum
+            const float c = std::exp(max - s);
+            sum *= c;
+#pragma omp simd
+            for (std::int64_t i = 0; i < dim; ++i) acc[i] *= c;
+            max = s;
+          }
+          const float p = std::exp(s - max);
+          sum += p;
+          const float* vj = vb + j * dim;
+#pragma omp simd
+          for (std::int64_t i = 0; i < dim; ++i) acc[i] += p * vj[i];
+        }
+        float* o = out.data() + ((r * tq + t) * heads + h) * dim;
+        const float inv = 1.0f / sum;
+        for (std::int64_t i = 0; i < dim; ++i) o[i] = acc[i] * inv;
+      }
+}
+
+}  // namespace nanochat::cpu

@@ -1,0 +1,96 @@
+#pragma once
+// Finding and opening an inference checkpoint: our safetensors weights file (nanochat's
+// state_dict names, model_config as metadata). A file is named directly, or found nanochat's way
+// (spec §5.2): <base>/<source dir>/<tag>/model_<step>.safetensors with the tag defaulting to the
+// largest d<N> directory and the step to the largest present. Its n_layer picks the compiled
+// Config (dispatch_depth); a depth not compiled in, or other fields that disagree with that
+// depth's shape, are errors that say what the file has and what the program knows.
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+
+#include "nanochat/core/depth_dispatch.hpp"
+#include "nanochat/core/safetensors.hpp"
+#include "nanochat/model/weights_file.hpp"
+
+namespace nanochat::engine {
+
+inline std::string checkpoint_dir_name(const std::string& source) {
+  if (source == "base") return "base_checkpoints";
+  if (source == "mid") return "mid_checkpoints";
+  if (source == "sft") return "chatsft_checkpoints";
+  if (source == "rl") return "chatrl_checkpoints";
+  NANOCHAT_FAIL("checkpoint source '", source, "' is unknown; use base, mid, sft or rl");
+}
+
+// The weights file for source/tag/step under base; tag "" and step < 0 pick the defaults.
+inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, const std::string& source,
+                                             std::string tag, std::int64_t step) {
+  namespace fs = std::filesystem;
+  const fs::path root = base / checkpoint_dir_name(source);
+  NANOCHAT_CHECK(fs::is_directory(root), "no ", source, " checkpoints: ", root, " is not a directory");
+  if (tag.empty()) {
+    int best = -1;
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string name = e.path().filename().string();
+      if (!e.is_directory() || name.size() < 2 || name[0] != 'd' ||
+          name.find_first_not_of("0123456789", 1) != std::string::npos)
+        continue;
+      if (const int depth = std::stoi(name.substr(1)); depth > best) {
+        best = depth;
+        tag = name;
+      }
+    }
+    NANOCHAT_CHECK(best >= 0, "no checkpoint tag (d<depth> directory) under ", root);
+  }
+  const fs::path dir = root / tag;
+  NANOCHAT_CHECK(fs::is_directory(dir), "checkpoint tag ", tag, ": ", dir, " is not a directory");
+  if (step < 0) {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      const std::string prefix = "model_", suffix = ".safetensors";
+      if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix)) continue;
+      const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+      if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      step = std::max(step, static_cast<std::int64_t>(std::stoll(digits)));
+    }
+    NANOCHAT_CHECK(step >= 0, "no model_<step>.safetensors in ", dir);
+  }
+  std::string digits = std::to_string(step);
+  if (digits.size() < 6) digits.insert(0, 6 - digits.size(), '0');
+  const fs::path file = dir / ("model_" + digits + ".safetensors");
+  NANOCHAT_CHECK(fs::is_regular_file(file), "checkpoint step ", step, ": ", file, " does not exist");
+  return file;
+}
+
+inline std::int64_t metadata_int(const SafetensorsFile& file, const char* key) {
+  const auto it = file.metadata().find(key);
+  NANOCHAT_CHECK(it != file.metadata().end(), file.path(), ": no ", key,
+                 " in its metadata (not a model weights file?)");
+  try {
+    return std::stoll(it->second);
+  } catch (const std::exception&) {
+    NANOCHAT_FAIL(file.path(), ": metadata ", key, " = '", it->second, "' is not an integer");
+  }
+}
+
+// Calls fn.template operator()<C>(file, vocab_size, sequence_len) with the compiled Config whose
+// depth is the file's n_layer, after checking the file's other fields against it.
+template <class Depths, class Fn>
+decltype(auto) with_checkpoint_config(const SafetensorsFile& file, Depths depths, Fn&& fn) {
+  const std::int64_t n_layer = metadata_int(file, "n_layer");
+  const std::int64_t vocab = metadata_int(file, "vocab_size");
+  const std::int64_t sequence_len = metadata_int(file, "sequence_len");
+  NANOCHAT_CHECK(n_layer > 0 && n_layer < 1000 && Depths::contains(static_cast<int>(n_layer)), file.path(),
+                 ": n_layer ", n_layer, " matches no model compiled into this program; compiled depths: ",
+                 Depths::str());
+  return dispatch_depth<float>(static_cast<int>(n_layer), depths, [&]<Config C>() -> decltype(auto) {
+    check_model_config<C>(file, vocab);
+    return fn.template operator()<C>(file, vocab, sequence_len);
+  });
+}
+
+}  // namespace nanochat::engine

@@ -1,0 +1,368 @@
+// The Engine and its cached model: cached forward against PyTorch's logits (whole, chunked and
+// token-by-token prefill), greedy decoding with the cache against full recomputation without it,
+// seeded sampling, the tool state machine end to end, and bad input.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine_test_util.hpp"
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/engine/engine.hpp"
+#include "nanochat/model/gpt.hpp"
+#include "nanochat/model/gpt_decoder.hpp"
+#include "nanochat/model/weights_file.hpp"
+
+using namespace nanochat;
+using namespace nanochat::engine;
+using nanochat::cpu::Cpu;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(NANOCHAT_FIXTURES) + "/model/" + name; }
+std::int64_t meta(const SafetensorsFile& file, const char* key) { return std::stoll(file.metadata().at(key)); }
+
+double relative_error(std::span<const float> got, std::span<const float> want) {
+  REQUIRE(got.size() == want.size());
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    diff += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+    norm += static_cast<double>(want[i]) * want[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+// Runs chunks of the given lengths through a fresh cache; returns logits as [B, T, V].
+template <Config C>
+std::vector<float> chunked_logits(GptDecoder<C, Cpu>& dec, const std::vector<std::int32_t>& ids, std::int64_t batch,
+                                  std::int64_t seq, std::int64_t vocab, const std::vector<std::int64_t>& chunks) {
+  dec.reset();
+  std::vector<float> out(static_cast<std::size_t>(batch * seq * vocab));
+  std::int64_t begin = 0;
+  for (std::int64_t len : chunks) {
+    std::vector<std::int32_t> part;
+    for (std::int64_t b = 0; b < batch; ++b)
+      part.insert(part.end(), ids.begin() + b * seq + begin, ids.begin() + b * seq + begin + len);
+    const auto logits = dec.forward_all(part, batch);
+    for (std::int64_t b = 0; b < batch; ++b)
+      std::copy_n(logits.begin() + b * len * vocab, len * vocab, out.begin() + (b * seq + begin) * vocab);
+    begin += len;
+  }
+  REQUIRE(begin == seq);
+  CHECK(dec.position() == seq);
+  return out;
+}
+
+template <Config C>
+void check_cached_against_pytorch(const std::string& name) {
+  CAPTURE(name);
+  const auto file = SafetensorsFile::load(fixture(name + ".safetensors"));
+  Cpu cpu;
+  const std::int64_t vocab = meta(file, "vocab_size"), batch = meta(file, "batch"), seq = meta(file, "seq");
+  GptWeights<C, Cpu> weights(cpu, vocab);
+  load_weights(cpu, weights, file);
+  std::vector<std::int32_t> ids;
+  for (std::int64_t v : file.values<std::int64_t>("idx")) ids.push_back(static_cast<std::int32_t>(v));
+  const auto want = file.values<float>("logits");
+  GptDecoder<C, Cpu> dec(cpu, weights, batch, 10 * seq, batch * seq);
+
+  CHECK(relative_error(chunked_logits(dec, ids, batch, seq, vocab, {seq}), want) < 1e-5);
+  const std::int64_t a = seq / 3, b = seq / 2;
+  CHECK(relative_error(chunked_logits(dec, ids, batch, seq, vocab, {a, b, seq - a - b}), want) < 1e-5);
+  CHECK(relative_error(chunked_logits(dec, ids, batch, seq, vocab, std::vector<std::int64_t>(static_cast<std::size_t>(seq), 1)),
+                       want) < 1e-5);
+  // forward() (last-token logits) agrees with the last position of forward_all.
+  dec.reset();
+  const auto last = dec.forward(ids, batch);
+  for (std::int64_t r = 0; r < batch; ++r) {
+    const std::span<const float> got = last.subspan(static_cast<std::size_t>(r * vocab), static_cast<std::size_t>(vocab));
+    const std::span<const float> ref(want.data() + ((r + 1) * seq - 1) * vocab, static_cast<std::size_t>(vocab));
+    CHECK(relative_error(got, ref) < 1e-5);
+  }
+}
+
+template <Config C>
+void randomize(Cpu& cpu, GptWeights<C, Cpu>& w, std::uint64_t seed) {
+  cpu::fill_normal(cpu, w.flat(), seed, 0, 0.0f, 0.4f);
+}
+
+// Greedy decoding by recomputing the whole sequence each step (no cache), through the same
+// tool state machine the Engine uses.
+template <Config C>
+std::vector<std::int32_t> greedy_recompute(Gpt<C, Cpu>& gpt, std::int64_t seq, const tokenizer::Tokenizer& tok,
+                                           std::vector<std::int32_t> tokens, std::int64_t max_tokens) {
+  Cpu cpu;
+  const ToolTokens tools = ToolTokens::from(tok);
+  ToolState state(tools, tok);
+  Tensor<std::int32_t, Cpu> ids(cpu, {1, seq});
+  std::vector<std::int32_t> out;
+  const std::int64_t vocab = gpt.vocab_size();
+  for (std::int64_t c = 0; c < max_tokens; ++c) {
+    std::fill_n(ids.data(), seq, 0);  // positions after the sequence do not affect it (causal)
+    std::copy(tokens.begin(), tokens.end(), ids.data());
+    const auto logits = gpt.forward(ids.view());
+    const float* row = logits.data() + (static_cast<std::int64_t>(tokens.size()) - 1) * vocab;
+    const auto argmax = static_cast<std::int32_t>(std::max_element(row, row + vocab) - row);
+    const auto [token, mask] = state.advance(argmax);
+    out.push_back(token);
+    tokens.push_back(token);
+    if (state.completed()) break;
+  }
+  return out;
+}
+
+template <Config C>
+void check_greedy_equals_recompute(std::uint64_t seed) {
+  CAPTURE(C::name());
+  Cpu cpu;
+  const auto tok = engine_test::byte_tokenizer();
+  constexpr std::int64_t seq = 96, max_tokens = 40;
+  Gpt<C, Cpu> gpt(cpu, engine_test::byte_vocab, 1, seq);
+  randomize(cpu, gpt.weights(), seed);
+  // step_tokens 8: a 33-token prompt is prefilled in five chunks.
+  GptDecoder<C, Cpu> dec(cpu, gpt.weights(), 3, seq, 8);
+  Engine engine(dec, tok);
+  for (const std::string text : {"a", "Hello, w", "The quick brown fox jumps over it."}) {
+    CAPTURE(text);
+    std::vector<std::int32_t> prompt{static_cast<std::int32_t>(tok.bos_id())};
+    for (auto id : tok.encode(text)) prompt.push_back(static_cast<std::int32_t>(id));
+    const auto want = greedy_recompute(gpt, seq, tok, prompt, max_tokens);
+    GenerateOptions o;
+    o.num_samples = 3;
+    o.max_tokens = max_tokens;
+    o.sampling.temperature = 0.0f;
+    std::vector<std::vector<std::int32_t>> rows(3);
+    engine.generate(prompt, o, [&](std::span<const std::int32_t> col, std::span<const std::uint8_t>) {
+      for (std::size_t r = 0; r < 3; ++r) rows[r].push_back(col[r]);
+      return true;
+    });
+    for (const auto& row : rows) CHECK(row == want);
+  }
+}
+
+// A model that plays a script: at step s it puts all weight on script[s] (every row alike) and
+// records what it was fed, so the Engine's tool handling can be checked token by token.
+class ScriptedModel {
+ public:
+  ScriptedModel(std::vector<std::int32_t> script, std::int64_t vocab) : script_(std::move(script)), vocab_(vocab) {}
+
+  std::span<const float> forward(std::span<const std::int32_t> ids, std::int64_t rows) {
+    fed_.emplace_back(ids.begin(), ids.end());
+    pos_ += static_cast<std::int64_t>(ids.size()) / rows;
+    logits_.assign(static_cast<std::size_t>(rows * vocab_), 0.0f);
+    const std::int32_t next = step_ < script_.size() ? script_[step_] : 0;
+    ++step_;
+    for (std::int64_t r = 0; r < rows; ++r) logits_[static_cast<std::size_t>(r * vocab_ + next)] = 100.0f;
+    return logits_;
+  }
+  void reset() { pos_ = 0; step_ = 0; fed_.clear(); }
+  void reserve(std::int64_t) {}
+  void broadcast_row0(std::int64_t rows) { broadcast_rows_ = rows; }
+  std::int64_t vocab_size() const { return vocab_; }
+  std::int64_t max_rows() const { return 4; }
+  std::int64_t max_positions() const { return 1000; }
+  std::int64_t position() const { return pos_; }
+
+  std::vector<std::vector<std::int32_t>> fed_;
+  std::int64_t broadcast_rows_ = 0;
+
+ private:
+  std::vector<std::int32_t> script_;
+  std::int64_t vocab_, pos_ = 0;
+  std::size_t step_ = 0;
+  std::vector<float> logits_;
+};
+static_assert(CachedModel<ScriptedModel>);
+static_assert(CachedModel<GptDecoder<GptConfig<1, 1, 1, 4>, Cpu>>);
+
+std::vector<std::int32_t> ids_of(const tokenizer::Tokenizer& tok, const std::string& text) {
+  std::vector<std::int32_t> out;
+  for (auto id : tok.encode(text)) out.push_back(static_cast<std::int32_t>(id));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cached forward equals PyTorch's logits: whole, chunked and token-by-token prefill") {
+  check_cached_against_pytorch<GptConfig<2, 4, 2, 16>>("gqa");
+  check_cached_against_pytorch<GptConfig<2, 2, 2, 32>>("odd_t");
+  check_cached_against_pytorch<GptConfig<3, 3, 1, 8>>("mqa_ignored");
+}
+
+TEST_CASE("greedy decoding with the KV cache equals full recomputation without it") {
+  check_greedy_equals_recompute<GptConfig<2, 4, 2, 16>>(7);
+  check_greedy_equals_recompute<GptConfig<3, 3, 1, 8>>(11);
+}
+
+TEST_CASE("KV cache: grows in steps of 1024 keeping its contents; broadcast copies row 0") {
+  Cpu cpu;
+  using C = GptConfig<1, 2, 2, 4>;
+  KvCache<C, Cpu> cache(cpu, 3);
+  CHECK(cache.capacity() == 1024);
+  Tensor<float, Cpu> k(cpu, {1, 5, 2, 4}), v(cpu, {1, 5, 2, 4});
+  for (std::int64_t i = 0; i < k.numel(); ++i) {
+    k.data()[i] = static_cast<float>(i);
+    v.data()[i] = static_cast<float>(-i);
+  }
+  cache.insert(0, k.view(), v.view());
+  cache.advance(5);
+  cache.reserve(1030);
+  CHECK(cache.capacity() == 3072);  // ceil_1024(1030 + 1024)
+  cache.broadcast_row0(3);
+  const auto keys = cache.keys(0), values = cache.values(0);
+  for (std::int64_t r = 0; r < 3; ++r)
+    for (std::int64_t t = 0; t < 5; ++t)
+      for (std::int64_t h = 0; h < 2; ++h)
+        for (std::int64_t d = 0; d < 4; ++d) {
+          const float want = static_cast<float>((t * 2 + h) * 4 + d);
+          CHECK(keys(r, h, t, d) == want);
+          CHECK(values(r, h, t, d) == -want);
+        }
+  cache.reserve(10);
+  CHECK(cache.capacity() == 3072);
+}
+
+TEST_CASE("sampling: same seed same text, rows independent, temperature 0 and top-k") {
+  Cpu cpu;
+  using C = GptConfig<2, 4, 2, 16>;
+  const auto tok = engine_test::byte_tokenizer();
+  GptWeights<C, Cpu> w(cpu, engine_test::byte_vocab);
+  randomize(cpu, w, 3);
+  GptDecoder<C, Cpu> dec(cpu, w, 4, 256);
+  Engine engine(dec, tok);
+  const auto prompt = ids_of(tok, "sample me");
+  GenerateOptions o;
+  o.num_samples = 4;
+  o.max_tokens = 24;
+  o.sampling = {1.0f, 0, 42};
+  const auto a = engine.generate_batch(prompt, o);
+  const auto b = engine.generate_batch(prompt, o);
+  CHECK(a.sequences == b.sequences);
+  CHECK(a.sequences[0] != a.sequences[1]);
+  CHECK(a.sequences[2] != a.sequences[3]);
+  o.sampling.seed = 43;
+  CHECK(engine.generate_batch(prompt, o).sequences != a.sequences);
+  o.sampling = {0.8f, 5, 42};
+  const auto k5 = engine.generate_batch(prompt, o);
+  CHECK(k5.sequences == engine.generate_batch(prompt, o).sequences);
+  for (const auto& m : a.masks) {
+    CHECK(std::all_of(m.begin(), m.begin() + static_cast<std::ptrdiff_t>(prompt.size()), [](auto x) { return x == 0; }));
+  }
+
+  Sampler sampler(4);
+  const std::vector<float> logits{1.0f, 3.0f, 3.0f, 0.5f};
+  CHECK(sampler.sample(logits, {0.0f, 0, 1}, 0, 0) == 1);  // first maximum
+  for (std::uint64_t i = 0; i < 50; ++i) CHECK(sampler.sample(logits, {1.0f, 1, 9}, 0, i) == 1);
+  for (std::uint64_t i = 0; i < 200; ++i) {
+    const auto t = sampler.sample(logits, {2.0f, 2, 9}, 0, i);
+    CHECK((t == 1 || t == 2));
+  }
+  // Frequencies follow softmax(logits / T).
+  const float temp = 1.5f;
+  std::vector<int> counts(4, 0);
+  constexpr int draws = 40000;
+  for (int i = 0; i < draws; ++i) ++counts[static_cast<std::size_t>(sampler.sample(logits, {temp, 0, 5}, 3, static_cast<std::uint64_t>(i)))];
+  double z = 0;
+  for (float l : logits) z += std::exp(l / temp);
+  for (std::size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(static_cast<double>(counts[i]) / draws == doctest::Approx(std::exp(logits[i] / temp) / z).epsilon(0.05));
+  }
+}
+
+TEST_CASE("tool use: python block -> calculator -> forced output tokens with mask 0") {
+  const auto tok = engine_test::byte_tokenizer();
+  const ToolTokens t = ToolTokens::from(tok);
+  std::vector<std::int32_t> script = ids_of(tok, "Hm ");
+  script.push_back(t.python_start);
+  for (auto id : ids_of(tok, "12/60")) script.push_back(id);
+  script.push_back(t.python_end);
+  const std::vector<std::int32_t> result = ids_of(tok, "0.2");
+  // While the result is forced, whatever the model proposes is ignored.
+  for (std::size_t i = 0; i < result.size() + 2; ++i) script.push_back(static_cast<std::int32_t>('x'));
+  for (auto id : ids_of(tok, " ok")) script.push_back(id);
+  script.push_back(t.python_start);
+  for (auto id : ids_of(tok, "__import__")) script.push_back(id);  // no result: nothing forced
+  script.push_back(t.python_end);
+  script.push_back(t.assistant_end);
+  script.push_back(static_cast<std::int32_t>('z'));
+
+  ScriptedModel model(script, engine_test::byte_vocab);
+  Engine engine(model, tok);
+  const std::vector<std::int32_t> prompt{t.bos, 65, 66};
+  GenerateOptions o;
+  o.num_samples = 2;
+  o.max_tokens = 100;
+  o.sampling.temperature = 0.0f;
+  std::vector<std::int32_t> tokens;
+  std::vector<std::uint8_t> masks;
+  engine.generate(prompt, o, [&](std::span<const std::int32_t> col, std::span<const std::uint8_t> m) {
+    CHECK(col[0] == col[1]);
+    tokens.push_back(col[0]);
+    masks.push_back(m[0]);
+    return true;
+  });
+  std::vector<std::int32_t> want_tokens = ids_of(tok, "Hm ");
+  want_tokens.push_back(t.python_start);
+  for (auto id : ids_of(tok, "12/60")) want_tokens.push_back(id);
+  want_tokens.push_back(t.python_end);
+  const std::size_t forced_begin = want_tokens.size();
+  want_tokens.push_back(t.output_start);
+  want_tokens.insert(want_tokens.end(), result.begin(), result.end());
+  want_tokens.push_back(t.output_end);
+  const std::size_t forced_end = want_tokens.size();
+  for (auto id : ids_of(tok, " ok")) want_tokens.push_back(id);
+  want_tokens.push_back(t.python_start);
+  for (auto id : ids_of(tok, "__import__")) want_tokens.push_back(id);
+  want_tokens.push_back(t.python_end);
+  want_tokens.push_back(t.assistant_end);  // the stream ends once every row has completed
+  CHECK(tokens == want_tokens);
+  REQUIRE(masks.size() == want_tokens.size());
+  for (std::size_t i = 0; i < masks.size(); ++i) {
+    CAPTURE(i);
+    CHECK(masks[i] == ((i >= forced_begin && i < forced_end) ? 0 : 1));
+  }
+  // The prompt was prefilled once (batch 1), broadcast to both rows, and forced tokens were fed.
+  CHECK(model.fed_.front() == prompt);
+  CHECK(model.broadcast_rows_ == 2);
+  CHECK(model.fed_[forced_begin + 1] == std::vector<std::int32_t>{t.output_start, t.output_start});
+
+  const auto batch = engine.generate_batch(prompt, o);
+  REQUIRE(batch.sequences.size() == 2);
+  std::vector<std::int32_t> want_seq = prompt;
+  want_seq.insert(want_seq.end(), want_tokens.begin(), want_tokens.end() - 1);  // terminal excluded
+  CHECK(batch.sequences[0] == want_seq);
+  CHECK(batch.sequences[1] == want_seq);
+  CHECK(batch.masks[0].size() == want_seq.size());
+  CHECK(batch.masks[0][prompt.size() + forced_begin] == 0);
+  CHECK(batch.masks[0][prompt.size() + forced_begin - 1] == 1);
+}
+
+TEST_CASE("bad input: prompt longer than the context, too many samples, out-of-vocabulary ids") {
+  Cpu cpu;
+  using C = GptConfig<1, 2, 2, 8>;
+  const auto tok = engine_test::byte_tokenizer();
+  GptWeights<C, Cpu> w(cpu, engine_test::byte_vocab);
+  randomize(cpu, w, 1);
+  GptDecoder<C, Cpu> dec(cpu, w, 2, 16);
+  Engine engine(dec, tok);
+  const std::vector<std::int32_t> long_prompt(16, 65);
+  GenerateOptions o;
+  CHECK_THROWS_WITH_AS(engine.generate_batch(long_prompt, o), doctest::Contains("more than the context of 16"), Error);
+  const std::vector<std::int32_t> prompt(15, 65);
+  o.max_tokens = 50;  // clipped to the room left in the context
+  const auto out = engine.generate_batch(prompt, o);
+  CHECK(out.sequences[0].size() <= 16);
+  o.num_samples = 3;
+  CHECK_THROWS_WITH_AS(engine.generate_batch(prompt, o), doctest::Contains("at most 2"), Error);
+  const std::vector<std::int32_t> bad{1, 300};
+  dec.reset();
+  CHECK_THROWS_WITH_AS(dec.forward(bad, 1), doctest::Contains("outside the vocabulary"), Error);
+  GptWeights<C, Cpu> small(cpu, 100);
+  GptDecoder<C, Cpu> small_dec(cpu, small, 1, 16);
+  CHECK_THROWS_WITH_AS(Engine(small_dec, tok), doctest::Contains("do not fit the model's vocabulary"), Error);
+}
