@@ -57,8 +57,10 @@ int chat(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const Optio
       std::cout << "\nUser: " << std::flush;
       interrupted.store(false);
       if (!std::getline(std::cin, line)) {
-        if (interrupted.load() && !std::cin.eof()) {  // Ctrl-C at the prompt: a fresh line
+        if (interrupted.load()) {  // Ctrl-C at the prompt drops the line; only Ctrl-D exits
           std::cin.clear();
+          std::clearerr(stdin);
+          std::cout << "\n";
           continue;
         }
         std::cout << "\n";
