@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds the example programs (Release), and runs the
-# recipe's stages that exist so far — the offline default corpus, the tokenizer trained on it,
-# and the model it feeds. It grows into nanochat's whole recipe (pretraining -> evaluation ->
-# chat) as the stages land. Artifacts go to $NANOCHAT_BASE_DIR (default ~/.cache/nanochat).
+# recipe's stages that exist so far on the CPU — the offline default corpus, the tokenizer
+# trained on it, a d4 base model pretrained for a few minutes, and its evaluation (bits per
+# byte, samples, then prompts typed at the terminal). It grows into nanochat's whole recipe
+# (midtraining, SFT, RL, chat) as the stages land. Artifacts go to $NANOCHAT_BASE_DIR (default
+# ~/.cache/nanochat). Extra arguments go to base_train (e.g. --num-iterations 500).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,3 +25,10 @@ echo "== tokenizer: BPE with $vocab tokens"
 
 echo "== model: what --depth 4 means with this tokenizer"
 "$bin/model_info" --depth 4 --vocab-size "$vocab"
+
+echo "== pretraining: d4 on the CPU (2048-token steps of 8 x 256)"
+"$bin/base_train" --depth 4 --max-seq-len 256 --device-batch-size 8 --total-batch-size 2048 \
+    --num-iterations 150 --eval-every 50 --eval-tokens 16384 --sample-every 150 "$@"
+
+echo "== evaluation: bits per byte, samples, and your prompts"
+"$bin/base_eval" --model-tag d4 --eval-tokens 16384

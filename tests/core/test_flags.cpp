@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -65,4 +66,5 @@ TEST_CASE("positional arguments are collected when the program takes them") {
   CHECK(flags.parse(5, argv));
   CHECK(depth == 3);
   CHECK(inputs == std::vector<std::string>{"a.txt", "b.jsonl"});
+  CHECK(flags.values() == std::map<std::string, std::string>{{"depth", "3"}});
 }

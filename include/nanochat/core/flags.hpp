@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -30,7 +31,8 @@ class Flags {
                   "flags bind to bool, string or numeric variables");
     std::string key = normalise(std::move(name));
     Flag f{key, short_name, std::move(help), describe(target), std::is_same_v<T, bool>,
-           [&target, key](std::string_view value) { parse_value(key, value, target); }};
+           [&target, key](std::string_view value) { parse_value(key, value, target); },
+           [&target] { return describe(target); }};
     NANOCHAT_CHECK(find(f.name) == nullptr, "flag --", f.name, " is defined twice");
     flags_.push_back(std::move(f));
     return *this;
@@ -87,6 +89,13 @@ class Flags {
     return true;
   }
 
+  // Every flag's current value (after parse: the run's configuration, as checkpoints record it).
+  std::map<std::string, std::string> values() const {
+    std::map<std::string, std::string> out;
+    for (const Flag& f : flags_) out[f.name] = f.current();
+    return out;
+  }
+
   void print_usage() const {
     std::printf("%s — %s\n\nusage: %s [flags]%s%s\n\n", program_.c_str(), summary_.c_str(),
                 program_.c_str(), positional_ ? " " : "", positional_ ? positional_name_.c_str() : "");
@@ -106,6 +115,7 @@ class Flags {
     std::string default_text;
     bool is_bool;
     std::function<void(std::string_view)> set;
+    std::function<std::string()> current;
   };
 
   static std::string normalise(std::string name) {

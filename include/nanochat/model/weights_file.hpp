@@ -23,6 +23,23 @@ std::map<std::string, std::string> model_config_metadata(std::int64_t vocab_size
           {"vocab_size", std::to_string(vocab_size)},  {"sequence_len", std::to_string(sequence_len)}};
 }
 
+// An integer metadata field of a weights or checkpoint file; a missing or malformed one is an
+// error naming the file and the field.
+inline std::int64_t metadata_integer(const SafetensorsFile& file, const std::string& key) {
+  const auto it = file.metadata().find(key);
+  NANOCHAT_CHECK(it != file.metadata().end(), file.path(), ": metadata has no ", key);
+  std::size_t used = 0;
+  std::int64_t value = 0;
+  try {
+    value = std::stoll(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  NANOCHAT_CHECK(used == it->second.size() && used > 0, file.path(), ": metadata ", key, " is '", it->second,
+                 "', not an integer");
+  return value;
+}
+
 // Checks that the file's model_config matches the Config and vocabulary; names the first field
 // that differs. Fields the file does not carry are checked through the tensor shapes instead.
 template <Config C>

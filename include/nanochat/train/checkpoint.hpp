@@ -164,8 +164,8 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   };
   restore("adamw.", optimizers.adamw().state());
   restore("muon.", optimizers.muon().state());
-  optimizers.adamw().set_steps(std::stoll(optim.metadata().at("adamw.steps")));
-  optimizers.muon().set_steps(std::stoll(optim.metadata().at("muon.steps")));
+  optimizers.adamw().set_steps(metadata_integer(optim, "adamw.steps"));
+  optimizers.muon().set_steps(metadata_integer(optim, "muon.steps"));
   return state;
 }
 

@@ -1,0 +1,82 @@
+// base_train: pretrain a base model as nanochat's scripts/base_train.py does, on the CPU.
+// Data: $NANOCHAT_BASE_DIR/base_data (FineWeb-EDU shards from `download`) when it has shards,
+// else the offline corpus from `prepare_corpus`; the tokenizer from `tok_train`. Checkpoints go
+// to $NANOCHAT_BASE_DIR/base_checkpoints/<model tag>.
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/depth_dispatch.hpp"
+#include "nanochat/core/flags.hpp"
+#include "nanochat/data/paths.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/base_trainer.hpp"
+
+using namespace nanochat;
+
+// The depths this program is built for (each is a full instantiation of model and optimizers).
+using TrainDepths = DepthList<2, 4, 6, 8, 12, 16, 20, 26, 32>;
+
+int main(int argc, char** argv) {
+  BaseTrainOptions o;
+  int depth = 20;
+  std::string device = "cpu", model_tag, data_dir, tokenizer_dir;
+  Flags flags("base_train", "pretrain a base model (nanochat's scripts/base_train.py)");
+  flags.add("--depth", depth, "transformer blocks; width, heads and LR scaling follow from it")
+      .add("--max-seq-len", o.max_seq_len, "context length in tokens")
+      .add("--device-batch-size", o.device_batch_size, "rows per forward/backward")
+      .add("--total-batch-size", o.total_batch_size, "tokens per optimizer step (gradient accumulation fills it)")
+      .add("--num-iterations", o.num_iterations, "explicit number of steps (-1: from --target-flops or the ratio)")
+      .add("--target-flops", o.target_flops, "training FLOPs budget (-1: from the ratio)")
+      .add("--target-param-data-ratio", o.target_param_data_ratio, "training tokens per parameter (20 = Chinchilla)")
+      .add("--embedding-lr", o.lr.embedding, "AdamW lr for wte (scaled by (dim/768)^-0.5)")
+      .add("--unembedding-lr", o.lr.unembedding, "AdamW lr for lm_head (scaled likewise)")
+      .add("--matrix-lr", o.lr.matrix, "Muon lr for the block matrices")
+      .add("--weight-decay", o.lr.weight_decay, "AdamW weight decay")
+      .add("--grad-clip", o.grad_clip, "global gradient-norm clip (0: off)")
+      .add("--warmup-ratio", o.warmup_ratio, "fraction of steps warming the LR up")
+      .add("--warmdown-ratio", o.warmdown_ratio, "fraction of steps decaying the LR at the end")
+      .add("--final-lr-frac", o.final_lr_frac, "LR multiplier at the last step")
+      .add("--eval-every", o.eval_every, "steps between validation bpb evaluations (-1: end only)")
+      .add("--eval-tokens", o.eval_tokens, "validation tokens per evaluation")
+      .add("--sample-every", o.sample_every, "steps between greedy samples (-1: never)")
+      .add("--save-every", o.save_every, "steps between checkpoints (-1: end only)")
+      .add("--resume-from-step", o.resume_from_step, "continue from this checkpoint step (-1: fresh)")
+      .add("--model-tag", model_tag, "checkpoint directory name (default d<depth>)")
+      .add("--device", device, "cpu (the Cuda model is not available yet)")
+      .add("--seed", o.seed, "initialisation seed")
+      .add("--peak-flops", o.peak_flops, "peak FLOP/s the MFU column is relative to (0: no MFU)")
+      .add("--loader-threads", o.loader_threads, "tokenizing threads of the data loader")
+      .add("--data", data_dir, "directory of shards (default: base_data if present, else offline_data)")
+      .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)");
+  try {
+    if (!flags.parse(argc, argv)) return 0;
+    NANOCHAT_CHECK(device == "cpu", "--device ", device, ": only cpu is available for training so far");
+    const auto base = data::base_dir();
+    std::filesystem::path data = data_dir;
+    if (data.empty()) {
+      std::error_code ec;
+      data = std::filesystem::is_directory(data::shard_dir(), ec) && !data::list_shards(data::shard_dir()).empty()
+                 ? data::shard_dir()
+                 : data::offline_corpus_dir();
+    }
+    const auto shards = data::list_shards(data);
+    const auto tok = tokenizer::load_tokenizer(tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir));
+    o.checkpoint_dir = base / "base_checkpoints" / (model_tag.empty() ? "d" + std::to_string(depth) : model_tag);
+    const auto user_config = flags.values();
+    std::printf("data: %s (%zu shards, the last is validation); checkpoints: %s\n", data.c_str(), shards.size(),
+                o.checkpoint_dir.c_str());
+    dispatch_depth(depth, TrainDepths{}, [&]<class C>() {
+      cpu::Cpu cpu;
+      BaseTrainer<C, cpu::Cpu> trainer(cpu, tok, data::split_shards(shards, data::Split::train),
+                                       data::split_shards(shards, data::Split::val), o, user_config);
+      trainer.run();
+    });
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "base_train: %s\n", e.what());
+    return 2;
+  }
+}
