@@ -1,0 +1,101 @@
+// Inference on the Cpu backend through the KV-cached GptDecoder: prefill tokens/s and decode
+// tokens/s at batch 1 and 8 for d4 (vocab 65536) and d8 (vocab 8192), plus the machine's read
+// bandwidth, the denominator of the decode roofline (weights + KV bytes read per step).
+// Counters: tok/s; for decode also bytes/step (what one step must read) and GB/s achieved.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/presets.hpp"
+#include "nanochat/model/gpt_decoder.hpp"
+
+using namespace nanochat;
+using nanochat::cpu::Cpu;
+
+namespace {
+
+constexpr std::int64_t prompt_len = 256, decode_steps = 64;
+
+std::vector<std::int32_t> make_ids(std::int64_t n, std::int64_t vocab, std::uint64_t salt) {
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    ids[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((static_cast<std::uint64_t>(i) * 2654435761u + salt) % static_cast<std::uint64_t>(vocab));
+  return ids;
+}
+
+template <class C>
+void prefill(benchmark::State& state, std::int64_t vocab) {
+  const std::int64_t rows = state.range(0);
+  Cpu cpu;
+  GptWeights<C, Cpu> w(cpu, vocab);
+  cpu::fill_normal(cpu, w.flat(), 1, 0, 0.0f, 0.02f);
+  GptDecoder<C, Cpu> dec(cpu, w, rows, 10 * prompt_len, rows * prompt_len);
+  const auto ids = make_ids(rows * prompt_len, vocab, 3);
+  for (auto _ : state) {
+    dec.reset();
+    benchmark::DoNotOptimize(dec.forward(ids, rows).data());
+  }
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(rows * prompt_len),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Each iteration: (untimed) prefill of a 256-token prompt in row 0 broadcast to every row, then
+// 64 timed decode steps of one token per row, as the Engine runs them.
+template <class C>
+void decode(benchmark::State& state, std::int64_t vocab) {
+  const std::int64_t rows = state.range(0);
+  Cpu cpu;
+  GptWeights<C, Cpu> w(cpu, vocab);
+  cpu::fill_normal(cpu, w.flat(), 1, 0, 0.0f, 0.02f);
+  GptDecoder<C, Cpu> dec(cpu, w, rows, 10 * prompt_len, prompt_len);
+  dec.reserve(prompt_len + decode_steps);
+  const auto prompt = make_ids(prompt_len, vocab, 3);
+  const auto column = make_ids(rows, vocab, 5);
+  for (auto _ : state) {
+    state.PauseTiming();
+    dec.reset();
+    dec.forward(prompt, 1);
+    dec.broadcast_row0(rows);
+    state.ResumeTiming();
+    for (std::int64_t s = 0; s < decode_steps; ++s) benchmark::DoNotOptimize(dec.forward(column, rows).data());
+  }
+  // Bytes one step must read: every matrix, lm_head, one wte row per token, and the KV cache
+  // (at the mean position of the timed steps) of every row.
+  const double weights = 4.0 * static_cast<double>(C::matrix_params + vocab * C::model_dim + rows * C::model_dim);
+  const double kv = 4.0 * 2.0 * C::depth * C::kv_dim * static_cast<double>(rows) * (prompt_len + decode_steps / 2.0);
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(rows * decode_steps),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MB/step"] = (weights + kv) / 1e6;
+  state.counters["GB/s"] = benchmark::Counter((weights + kv) * decode_steps / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Read bandwidth: sum a 1 GiB float array with every OpenMP thread (the roofline's denominator).
+void read_bandwidth(benchmark::State& state) {
+  const std::int64_t n = std::int64_t{1} << 28;
+  std::vector<float> a(static_cast<std::size_t>(n), 1.0f);
+  for (auto _ : state) {
+    float total = 0.0f;
+#pragma omp parallel for simd reduction(+ : total) schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) total += a[static_cast<std::size_t>(i)];
+    benchmark::DoNotOptimize(total);
+  }
+  state.counters["GB/s"] = benchmark::Counter(4.0 * static_cast<double>(n) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+void prefill_d4_v65536(benchmark::State& s) { prefill<NanochatConfig<4>>(s, 65536); }
+void prefill_d8_v8192(benchmark::State& s) { prefill<NanochatConfig<8>>(s, 8192); }
+void decode_d4_v65536(benchmark::State& s) { decode<NanochatConfig<4>>(s, 65536); }
+void decode_d8_v8192(benchmark::State& s) { decode<NanochatConfig<8>>(s, 8192); }
+BENCHMARK(read_bandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(prefill_d4_v65536)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(prefill_d8_v8192)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(decode_d4_v65536)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(decode_d8_v8192)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_MAIN();
