@@ -7,6 +7,7 @@
 #include "nanochat/backend/cpu/cross_entropy.hpp"
 #include "nanochat/backend/cpu/embedding.hpp"
 #include "nanochat/backend/cpu/gemm.hpp"
+#include "nanochat/backend/cpu/linear_small.hpp"
 #include "nanochat/backend/cpu/optim_ops.hpp"
 #include "nanochat/backend/cpu/random.hpp"
 #include "nanochat/backend/cpu/rmsnorm.hpp"

@@ -131,9 +131,9 @@ class GptDecoder {
     for (int l = 0; l < C::depth; ++l) {
       const auto& b = w.blocks[static_cast<std::size_t>(l)];
       rmsnorm_forward(be, xn, rstd_.slice(0, 0, n), x);
-      gemm(be, q, xn, b.c_q, Transpose::no, Transpose::yes);
-      gemm(be, k, xn, b.c_k, Transpose::no, Transpose::yes);
-      gemm(be, v, xn, b.c_v, Transpose::no, Transpose::yes);
+      linear_forward(be, q, xn, b.c_q);
+      linear_forward(be, k, xn, b.c_k);
+      linear_forward(be, v, xn, b.c_v);
       rotary_forward(be, q.reshape(q4), rotary_.cos.view(), rotary_.sin.view(), pos0);
       rotary_forward(be, k.reshape(kv4), rotary_.cos.view(), rotary_.sin.view(), pos0);
       // QK-norm over the head dim, in place (each row is read before it is written).
@@ -144,11 +144,11 @@ class GptDecoder {
       cache_.insert(l, k.reshape(kv4), v.reshape(kv4));
       attention_cached_forward(be, y.reshape(q4), q.reshape(q4), cache_.keys(l), cache_.values(l),
                                pos0 + t, attention_scale());
-      gemm(be, x, y, b.attn_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+      linear_forward(be, x, y, b.attn_proj, 1.0f);
       rmsnorm_forward(be, xn, rstd_.slice(0, 0, n), x);
-      gemm(be, h, xn, b.c_fc, Transpose::no, Transpose::yes);
+      linear_forward(be, h, xn, b.c_fc);
       relu_squared_forward(be, h, h);
-      gemm(be, x, h, b.mlp_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+      linear_forward(be, x, h, b.mlp_proj, 1.0f);
     }
     cache_.advance(t);
     // Final norm and lm_head over every position, or only over each row's last one.
@@ -163,7 +163,7 @@ class GptDecoder {
     xn = xn_.slice(0, 0, out_rows);
     rmsnorm_forward(be, xn, rstd_.slice(0, 0, out_rows), x.slice(0, 0, out_rows));
     auto logits = logits_.slice(0, 0, out_rows);
-    gemm(be, logits, xn, w.lm_head, Transpose::no, Transpose::yes);
+    linear_forward(be, logits, xn, w.lm_head);
     softcap_forward(be, logits, softcap);
   }
 
