@@ -25,9 +25,16 @@ namespace nanochat::tokenizer {
 
 // nanochat's special tokens; their order defines their ids (number of ranks + index).
 inline constexpr std::array<std::string_view, 9> kSpecialTokens = {
-    "<|bos|>",          "<|user_start|>",   "<|user_end|>",
-    "<|assistant_start|>", "<|assistant_end|>", "<|python_start|>",
-    "<|python_end|>",   "<|output_start|>", "<|output_end|>"};
+    "<|bos|>",
+    "<|user_start|>",
+    "<|user_end|>",
+    "<|assistant_start|>",
+    "<|assistant_end|>",
+    "<|python_start|>",
+    "<|python_end|>",
+    "<|output_start|>",
+    "<|output_end|>",
+};
 
 struct BatchOptions {
   std::vector<TokenId> prepend;  // ids put at the start of every row
