@@ -109,11 +109,7 @@ int main(int argc, char** argv) {
     o.checkpoint_dir = checkpoints / model_tag;
     if (o.step < 0) o.step = latest_checkpoint_step(o.checkpoint_dir);
     NANOCHAT_CHECK(o.step >= 0, "no complete checkpoint in ", o.checkpoint_dir.string());
-    std::error_code ec;
-    o.data = !data_dir.empty() ? std::filesystem::path(data_dir)
-             : std::filesystem::is_directory(data::shard_dir(), ec) && !data::list_shards(data::shard_dir()).empty()
-                 ? data::shard_dir()
-                 : data::offline_corpus_dir();
+    o.data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
     const auto tok = tokenizer::load_tokenizer(tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir));
     const auto weights = SafetensorsFile::load(o.checkpoint_dir / ("model_" + step_name(o.step) + ".safetensors"));
     const auto depth = static_cast<int>(metadata_integer(weights, "n_layer"));

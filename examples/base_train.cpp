@@ -55,13 +55,7 @@ int main(int argc, char** argv) {
     if (!flags.parse(argc, argv)) return 0;
     NANOCHAT_CHECK(device == "cpu", "--device ", device, ": only cpu is available for training so far");
     const auto base = data::base_dir();
-    std::filesystem::path data = data_dir;
-    if (data.empty()) {
-      std::error_code ec;
-      data = std::filesystem::is_directory(data::shard_dir(), ec) && !data::list_shards(data::shard_dir()).empty()
-                 ? data::shard_dir()
-                 : data::offline_corpus_dir();
-    }
+    const std::filesystem::path data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
     const auto shards = data::list_shards(data);
     const auto tok = tokenizer::load_tokenizer(tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir));
     o.checkpoint_dir = base / "base_checkpoints" / (model_tag.empty() ? "d" + std::to_string(depth) : model_tag);

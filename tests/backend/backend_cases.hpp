@@ -11,6 +11,7 @@
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/backend/cuda.hpp"
 #include "nanochat/core/philox.hpp"
+#include "relative_error.hpp"
 
 namespace nanochat::testing {
 
@@ -38,17 +39,6 @@ std::vector<float> as_float(const std::vector<T>& v) {
   std::vector<float> out(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(v[i]);
   return out;
-}
-
-// ||a - ref|| / ||ref||, the per-tensor error measure used across the project.
-inline double relative_error(const std::vector<float>& a, const std::vector<float>& ref) {
-  REQUIRE(a.size() == ref.size());
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff += (static_cast<double>(a[i]) - ref[i]) * (static_cast<double>(a[i]) - ref[i]);
-    norm += static_cast<double>(ref[i]) * ref[i];
-  }
-  return norm == 0 ? std::sqrt(diff) : std::sqrt(diff / norm);
 }
 
 // One GEMM problem: shapes of the row-major operands as stored, and how C's batch is formed.

@@ -12,23 +12,15 @@
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/model/weights_file.hpp"
+#include "relative_error.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
+using nanochat::testing::relative_error;
 
 namespace {
 
 std::string fixture(const std::string& name) { return std::string(NANOCHAT_FIXTURES) + "/model/" + name; }
-
-double relative_error(std::span<const float> got, std::span<const float> want) {
-  REQUIRE(got.size() == want.size());
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    diff += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
-    norm += static_cast<double>(want[i]) * want[i];
-  }
-  return std::sqrt(diff / norm);
-}
 
 Tensor<std::int32_t, Cpu> ids_from(Cpu& cpu, const SafetensorsFile& file, const std::string& name) {
   const auto values = file.values<std::int64_t>(name);

@@ -13,6 +13,7 @@
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/optim/nanochat_optimizers.hpp"
+#include "relative_error.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -30,12 +31,7 @@ Tensor<float, Cpu> load(Cpu& cpu, const SafetensorsFile& f, const std::string& n
 }
 
 double relative_error(const TensorView<float, Cpu>& got, std::span<const float> want) {
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    diff += std::pow(static_cast<double>(got.data()[i]) - want[i], 2);
-    norm += static_cast<double>(want[i]) * want[i];
-  }
-  return std::sqrt(diff / norm);
+  return testing::relative_error({got.data(), static_cast<std::size_t>(got.numel())}, want);
 }
 
 void set(Cpu& cpu, Tensor<float, Cpu>& t, const SafetensorsFile& f, const std::string& name) {

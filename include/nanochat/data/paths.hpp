@@ -19,4 +19,14 @@ inline std::filesystem::path base_dir() {
 inline std::filesystem::path shard_dir() { return base_dir() / "base_data"; }
 inline std::filesystem::path offline_corpus_dir() { return base_dir() / "offline_data"; }
 
+// The corpus training reads by default: the downloaded FineWeb-EDU shards when there are any
+// (`download --num-shards N`), else the offline corpus (`prepare_corpus`).
+inline std::filesystem::path training_corpus_dir() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(shard_dir(), ec)) {
+    if (entry.path().extension() == ".parquet") return shard_dir();
+  }
+  return offline_corpus_dir();
+}
+
 }  // namespace nanochat::data
