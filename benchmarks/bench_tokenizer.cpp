@@ -7,7 +7,6 @@
 //   NANOCHAT_TOKENIZER_TRAINED where to save the trained tokenizer, for a parity check (optional)
 
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -86,7 +85,7 @@ void BM_Train(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * corpus_bytes()));
-  state.counters["threads"] = omp_get_max_threads();
+  state.counters["threads"] = tk::max_threads();
   state.counters["vocab"] = static_cast<double>(vocab);
 }
 
@@ -118,8 +117,8 @@ void BM_EncodeBatch(benchmark::State& state) {
 }
 
 void batch_threads(benchmark::internal::Benchmark* b) {
-  for (int t = 1; t <= omp_get_max_threads(); t *= 2) b->Arg(t);
-  if ((omp_get_max_threads() & (omp_get_max_threads() - 1)) != 0) b->Arg(omp_get_max_threads());
+  for (int t = 1; t <= tk::max_threads(); t *= 2) b->Arg(t);
+  if ((tk::max_threads() & (tk::max_threads() - 1)) != 0) b->Arg(tk::max_threads());
 }
 
 }  // namespace

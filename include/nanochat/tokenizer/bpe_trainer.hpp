@@ -5,8 +5,6 @@
 // lazy max-heap finds the next pair (stored counts only over-estimate, since a pair that exists
 // can only lose occurrences; new pairs all contain the newest id and are pushed when created).
 
-#include <omp.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <queue>
@@ -18,6 +16,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/tokenizer/encoder.hpp"
+#include "nanochat/tokenizer/parallel.hpp"
 #include "nanochat/tokenizer/flat_hash.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
 
@@ -30,7 +29,7 @@ struct Merge {
 
 class BpeTrainer {
  public:
-  explicit BpeTrainer(int threads = 0) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
+  explicit BpeTrainer(int threads = 0) : threads_(threads > 0 ? threads : max_threads()) {
     counts_.resize(static_cast<std::size_t>(threads_));
   }
 
@@ -39,7 +38,7 @@ class BpeTrainer {
     const auto n = static_cast<std::ptrdiff_t>(docs.size());
 #pragma omp parallel num_threads(threads_)
     {
-      BytesCounter& counts = counts_[static_cast<std::size_t>(omp_get_thread_num())];
+      BytesCounter& counts = counts_[static_cast<std::size_t>(thread_index())];
 #pragma omp for schedule(dynamic, 8)
       for (std::ptrdiff_t i = 0; i < n; ++i) {
         split_text(docs[static_cast<std::size_t>(i)], [&](std::string_view piece) { counts.add(piece, 1); });

@@ -4,8 +4,6 @@
 // typing "<|assistant_end|>" must not end a turn); specials enter only through encode_special
 // and the explicit prepend/append of encode_batch.
 
-#include <omp.h>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +16,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/tokenizer/encoder.hpp"
+#include "nanochat/tokenizer/parallel.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
 #include "nanochat/tokenizer/utf8.hpp"
 
@@ -75,7 +74,7 @@ class Tokenizer {
   std::vector<std::vector<TokenId>> encode_batch(const Texts& texts, const BatchOptions& options = {}) const {
     const auto n = static_cast<std::ptrdiff_t>(std::size(texts));
     std::vector<std::vector<TokenId>> rows(static_cast<std::size_t>(n));
-    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    const int threads = options.threads > 0 ? options.threads : max_threads();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       auto& row = rows[static_cast<std::size_t>(i)];
