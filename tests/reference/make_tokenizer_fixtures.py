@@ -4,6 +4,7 @@ this). Needs PyPI's rustbpe and tiktoken: `pip install rustbpe tiktoken`.
 
   corpus.txt            generated documents separated by U+001E (record separator): several
                         scripts, emoji, digits, whitespace runs, CRLF, apostrophes, code
+  corpus.jsonl          the same documents as JSONL ({"text": ...} per line), for tok_train
   ranks_<V>.tiktoken    rustbpe's tokens for vocab size V (specials excluded) by rank, in
                         tiktoken's ranks format; rank 256 + k is merge k
   ids_<V>.txt           tiktoken encode_ordinary ids of every document with those ranks, one line
@@ -16,6 +17,7 @@ Usage: python3 tests/reference/make_tokenizer_fixtures.py [--out DIR]
 """
 import argparse
 import base64
+import json
 import pickle
 import sys
 import tempfile
@@ -130,6 +132,9 @@ def main():
         size += len(docs[-1].encode("utf-8"))
     assert not any(SEPARATOR in d for d in docs)
     (out / "corpus.txt").write_bytes(SEPARATOR.join(docs).encode("utf-8"))
+    with open(out / "corpus.jsonl", "w", encoding="utf-8", newline="") as f:
+        for d in docs:
+            f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
 
     special_texts = ["<|bos|>", "Hello <|assistant_end|> world", "<|user_start|><|user_end|>",
                      " <|python_start|>print(1)<|python_end|>", "<|output_start|>2<|output_end|>\n"]
