@@ -366,3 +366,24 @@ TEST_CASE("bad input: prompt longer than the context, too many samples, out-of-v
   GptDecoder<C, Cpu> small_dec(cpu, small, 1, 16);
   CHECK_THROWS_WITH_AS(Engine(small_dec, tok), doctest::Contains("do not fit the model's vocabulary"), Error);
 }
+
+TEST_CASE("linear_forward (decode's weight-streaming product) equals sgemm for 1 to 17 rows") {
+  Cpu cpu;
+  constexpr std::int64_t k = 70, outs = 37;  // neither divides into the kernel's blocks of four
+  Tensor<float, Cpu> w(cpu, {outs, k}), x(cpu, {17, k}), got(cpu, {17, outs}), want(cpu, {17, outs});
+  cpu::fill_normal(cpu, w.view(), 1, 0, 0.0f, 1.0f);
+  cpu::fill_normal(cpu, x.view(), 2, 0, 0.0f, 1.0f);
+  for (const float beta : {0.0f, 1.0f})
+    for (std::int64_t rows = 1; rows <= 17; ++rows) {
+      CAPTURE(rows);
+      CAPTURE(beta);
+      auto g = got.view().slice(0, 0, rows), r = want.view().slice(0, 0, rows);
+      cpu::fill_normal(cpu, g, 3, 0, 0.0f, 1.0f);
+      std::copy_n(g.data(), g.numel(), r.data());
+      cpu::linear_forward(cpu, g, x.view().slice(0, 0, rows), w.view(), beta);
+      cpu::gemm(cpu, r, x.view().slice(0, 0, rows), w.view(), Transpose::no, Transpose::yes, 1.0f, beta);
+      double worst = 0;
+      for (std::int64_t i = 0; i < g.numel(); ++i) worst = std::max(worst, std::abs(static_cast<double>(g.data()[i]) - r.data()[i]));
+      CHECK(worst < 1e-4);
+    }
+}

@@ -56,7 +56,34 @@ inline void linear_forward(Cpu& cpu, CpuView<float> out, CpuView<const float> in
     const float* w1 = w0 + k;
     const float* w2 = w1 + k;
     const float* w3 = w2 + k;
-    for (std::int64_t n = 0; n < rows; ++n) {
+    std::int64_t n = 0;
+    // Four input rows by four weight rows: 8 loads feed 16 products.
+    for (; n + 4 <= rows; n += 4) {
+      const float* x0 = x + n * k;
+      const float* x1 = x0 + k;
+      const float* x2 = x1 + k;
+      const float* x3 = x2 + k;
+      float a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
+      float a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
+#pragma omp simd reduction(+ : a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33)
+      for (std::int64_t i = 0; i < k; ++i) {
+        const float v0 = w0[i], v1 = w1[i], v2 = w2[i], v3 = w3[i];
+        const float u0 = x0[i], u1 = x1[i], u2 = x2[i], u3 = x3[i];
+        a00 += v0 * u0; a01 += v1 * u0; a02 += v2 * u0; a03 += v3 * u0;
+        a10 += v0 * u1; a11 += v1 * u1; a12 += v2 * u1; a13 += v3 * u1;
+        a20 += v0 * u2; a21 += v1 * u2; a22 += v2 * u2; a23 += v3 * u2;
+        a30 += v0 * u3; a31 += v1 * u3; a32 += v2 * u3; a33 += v3 * u3;
+      }
+      float* d0 = y + n * outs + blk * 4;
+      float* d1 = d0 + outs;
+      float* d2 = d1 + outs;
+      float* d3 = d2 + outs;
+      store(d0[0], a00); store(d0[1], a01); store(d0[2], a02); store(d0[3], a03);
+      store(d1[0], a10); store(d1[1], a11); store(d1[2], a12); store(d1[3], a13);
+      store(d2[0], a20); store(d2[1], a21); store(d2[2], a22); store(d2[3], a23);
+      store(d3[0], a30); store(d3[1], a31); store(d3[2], a32); store(d3[3], a33);
+    }
+    for (; n < rows; ++n) {
       const float* xr = x + n * k;
       float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
