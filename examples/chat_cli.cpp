@@ -87,9 +87,9 @@ int chat(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const Optio
         const std::int32_t t = tokens[0];
         reply.push_back(t);
         if (t != assistant_end && t != bos) {
-          const std::string bytes = tok.decode_bytes(std::span<const tokenizer::TokenId>(
-              std::vector<tokenizer::TokenId>{static_cast<tokenizer::TokenId>(t)}));
-          std::cout << bytes << std::flush;
+          // Raw bytes: a character split over tokens is completed by the terminal.
+          const auto id = static_cast<tokenizer::TokenId>(t);
+          std::cout << tok.decode_bytes(std::span<const tokenizer::TokenId>(&id, 1)) << std::flush;
         }
         return !interrupted.load();
       });
