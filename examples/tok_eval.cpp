@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/flags.hpp"
 #include "nanochat/data/document_source.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -104,27 +105,27 @@ struct Row {
 int run(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> texts = kBuiltinTexts;
   std::vector<std::pair<std::string, tk::Tokenizer>> tokenizers;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--corpus" || arg == "--text") {
-      NANOCHAT_CHECK(i + 1 < argc, "tok_eval: ", arg, " needs a value");
-      const std::string value = argv[++i];
-      if (arg == "--text") {
-        auto [name, path] = name_value(value);
-        texts.emplace_back(name, read_file(path));
-        continue;
-      }
-      const auto shards = nanochat::data::list_shards(value);
-      NANOCHAT_CHECK(!shards.empty(), "tok_eval: ", value, " holds no shards");
-      texts.emplace_back("fwe-train", first_group(shards.front()));
-      if (shards.size() >= 2) {
-        if (std::string val = first_group(shards.back()); !val.empty()) texts.emplace_back("fwe-val", std::move(val));
-      }
-    } else {
-      NANOCHAT_CHECK(arg.rfind("--", 0) != 0, "tok_eval: unknown flag ", arg);
-      auto [name, dir] = name_value(arg);
-      tokenizers.emplace_back(name, tk::load_tokenizer(dir));
+  std::vector<std::string> corpora, text_files, tokenizer_dirs;
+  nanochat::Flags flags("tok_eval", "compression (bytes per token) of tokenizers side by side, as nanochat's tok_eval");
+  flags.add("--corpus", corpora, "a shard directory: its first train and val groups become texts (repeatable)")
+      .add("--text", text_files, "NAME=FILE, an extra text (repeatable)")
+      .positional("[NAME=]TOKENIZER_DIR...", tokenizer_dirs, "tokenizers to compare; the first is \"ours\"");
+  if (!flags.parse(argc, argv)) return 0;
+  for (const std::string& value : text_files) {
+    auto [name, path] = name_value(value);
+    texts.emplace_back(name, read_file(path));
+  }
+  for (const std::string& value : corpora) {
+    const auto shards = nanochat::data::list_shards(value);
+    NANOCHAT_CHECK(!shards.empty(), "tok_eval: ", value, " holds no shards");
+    texts.emplace_back("fwe-train", first_group(shards.front()));
+    if (shards.size() >= 2) {
+      if (std::string val = first_group(shards.back()); !val.empty()) texts.emplace_back("fwe-val", std::move(val));
     }
+  }
+  for (const std::string& arg : tokenizer_dirs) {
+    auto [name, dir] = name_value(arg);
+    tokenizers.emplace_back(name, tk::load_tokenizer(dir));
   }
   NANOCHAT_CHECK(!tokenizers.empty(), "tok_eval: give at least one tokenizer directory");
 
@@ -175,7 +176,7 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\nusage: tok_eval [--corpus DIR] [--text NAME=FILE]... [NAME=]TOKENIZER_DIR...\n", e.what());
+    std::fprintf(stderr, "tok_eval: %s (see --help)\n", e.what());
     return 1;
   }
 }

@@ -3,7 +3,7 @@
 // and token_bytes.bin (int32 per id: raw bytes of the token, 0 for specials).
 //
 //   tok_train [--max-chars N] [--doc-cap N] [--vocab-size N] [--out DIR] [--threads N]
-//             [--text-split paragraph|line|file] [--jsonl-field NAME] INPUT...
+//             [--text-split paragraph|line|file] [--jsonl-field NAME] INPUT...   (--help lists them)
 // INPUT: .parquet, .jsonl or .txt files, or directories of them (a directory's last shard is
 // validation and is skipped, as in nanochat). Defaults as nanochat: 10e9 chars, documents
 // cropped to 10000 characters, vocab 65536 (specials included), out $NANOCHAT_BASE_DIR/tokenizer.
@@ -18,12 +18,15 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/flags.hpp"
 #include "nanochat/data/document_source.hpp"
+#include "nanochat/data/paths.hpp"
 #include "nanochat/tokenizer/bpe_trainer.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -44,72 +47,33 @@ struct Args {
   std::vector<fs::path> inputs;
 };
 
-void usage() {
-  std::fprintf(stderr,
-               "usage: tok_train [--max-chars N] [--doc-cap N] [--vocab-size N] [--out DIR] [--threads N]\n"
-               "                 [--text-split paragraph|line|file] [--jsonl-field NAME] INPUT...\n");
-}
-
-fs::path default_out() {
-  if (const char* base = std::getenv("NANOCHAT_BASE_DIR"); base != nullptr && *base != '\0') {
-    return fs::path(base) / "tokenizer";
-  }
-  const char* home = std::getenv("HOME");
-  NANOCHAT_CHECK(home != nullptr, "tok_train: neither NANOCHAT_BASE_DIR nor HOME is set; pass --out");
-  return fs::path(home) / ".cache" / "nanochat" / "tokenizer";
-}
-
-std::uint64_t parse_count(std::string_view flag, const std::string& text) {
-  // Accepts "2e9" as nanochat's command lines write it.
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  NANOCHAT_CHECK(end != text.c_str() && *end == '\0' && v >= 0 && v < 1e19 && v == std::floor(v),
-                 "tok_train: ", flag, " needs a non-negative integer, got \"", text, "\"");
-  return static_cast<std::uint64_t>(v);
-}
-
-Args parse_args(int argc, char** argv) {
+// Flags and inputs as nanochat's tok_train takes them (--max_chars and --max-chars alike, 2e9 style
+// counts); a bad value is an error naming its flag.
+std::optional<Args> parse_args(int argc, char** argv) {
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag.rfind("--", 0) != 0) {
-      args.inputs.emplace_back(flag);
-      continue;
-    }
-    for (char& c : flag) c = c == '_' ? '-' : c;  // --max_chars as in nanochat, or --max-chars
-    std::string value;
-    if (const auto eq = flag.find('='); eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-    } else {
-      NANOCHAT_CHECK(i + 1 < argc, "tok_train: ", flag, " needs a value");
-      value = argv[++i];
-    }
-    if (flag == "--max-chars") {
-      args.max_chars = parse_count(flag, value);
-    } else if (flag == "--doc-cap") {
-      args.doc_cap = parse_count(flag, value);
-    } else if (flag == "--vocab-size") {
-      args.vocab_size = parse_count(flag, value);
-    } else if (flag == "--out") {
-      args.out = value;
-    } else if (flag == "--threads") {
-      args.threads = static_cast<int>(parse_count(flag, value));
-    } else if (flag == "--jsonl-field") {
-      args.corpus.jsonl_field = value;
-    } else if (flag == "--text-split") {
-      using nanochat::data::TextSplit;
-      NANOCHAT_CHECK(value == "paragraph" || value == "line" || value == "file",
-                     "tok_train: --text-split must be paragraph, line or file");
-      args.corpus.text_split = value == "line" ? TextSplit::line : value == "file" ? TextSplit::file : TextSplit::paragraph;
-    } else {
-      NANOCHAT_FAIL("tok_train: unknown flag ", flag);
-    }
-  }
-  NANOCHAT_CHECK(!args.inputs.empty(), "tok_train: no input files or directories given");
-  NANOCHAT_CHECK(args.vocab_size >= 256 + tk::kSpecialTokens.size(), "tok_train: --vocab-size ",
-                 args.vocab_size, " is below 256 byte tokens + ", tk::kSpecialTokens.size(), " special tokens");
-  if (args.out.empty()) args.out = default_out();
+  std::string out, text_split = "paragraph";
+  std::vector<std::string> inputs;
+  nanochat::Flags flags("tok_train", "train nanochat's BPE tokenizer on a corpus");
+  flags.add("--max-chars", args.max_chars, "stop after the document that takes the character count past this")
+      .add("--doc-cap", args.doc_cap, "characters kept from the start of each document")
+      .add("--vocab-size", args.vocab_size, "tokens including the 9 special tokens")
+      .add("--out", out, "output directory (default $NANOCHAT_BASE_DIR/tokenizer)")
+      .add("--threads", args.threads, "threads for reading and counting (0: all)")
+      .add("--text-split", text_split, "documents of .txt inputs: paragraph, line or file")
+      .add("--jsonl-field", args.corpus.jsonl_field, "field holding the text in .jsonl inputs")
+      .positional("INPUT...", inputs, ".parquet, .jsonl or .txt files, or directories of shards (their last, "
+                                      "validation shard is skipped)");
+  if (!flags.parse(argc, argv)) return std::nullopt;
+  using nanochat::data::TextSplit;
+  NANOCHAT_CHECK(text_split == "paragraph" || text_split == "line" || text_split == "file",
+                 "flag --text-split: '", text_split, "' is not paragraph, line or file");
+  args.corpus.text_split = text_split == "line" ? TextSplit::line : text_split == "file" ? TextSplit::file
+                                                                                          : TextSplit::paragraph;
+  args.inputs.assign(inputs.begin(), inputs.end());
+  NANOCHAT_CHECK(!args.inputs.empty(), "no input files or directories given (see --help)");
+  NANOCHAT_CHECK(args.vocab_size >= 256 + tk::kSpecialTokens.size(), "--vocab-size ", args.vocab_size,
+                 " is below 256 byte tokens + ", tk::kSpecialTokens.size(), " special tokens");
+  args.out = out.empty() ? nanochat::data::base_dir() / "tokenizer" : fs::path(out);
   return args;
 }
 
@@ -205,10 +169,10 @@ int run(const Args& args) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse_args(argc, argv));
+    const auto args = parse_args(argc, argv);
+    return args ? run(*args) : 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    usage();
+    std::fprintf(stderr, "tok_train: %s\n", e.what());
     return 1;
   }
 }

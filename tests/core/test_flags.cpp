@@ -35,6 +35,9 @@ TEST_CASE("flags accept nanochat's and GNU spellings and keep defaults") {
   Parsed p;
   CHECK(parse(p, {"--depth=12", "--matrix_lr", "0.05", "--verbose", "-t", "0.5"}));
   CHECK(p.depth == 12);
+  Parsed e;
+  CHECK(parse(e, {"--depth=2e3"}));  // counts in nanochat's 2e9 style
+  CHECK(e.depth == 2000);
   CHECK(p.lr == 0.05);
   CHECK(p.verbose);
   CHECK(p.temperature == 0.5f);
@@ -51,10 +54,21 @@ TEST_CASE("bad flags are errors that name the flag") {
   CHECK_THROWS_WITH(parse(p, {"--dpeth=3"}), doctest::Contains("unknown flag --dpeth=3"));
   CHECK_THROWS_WITH(parse(p, {"--depth=2x"}), doctest::Contains("flag --depth: '2x' is not an integer"));
   CHECK_THROWS_WITH(parse(p, {"--depth=99999999999"}), doctest::Contains("in range"));
+  CHECK_THROWS_WITH(parse(p, {"--depth=1e10"}), doctest::Contains("in range"));
+  CHECK_THROWS_WITH(parse(p, {"--depth=2.5"}), doctest::Contains("'2.5' is not an integer"));
   CHECK_THROWS_WITH(parse(p, {"--matrix-lr", "fast"}), doctest::Contains("flag --matrix-lr: 'fast' is not a number"));
   CHECK_THROWS_WITH(parse(p, {"--depth"}), doctest::Contains("flag --depth needs a value"));
   CHECK_THROWS_WITH(parse(p, {"--verbose=maybe"}), doctest::Contains("is not a boolean"));
   CHECK_THROWS_WITH(parse(p, {"stray"}), doctest::Contains("unexpected argument 'stray'"));
+}
+
+TEST_CASE("a vector flag collects every occurrence") {
+  std::vector<std::string> texts;
+  Flags flags("prog", "test");
+  flags.add("--text", texts, "name=file, repeatable");
+  const char* argv[] = {"prog", "--text", "a=1.txt", "--text=b=2.txt"};
+  CHECK(flags.parse(4, argv));
+  CHECK(texts == std::vector<std::string>{"a=1.txt", "b=2.txt"});
 }
 
 TEST_CASE("positional arguments are collected when the program takes them") {

@@ -5,9 +5,11 @@
 // names the flag; `--help` prints the flags with their defaults.
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <string_view>
@@ -27,8 +29,8 @@ class Flags {
   template <class T>
   Flags& add(std::string name, T& target, std::string help, char short_name = 0) {
     static_assert(std::is_same_v<T, bool> || std::is_same_v<T, std::string> ||
-                      std::is_arithmetic_v<T>,
-                  "flags bind to bool, string or numeric variables");
+                      std::is_same_v<T, std::vector<std::string>> || std::is_arithmetic_v<T>,
+                  "flags bind to bool, string, numeric or (repeatable) vector<string> variables");
     std::string key = normalise(std::move(name));
     Flag f{key, short_name, std::move(help), describe(target), std::is_same_v<T, bool>,
            [&target, key](std::string_view value) { parse_value(key, value, target); },
@@ -135,6 +137,11 @@ class Flags {
   static std::string describe(const T& value) {
     if constexpr (std::is_same_v<T, bool>) return value ? "true" : "false";
     else if constexpr (std::is_same_v<T, std::string>) return value.empty() ? "\"\"" : value;
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      std::string joined;
+      for (const auto& v : value) joined += (joined.empty() ? "" : ",") + v;
+      return joined.empty() ? "none" : joined;
+    }
     else return cat(value);
   }
 
@@ -142,13 +149,28 @@ class Flags {
   static void parse_value(const std::string& name, std::string_view text, T& target) {
     if constexpr (std::is_same_v<T, std::string>) {
       target = std::string(text);
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      target.emplace_back(text);  // a repeatable flag: each occurrence adds a value
     } else if constexpr (std::is_same_v<T, bool>) {
       NANOCHAT_CHECK(text == "true" || text == "false" || text == "1" || text == "0", "flag --",
                      name, ": '", text, "' is not a boolean (true, false, 1 or 0)");
       target = text == "true" || text == "1";
     } else {
       T parsed{};
-      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+      if constexpr (std::is_integral_v<T>) {
+        // Counts are often written as nanochat's command lines write them: 2e9, 5e5.
+        double wide = 0;
+        if (end != text.data() + text.size() &&
+            std::from_chars(text.data(), text.data() + text.size(), wide).ptr == text.data() + text.size() &&
+            std::isfinite(wide) && std::trunc(wide) == wide) {
+          const bool fits = wide >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
+                            wide <= static_cast<double>(std::numeric_limits<T>::max());
+          ec = fits ? std::errc{} : std::errc::result_out_of_range;
+          end = text.data() + text.size();
+          parsed = fits ? static_cast<T>(wide) : T{};
+        }
+      }
       NANOCHAT_CHECK(ec == std::errc{} && end == text.data() + text.size() && !text.empty(),
                      "flag --", name, ": '", text, "' is not ",
                      std::is_integral_v<T> ? "an integer" : "a number",
