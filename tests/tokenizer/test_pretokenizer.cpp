@@ -16,30 +16,14 @@
 #include <string_view>
 #include <vector>
 
+#include "nanochat/core/utf8_encode.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
 #include "nanochat/tokenizer/utf8.hpp"
 
 namespace tk = nanochat::tokenizer;
+using nanochat::append_utf8;
 
 namespace {
-
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
 
 pcre2_code* compile(std::string_view pattern) {
   int error = 0;

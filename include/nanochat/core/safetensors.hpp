@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "nanochat/core/utf8_encode.hpp"
 #include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/shape.hpp"
@@ -204,25 +205,6 @@ class SafetensorsHeaderParser {
       else fail("bad hex digit in \\u escape");
     }
     return v;
-  }
-
-  static void append_utf8(std::string& out, char32_t c) {
-    const auto byte = [&](char32_t b) { out += static_cast<char>(static_cast<unsigned char>(b)); };
-    if (c < 0x80) {
-      byte(c);
-    } else if (c < 0x800) {
-      byte(0xC0 | (c >> 6));
-      byte(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      byte(0xE0 | (c >> 12));
-      byte(0x80 | ((c >> 6) & 0x3F));
-      byte(0x80 | (c & 0x3F));
-    } else {
-      byte(0xF0 | (c >> 18));
-      byte(0x80 | ((c >> 12) & 0x3F));
-      byte(0x80 | ((c >> 6) & 0x3F));
-      byte(0x80 | (c & 0x3F));
-    }
   }
 
   std::string parse_string() {

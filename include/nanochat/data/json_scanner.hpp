@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "nanochat/core/utf8_encode.hpp"
 #include "nanochat/core/error.hpp"
 
 namespace nanochat::data {
@@ -132,17 +133,7 @@ class JsonScanner {
         pos_ = save;  // unpaired high surrogate: emit it alone, like Python's json
       }
     }
-    auto byte = [&](std::uint32_t b) { out += static_cast<char>(b); };
-    if (cp < 0x80) {
-      byte(cp);
-    } else if (cp < 0x800) {
-      byte(0xC0 | (cp >> 6)); byte(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      byte(0xE0 | (cp >> 12)); byte(0x80 | ((cp >> 6) & 0x3F)); byte(0x80 | (cp & 0x3F));
-    } else {
-      byte(0xF0 | (cp >> 18)); byte(0x80 | ((cp >> 12) & 0x3F));
-      byte(0x80 | ((cp >> 6) & 0x3F)); byte(0x80 | (cp & 0x3F));
-    }
+    append_utf8(out, static_cast<char32_t>(cp));
   }
 
   std::string_view text_;
