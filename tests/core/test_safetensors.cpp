@@ -242,7 +242,7 @@ TEST_CASE("safetensors rejects corrupt files with the file and the problem named
     expect_corrupt_header(dir, "[1,2]", 0, "expected '{'");
     expect_corrupt_header(dir, "{\"a\":{\"dtype\":\"F32\"", 0, "invalid header");
     expect_corrupt_header(dir, "{\"a", 0, "unterminated string");
-    expect_corrupt_header(dir, "{} x", 0, "unexpected text after the header");
+    expect_corrupt_header(dir, "{} x", 0, "unexpected text after the value");
     expect_corrupt_header(dir, "{\"a\":{\"dtype\":\"F\\q\"}}", 0, "invalid escape");
     expect_corrupt_header(dir, "{\"a\":{\"dtype\":\"F\\ud800\"}}", 0, "unpaired surrogate");
     expect_corrupt_header(dir, std::string("{\"a\x01\":1}"), 0, "raw control character");

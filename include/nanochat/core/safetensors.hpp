@@ -5,8 +5,8 @@
 // tensors must tile the data section exactly, so overlaps, gaps and trailing bytes are all errors.
 // Every problem is an Error naming the file; nothing in a file can make the reader crash.
 //
-// The header parser is a small dedicated one rather than a generic JSON reader because the format
-// needs what a generic reader hides: exact 64-bit offsets, duplicate keys detected, key order.
+// The header is read with the pull json::Reader rather than as a document tree because the format
+// needs what a tree hides: exact 64-bit offsets, duplicate keys detected, key order.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -29,9 +29,9 @@
 #include <utility>
 #include <vector>
 
-#include "nanochat/core/utf8_encode.hpp"
 #include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/json.hpp"
 #include "nanochat/core/shape.hpp"
 
 namespace nanochat {
@@ -66,209 +66,66 @@ struct SafetensorsHeader {
   std::map<std::string, std::string> metadata;
 };
 
-// Strict parser for exactly the header's grammar: a top-level object of tensor entries (objects
-// with "dtype": string, "shape": [uint...], "data_offsets": [uint, uint]) and an optional
-// "__metadata__" object of strings.
-class SafetensorsHeaderParser {
- public:
-  SafetensorsHeaderParser(std::string_view text, std::string_view file) : text_(text), file_(file) {}
+// A shape or data_offsets: a few exact integers (a long array is a corrupt header, not a shape).
+inline std::vector<std::uint64_t> read_uint_array(json::Reader& in) {
+  std::vector<std::uint64_t> values;
+  in.read_array([&] {
+    if (values.size() == 64) in.fail("array is too long");
+    values.push_back(in.read_uint64());
+  });
+  return values;
+}
 
-  SafetensorsHeader parse() {
-    SafetensorsHeader header;
-    std::set<std::string, std::less<>> seen;
-    parse_object([&](std::string key) {
-      if (!seen.insert(key).second) fail("duplicate entry '", key, "'");
-      if (key == "__metadata__") {
-        parse_object([&](std::string mkey) {
-          if (header.metadata.contains(mkey)) fail("duplicate metadata key '", mkey, "'");
-          if (peek() != '"') fail("metadata value of '", mkey, "' must be a string");
-          header.metadata.emplace(std::move(mkey), parse_string());
-        });
-      } else {
-        header.entries.push_back(parse_entry(std::move(key)));
-      }
-    });
-    skip_space();
-    if (pos_ != text_.size()) fail("unexpected text after the header object");
-    return header;
-  }
-
- private:
-  template <class... Parts>
-  [[noreturn]] void fail(const Parts&... parts) const {
-    NANOCHAT_FAIL("safetensors file ", file_, ": invalid header at byte ", pos_, ": ", parts...);
-  }
-
-  void skip_space() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
-      ++pos_;
-  }
-  char peek() {
-    skip_space();
-    return pos_ < text_.size() ? text_[pos_] : '\0';
-  }
-  void expect(char c) {
-    if (peek() != c) fail("expected '", c, "'");
-    ++pos_;
-  }
-
-  // Calls on_member(key) for each member; on_member must consume the value.
-  template <class F>
-  void parse_object(F&& on_member) {
-    expect('{');
-    if (peek() == '}') {
-      ++pos_;
-      return;
-    }
-    while (true) {
-      if (peek() != '"') fail("expected a string key");
-      std::string key = parse_string();
-      expect(':');
-      on_member(std::move(key));
-      const char c = peek();
-      if (c != ',' && c != '}') fail("expected ',' or '}'");
-      ++pos_;
-      if (c == '}') return;
-    }
-  }
-
-  std::vector<std::uint64_t> parse_uint_array() {
-    std::vector<std::uint64_t> values;
-    expect('[');
-    if (peek() == ']') {
-      ++pos_;
-      return values;
-    }
-    while (true) {
-      values.push_back(parse_uint());
-      const char c = peek();
-      if (c != ',' && c != ']') fail("expected ',' or ']'");
-      ++pos_;
-      if (c == ']') return values;
-      if (values.size() > 64) fail("array is too long");
-    }
-  }
-
-  std::uint64_t parse_uint() {
-    skip_space();
-    const std::size_t start = pos_;
-    std::uint64_t v = 0;
-    while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-      const auto digit = static_cast<std::uint64_t>(text_[pos_] - '0');
-      if (v > (UINT64_MAX - digit) / 10) fail("integer does not fit 64 bits");
-      v = v * 10 + digit;
-      ++pos_;
-    }
-    if (pos_ == start) fail("expected a non-negative integer");
-    if (pos_ < text_.size() && (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E'))
-      fail("expected an integer, got a fraction or exponent");
-    return v;
-  }
-
-  SafetensorsEntry parse_entry(std::string name) {
-    SafetensorsEntry e;
-    e.name = std::move(name);
-    bool has_dtype = false, has_shape = false, has_offsets = false;
-    parse_object([&](std::string key) {
-      if (key == "dtype" && !has_dtype) {
-        if (peek() != '"') fail("dtype of '", e.name, "' must be a string");
-        e.dtype = parse_string();
-        has_dtype = true;
-      } else if (key == "shape" && !has_shape) {
-        e.shape = parse_uint_array();
-        has_shape = true;
-      } else if (key == "data_offsets" && !has_offsets) {
-        const std::vector<std::uint64_t> offsets = parse_uint_array();
-        if (offsets.size() != 2) fail("data_offsets of '", e.name, "' must be [begin, end]");
-        e.begin = offsets[0];
-        e.end = offsets[1];
-        has_offsets = true;
-      } else {
-        fail("unexpected or repeated key '", key, "' in tensor '", e.name, "'");
-      }
-    });
-    if (!has_dtype || !has_shape || !has_offsets)
-      fail("tensor '", e.name, "' needs dtype, shape and data_offsets");
-    return e;
-  }
-
-  unsigned hex4() {
-    unsigned v = 0;
-    for (int i = 0; i < 4; ++i) {
-      if (pos_ >= text_.size()) fail("truncated \\u escape");
-      const char h = text_[pos_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
-      else fail("bad hex digit in \\u escape");
-    }
-    return v;
-  }
-
-  std::string parse_string() {
-    ++pos_;  // the opening quote, checked by the caller
-    std::string out;
-    while (true) {
-      if (pos_ >= text_.size()) fail("unterminated string");
-      const char c = text_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= text_.size()) fail("unterminated escape");
-      switch (text_[pos_++]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          char32_t c1 = hex4();
-          if (c1 >= 0xDC00 && c1 <= 0xDFFF) fail("lone low surrogate in \\u escape");
-          if (c1 >= 0xD800 && c1 <= 0xDBFF) {
-            if (text_.substr(pos_, 2) != "\\u") fail("unpaired surrogate in \\u escape");
-            pos_ += 2;
-            const char32_t c2 = hex4();
-            if (c2 < 0xDC00 || c2 > 0xDFFF) fail("unpaired surrogate in \\u escape");
-            c1 = 0x10000 + ((c1 - 0xD800) << 10) + (c2 - 0xDC00);
-          }
-          append_utf8(out, c1);
-          break;
-        }
-        default: fail("invalid escape");
-      }
-    }
-  }
-
-  std::string_view text_;
-  std::string_view file_;
-  std::size_t pos_ = 0;
-};
-
-inline void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += hex[u >> 4];
-      out += hex[u & 15];
+inline SafetensorsEntry read_entry(json::Reader& in, std::string name) {
+  SafetensorsEntry e;
+  e.name = std::move(name);
+  bool has_dtype = false, has_shape = false, has_offsets = false;
+  in.read_object([&](const std::string& key) {
+    if (key == "dtype" && !has_dtype) {
+      if (in.peek() != '"') in.fail("dtype of '", e.name, "' must be a string");
+      e.dtype = in.read_string();
+      has_dtype = true;
+    } else if (key == "shape" && !has_shape) {
+      e.shape = read_uint_array(in);
+      has_shape = true;
+    } else if (key == "data_offsets" && !has_offsets) {
+      const std::vector<std::uint64_t> offsets = read_uint_array(in);
+      if (offsets.size() != 2) in.fail("data_offsets of '", e.name, "' must be [begin, end]");
+      e.begin = offsets[0];
+      e.end = offsets[1];
+      has_offsets = true;
     } else {
-      out += c;
+      in.fail("unexpected or repeated key '", key, "' in tensor '", e.name, "'");
     }
-  }
-  out += '"';
+  });
+  if (!has_dtype || !has_shape || !has_offsets)
+    in.fail("tensor '", e.name, "' needs dtype, shape and data_offsets");
+  return e;
+}
+
+// Reads exactly the header's grammar: a top-level object of tensor entries (objects with
+// "dtype": string, "shape": [uint...], "data_offsets": [uint, uint]) and an optional
+// "__metadata__" object of strings. Lone surrogates are rejected, as the reference reader does.
+inline SafetensorsHeader parse_safetensors_header(std::string_view text, std::string_view file) {
+  const std::string source = cat("safetensors file ", file);
+  json::Reader in(text, source, json::LoneSurrogate::reject, "header");
+  SafetensorsHeader header;
+  std::set<std::string, std::less<>> seen;
+  in.read_object([&](std::string key) {
+    if (!seen.insert(key).second) in.fail("duplicate entry '", key, "'");
+    if (key == "__metadata__") {
+      in.read_object([&](std::string mkey) {
+        if (header.metadata.contains(mkey)) in.fail("duplicate metadata key '", mkey, "'");
+        if (in.peek() != '"') in.fail("metadata value of '", mkey, "' must be a string");
+        std::string value = in.read_string();
+        header.metadata.emplace(std::move(mkey), std::move(value));
+      });
+    } else {
+      header.entries.push_back(read_entry(in, std::move(key)));
+    }
+  });
+  in.finish();
+  return header;
 }
 
 }  // namespace detail
@@ -304,7 +161,7 @@ class SafetensorsFile {
     std::string header_text(header_len, '\0');
     in.read(header_text.data(), static_cast<std::streamsize>(header_len));
     NANOCHAT_CHECK(in.good(), "safetensors file ", file, ": error reading the header");
-    detail::SafetensorsHeader header = detail::SafetensorsHeaderParser(header_text, file).parse();
+    detail::SafetensorsHeader header = detail::parse_safetensors_header(header_text, file);
 
     // operator new[] aligns to at least 16 bytes, so offsets that are multiples of the element
     // size give aligned tensors; the rare misaligned one is copied below.
@@ -447,9 +304,7 @@ inline void save_safetensors(const std::filesystem::path& path,
     for (const auto& [key, value] : metadata) {
       if (!first) header += ',';
       first = false;
-      detail::append_json_string(header, key);
-      header += ':';
-      detail::append_json_string(header, value);
+      header += json::quote(key) + ':' + json::quote(value);
     }
     header += '}';
   }
@@ -464,8 +319,7 @@ inline void save_safetensors(const std::filesystem::path& path,
     NANOCHAT_CHECK(t.data != nullptr || bytes == 0, "safetensors file ", file, ": tensor '",
                    t.name, "' has no data");
     if (header.size() > 1) header += ',';
-    detail::append_json_string(header, t.name);
-    header += ":{\"dtype\":\"";
+    header += json::quote(t.name) + ":{\"dtype\":\"";
     header += name_of(t.dtype);
     header += "\",\"shape\":[";
     for (int d = 0; d < t.shape.rank(); ++d) {
