@@ -4,12 +4,12 @@
 // row-wise causal softmax; the probabilities are kept for the backward pass.
 // Layouts: q, out [B, T, H, D]; k, v [B, T, Hkv, D]; probs [B, H, T, T].
 
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
-#include <limits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/gemm.hpp"
+#include "nanochat/core/simd_math.hpp"
 
 namespace nanochat::cpu {
 
@@ -62,16 +62,8 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs
       gemm(cpu, p, head(q, b, h), head(k, b, kv), Transpose::no, Transpose::yes, scale, 0.0f);
       for (std::int64_t i = 0; i < d.seq; ++i) {
         float* row = p.data() + i * d.seq;
-        float max = -std::numeric_limits<float>::infinity();
-        for (std::int64_t j = 0; j <= i; ++j) max = std::fmax(max, row[j]);
-        float sum = 0.0f;
-        for (std::int64_t j = 0; j <= i; ++j) {
-          row[j] = std::exp(row[j] - max);
-          sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        for (std::int64_t j = 0; j <= i; ++j) row[j] *= inv;
-        for (std::int64_t j = i + 1; j < d.seq; ++j) row[j] = 0.0f;
+        softmax_in_place(row, i + 1);
+        std::fill(row + i + 1, row + d.seq, 0.0f);
       }
       gemm(cpu, head(out, b, h), CpuView<const float>(p), head(v, b, kv));
     }

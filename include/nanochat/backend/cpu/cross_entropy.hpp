@@ -5,6 +5,7 @@
 // backward then turns the logits, in place, into the gradient with respect to the raw logits z
 // with a single exp per element.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -19,8 +20,11 @@ inline void softcap_forward(Cpu&, CpuView<float> logits, float cap) {
   const std::int64_t n = logits.numel();
   float* z = logits.data();
   const float inv_cap = 1.0f / cap;
-#pragma omp parallel for simd schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) z[i] = cap * simd_tanh(z[i] * inv_cap);
+  constexpr std::int64_t chunk = 4096;  // floats per task: long vector runs, even thread shares
+#pragma omp parallel for schedule(static)
+  for (std::int64_t start = 0; start < n; start += chunk) {
+    map_vec(z + start, std::min(chunk, n - start), [&](FloatVec v) { return cap * simd_tanh(v * inv_cap); });
+  }
 }
 
 // losses[i] = lse_i - s_i[target_i] (0 where ignored) with lse_i = log sum_j exp(s_ij), kept in
@@ -43,13 +47,8 @@ inline LossTotal cross_entropy_forward(Cpu&, CpuView<float> losses, CpuView<floa
 #pragma omp parallel for schedule(static) reduction(+ : sum, tokens)
   for (std::int64_t i = 0; i < n; ++i) {
     const float* s = logits.data() + i * vocab;
-    float max = s[0];
-#pragma omp simd reduction(max : max)
-    for (std::int64_t j = 0; j < vocab; ++j) max = s[j] > max ? s[j] : max;
-    float total = 0.0f;
-#pragma omp simd reduction(+ : total)
-    for (std::int64_t j = 0; j < vocab; ++j) total += simd_exp(s[j] - max);
-    lse.data()[i] = max + std::log(total);
+    const float max = max_of(s, vocab);
+    lse.data()[i] = max + std::log(sum_exp(s, vocab, max));
     if (tgt[i] == ignore_index) {
       losses.data()[i] = 0.0f;
       continue;
@@ -78,11 +77,10 @@ inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const fl
     }
     const float row_lse = lse.data()[i];
     const float at_target = s[tgt[i]];
-#pragma omp simd
-    for (std::int64_t j = 0; j < vocab; ++j) {
-      const float capped = s[j] * inv_cap;
-      s[j] = simd_exp(s[j] - row_lse) * scale * (1.0f - capped * capped);
-    }
+    map_vec(s, vocab, [&](FloatVec v) {
+      const FloatVec capped = v * inv_cap;
+      return simd_exp(v - row_lse) * scale * (1.0f - capped * capped);
+    });
     const float capped = at_target * inv_cap;
     s[tgt[i]] -= scale * (1.0f - capped * capped);
   }
