@@ -1,0 +1,97 @@
+#pragma once
+// Muon's orthogonalisation on the Cpu backend: each matrix X is divided by its Frobenius norm
+// (+1e-7), then `steps` quintic Newton-Schulz iterations X <- a X + (b A + c A^2) X with
+// A = X X^T; a tall matrix uses A = X^T X and X <- a X + X (b A + c A^2), its transpose's
+// iteration, without a transposed copy.
+//
+// Two choices make it faster than the plain formula with threaded GEMMs:
+// - A and A^2 are symmetric, so ssyrk computes one triangle of each (A^2 = A A^T): a third fewer
+//   FLOPs for square matrices, 28% fewer for 1:4 ones.
+// - The matrices are spread over the threads, one matrix per thread at a time with
+//   single-threaded OpenBLAS calls (OpenBLAS runs serially inside a parallel region): a model's
+//   matrices are small (256 x 256 at d4), where a GEMM split over threads mostly synchronises.
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/backend/cpu/gemm.hpp"
+
+namespace nanochat::cpu {
+
+namespace detail {
+
+// Mirrors the upper triangle of the n x n row-major matrix m into its lower one.
+inline void mirror_upper(float* m, std::int64_t n) {
+  for (std::int64_t i = 1; i < n; ++i)
+    for (std::int64_t j = 0; j < i; ++j) m[i * n + j] = m[j * n + i];
+}
+
+// One matrix, single-threaded BLAS; scratch holds rows * cols + 2 m^2 floats, m = min(rows, cols).
+inline void newton_schulz_one(float* x, std::int64_t rows, std::int64_t cols, int steps, float ka, float kb,
+                              float kc, float* scratch) {
+  const bool tall = rows > cols;
+  const std::int64_t m = std::min(rows, cols), n = std::max(rows, cols);
+  float* next = scratch;
+  float* a = next + rows * cols;
+  float* poly = a + m * m;
+  double squares = 0.0;
+  for (std::int64_t i = 0; i < rows * cols; ++i) squares += static_cast<double>(x[i]) * x[i];
+  const float inv_norm = static_cast<float>(1.0 / (std::sqrt(squares) + 1e-7));
+  for (std::int64_t i = 0; i < rows * cols; ++i) x[i] *= inv_norm;
+  const blasint bm = blas_int(m, "Newton-Schulz rows"), bn = blas_int(n, "Newton-Schulz cols");
+  const blasint ld = blas_int(cols, "Newton-Schulz leading dimension");
+  for (int s = 0; s < steps; ++s) {
+    // A = X X^T (wide) or X^T X (tall): upper triangle, then mirrored.
+    cblas_ssyrk(CblasRowMajor, CblasUpper, tall ? CblasTrans : CblasNoTrans, bm, bn, 1.0f, x, ld, 0.0f, a, bm);
+    mirror_upper(a, m);
+    // P = b A + c A A^T (A is symmetric, so A A^T = A^2), upper triangle, then mirrored.
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, bm, bm, kc, a, bm, 0.0f, poly, bm);
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = i; j < m; ++j) poly[i * m + j] += kb * a[i * m + j];
+    mirror_upper(poly, m);
+    // next = a X + P X (wide) or a X + X P (tall).
+    std::memcpy(next, x, static_cast<std::size_t>(rows * cols) * sizeof(float));
+    if (tall) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(rows, "rows"), bm, bm, 1.0f, x, ld, poly,
+                  bm, ka, next, ld);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bm, blas_int(cols, "cols"), bm, 1.0f, poly, bm, x,
+                  ld, ka, next, ld);
+    }
+    std::swap(x, next);
+  }
+  // After an odd number of steps the result sits in the scratch copy.
+  if (steps % 2 == 1) std::memcpy(next, x, static_cast<std::size_t>(rows * cols) * sizeof(float));
+}
+
+}  // namespace detail
+
+// Orthogonalises every matrix in place (each contiguous, rank 2) with coefficients (a, b, c).
+inline void newton_schulz(Cpu& cpu, std::span<const CpuView<float>> matrices, int steps, float a, float b,
+                          float c) {
+  std::int64_t scratch_per_thread = 0;
+  for (const CpuView<float>& x : matrices) {
+    NANOCHAT_CHECK(x.rank() == 2 && x.is_contiguous(), "newton_schulz: matrix with shape ", x.shape(),
+                   " must be rank 2 and contiguous");
+    const std::int64_t m = std::min(x.size(0), x.size(1));
+    scratch_per_thread = std::max(scratch_per_thread, x.numel() + 2 * m * m);
+  }
+  const int threads = omp_get_max_threads();
+  float* scratch = cpu.workspace(static_cast<std::size_t>(scratch_per_thread * threads));
+  const auto count = static_cast<std::int64_t>(matrices.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t i = 0; i < count; ++i) {
+    const CpuView<float>& x = matrices[static_cast<std::size_t>(i)];
+    detail::newton_schulz_one(x.data(), x.size(0), x.size(1), steps, a, b, c,
+                              scratch + scratch_per_thread * omp_get_thread_num());
+  }
+}
+
+}  // namespace nanochat::cpu
