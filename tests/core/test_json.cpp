@@ -128,6 +128,7 @@ TEST_CASE("json: malformed text is an error naming the byte and the problem") {
   expect_invalid("NaN", 0, "expected a value");
   expect_invalid("-Infinity", 1, "expected a value");
   expect_invalid("+1", 0, "expected a value");
+  expect_invalid("-", 1, "expected a value");
   expect_invalid("012", 0, "number with a leading zero");
   expect_invalid("1.", 2, "expected digits after '.'");
   expect_invalid(".5", 0, "expected a value");

@@ -53,9 +53,12 @@ TEST_CASE("data.jsonl: the named field is decoded, other fields are skipped") {
                         "{\"id\": 1, \"meta\": {\"x\": [1, 2, {\"text\": \"no\"}]}, \"text\": \"plain\"}\n"
                         "\n"
                         "{\"text\": \"esc \\\"q\\\" \\\\ \\n \\t \\u00e9 \\u6771 \\ud83d\\ude42\", \"score\": -1.5e3}\r\n"
-                        "{\"body\": \"b\", \"text\": \"\", \"ok\": true, \"none\": null}");
+                        "{\"body\": \"b\", \"text\": \"\", \"ok\": true, \"none\": null}\n"
+                        "{\"text\": \"first\", \"text\": \"lone \\ud800\"}");
+  // A repeated field gives its last value and a lone surrogate stays as its 3 bytes: what
+  // Python's json.loads returns.
   CHECK(all_documents(path, {}) ==
-        std::vector<std::string>{"plain", "esc \"q\" \\ \n \t é 東 🙂", ""});
+        std::vector<std::string>{"plain", "esc \"q\" \\ \n \t é 東 🙂", "", "lone \xED\xA0\x80"});
   CorpusOptions body;
   body.jsonl_field = "body";
   CHECK_THROWS_WITH_AS(all_documents(path, body), doctest::Contains("a.jsonl: document 0: has no field 'body'"),
@@ -65,7 +68,8 @@ TEST_CASE("data.jsonl: the named field is decoded, other fields are skipped") {
 TEST_CASE("data.jsonl: malformed lines are errors naming file and document") {
   TempDir dir;
   for (const char* line : {"{\"text\": \"unterminated}", "[\"text\"]", "{\"text\": 3}", "{\"text\": \"\\x\"}",
-                           "{\"text\": \"\\u12\"}"}) {
+                           "{\"text\": \"\\u12\"}", "{\"text\": \"a\"} x", "{\"text\": \"a\", \"n\": 01}",
+                           "{\"text\": \"a\tb\"}", "{\"text\": \"a\", \"x\": nul}"}) {
     CAPTURE(line);
     auto path = dir.write("bad.jsonl", std::string("{\"text\": \"fine\"}\n") + line + "\n");
     CHECK_THROWS_WITH_AS(all_documents(path, {}), doctest::Contains("bad.jsonl: document 1"), nanochat::Error);

@@ -10,13 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "nanochat/data/json_scanner.hpp"
+#include "nanochat/core/json.hpp"
 #include "nanochat/data/parquet_reader.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-using nanochat::data::JsonScanner;
 using nanochat::data::MemorySource;
 using nanochat::data::ParquetReader;
 
@@ -31,36 +30,17 @@ std::string slurp(const fs::path& path) {
 // expected.json: {"name": [[row group 0 texts...], ...], ...}; null means a null value, which the
 // reader returns as "".
 std::map<std::string, std::vector<std::vector<std::string>>> load_expected() {
-  std::string text = slurp(kDir / "expected.json");
-  std::string what = "expected.json";
-  JsonScanner in(text, what);
+  const std::string text = slurp(kDir / "expected.json");
+  nanochat::json::Reader in(text, "expected.json");
   std::map<std::string, std::vector<std::vector<std::string>>> out;
-  in.expect('{');
-  std::string name;
-  std::string value;
-  do {
-    in.read_string(name);
-    in.expect(':');
+  in.read_object([&](const std::string& name) {
     auto& groups = out[name];
-    in.expect('[');
-    do {
+    in.read_array([&] {
       auto& group = groups.emplace_back();
-      in.expect('[');
-      if (!in.accept(']')) {
-        do {
-          if (in.accept_null()) {
-            group.emplace_back();
-          } else {
-            in.read_string(value);
-            group.push_back(value);
-          }
-        } while (in.accept(','));
-        in.expect(']');
-      }
-    } while (in.accept(','));
-    in.expect(']');
-  } while (in.accept(','));
-  in.expect('}');
+      in.read_array([&] { group.push_back(in.accept_null() ? std::string() : in.read_string()); });
+    });
+  });
+  in.finish();
   return out;
 }
 

@@ -224,7 +224,7 @@ TEST_CASE("tokenizer/files: corrupt or truncated files give clear errors") {
     const std::string_view t = tok.encoder().token(static_cast<tk::TokenId>(r));
     no_byte_a += tk::base64_encode(t) + " " + std::to_string(r < 'a' ? r : r - 1) + "\n";
   }
-  expect_error(no_byte_a, "{\"pattern\": " + nanochat::tokenizer::json::quote(tk::kSplitPattern) +
+  expect_error(no_byte_a, "{\"pattern\": " + nanochat::json::quote(tk::kSplitPattern) +
                               ", \"special_tokens\": {}}",
                "byte 97 has no token");
   // Random corruption never crashes: either it loads or it throws nanochat::Error.

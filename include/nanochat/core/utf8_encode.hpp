@@ -1,5 +1,5 @@
 #pragma once
-// Appends one code point as UTF-8: the one encoder the JSON readers and tests share.
+// Appends one code point as UTF-8: the one encoder the JSON reader and the tests share.
 
 #include <string>
 

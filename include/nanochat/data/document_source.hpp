@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/json.hpp"
 #include "nanochat/data/byte_source.hpp"
-#include "nanochat/data/json_scanner.hpp"
 #include "nanochat/data/parquet_reader.hpp"
 
 namespace nanochat::data {
@@ -180,10 +180,22 @@ class JsonlShard final : public IndexedTextShard {
   }
 
  private:
+  // Only the field is decoded; other values are checked while skipped, without building a tree.
+  // A lone surrogate is kept (as its 3 bytes) because Python's json.loads keeps it too; a repeated
+  // field gives its last value, as json.loads does.
   std::string decode(std::string_view raw, std::size_t document) override {
-    std::string what = cat(name(), ": document ", document);
+    const std::string what = cat(name(), ": document ", document);
+    json::Reader in(raw, what, json::LoneSurrogate::keep);
     std::string out;
-    NANOCHAT_CHECK(json_string_field(raw, field_, out, what), what, ": has no field '", field_, "'");
+    bool found = false;
+    in.read_object([&](const std::string& key) {
+      if (key != field_) return in.skip_value();
+      if (in.peek() != '"') in.fail("field '", field_, "' is not a string");
+      out = in.read_string();
+      found = true;
+    });
+    in.finish();
+    NANOCHAT_CHECK(found, what, ": has no field '", field_, "'");
     return out;
   }
 

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/json.hpp"
 #include "nanochat/data/document_source.hpp"
-#include "nanochat/tokenizer/json.hpp"
 
 namespace nanochat::data {
 
@@ -72,7 +72,7 @@ inline std::vector<std::filesystem::path> write_jsonl_shards(const std::vector<s
       std::ofstream out(temp, std::ios::binary);
       NANOCHAT_CHECK(out, temp.string(), ": cannot create");
       for (std::size_t d = first; d < std::min(documents.size(), first + per_shard); ++d) {
-        out << "{\"text\": " << tokenizer::json::quote(documents[d]) << "}\n";
+        out << "{\"text\": " << json::quote(documents[d]) << "}\n";
       }
       NANOCHAT_CHECK(out.flush(), temp.string(), ": write failed");
     }

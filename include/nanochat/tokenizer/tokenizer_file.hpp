@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
-#include "nanochat/tokenizer/json.hpp"
+#include "nanochat/core/json.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "nanochat/core/json.hpp"
 #include "nanochat/core/safetensors.hpp"
 #include "nanochat/data/token_loader.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/optim/nanochat_optimizers.hpp"
-#include "nanochat/tokenizer/json.hpp"
 
 namespace nanochat {
 
@@ -101,7 +101,7 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
                                 {{"adamw.steps", std::to_string(optimizers.adamw().steps())},
                                  {"muon.steps", std::to_string(optimizers.muon().steps())}});
 
-  using tokenizer::json::quote;
+  using json::quote;
   using checkpoint_detail::number;
   std::string meta = "{\n  \"step\": " + std::to_string(state.step) + ",\n  \"val_bpb\": " + number(state.val_bpb) +
                      ",\n  \"model_config\": {";
@@ -135,8 +135,8 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   NANOCHAT_CHECK(in.good(), meta_path.string(), ": no checkpoint for step ", step, " in ", dir.string());
   std::stringstream text;
   text << in.rdbuf();
-  const auto meta = tokenizer::json::parse(text.str(), meta_path.string());
-  auto field = [&](const tokenizer::json::Value& obj, const char* key) {
+  const auto meta = json::parse(text.str(), meta_path.string());
+  auto field = [&](const json::Value& obj, const char* key) {
     const auto* v = obj.find(key);
     NANOCHAT_CHECK(v != nullptr, meta_path.string(), ": missing field ", key);
     return v->number(key);
