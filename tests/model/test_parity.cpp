@@ -81,6 +81,10 @@ TEST_CASE("parity with PyTorch: one KV head, ignored targets including a whole r
   check_against_pytorch<GptConfig<3, 3, 1, 8>>("mqa_ignored");
 }
 
+TEST_CASE("parity with PyTorch: 150 positions, over several causal attention blocks") {
+  check_against_pytorch<GptConfig<1, 2, 1, 16>>("long_t");
+}
+
 TEST_CASE("a checkpoint written by nanochat gives nanochat's logits here") {
   // expected.safetensors holds the fp32 state of nanochat_ckpt/model_000010.pt (what the
   // converter produces from it; the convert.* tests check that step) and the logits nanochat's
