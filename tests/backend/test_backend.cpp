@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -13,37 +14,81 @@ using namespace nanochat::testing;
 
 namespace {
 
-// C = alpha op(A) op(B) + beta C in double, straight from the definition.
-std::vector<float> naive_gemm(const std::vector<float>& a, const std::vector<float>& b,
-                              std::vector<float> c, std::int64_t m, std::int64_t n, std::int64_t k,
-                              bool ta, bool tb, float alpha, float beta) {
+// C = alpha op(A) op(B) + beta C in double, straight from the definition, for row-major operands
+// with leading dimensions lda, ldb (beta == 0: C is not read).
+template <class TA, class TB>
+std::vector<float> naive_gemm(const std::vector<TA>& a, std::int64_t lda, const std::vector<TB>& b, std::int64_t ldb,
+                              std::vector<float> c, std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb,
+                              float alpha, float beta) {
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       double acc = 0;
       for (std::int64_t p = 0; p < k; ++p) {
-        acc += static_cast<double>(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+        acc += static_cast<double>(static_cast<float>(ta ? a[p * lda + i] : a[i * lda + p])) *
+               static_cast<float>(tb ? b[j * ldb + p] : b[p * ldb + j]);
       }
-      c[i * n + j] = static_cast<float>(alpha * acc + beta * c[i * n + j]);
+      c[i * n + j] = static_cast<float>(alpha * acc + (beta == 0.0f ? 0.0 : beta * c[i * n + j]));
     }
   return c;
 }
 
+// One Cpu gemm against the definition: operands padded by `pad` per row (a strided view), C
+// filled with NaN when beta is 0 (it must not be read).
+template <class TA, class TB>
+void check_cpu_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb, float alpha, float beta,
+                    std::int64_t pad, std::uint64_t seed) {
+  CAPTURE(m);
+  CAPTURE(n);
+  CAPTURE(k);
+  CAPTURE(ta);
+  CAPTURE(tb);
+  CAPTURE(beta);
+  Cpu cpu;
+  const std::int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;
+  const auto a = random_values<TA>((ta ? k : m) * lda, seed), b = random_values<TB>((tb ? n : k) * ldb, seed + 1);
+  auto c0 = random_values<float>(m * n, seed + 2);
+  if (beta == 0.0f) std::fill(c0.begin(), c0.end(), std::nanf(""));
+  auto ta_ = upload(cpu, ta ? Shape{k, lda} : Shape{m, lda}, a);
+  auto tb_ = upload(cpu, tb ? Shape{n, ldb} : Shape{k, ldb}, b);
+  auto tc = upload(cpu, {m, n}, c0);
+  cpu::gemm(cpu, tc.view(), TensorView<const TA, Cpu>(ta_.view().slice(1, 0, lda - pad)),
+            TensorView<const TB, Cpu>(tb_.view().slice(1, 0, ldb - pad)), Transpose{ta}, Transpose{tb}, alpha, beta);
+  CHECK(relative_error(to_host(cpu, tc.view()), naive_gemm(a, lda, b, ldb, c0, m, n, k, ta, tb, alpha, beta)) < 1e-6);
+}
+
 }  // namespace
 
-TEST_CASE("Cpu gemm equals the definition for every transpose combination") {
-  Cpu cpu;
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) {
-      const std::int64_t m = 19, n = 23, k = 29;
-      const auto a = random_values<float>(m * k, 1), b = random_values<float>(k * n, 2);
-      const auto c0 = random_values<float>(m * n, 3);
-      auto ta_ = upload(cpu, ta ? Shape{k, m} : Shape{m, k}, a);
-      auto tb_ = upload(cpu, tb ? Shape{n, k} : Shape{k, n}, b);
-      auto tc = upload(cpu, {m, n}, c0);
-      cpu::gemm(cpu, tc.view(), ta_.view(), tb_.view(), Transpose{ta}, Transpose{tb}, 0.75f, -0.5f);
-      CHECK(relative_error(to_host(cpu, tc.view()), naive_gemm(a, b, c0, m, n, k, ta, tb, 0.75f, -0.5f)) <
-            1e-6);
-    }
+TEST_CASE("Cpu gemm equals the definition: every transpose, several blocks deep and wide, strides, bf16") {
+  // Sizes straddle the kernel tile (12 x 32), the packed blocks (240 rows, 2048 columns, depth
+  // 256) and the split between two threads.
+  const std::int64_t sizes[][3] = {{1, 1, 1}, {19, 23, 29}, {12, 32, 256}, {251, 70, 600}, {13, 2100, 40}, {97, 45, 257}};
+  std::uint64_t seed = 1;
+  for (auto [m, n, k] : sizes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        check_cpu_gemm<float, float>(m, n, k, ta, tb, 0.75f, -0.5f, 0, seed++);
+        check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 0.0f, 3, seed++);
+        check_cpu_gemm<bf16, bf16>(m, n, k, ta, tb, 1.0f, 0.0f, 1, seed++);
+        check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 0, seed++);
+      }
+}
+
+TEST_CASE("Cpu gemm inside a parallel region: each thread its own product") {
+  // Attention calls gemm from inside its own parallel loop; each call then runs on its thread.
+  int failures = 0;
+#pragma omp parallel for reduction(+ : failures)
+  for (int t = 0; t < 4; ++t) {
+    Cpu cpu;
+    const std::int64_t m = 70, n = 50, k = 300;
+    const auto a = random_values<float>(m * k, 10 + t), b = random_values<float>(n * k, 20 + t);
+    auto ta_ = upload(cpu, {m, k}, a);
+    auto tb_ = upload(cpu, {n, k}, b);
+    Tensor<float, Cpu> c(cpu, {m, n});
+    cpu::gemm(cpu, c.view(), ta_.view(), tb_.view(), Transpose::no, Transpose::yes);
+    const auto want = naive_gemm(a, k, b, k, std::vector<float>(m * n), m, n, k, false, true, 1.0f, 0.0f);
+    failures += relative_error(to_host(cpu, c.view()), want) < 1e-6 ? 0 : 1;
+  }
+  CHECK(failures == 0);
 }
 
 TEST_CASE("Cpu RMSNorm equals the definition, and its backward equals finite differences") {

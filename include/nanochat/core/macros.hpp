@@ -16,3 +16,15 @@
 #else
 #define NANOCHAT_DEVICE_PASS 0
 #endif
+
+// Unrolls the next loop of a host kernel completely (its trip count is a constant): register-
+// blocked CPU kernels keep their accumulators in registers only when unrolled. In a .cu file
+// neither nvcc's front end nor its host compiler takes the same spelling, so there it is left
+// to the optimiser (CPU code in .cu files only serves as a reference).
+#if defined(__CUDACC__)
+#define NANOCHAT_UNROLL
+#elif defined(__clang__)
+#define NANOCHAT_UNROLL _Pragma("unroll")
+#else
+#define NANOCHAT_UNROLL _Pragma("GCC unroll 32")
+#endif

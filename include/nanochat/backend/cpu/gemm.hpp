@@ -1,13 +1,17 @@
 #pragma once
-// GEMM on the Cpu backend through OpenBLAS's sgemm, for float operands and for bf16 operands
-// with a float result.
+// GEMM on the Cpu backend: C = alpha * op(A) op(B) + beta * C with a float C and float or bf16
+// operands (bf16 x bf16 gives the products a GPU's bf16 matmul gives, exact in fp32; float x
+// bf16 is a Linear with bf16 weights). With AVX-512 the backend's own kernel runs
+// (gemm_avx512.hpp); elsewhere OpenBLAS's sgemm, after widening bf16 operands into the workspace.
 
 #include <cblas.h>
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/backend/cpu/gemm_avx512.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/gemm_shape.hpp"
 
@@ -22,56 +26,65 @@ inline blasint blas_int(std::int64_t v, const char* what) {
   return static_cast<blasint>(v);
 }
 
-template <class Call>
-void for_each_batch(const GemmShape& g, Call&& call) {
+// One operand of a batch entry as float rows for sgemm: float is used in place, bf16 is widened
+// into the workspace from element `at` on.
+template <class T>
+const float* as_float(Cpu& cpu, CpuView<const T> x, std::int64_t offset, std::int64_t ld, std::size_t at,
+                      std::int64_t& ld_out) {
+  if constexpr (std::is_same_v<T, float>) {
+    ld_out = ld;
+    return x.data() + offset;
+  } else {
+    const std::int64_t rows = x.size(-2), cols = x.size(-1);
+    float* wide = cpu.workspace(at + static_cast<std::size_t>(rows * cols)) + at;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < cols; ++j) wide[r * cols + j] = static_cast<float>(x.data()[offset + r * ld + j]);
+    ld_out = cols;
+    return wide;
+  }
+}
+
+template <class TA, class TB>
+void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a,
+          Transpose trans_b, float alpha, float beta) {
+  const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   for (std::int64_t i = 0; i < g.batch; ++i) {
-    call(i * g.stride_a, i * g.stride_b, i * g.stride_c);
+    const std::int64_t oa = i * g.stride_a, ob = i * g.stride_b;
+    float* ci = c.data() + i * g.stride_c;
+#if defined(__AVX512F__)
+    (void)cpu;
+    avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta);
+#else
+    std::int64_t lda = 0, ldb = 0;
+    const float* wa = as_float(cpu, a, oa, g.lda, 0, lda);
+    const float* wb = as_float(cpu, b, ob, g.ldb, static_cast<std::size_t>(a.size(-2) * a.size(-1)), ldb);
+    cblas_sgemm(CblasRowMajor, cblas_op(g.trans_a), cblas_op(g.trans_b), blas_int(g.m, "M"), blas_int(g.n, "N"),
+                blas_int(g.k, "K"), alpha, wa, blas_int(lda, "lda"), wb, blas_int(ldb, "ldb"), beta, ci,
+                blas_int(g.ldc, "ldc"));
+#endif
   }
 }
 }  // namespace detail
 
 // C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN).
-inline void gemm(Cpu&, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
-                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no,
-                 float alpha = 1.0f, float beta = 0.0f) {
-  const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
-  detail::for_each_batch(g, [&](std::int64_t oa, std::int64_t ob, std::int64_t oc) {
-    cblas_sgemm(CblasRowMajor, detail::cblas_op(g.trans_a), detail::cblas_op(g.trans_b),
-                detail::blas_int(g.m, "M"), detail::blas_int(g.n, "N"), detail::blas_int(g.k, "K"),
-                alpha, a.data() + oa, detail::blas_int(g.lda, "lda"), b.data() + ob,
-                detail::blas_int(g.ldb, "ldb"), beta, c.data() + oc, detail::blas_int(g.ldc, "ldc"));
-  });
+inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
+                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
+                 float beta = 0.0f) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta);
 }
 
-// bf16 inputs, float result. Debian's OpenBLAS has no sbgemm, so each operand is widened to
-// float (exact) in the Cpu workspace and multiplied by sgemm: the same numbers as a GPU's
-// bf16 x bf16 -> fp32 matmul, whose products are exact in fp32.
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const bf16> a, CpuView<const bf16> b,
-                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no,
-                 float alpha = 1.0f, float beta = 0.0f) {
-  const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
-  const std::int64_t a_rows = a.size(-2), a_cols = a.size(-1);
-  const std::int64_t b_rows = b.size(-2), b_cols = b.size(-1);
-  float* a_wide = cpu.workspace(static_cast<std::size_t>(a_rows * a_cols + b_rows * b_cols));
-  float* b_wide = a_wide + a_rows * a_cols;
-  auto widen = [](const bf16* src, std::int64_t rows, std::int64_t cols, std::int64_t ld, float* dst) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t j = 0; j < cols; ++j) dst[r * cols + j] = static_cast<float>(src[r * ld + j]);
-  };
-  std::int64_t widened_b = -1;  // batch offset of B currently widened (B is often broadcast)
-  detail::for_each_batch(g, [&](std::int64_t oa, std::int64_t ob, std::int64_t oc) {
-    widen(a.data() + oa, a_rows, a_cols, g.lda, a_wide);
-    if (ob != widened_b) {
-      widen(b.data() + ob, b_rows, b_cols, g.ldb, b_wide);
-      widened_b = ob;
-    }
-    cblas_sgemm(CblasRowMajor, detail::cblas_op(g.trans_a), detail::cblas_op(g.trans_b),
-                detail::blas_int(g.m, "M"), detail::blas_int(g.n, "N"), detail::blas_int(g.k, "K"),
-                alpha, a_wide, detail::blas_int(a_cols, "lda"), b_wide,
-                detail::blas_int(b_cols, "ldb"), beta, c.data() + oc, detail::blas_int(g.ldc, "ldc"));
-  });
+                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
+                 float beta = 0.0f) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta);
+}
+
+inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const bf16> b,
+                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
+                 float beta = 0.0f) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta);
 }
 
 }  // namespace nanochat::cpu

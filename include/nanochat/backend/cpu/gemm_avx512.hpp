@@ -1,0 +1,237 @@
+#pragma once
+// fp32 GEMM with AVX-512, the Cpu backend's own: C = alpha * op(A) op(B) + beta * C, for float
+// or bf16 operands (bf16 is widened while packing, which is exact), float C.
+//
+// The structure is BLIS's: op(B) is packed in blocks of kc x nc into panels of nr columns,
+// op(A) in blocks of mc x kc into panels of mr rows, and a register-blocked kernel multiplies one
+// A panel by one B panel into an mr x nr tile of C held in 2 * mr zmm registers. Packing makes
+// every transpose case the same kernel and keeps its loads sequential; the B panel stays in L1
+// while the A block streams from L2.
+//
+// Why not OpenBLAS: Debian's 0.3.21 does not recognise recent Intel CPUs and silently falls back
+// to SSE3 kernels there (4-8x slower), and a kernel of our own can read bf16 operands directly.
+// The threads split C into one part each; a call made inside a parallel region runs on its
+// thread alone. Packing buffers are per thread and reused, so steady-state calls allocate nothing.
+
+#if defined(__AVX512F__)
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "nanochat/core/bf16.hpp"
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/gemm_shape.hpp"
+#include "nanochat/core/macros.hpp"
+
+namespace nanochat::cpu::avx512 {
+
+inline constexpr std::int64_t mr = 12;   // rows of C per kernel call: 24 accumulators + 3 registers
+inline constexpr std::int64_t nr = 32;   // columns of C per kernel call: two zmm
+inline constexpr std::int64_t kc = 256;  // depth of a packed block: a B panel (32 KB) fits L1
+inline constexpr std::int64_t mc = 240;  // rows of a packed A block (240 KB, in L2)
+inline constexpr std::int64_t nc = 2048; // columns of a packed B block (2 MB)
+
+namespace detail {
+
+// GCC 12 warns that the passthrough of the unmasked forms of some intrinsics (an
+// _mm512_undefined value) is uninitialised (GCC bug 105593); the zero-masking forms with every
+// lane selected compile to the same instructions without the warning.
+inline constexpr __mmask16 all16 = 0xFFFF;
+inline constexpr __mmask8 all8 = 0xFF;
+
+inline float widen(float x) { return x; }
+inline float widen(bf16 x) { return static_cast<float>(x); }
+
+// One thread's packing space, grown on first use and kept: the hot path allocates nothing.
+inline float* pack_space(std::size_t floats) {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> space;
+  thread_local std::size_t size = 0;
+  if (floats > size) {
+    const std::size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    space.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    NANOCHAT_CHECK(space != nullptr, "gemm: out of memory for ", bytes, " bytes of packing space");
+    size = floats;
+  }
+  return space.get();
+}
+
+// 16 consecutive elements as floats; lanes outside `lanes` read nothing and are zero.
+inline __m512 load16(const float* p, __mmask16 lanes) { return _mm512_maskz_loadu_ps(lanes, p); }
+inline __m512 load16(const bf16* p, __mmask16 lanes) {
+  const __m256i bits = _mm256_maskz_loadu_epi16(lanes, p);
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(all16, _mm512_maskz_cvtepu16_epi32(all16, bits), 16));
+}
+
+inline __mmask16 first_lanes(std::int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << static_cast<unsigned>(std::max<std::int64_t>(n, 0))) - 1u);
+}
+
+// In-register transpose: r[j] lane i <- r[i] lane j. Pairs of floats, then of doubles, then a
+// 4 x 4 transpose of the 128-bit lanes.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_maskz_unpacklo_ps(all16, r[i], r[i + 1]);
+    t[i + 1] = _mm512_maskz_unpackhi_ps(all16, r[i], r[i + 1]);
+  }
+  // u[4g + c], 128-bit lane L: column 4L + c of rows 4g..4g+3.
+  __m512 u[16];
+  for (int g = 0; g < 16; g += 4) {
+    const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+    const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+    u[g] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, t0, t2));
+    u[g + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, t0, t2));
+    u[g + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, t1, t3));
+    u[g + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, t1, t3));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_maskz_shuffle_f32x4(all16, u[c], u[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 v1 = _mm512_maskz_shuffle_f32x4(all16, u[c], u[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512 v2 = _mm512_maskz_shuffle_f32x4(all16, u[8 + c], u[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 v3 = _mm512_maskz_shuffle_f32x4(all16, u[8 + c], u[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    r[c] = _mm512_maskz_shuffle_f32x4(all16, v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
+    r[4 + c] = _mm512_maskz_shuffle_f32x4(all16, v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
+    r[8 + c] = _mm512_maskz_shuffle_f32x4(all16, v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
+    r[12 + c] = _mm512_maskz_shuffle_f32x4(all16, v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+}
+
+// op(X) for a row-major X: element (r, k) of op(X) is x[r * ld + k], or x[k * ld + r] when
+// transposed. Packs rows [r0, r0 + rows) x depth [k0, k0 + depth) into panels of `width` rows
+// (a multiple of 4, at most 32), element (r, k) of a panel at k * width + r; rows past the end
+// are zero.
+template <class T>
+void pack(const T* x, std::int64_t ld, bool transposed, std::int64_t r0, std::int64_t rows, std::int64_t k0,
+          std::int64_t depth, std::int64_t width, float* out) {
+  for (std::int64_t p = 0; p < rows; p += width) {
+    const std::int64_t w = std::min(width, rows - p);
+    float* panel = out + p * depth;
+    for (std::int64_t g = 0; g < width; g += 16) {  // 16 panel rows at a time
+      const __mmask16 store_lanes = first_lanes(width - g), valid = first_lanes(w - g);
+      if (transposed) {
+        // Each k holds the panel's rows contiguously: a straight (widening) copy per k.
+        const T* src = x + k0 * ld + r0 + p + g;
+        for (std::int64_t k = 0; k < depth; ++k)
+          _mm512_mask_storeu_ps(panel + k * width + g, store_lanes, load16(src + k * ld, valid));
+        continue;
+      }
+      // Each row is contiguous in k: 16 rows x 16 k at a time, transposed in registers.
+      for (std::int64_t k = 0; k < depth; k += 16) {
+        const __mmask16 ks = first_lanes(depth - k);
+        __m512 r[16];
+        for (std::int64_t i = 0; i < 16; ++i)
+          r[i] = g + i < w ? load16(x + (r0 + p + g + i) * ld + k0 + k, ks) : _mm512_setzero_ps();
+        transpose16(r);
+        for (std::int64_t j = 0; j < std::min<std::int64_t>(16, depth - k); ++j)
+          _mm512_mask_storeu_ps(panel + (k + j) * width + g, store_lanes, r[j]);
+      }
+    }
+  }
+}
+
+// C[0:rows, 0:cols] = alpha * (A panel x B panel) + beta * C, rows <= mr, cols <= nr. The panels
+// are zero-padded, so the tile is always computed whole; only its valid part is stored. With
+// beta == 0, C is not read.
+inline void kernel(std::int64_t depth, const float* a, const float* b, float* c, std::int64_t ldc,
+                   std::int64_t rows, std::int64_t cols, float alpha, float beta) {
+  __m512 acc[mr][2];
+NANOCHAT_UNROLL
+  for (int i = 0; i < mr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (std::int64_t k = 0; k < depth; ++k) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+NANOCHAT_UNROLL
+    for (int i = 0; i < mr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+    a += mr;
+    b += nr;
+  }
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xFFFF) : cols <= 16 ? __mmask16(0) : __mmask16((1u << (cols - 16)) - 1);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+NANOCHAT_UNROLL
+  for (int i = 0; i < mr; ++i) {
+    if (i >= rows) break;
+    float* ci = c + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+    }
+    _mm512_mask_storeu_ps(ci, m0, r0);
+    _mm512_mask_storeu_ps(ci + 16, m1, r1);
+  }
+}
+
+// The part [m0, m1) x [n0, n1) of C on the calling thread.
+template <class TA, class TB>
+void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
+               std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+  const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
+  const std::int64_t nc_max = std::min(nc, (n1 - n0 + nr - 1) / nr * nr);
+  const std::int64_t mc_max = std::min(mc, (m1 - m0 + mr - 1) / mr * mr);
+  float* bp = pack_space(static_cast<std::size_t>(kc * (nc_max + mc_max)));
+  float* ap = bp + kc * nc_max;
+  for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
+    const std::int64_t ncols = std::min(nc, n1 - j0);
+    for (std::int64_t k0 = 0; k0 < g.k; k0 += kc) {
+      const std::int64_t depth = std::min(kc, g.k - k0);
+      // op(B) column j, depth k is b[k * ldb + j] untransposed: as an "X" of pack(), its rows are
+      // op(B)'s columns, transposed exactly when B is not.
+      pack(b, g.ldb, !tb, j0, ncols, k0, depth, nr, bp);
+      const float beta_k = k0 == 0 ? beta : 1.0f;
+      for (std::int64_t i0 = m0; i0 < m1; i0 += mc) {
+        const std::int64_t nrows = std::min(mc, m1 - i0);
+        pack(a, g.lda, ta, i0, nrows, k0, depth, mr, ap);
+        for (std::int64_t jr = 0; jr < ncols; jr += nr) {
+          for (std::int64_t ir = 0; ir < nrows; ir += mr) {
+            kernel(depth, ap + ir * depth, bp + jr * depth, c + (i0 + ir) * g.ldc + j0 + jr, g.ldc,
+                   std::min(mr, nrows - ir), std::min(nr, ncols - jr), alpha, beta_k);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+// One (batch entry of a) GEMM, split over the threads unless called inside a parallel region.
+template <class TA, class TB>
+void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta) {
+  // Enough work per thread to pay for a fork: 2 threads on a 64 x 64 x 64 product only wait.
+  const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+  const int threads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
+  if (threads == 1) {
+    detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, 0, g.n);
+    return;
+  }
+  // Split the larger side in whole kernel tiles, one part per thread.
+  const bool split_n = g.n >= g.m;
+  const std::int64_t extent = split_n ? g.n : g.m, unit = split_n ? nr : mr;
+  const std::int64_t units = (extent + unit - 1) / unit;
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const std::int64_t lo = std::min(extent, units * t / nt * unit), hi = std::min(extent, units * (t + 1) / nt * unit);
+    if (lo < hi) {
+      if (split_n) detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, lo, hi);
+      else detail::gemm_part(g, a, b, c, alpha, beta, lo, hi, 0, g.n);
+    }
+  }
+}
+
+}  // namespace nanochat::cpu::avx512
+
+#endif  // __AVX512F__
