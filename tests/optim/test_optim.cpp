@@ -83,7 +83,7 @@ TEST_CASE("Muon matches the reference on wide, tall and square matrices over two
   }
 }
 
-TEST_CASE("newton_schulz (symmetric ssyrk, matrices spread over threads) equals the plain formula") {
+TEST_CASE("newton_schulz (one triangle of the symmetric products, matrices spread over threads) equals the plain formula") {
   // The plain formula with gemm, in double: X / |X|_F, then X <- a X + (b A + c A A) X, A = X X^T,
   // through the transpose for tall matrices. Even and odd step counts end in different buffers.
   auto plain = [](std::vector<double> x, std::int64_t rows, std::int64_t cols, int steps) {
@@ -117,7 +117,9 @@ TEST_CASE("newton_schulz (symmetric ssyrk, matrices spread over threads) equals 
     return x;
   };
   Cpu cpu;
-  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes{{12, 30}, {30, 12}, {17, 17}, {5, 40}, {40, 5}};
+  // 70 x 100 spans several 12 x 32 kernel tiles on both sides of the diagonal.
+  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes{{12, 30}, {30, 12}, {17, 17}, {5, 40}, {40, 5},
+                                                                  {70, 100}, {100, 70}};
   for (int steps : {1, 2, 5}) {
     CAPTURE(steps);
     std::vector<Tensor<float, Cpu>> mats;

@@ -174,10 +174,11 @@ NANOCHAT_UNROLL
   }
 }
 
-// The part [m0, m1) x [n0, n1) of C on the calling thread.
+// The part [m0, m1) x [n0, n1) of C on the calling thread. With upper_only, kernel tiles that lie
+// wholly below the diagonal (every row index above every column index) are skipped.
 template <class TA, class TB>
 void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
-               std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+               std::int64_t m1, std::int64_t n0, std::int64_t n1, bool upper_only = false) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const std::int64_t nc_max = std::min(nc, (n1 - n0 + nr - 1) / nr * nr);
   const std::int64_t mc_max = std::min(mc, (m1 - m0 + mr - 1) / mr * mr);
@@ -196,6 +197,7 @@ void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alp
         pack(a, g.lda, ta, i0, nrows, k0, depth, mr, ap);
         for (std::int64_t jr = 0; jr < ncols; jr += nr) {
           for (std::int64_t ir = 0; ir < nrows; ir += mr) {
+            if (upper_only && i0 + ir > j0 + jr + nr - 1) break;
             kernel(depth, ap + ir * depth, bp + jr * depth, c + (i0 + ir) * g.ldc + j0 + jr, g.ldc,
                    std::min(mr, nrows - ir), std::min(nr, ncols - jr), alpha, beta_k);
           }
@@ -230,6 +232,15 @@ void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, f
       else detail::gemm_part(g, a, b, c, alpha, beta, lo, hi, 0, g.n);
     }
   }
+}
+
+// The upper triangle (j >= i) of the square C = alpha * op(A) op(B) + beta * C, on the calling
+// thread: for symmetric products (X X^T), about half the work of the whole. Elements below the
+// diagonal are left unspecified.
+template <class TA, class TB>
+void gemm_upper(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta) {
+  NANOCHAT_CHECK(g.m == g.n, "gemm_upper: C must be square, got ", g.m, " x ", g.n);
+  detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, 0, g.n, /*upper_only=*/true);
 }
 
 }  // namespace nanochat::cpu::avx512
