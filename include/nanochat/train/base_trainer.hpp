@@ -209,12 +209,15 @@ class BaseTrainer {
              std::to_string(static_cast<long long>(eta / 60)) + "m" +
              std::to_string(static_cast<long long>(eta) % 60) + "s";
     }
+    // Without a stated peak there is no MFU to show (0.00 would read as a measurement).
+    char mfu_column[32] = "";
+    if (o_.peak_flops > 0) std::snprintf(mfu_column, sizeof mfu_column, " | mfu: %.2f", mfu);
     std::fprintf(log_,
                  "step %05lld/%05lld (%.2f%%) | loss: %.6f | grad norm: %.4f | lrm: %.2f | dt: %.2fms | "
-                 "tok/sec: %.0f | mfu: %.2f | total time: %.2fm%s\n",
+                 "tok/sec: %.0f%s | total time: %.2fm%s\n",
                  static_cast<long long>(step), static_cast<long long>(n),
                  100.0 * static_cast<double>(step) / static_cast<double>(n), loss, static_cast<double>(norm), lrm,
-                 dt * 1000.0, tok_per_sec, mfu, state_.total_training_time / 60.0, tail.c_str());
+                 dt * 1000.0, tok_per_sec, mfu_column, state_.total_training_time / 60.0, tail.c_str());
     std::fflush(log_);
   }
 
