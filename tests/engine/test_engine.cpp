@@ -3,11 +3,15 @@
 // seeded sampling, the tool state machine end to end, and bad input.
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine_test_util.hpp"
@@ -115,17 +119,48 @@ std::vector<std::int32_t> greedy_recompute(Gpt<C, Cpu>& gpt, std::int64_t seq, c
   return out;
 }
 
+// Rounds every parameter to the nearest bf16, kept in float: the weights a bf16 model holds.
 template <Config C>
+void round_to_bf16(GptWeights<C, Cpu>& w) {
+  const auto flat = w.flat();
+  for (std::int64_t i = 0; i < flat.numel(); ++i) flat.data()[i] = nanochat::round_to_bf16(flat.data()[i]);
+}
+
+// The decoder of weights W over fp32 weights `w32` (W = float: those weights; bf16: a converted
+// copy, which is exact when w32 was rounded to bf16 first).
+template <Config C, class W>
+struct DecoderOver {
+  DecoderOver(Cpu& cpu, const GptWeights<C, Cpu>& w32, std::int64_t rows, std::int64_t positions, std::int64_t step)
+      : dec(cpu, pick(cpu, w32), rows, positions, step) {}
+  const GptWeights<C, Cpu, W>& pick(Cpu& cpu, const GptWeights<C, Cpu>& w32) {
+    if constexpr (std::is_same_v<W, float>) {
+      return w32;
+    } else {
+      copy.emplace(cpu, w32.vocab_size());
+      convert_weights(cpu, *copy, w32);
+      return *copy;
+    }
+  }
+  std::optional<GptWeights<C, Cpu, W>> copy;  // constructed before dec
+  GptDecoder<C, Cpu, W> dec;
+};
+
+// With W = bf16 the weights are rounded to bf16 first, and the recomputation (no cache, fp32)
+// runs on the same rounded weights: the same math, so the same tokens.
+template <Config C, class W = float>
 void check_greedy_equals_recompute(std::uint64_t seed) {
   CAPTURE(C::name());
+  const bool bf16_weights = std::is_same_v<W, bf16>;
+  CAPTURE(bf16_weights);
   Cpu cpu;
   const auto tok = engine_test::byte_tokenizer();
   constexpr std::int64_t seq = 96, max_tokens = 40;
   Gpt<C, Cpu> gpt(cpu, engine_test::byte_vocab, 1, seq);
   randomize(cpu, gpt.weights(), seed);
+  if constexpr (std::is_same_v<W, bf16>) round_to_bf16(gpt.weights());
   // step_tokens 8: a 33-token prompt is prefilled in five chunks.
-  GptDecoder<C, Cpu> dec(cpu, gpt.weights(), 3, seq, 8);
-  Engine engine(dec, tok);
+  DecoderOver<C, W> over(cpu, gpt.weights(), 3, seq, 8);
+  Engine engine(over.dec, tok);
   for (const std::string text : {"a", "Hello, w", "The quick brown fox jumps over it."}) {
     CAPTURE(text);
     std::vector<std::int32_t> prompt{static_cast<std::int32_t>(tok.bos_id())};
@@ -196,6 +231,11 @@ TEST_CASE("cached forward equals PyTorch's logits: whole, chunked and token-by-t
 TEST_CASE("greedy decoding with the KV cache equals full recomputation without it") {
   check_greedy_equals_recompute<GptConfig<2, 4, 2, 16>>(7);
   check_greedy_equals_recompute<GptConfig<3, 3, 1, 8>>(11);
+}
+
+TEST_CASE("bf16 weights: greedy decoding with the cache equals full fp32 recomputation on the rounded weights") {
+  check_greedy_equals_recompute<GptConfig<2, 4, 2, 16>, bf16>(7);
+  check_greedy_equals_recompute<GptConfig<3, 3, 1, 8>, bf16>(11);
 }
 
 TEST_CASE("KV cache: grows in steps of 1024 keeping its contents; broadcast copies row 0") {
@@ -367,23 +407,118 @@ TEST_CASE("bad input: prompt longer than the context, too many samples, out-of-v
   CHECK_THROWS_WITH_AS(Engine(small_dec, tok), doctest::Contains("do not fit the model's vocabulary"), Error);
 }
 
-TEST_CASE("linear_forward (decode's weight-streaming product) equals sgemm for 1 to 17 rows") {
+// out = beta * out + in w^T against a plain double-precision sum, for 1-17 rows (16 take the
+// streaming kernel, 17 the gemm path), through linear_forward and through the portable kernel.
+// With beta 0, out starts as NaN: it must not be read.
+template <class W>
+void check_linear_forward(std::int64_t k, std::int64_t outs) {
+  CAPTURE(k);
+  CAPTURE(outs);
+  const bool bf16_weights = std::is_same_v<W, bf16>;
+  CAPTURE(bf16_weights);
   Cpu cpu;
-  constexpr std::int64_t k = 70, outs = 37;  // neither divides into the kernel's blocks of four
-  Tensor<float, Cpu> w(cpu, {outs, k}), x(cpu, {17, k}), got(cpu, {17, outs}), want(cpu, {17, outs});
-  cpu::fill_normal(cpu, w.view(), 1, 0, 0.0f, 1.0f);
+  Tensor<float, Cpu> w32(cpu, {outs, k}), x(cpu, {17, k}), init(cpu, {17, outs}), got(cpu, {17, outs});
+  Tensor<W, Cpu> w(cpu, {outs, k});
+  cpu::fill_normal(cpu, w32.view(), 1, 0, 0.0f, 1.0f);
   cpu::fill_normal(cpu, x.view(), 2, 0, 0.0f, 1.0f);
+  cpu::fill_normal(cpu, init.view(), 3, 0, 0.0f, 1.0f);
+  for (std::int64_t i = 0; i < w.numel(); ++i) w.data()[i] = static_cast<W>(w32.data()[i]);
   for (const float beta : {0.0f, 1.0f})
     for (std::int64_t rows = 1; rows <= 17; ++rows) {
-      CAPTURE(rows);
       CAPTURE(beta);
-      auto g = got.view().slice(0, 0, rows), r = want.view().slice(0, 0, rows);
-      cpu::fill_normal(cpu, g, 3, 0, 0.0f, 1.0f);
-      std::copy_n(g.data(), g.numel(), r.data());
-      cpu::linear_forward(cpu, g, x.view().slice(0, 0, rows), w.view(), beta);
-      cpu::gemm(cpu, r, x.view().slice(0, 0, rows), w.view(), Transpose::no, Transpose::yes, 1.0f, beta);
-      double worst = 0;
-      for (std::int64_t i = 0; i < g.numel(); ++i) worst = std::max(worst, std::abs(static_cast<double>(g.data()[i]) - r.data()[i]));
-      CHECK(worst < 1e-4);
+      CAPTURE(rows);
+      const auto check = [&](const char* path, auto&& compute) {
+        CAPTURE(path);
+        for (std::int64_t i = 0; i < rows * outs; ++i) got.data()[i] = beta == 0.0f ? NAN : init.data()[i];
+        compute(got.view().slice(0, 0, rows));
+        double worst = 0;
+        for (std::int64_t n = 0; n < rows; ++n)
+          for (std::int64_t o = 0; o < outs; ++o) {
+            double want = beta * static_cast<double>(init.data()[n * outs + o]), scale = std::abs(want);
+            for (std::int64_t i = 0; i < k; ++i) {
+              const double term = static_cast<double>(x.data()[n * k + i]) * static_cast<float>(w.data()[o * k + i]);
+              want += term;
+              scale += std::abs(term);
+            }
+            const double err = std::abs(got.data()[n * outs + o] - want) / scale;
+            worst = std::isnan(err) ? INFINITY : std::max(worst, err);
+          }
+        CHECK(worst < 1e-6);
+      };
+      check("linear_forward", [&](cpu::CpuView<float> out) {
+        cpu::linear_forward(cpu, out, x.view().slice(0, 0, rows), w.view(), beta);
+      });
+      if (rows <= cpu::linear_small_rows) {
+        check("portable kernel", [&](cpu::CpuView<float> out) {
+          cpu::detail::linear_rows_portable(x.data(), w.data(), out.data(), rows, k, outs, beta);
+        });
+      }
     }
+}
+
+TEST_CASE("linear_forward with float and bf16 weights equals a plain sum for 1 to 17 rows, beta 0 and 1") {
+  // Sizes that do not divide into 16 lanes or tiles of 3, 4 or 8 weight rows.
+  for (const auto& [k, outs] : {std::pair<std::int64_t, std::int64_t>{70, 37}, {16, 5}, {5, 1}, {5, 40}, {33, 9}, {256, 19}}) {
+    check_linear_forward<float>(k, outs);
+    check_linear_forward<bf16>(k, outs);
+  }
+}
+
+// bf16 weights against fp32 weights holding the same (rounded) values: the same products in the
+// same order, so the logits agree to rounding, for a prefill (the gemm path) and decode steps
+// (the streaming kernel).
+template <Config C>
+void check_bf16_decoder_logits(std::uint64_t seed) {
+  CAPTURE(C::name());
+  Cpu cpu;
+  constexpr std::int64_t rows = 3, prompt = 20, steps = 12, vocab = engine_test::byte_vocab;
+  GptWeights<C, Cpu> w32(cpu, vocab);
+  randomize(cpu, w32, seed);
+  round_to_bf16(w32);
+  GptWeights<C, Cpu, bf16> w16(cpu, vocab);
+  convert_weights(cpu, w16, w32);
+  GptDecoder<C, Cpu> d32(cpu, w32, rows, 64, rows * prompt);
+  GptDecoder<C, Cpu, bf16> d16(cpu, w16, rows, 64, rows * prompt);
+  std::vector<std::int32_t> ids;
+  for (std::int64_t i = 0; i < rows * prompt; ++i) ids.push_back(static_cast<std::int32_t>((i * 37 + 11) % vocab));
+  CHECK(relative_error(d16.forward_all(ids, rows), d32.forward_all(ids, rows)) < 1e-5);
+  for (std::int64_t s = 0; s < steps; ++s) {
+    CAPTURE(s);
+    const std::vector<std::int32_t> column{static_cast<std::int32_t>(s), static_cast<std::int32_t>(100 + s), 7};
+    CHECK(relative_error(d16.forward(column, rows), d32.forward(column, rows)) < 1e-5);
+  }
+}
+
+TEST_CASE("bf16 weights: logits equal the fp32 decoder's on the same rounded weights") {
+  check_bf16_decoder_logits<GptConfig<2, 4, 2, 16>>(5);
+  check_bf16_decoder_logits<GptConfig<3, 3, 1, 8>>(6);
+}
+
+TEST_CASE("bf16 weights: loaded from F32 files rounded to nearest even, from BF16 files exactly") {
+  using C = GptConfig<1, 2, 1, 8>;
+  Cpu cpu;
+  GptWeights<C, Cpu> w32(cpu, 40);
+  randomize(cpu, w32, 9);
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("nanochat_bf16_weights_" + std::to_string(::getpid()) + ".safetensors");
+  save_weights(cpu, w32, path, 16);
+  GptWeights<C, Cpu, bf16> w16(cpu, 40);
+  load_weights(cpu, w16, SafetensorsFile::load(path));
+  std::int64_t differ = 0;
+  for (std::int64_t i = 0; i < w32.flat().numel(); ++i)
+    differ += w16.flat().data()[i].bits != bf16::round_to_bits(w32.flat().data()[i]);
+  CHECK(differ == 0);
+  // And back: a BF16 file loads into fp32 weights as the exact widened values.
+  std::vector<TensorToSave> tensors;
+  w16.for_each([&](const std::string& name, cpu::CpuView<bf16> v) {
+    tensors.push_back({name, DType::bf16, v.shape(), v.data()});
+  });
+  save_safetensors(path, tensors, model_config_metadata<C>(40, 16));
+  GptWeights<C, Cpu> wide(cpu, 40);
+  load_weights(cpu, wide, SafetensorsFile::load(path));
+  differ = 0;
+  for (std::int64_t i = 0; i < wide.flat().numel(); ++i)
+    differ += wide.flat().data()[i] != static_cast<float>(w16.flat().data()[i]);
+  CHECK(differ == 0);
+  std::filesystem::remove(path);
 }

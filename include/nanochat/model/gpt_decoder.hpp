@@ -5,6 +5,8 @@
 // a step is prefilled in chunks; each chunk sees the cached prefix and is causal inside itself,
 // and rotary positions start at the cache's length. Nothing is allocated per step except when
 // the cache is full and grows by 1024 positions (reserve() ahead of time avoids that).
+// W is the weights' element type: float, or bf16 for inference at half the bytes per token (the
+// ops widen each weight to float as they read it; activations and the cache stay float).
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +22,7 @@
 
 namespace nanochat {
 
-template <Config C, Backend B>
+template <Config C, Backend B, class W = float>
 class GptDecoder {
   static_assert(std::is_same_v<typename C::element_type, float>,
                 "GptDecoder computes in float on the Cpu backend");
@@ -31,7 +33,7 @@ class GptDecoder {
 
   // max_positions bounds prompt + generated tokens (nanochat: 10 x sequence_len, the rotary
   // table's length). step_tokens is the most tokens one step computes (rows x chunk).
-  GptDecoder(B& backend, const GptWeights<C, B>& weights, std::int64_t max_rows,
+  GptDecoder(B& backend, const GptWeights<C, B, W>& weights, std::int64_t max_rows,
              std::int64_t max_positions, std::int64_t step_tokens = 256)
       : backend_(&backend),
         weights_(&weights),
@@ -118,7 +120,7 @@ class GptDecoder {
   // One step: rows x t tokens staged in staged_, appended to the cache at its position.
   void step(std::int64_t rows, std::int64_t t, bool all_logits) {
     B& be = *backend_;
-    const GptWeights<C, B>& w = *weights_;
+    const GptWeights<C, B, W>& w = *weights_;
     const std::int64_t n = rows * t, pos0 = cache_.position();
     cache_.reserve(pos0 + t);  // a no-op unless the cache is full
     auto ids = ids_.slice(0, 0, n);
@@ -182,7 +184,7 @@ class GptDecoder {
   }
 
   B* backend_;
-  const GptWeights<C, B>* weights_;
+  const GptWeights<C, B, W>* weights_;
   std::int64_t max_rows_, max_positions_, step_tokens_;
   engine::KvCache<C, B> cache_;
   RotaryTable<B> rotary_;

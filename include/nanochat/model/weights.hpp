@@ -1,21 +1,26 @@
 #pragma once
 // The GPT's parameters (or their gradients: the same structure), laid out in one allocation and
 // named as nanochat's state_dict names them. Linear weights are [out, in], as PyTorch stores them.
+// W is the element type of every parameter: float for training, float or bf16 for inference (the
+// decoder widens bf16 to float as it reads it; see convert_weights and load_weights).
 
 #include <array>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "nanochat/core/arena.hpp"
 #include "nanochat/core/config.hpp"
 
 namespace nanochat {
 
-template <Config C, Backend B>
+template <Config C, Backend B, class W = float>
 class GptWeights {
+  static_assert(std::is_same_v<W, float> || std::is_same_v<W, bf16>, "GptWeights: parameters are float or bf16");
+
  public:
   struct Block {
-    TensorView<float, B> c_q, c_k, c_v, attn_proj, c_fc, mlp_proj;
+    TensorView<W, B> c_q, c_k, c_v, attn_proj, c_fc, mlp_proj;
   };
 
   GptWeights(B& backend, std::int64_t vocab_size)
@@ -28,7 +33,7 @@ class GptWeights {
   std::int64_t vocab_size() const { return vocab_size_; }
 
   // Every parameter as one flat vector, in state_dict order (zeroing, norms, optimizer state).
-  TensorView<float, B> flat() const { return all_; }
+  TensorView<W, B> flat() const { return all_; }
 
   // f(name, view) for every parameter, in nanochat's state_dict order.
   template <class F>
@@ -47,16 +52,16 @@ class GptWeights {
     f(std::string("lm_head.weight"), lm_head);
   }
 
-  TensorView<float, B> wte, lm_head;
+  TensorView<W, B> wte, lm_head;
   std::array<Block, C::depth> blocks;
 
  private:
   void layout(Arena<B>& a) {
     const std::int64_t total = C::total_params(vocab_size_);
-    all_ = a.template take<float>({total});
-    float* p = all_.data();
+    all_ = a.template take<W>({total});
+    W* p = all_.data();
     auto next = [&](MatrixShape m) {
-      TensorView<float, B> v(p, Shape{m.out, m.in});
+      TensorView<W, B> v(p, Shape{m.out, m.in});
       if (p != nullptr) p += m.numel();
       return v;
     };
@@ -73,7 +78,7 @@ class GptWeights {
   }
 
   std::int64_t vocab_size_;
-  TensorView<float, B> all_;
+  TensorView<W, B> all_;
   Arena<B> arena_;
 };
 

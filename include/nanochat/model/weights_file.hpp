@@ -8,6 +8,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nanochat/core/safetensors.hpp"
@@ -53,15 +54,42 @@ void check_model_config(const SafetensorsFile& file, std::int64_t vocab_size) {
   }
 }
 
-// Copies every parameter from the file (F32) into w; every name must be present with its shape.
-template <Config C, Backend B>
-void load_weights(B& backend, GptWeights<C, B>& w, const SafetensorsFile& file) {
+// Copies host elements into dst, converting: float to bf16 rounds to nearest even, bf16 to float
+// is exact, the same type is a plain copy.
+template <class T, Backend B, class S>
+void copy_converted(B& backend, TensorView<T, B> dst, std::span<const S> src) {
+  if constexpr (std::is_same_v<T, S>) {
+    copy_from_host(backend, dst, src);
+  } else {
+    std::vector<T> converted(src.size());
+    for (std::size_t i = 0; i < src.size(); ++i) converted[i] = static_cast<T>(static_cast<float>(src[i]));
+    copy_from_host(backend, dst, std::span<const T>(converted));
+  }
+}
+
+// Copies every parameter from the file (F32 or BF16) into w, converting to w's element type;
+// every name must be present with its shape.
+template <Config C, Backend B, class W>
+void load_weights(B& backend, GptWeights<C, B, W>& w, const SafetensorsFile& file) {
   check_model_config<C>(file, w.vocab_size());
-  w.for_each([&](const std::string& name, TensorView<float, B> view) {
+  w.for_each([&](const std::string& name, TensorView<W, B> view) {
     NANOCHAT_CHECK(file.contains(name), file.path(), ": has no tensor ", name);
     check_shape(file.at(name).shape, view.shape(), cat(file.path(), ": ", name));
-    copy_from_host(backend, view, file.values<float>(name));
+    if (file.at(name).dtype == DType::bf16) {
+      copy_converted(backend, view, file.values<bf16>(name));
+    } else {
+      copy_converted(backend, view, file.values<float>(name));  // any other dtype is an error naming it
+    }
   });
+}
+
+// dst <- src in dst's element type (fp32 weights to bf16 for inference: rounded once, here).
+template <Config C, Backend B, class W, class S>
+void convert_weights(B& backend, GptWeights<C, B, W>& dst, const GptWeights<C, B, S>& src) {
+  NANOCHAT_CHECK(dst.vocab_size() == src.vocab_size(), "convert_weights: vocab sizes differ: ", dst.vocab_size(),
+                 " and ", src.vocab_size());
+  const auto host = to_host(backend, src.flat());
+  copy_converted(backend, dst.flat(), std::span<const S>(host));
 }
 
 // Writes every parameter as F32 with the model_config metadata (temp file, then rename).

@@ -1,5 +1,6 @@
 #pragma once
-// Token embedding on the Cpu backend: a row gather forward, a row scatter-add backward.
+// Token embedding on the Cpu backend: a row gather forward (float or bf16 table), a row
+// scatter-add backward.
 
 #include <cstdint>
 #ifdef _OPENMP
@@ -7,12 +8,13 @@
 #endif
 
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/core/bf16.hpp"
 
 namespace nanochat::cpu {
 
-// out[i] = table[ids[i]]; an id outside the table is an error naming it.
-inline void embedding_forward(Cpu&, CpuView<float> out, CpuView<const float> table,
-                              CpuView<const std::int32_t> ids) {
+namespace detail {
+template <class T>
+void embedding_gather(CpuView<float> out, CpuView<const T> table, CpuView<const std::int32_t> ids) {
   const std::int64_t n = ids.numel(), dim = table.size(1), vocab = table.size(0);
   check_shape(out.shape(), Shape{n, dim}, "embedding_forward: out");
   NANOCHAT_CHECK(ids.is_contiguous() && table.is_contiguous() && out.is_contiguous(),
@@ -24,10 +26,23 @@ inline void embedding_forward(Cpu&, CpuView<float> out, CpuView<const float> tab
   }
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
-    const float* src = table.data() + static_cast<std::int64_t>(id[i]) * dim;
+    const T* src = table.data() + static_cast<std::int64_t>(id[i]) * dim;
     float* dst = out.data() + i * dim;
-    for (std::int64_t j = 0; j < dim; ++j) dst[j] = src[j];
+    for (std::int64_t j = 0; j < dim; ++j) dst[j] = static_cast<float>(src[j]);
   }
+}
+}  // namespace detail
+
+// out[i] = table[ids[i]]; an id outside the table is an error naming it.
+inline void embedding_forward(Cpu&, CpuView<float> out, CpuView<const float> table,
+                              CpuView<const std::int32_t> ids) {
+  detail::embedding_gather(out, table, ids);
+}
+
+// A bf16 table (inference weights): the rows are widened to float, exactly.
+inline void embedding_forward(Cpu&, CpuView<float> out, CpuView<const bf16> table,
+                              CpuView<const std::int32_t> ids) {
+  detail::embedding_gather(out, table, ids);
 }
 
 // dtable[ids[i]] += dout[i]. Threads own disjoint column ranges, so repeated ids never race.
