@@ -3,19 +3,22 @@
 // cache): query t of a Tq-token chunk sits at position Tk - Tq + t and sees keys [0, Tk - Tq + t].
 // This one rule covers nanochat's three cases: Tq == 1 attends to every cached key, Tq == Tk is
 // the ordinary causal mask, 1 < Tq < Tk sees the whole prefix and is causal inside the chunk.
-// Online softmax (one pass over the keys, running max and sum) needs no scratch as long as the
-// cache grows, so nothing is allocated per step.
+// Online softmax over blocks of keys (one pass; the running max and sum are updated once per
+// block) needs no scratch but a block of scores on the stack, so nothing is allocated per step.
 // Layouts: q, out [R, Tq, H, D]; k_cache, v_cache [R, Hkv, capacity, D] with Tk <= capacity.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/core/simd_math.hpp"
 
 namespace nanochat::cpu {
 
 inline constexpr std::int64_t attention_cached_max_head_dim = 512;
+inline constexpr std::int64_t attention_key_block = 128;  // keys whose scores are held at once
 
 inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q,
                                      CpuView<const float> k_cache, CpuView<const float> v_cache,
@@ -51,24 +54,34 @@ inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const flo
         for (std::int64_t i = 0; i < dim; ++i) acc[i] = 0.0f;
         float max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
         const std::int64_t visible = prefix + t + 1;
-        for (std::int64_t j = 0; j < visible; ++j) {
-          const float* kj = kb + j * dim;
-          float s = 0.0f;
+        for (std::int64_t j0 = 0; j0 < visible; j0 += attention_key_block) {
+          const std::int64_t n = std::min(attention_key_block, visible - j0);
+          // The block's scores are independent dot products (no chain through the running
+          // maximum), and their exponentials are taken as vectors.
+          float p[attention_key_block];
+          for (std::int64_t j = 0; j < n; ++j) {
+            const float* kj = kb + (j0 + j) * dim;
+            float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-          for (std::int64_t i = 0; i < dim; ++i) s += qv[i] * kj[i];
-          s *= scale;
-          if (s > max) {  // rescale what was accumulated under the old maximum
-            const float c = std::exp(max - s);
+            for (std::int64_t i = 0; i < dim; ++i) s += qv[i] * kj[i];
+            p[j] = s * scale;
+          }
+          const float block_max = max_of(p, n);
+          if (block_max > max) {  // rescale what was accumulated under the old maximum
+            const float c = std::exp(max - block_max);
             sum *= c;
 #pragma omp simd
             for (std::int64_t i = 0; i < dim; ++i) acc[i] *= c;
-            max = s;
+            max = block_max;
           }
-          const float p = std::exp(s - max);
-          sum += p;
-          const float* vj = vb + j * dim;
+          map_vec(p, n, [max](FloatVec v) { return simd_exp(v - max); });
+          sum += sum_of(p, n);
+          for (std::int64_t j = 0; j < n; ++j) {
+            const float* vj = vb + (j0 + j) * dim;
+            const float pj = p[j];
 #pragma omp simd
-          for (std::int64_t i = 0; i < dim; ++i) acc[i] += p * vj[i];
+            for (std::int64_t i = 0; i < dim; ++i) acc[i] += pj * vj[i];
+          }
         }
         float* o = out.data() + ((r * tq + t) * heads + h) * dim;
         const float inv = 1.0f / sum;
