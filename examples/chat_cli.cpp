@@ -3,6 +3,8 @@
 // file's n_layer picks the compiled model. The conversation is kept as tokens in nanochat's chat
 // format and each reply streams as it is sampled. Type `clear` to start over, `quit` or `exit`
 // (or Ctrl-D) to leave; Ctrl-C stops the reply being written. -p answers one prompt and exits.
+// -d bfloat16 (the default, as nanochat's) keeps the weights in bf16, rounded once at load: half
+// the bytes to read per token, activations still in fp32; -d float32 keeps them as the file has them.
 
 #include <atomic>
 #include <csignal>
@@ -28,7 +30,7 @@ std::atomic<bool> interrupted{false};
 extern "C" void on_sigint(int) { interrupted.store(true); }
 
 struct Options {
-  std::string checkpoint, source = "sft", model_tag, tokenizer, prompt, device = "cpu";
+  std::string checkpoint, source = "sft", model_tag, tokenizer, prompt, device = "cpu", dtype = "bfloat16";
   std::int64_t step = -1, max_tokens = 256, seed = 42;
   float temperature = 0.6f;
   int top_k = 50;
@@ -118,18 +120,23 @@ int run(const Options& opt) {
   const std::filesystem::path tok_dir = opt.tokenizer.empty() ? data::base_dir() / "tokenizer" : std::filesystem::path(opt.tokenizer);
   const auto file = SafetensorsFile::load(path);
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
+  const bool bf16_weights = opt.dtype == "bfloat16";
+  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
   return engine::with_checkpoint_config(
       file, NanochatDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
         NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == vocab, "the tokenizer in ", tok_dir, " has ",
                        tok.vocab_size(), " tokens but ", path, " was trained with ", vocab);
         NANOCHAT_CHECK(seq_len > 0, path, ": sequence_len ", seq_len, " must be positive");
-        Cpu cpu;
-        GptWeights<C, Cpu> weights(cpu, vocab);
-        load_weights(cpu, weights, f);
-        // nanochat's rotary table covers 10 x sequence_len positions: that is the context.
-        GptDecoder<C, Cpu> model(cpu, weights, 1, 10 * seq_len);
-        engine::Engine engine(model, tok);
-        return chat(engine, tok, opt);
+        const auto talk = [&]<class W>() {
+          Cpu cpu;
+          GptWeights<C, Cpu, W> weights(cpu, vocab);
+          load_weights(cpu, weights, f);
+          // nanochat's rotary table covers 10 x sequence_len positions: that is the context.
+          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
+          engine::Engine engine(model, tok);
+          return chat(engine, tok, opt);
+        };
+        return bf16_weights ? talk.template operator()<bf16>() : talk.template operator()<float>();
       });
 }
 
@@ -150,6 +157,7 @@ int main(int argc, char** argv) {
       .add("max-tokens", opt.max_tokens, "most tokens per reply")
       .add("seed", opt.seed, "sampling seed")
       .add("device", opt.device, "cpu (cuda is not available for the model yet)")
+      .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')
       .positional("checkpoint", positional, "weights file (same as --checkpoint)");
   try {
     if (!flags.parse(argc, argv)) return 0;

@@ -108,6 +108,17 @@ TEST_CASE("chat_cli answers a one-shot prompt from a tiny checkpoint, and refuse
   // Greedy is deterministic: a second run prints the same reply.
   const Run again = run(cli + " --checkpoint " + (dir / "model.safetensors").string() + " -p 'Hello there' -t 0 --max-tokens 12");
   CHECK(again.output == ok.output);
+  // The default is bf16 weights (nanochat's -d default); -d float32 keeps the file's fp32.
+  const Run bf16 = run(cli + " --checkpoint " + (dir / "model.safetensors").string() +
+                       " -p 'Hello there' -t 0 --max-tokens 12 -d bfloat16");
+  CHECK(bf16.output == ok.output);
+  const Run fp32 = run(cli + " --checkpoint " + (dir / "model.safetensors").string() +
+                       " -p 'Hello there' -t 0 --max-tokens 12 --dtype float32");
+  CAPTURE(fp32.output);
+  CHECK(fp32.status == 0);
+  const Run bad_dtype = run(cli + " --checkpoint " + (dir / "model.safetensors").string() + " -p hi -d float16");
+  CHECK(bad_dtype.status != 0);
+  CHECK(bad_dtype.output.find("--dtype float16 is unknown") != std::string::npos);
 
   const Run missing = run(cli + " --checkpoint " + (dir / "nope.safetensors").string() + " -p hi");
   CHECK(missing.status != 0);
