@@ -5,7 +5,13 @@ Uses the independent reference model's pieces (tests/reference/gpt_reference.py,
 nanochat-style KV cache ([B, Hkv, Tcap, D] per layer, written at pos, read [:pos+T]); queries of
 a one-token step see every cached key. Same shapes as bench_engine: prompt 256, then 64 timed
 decode steps, batch 1 and 8, d4 (vocab 65536) and d8 (vocab 8192).
-Run: /usr/bin/python3 benchmarks/engine_pytorch_reference.py [--threads N]
+--dtype bfloat16 stores every matrix (wte, the block Linears, lm_head) in bf16 and multiplies in
+bf16 as autocast does (the activations are rounded to bf16 at each matmul; oneDNN's bf16 GEMM);
+norms, rotary, attention, softmax and the fp32 KV cache are as in float32.
+Run: OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 benchmarks/engine_pytorch_reference.py
+     [--threads N] [--dtype float32 bfloat16]
+(Debian's OpenBLAS 0.3.21, which torch uses for fp32 matmuls, does not recognise recent Intel
+CPUs and falls back to SSE3 kernels unless OPENBLAS_CORETYPE names one it has.)
 """
 import argparse
 import math
@@ -33,33 +39,42 @@ def attend(q, k, v, cfg):
     return scores.softmax(dim=-1) @ v
 
 
+def lin(x, w):
+    """x @ w.t(); a bf16 w multiplies in bf16 (autocast's rounding of x), the result back in fp32."""
+    if w.dtype == torch.bfloat16:
+        return (x.to(torch.bfloat16) @ w.t()).float()
+    return x @ w.t()
+
+
 def forward(cfg, p, idx, cache, pos, cos, sin):
     B, T = idx.shape
     H, Hkv, D = cfg.n_head, cfg.n_kv_head, cfg.head_dim
     c, s = cos[:, pos:pos + T], sin[:, pos:pos + T]
-    x = rmsnorm(p["transformer.wte.weight"][idx])
+    x = rmsnorm(p["transformer.wte.weight"][idx].float())
     for i in range(cfg.n_layer):
         pre = f"transformer.h.{i}."
         xn = rmsnorm(x)
-        q = (xn @ p[pre + "attn.c_q.weight"].t()).view(B, T, H, D)
-        k = (xn @ p[pre + "attn.c_k.weight"].t()).view(B, T, Hkv, D)
-        v = (xn @ p[pre + "attn.c_v.weight"].t()).view(B, T, Hkv, D)
+        q = lin(xn, p[pre + "attn.c_q.weight"]).view(B, T, H, D)
+        k = lin(xn, p[pre + "attn.c_k.weight"]).view(B, T, Hkv, D)
+        v = lin(xn, p[pre + "attn.c_v.weight"]).view(B, T, Hkv, D)
         q, k = rmsnorm(apply_rotary(q, c, s)), rmsnorm(apply_rotary(k, c, s))
         kc, vc = cache[i]
         kc[:B, :, pos:pos + T] = k.transpose(1, 2)
         vc[:B, :, pos:pos + T] = v.transpose(1, 2)
         y = attend(q.transpose(1, 2), kc[:B, :, :pos + T], vc[:B, :, :pos + T], cfg)
-        x = x + y.transpose(1, 2).reshape(B, T, -1) @ p[pre + "attn.c_proj.weight"].t()
-        x = x + torch.relu(rmsnorm(x) @ p[pre + "mlp.c_fc.weight"].t()).square() @ p[pre + "mlp.c_proj.weight"].t()
-    logits = rmsnorm(x[:, -1]) @ p["lm_head.weight"].t()
+        x = x + lin(y.transpose(1, 2).reshape(B, T, -1), p[pre + "attn.c_proj.weight"])
+        x = x + lin(torch.relu(lin(rmsnorm(x), p[pre + "mlp.c_fc.weight"])).square(), p[pre + "mlp.c_proj.weight"])
+    logits = lin(rmsnorm(x[:, -1]), p["lm_head.weight"])
     return SOFTCAP * torch.tanh(logits / SOFTCAP)
 
 
-def bench(depth, vocab, batch):
+def bench(depth, vocab, batch, dtype):
     dim = 64 * depth
     heads = (dim + 127) // 128
     cfg = Config(depth, heads, heads, dim, vocab, PROMPT)
     p = random_params(cfg, torch.Generator().manual_seed(1))
+    if dtype == "bfloat16":  # every matrix; the reference model has no other parameters
+        p = {name: t.to(torch.bfloat16) if t.dim() == 2 else t for name, t in p.items()}
     cos, sin = rotary_tables(10 * PROMPT, cfg.head_dim, torch.float32)
     cache = [(torch.zeros(batch, heads, 1024, cfg.head_dim), torch.zeros(batch, heads, 1024, cfg.head_dim))
              for _ in range(depth)]
@@ -76,18 +91,20 @@ def bench(depth, vocab, batch):
             for s in range(STEPS):
                 forward(cfg, p, col, cache, PROMPT + s, cos, sin)
             best = min(best, time.perf_counter() - t0)
-    print(f"pytorch decode d{depth} vocab {vocab} batch {batch}: {batch * STEPS / best:.1f} tok/s "
+    print(f"pytorch {dtype} decode d{depth} vocab {vocab} batch {batch}: {batch * STEPS / best:.1f} tok/s "
           f"(best of 3, {torch.get_num_threads()} threads, torch {torch.__version__})", flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    for depth, vocab in ((4, 65536), (8, 8192)):
-        for batch in (1, 8):
-            bench(depth, vocab, batch)
+    for dtype in args.dtype:
+        for depth, vocab in ((4, 65536), (8, 8192)):
+            for batch in (1, 8):
+                bench(depth, vocab, batch, dtype)
 
 
 if __name__ == "__main__":
