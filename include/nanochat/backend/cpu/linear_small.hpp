@@ -114,9 +114,11 @@ using avx512::detail::load16;
 // against about 8 per vector for a separate reduction each).
 [[gnu::always_inline]] inline __m512 lane_sums16(const __m512* v) {
   __m512 t[8], u[4];
+  NANOCHAT_UNROLL
   for (int p = 0; p < 8; ++p)  // lane L: v[2p] partials at positions 0 and 2, v[2p+1] at 1 and 3
     t[p] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(all16, v[2 * p], v[2 * p + 1]),
                          _mm512_maskz_unpackhi_ps(all16, v[2 * p], v[2 * p + 1]));
+  NANOCHAT_UNROLL
   for (int q = 0; q < 4; ++q) {  // lane L, position j: v[4q + j] summed over lane L
     const __m512d a = _mm512_castps_pd(t[2 * q]), b = _mm512_castps_pd(t[2 * q + 1]);
     u[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(avx512::detail::all8, a, b)),
@@ -130,8 +132,9 @@ using avx512::detail::load16;
 }
 
 // R input rows (x, row stride k) against O weight rows (w, row stride k), R * O <= 16, into
-// y[r * outs + o] for o < valid (beta as in linear_forward). The loops over registers are
-// unrolled (pragmas) so the accumulators never touch the stack. The weights one tile ahead are
+// y[r * outs + o] for o < valid (beta as in linear_forward). Every loop over registers, here and
+// in lane_sums16, is unrolled: one that is not leaves the accumulators in memory, stored at
+// every FMA. The weights one tile ahead are
 // prefetched: the hardware prefetcher stops at 4 KB pages, and at 8 rows a tile computes long
 // enough that its cache misses would stall the FMAs.
 template <int R, int O, class W>
@@ -139,9 +142,9 @@ template <int R, int O, class W>
                                                std::int64_t outs, float beta, std::int64_t valid) {
   static_assert(R * O <= 16, "linear_tile: at most 16 accumulators");
   __m512 acc[16];
-NANOCHAT_UNROLL
+  NANOCHAT_UNROLL
   for (int j = 0; j < 16; ++j) acc[j] = _mm512_setzero_ps();
-  const auto step = [&](std::int64_t i, __mmask16 lanes) {
+  const auto step = [&](std::int64_t i, __mmask16 lanes) __attribute__((always_inline)) {
     __m512 wv[O];
     NANOCHAT_UNROLL
     for (int o = 0; o < O; ++o) wv[o] = load16(w + o * k + i, lanes);
@@ -151,14 +154,14 @@ NANOCHAT_UNROLL
       // Keeps x in a register: folded into each FMA as a memory operand it would be loaded O
       // times, and the loads, not the FMAs, would bound the loop.
       __asm__("" : "+v"(xv));
-NANOCHAT_UNROLL
+      NANOCHAT_UNROLL
       for (int o = 0; o < O; ++o) acc[r * O + o] = _mm512_fmadd_ps(xv, wv[o], acc[r * O + o]);
     }
   };
   const std::int64_t ahead = O * k;
   std::int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
-NANOCHAT_UNROLL
+    NANOCHAT_UNROLL
     for (int o = 0; o < O; ++o) _mm_prefetch(reinterpret_cast<const char*>(w + o * k + i + ahead), _MM_HINT_T0);
     step(i, all16);
   }
@@ -166,9 +169,9 @@ NANOCHAT_UNROLL
   alignas(64) float sums[16];
   _mm512_store_ps(sums, lane_sums16(acc));
   if (valid == O && beta == 0.0f) {
-NANOCHAT_UNROLL
+    NANOCHAT_UNROLL
     for (int r = 0; r < R; ++r)
-NANOCHAT_UNROLL
+      NANOCHAT_UNROLL
       for (int o = 0; o < O; ++o) y[r * outs + o] = sums[r * O + o];
   } else {
     for (int r = 0; r < R; ++r)
