@@ -15,6 +15,17 @@ namespace nanochat {
 
 enum class Transpose : bool { no = false, yes = true };
 
+// A triangle of a square matrix: lower holds (i, j) with j <= i, upper j >= i.
+enum class Triangle : std::uint8_t { full, lower, upper };
+
+// What a caller knows about a product, so a backend may skip work (it may also ignore this: the
+// result is the same where it is defined). `c`: only that triangle of C is wanted, the rest is
+// left unspecified. `a`: op(A) is zero outside that triangle (causal attention's probabilities).
+struct GemmStructure {
+  Triangle c = Triangle::full;
+  Triangle a = Triangle::full;
+};
+
 struct GemmShape {
   std::int64_t batch, m, n, k;
   std::int64_t lda, ldb, ldc;                 // row-major leading dimensions (elements)

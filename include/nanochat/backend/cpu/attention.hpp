@@ -1,8 +1,9 @@
 #pragma once
 // Causal self-attention on the Cpu backend, with grouped KV heads (query head h reads KV head
 // h / (H / Hkv), as PyTorch's enable_gqa does). Per (batch, head) it is two GEMMs around a
-// row-wise causal softmax, taken in blocks of query rows that stop at the diagonal; the
-// probabilities are kept for the backward pass.
+// row-wise causal softmax; the probabilities are kept for the backward pass. Every GEMM is told
+// the causal structure (only the lower triangle of the scores is wanted; the probabilities are
+// zero above the diagonal), so the kernel skips the masked half tile by tile.
 // Layouts: q, out [B, T, H, D]; k, v [B, T, Hkv, D]; probs [B, H, T, T].
 
 #include <algorithm>
@@ -21,9 +22,9 @@ struct Dims {
   std::int64_t group() const { return heads / kv_heads; }
 };
 
-// Rows per block of the causal split: a block of queries multiplies only the keys up to its
-// last row, which skips most of the masked upper triangle (about 3/8 of the products at T = 256).
-inline constexpr std::int64_t causal_block = 64;
+inline constexpr GemmStructure lower_c{Triangle::lower, Triangle::full};  // scores: j <= i wanted
+inline constexpr GemmStructure lower_a{Triangle::full, Triangle::lower};  // P, dS: zero above the diagonal
+inline constexpr GemmStructure upper_a{Triangle::full, Triangle::upper};  // their transposes
 
 inline Dims check(const Shape& q, const Shape& k, const Shape& v, const Shape& probs, const char* op) {
   NANOCHAT_CHECK(q.rank() == 4 && k.rank() == 4, op, ": q ", q, " and k ", k,
@@ -65,18 +66,14 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs
     for (std::int64_t h = 0; h < d.heads; ++h) {
       const std::int64_t kv = h / d.group();
       const CpuView<float> p = matrix(probs, b, h);
-      const CpuView<const float> qh = head(q, b, h), kh = head(k, b, kv), vh = head(v, b, kv);
-      for (std::int64_t r0 = 0; r0 < d.seq; r0 += causal_block) {
-        const std::int64_t r1 = std::min(r0 + causal_block, d.seq);
-        const CpuView<float> pb = p.slice(0, r0, r1).slice(1, 0, r1);
-        gemm(cpu, pb, qh.slice(0, r0, r1), kh.slice(0, 0, r1), Transpose::no, Transpose::yes, scale, 0.0f);
-        for (std::int64_t i = r0; i < r1; ++i) {
-          float* row = p.data() + i * d.seq;
-          softmax_in_place(row, i + 1);
-          std::fill(row + i + 1, row + d.seq, 0.0f);
-        }
-        gemm(cpu, head(out, b, h).slice(0, r0, r1), CpuView<const float>(pb), vh.slice(0, 0, r1));
+      gemm(cpu, p, head(q, b, h), head(k, b, kv), Transpose::no, Transpose::yes, scale, 0.0f, lower_c);
+      for (std::int64_t i = 0; i < d.seq; ++i) {
+        float* row = p.data() + i * d.seq;
+        softmax_in_place(row, i + 1);
+        std::fill(row + i + 1, row + d.seq, 0.0f);
       }
+      gemm(cpu, head(out, b, h), CpuView<const float>(p), head(v, b, kv), Transpose::no, Transpose::no, 1.0f, 0.0f,
+           lower_a);
     }
 }
 
@@ -92,39 +89,29 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
   check_shape(dv.shape(), v.shape(), "attention_backward: dv");
   check_shape(dout.shape(), q.shape(), "attention_backward: dout");
   check_shape(dprobs.shape(), probs.shape(), "attention_backward: dprobs");
-  // One task per KV head: the query heads of its group and all row blocks add into the same dk, dv.
+  // One task per KV head: the query heads of its group add into the same dk, dv.
 #pragma omp parallel for collapse(2) schedule(static)
   for (std::int64_t b = 0; b < d.batch; ++b)
     for (std::int64_t kv = 0; kv < d.kv_heads; ++kv) {
       const CpuView<float> dkh = head(dk, b, kv), dvh = head(dv, b, kv);
-      for (std::int64_t t = 0; t < d.seq; ++t) {
-        std::fill_n(dkh.data() + t * dkh.stride(0), d.dim, 0.0f);
-        std::fill_n(dvh.data() + t * dvh.stride(0), d.dim, 0.0f);
-      }
       const CpuView<const float> kh = head(k, b, kv), vh = head(v, b, kv);
       for (std::int64_t h = kv * d.group(); h < (kv + 1) * d.group(); ++h) {
-        const CpuView<const float> p = matrix(probs, b, h), dy = head(dout, b, h), qh = head(q, b, h);
+        const float beta = h == kv * d.group() ? 0.0f : 1.0f;
+        const CpuView<const float> p = matrix(probs, b, h), dy = head(dout, b, h);
         const CpuView<float> ds = matrix(dprobs, b, h);
-        for (std::int64_t r0 = 0; r0 < d.seq; r0 += causal_block) {
-          const std::int64_t r1 = std::min(r0 + causal_block, d.seq);
-          const CpuView<const float> pb = p.slice(0, r0, r1).slice(1, 0, r1), dyb = dy.slice(0, r0, r1);
-          const CpuView<float> dsb = ds.slice(0, r0, r1).slice(1, 0, r1);
-          gemm(cpu, dvh.slice(0, 0, r1), pb, dyb, Transpose::yes, Transpose::no, 1.0f, 1.0f);
-          gemm(cpu, dsb, dyb, vh.slice(0, 0, r1), Transpose::no, Transpose::yes);
-          // Softmax backward: ds = p * (dp - sum_j p dp), zero above the diagonal (p is 0 there).
-          for (std::int64_t i = r0; i < r1; ++i) {
-            float* g = ds.data() + i * d.seq;
-            const float* pr = p.data() + i * d.seq;
-            float dot = 0.0f;
-            for (std::int64_t j = 0; j <= i; ++j) dot += pr[j] * g[j];
-            for (std::int64_t j = 0; j <= i; ++j) g[j] = pr[j] * (g[j] - dot);
-            std::fill(g + i + 1, g + r1, 0.0f);
-          }
-          gemm(cpu, head(dq, b, h).slice(0, r0, r1), CpuView<const float>(dsb), kh.slice(0, 0, r1), Transpose::no,
-               Transpose::no, scale, 0.0f);
-          gemm(cpu, dkh.slice(0, 0, r1), CpuView<const float>(dsb), qh.slice(0, r0, r1), Transpose::yes,
-               Transpose::no, scale, 1.0f);
+        gemm(cpu, dvh, p, dy, Transpose::yes, Transpose::no, 1.0f, beta, upper_a);
+        gemm(cpu, ds, dy, vh, Transpose::no, Transpose::yes, 1.0f, 0.0f, lower_c);
+        // Softmax backward: ds = p * (dp - sum_j p dp), zero above the diagonal (p is 0 there).
+        for (std::int64_t i = 0; i < d.seq; ++i) {
+          float* g = ds.data() + i * d.seq;
+          const float* pr = p.data() + i * d.seq;
+          float dot = 0.0f;
+          for (std::int64_t j = 0; j <= i; ++j) dot += pr[j] * g[j];
+          for (std::int64_t j = 0; j <= i; ++j) g[j] = pr[j] * (g[j] - dot);
+          std::fill(g + i + 1, g + d.seq, 0.0f);
         }
+        gemm(cpu, head(dq, b, h), CpuView<const float>(ds), kh, Transpose::no, Transpose::no, scale, 0.0f, lower_a);
+        gemm(cpu, dkh, CpuView<const float>(ds), head(q, b, h), Transpose::yes, Transpose::no, scale, beta, upper_a);
       }
     }
 }

@@ -47,7 +47,7 @@ const float* as_float(Cpu& cpu, CpuView<const T> x, std::int64_t offset, std::in
 
 template <class TA, class TB>
 void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a,
-          Transpose trans_b, float alpha, float beta) {
+          Transpose trans_b, float alpha, float beta, GemmStructure structure) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   for (std::int64_t i = 0; i < g.batch; ++i) {
@@ -55,8 +55,9 @@ void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, 
     float* ci = c.data() + i * g.stride_c;
 #if defined(__AVX512F__)
     (void)cpu;
-    avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta);
+    avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, structure);
 #else
+    (void)structure;  // sgemm computes everything, which agrees wherever the structure defines C
     std::int64_t lda = 0, ldb = 0;
     const float* wa = as_float(cpu, a, oa, g.lda, 0, lda);
     const float* wb = as_float(cpu, b, ob, g.ldb, static_cast<std::size_t>(a.size(-2) * a.size(-1)), ldb);
@@ -68,23 +69,24 @@ void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, 
 }
 }  // namespace detail
 
-// C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN).
+// C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN). A
+// structure (a wanted triangle of C, a triangular op(A)) lets the kernel skip work.
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta);
+                 float beta = 0.0f, GemmStructure structure = {}) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, structure);
 }
 
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const bf16> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta);
+                 float beta = 0.0f, GemmStructure structure = {}) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, structure);
 }
 
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta);
+                 float beta = 0.0f, GemmStructure structure = {}) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, structure);
 }
 
 }  // namespace nanochat::cpu

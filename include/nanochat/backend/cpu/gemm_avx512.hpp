@@ -174,11 +174,12 @@ NANOCHAT_UNROLL
   }
 }
 
-// The part [m0, m1) x [n0, n1) of C on the calling thread. With upper_only, kernel tiles that lie
-// wholly below the diagonal (every row index above every column index) are skipped.
+// The part [m0, m1) x [n0, n1) of C on the calling thread. A structure lets whole kernel tiles
+// be skipped (outside the wanted triangle of C) and stretches of k be cut (where a triangular
+// op(A) is zero); a tile whose k-stretch is empty still applies beta on the first block.
 template <class TA, class TB>
 void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
-               std::int64_t m1, std::int64_t n0, std::int64_t n1, bool upper_only = false) {
+               std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmStructure structure) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const std::int64_t nc_max = std::min(nc, (n1 - n0 + nr - 1) / nr * nr);
   const std::int64_t mc_max = std::min(mc, (m1 - m0 + mr - 1) / mr * mr);
@@ -197,9 +198,20 @@ void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alp
         pack(a, g.lda, ta, i0, nrows, k0, depth, mr, ap);
         for (std::int64_t jr = 0; jr < ncols; jr += nr) {
           for (std::int64_t ir = 0; ir < nrows; ir += mr) {
-            if (upper_only && i0 + ir > j0 + jr + nr - 1) break;
-            kernel(depth, ap + ir * depth, bp + jr * depth, c + (i0 + ir) * g.ldc + j0 + jr, g.ldc,
-                   std::min(mr, nrows - ir), std::min(nr, ncols - jr), alpha, beta_k);
+            const std::int64_t row = i0 + ir, col = j0 + jr;
+            if (structure.c == Triangle::upper && row > col + nr - 1) break;
+            if (structure.c == Triangle::lower && col > row + mr - 1) continue;
+            // The stretch [k_lo, k_hi) of this block where the tile's rows of op(A) are nonzero.
+            std::int64_t k_lo = k0, k_hi = k0 + depth;
+            if (structure.a == Triangle::lower) k_hi = std::min(k_hi, row + mr);
+            if (structure.a == Triangle::upper) k_lo = std::max(k_lo, row);
+            if (k_hi <= k_lo) {
+              if (beta_k == 1.0f) continue;
+              k_hi = k_lo;  // nothing to add, but C = beta * C still
+            }
+            const std::int64_t skip = std::min(k_lo - k0, depth);
+            kernel(k_hi - k_lo, ap + ir * depth + skip * mr, bp + jr * depth + skip * nr, c + row * g.ldc + col,
+                   g.ldc, std::min(mr, nrows - ir), std::min(nr, ncols - jr), alpha, beta_k);
           }
         }
       }
@@ -211,12 +223,13 @@ void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alp
 
 // One (batch entry of a) GEMM, split over the threads unless called inside a parallel region.
 template <class TA, class TB>
-void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta) {
+void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta,
+          GemmStructure structure = {}) {
   // Enough work per thread to pay for a fork: 2 threads on a 64 x 64 x 64 product only wait.
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
   const int threads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
   if (threads == 1) {
-    detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, 0, g.n);
+    detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, 0, g.n, structure);
     return;
   }
   // Split the larger side in whole kernel tiles, one part per thread.
@@ -228,19 +241,10 @@ void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, f
     const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     const std::int64_t lo = std::min(extent, units * t / nt * unit), hi = std::min(extent, units * (t + 1) / nt * unit);
     if (lo < hi) {
-      if (split_n) detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, lo, hi);
-      else detail::gemm_part(g, a, b, c, alpha, beta, lo, hi, 0, g.n);
+      if (split_n) detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, lo, hi, structure);
+      else detail::gemm_part(g, a, b, c, alpha, beta, lo, hi, 0, g.n, structure);
     }
   }
-}
-
-// The upper triangle (j >= i) of the square C = alpha * op(A) op(B) + beta * C, on the calling
-// thread: for symmetric products (X X^T), about half the work of the whole. Elements below the
-// diagonal are left unspecified.
-template <class TA, class TB>
-void gemm_upper(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta) {
-  NANOCHAT_CHECK(g.m == g.n, "gemm_upper: C must be square, got ", g.m, " x ", g.n);
-  detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, 0, g.n, /*upper_only=*/true);
 }
 
 }  // namespace nanochat::cpu::avx512
