@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+#ifdef NANOCHAT_CHAT_CLI  // the program is built only with the examples
 struct Run {
   int status;
   std::string output;
@@ -41,6 +42,7 @@ Run run(const std::string& command) {
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
+#endif
 
 fs::path temp_dir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("nanochat_engine_" + name + "_" + std::to_string(::getpid()));
