@@ -88,6 +88,29 @@ def muon_fixture():
     save_safetensors(os.path.join(OUT, "muon.safetensors"), tensors, {"momenta": "0.85,0.8503333"})
 
 
+def nanochat_optimizers(cfg, params):
+    """nanochat's groups: AdamW for lm_head and wte (lr scaled by (dim/768)^-0.5), Muon for every block matrix."""
+    s = (cfg.n_embd / 768) ** -0.5
+    adamw = torch.optim.AdamW([{"params": [params["lm_head.weight"]], "lr": 0.004 * s},
+                               {"params": [params["transformer.wte.weight"]], "lr": 0.2 * s}],
+                              betas=(0.8, 0.95), eps=1e-10, weight_decay=0.0)
+    muon = Muon([p for n, p in params.items() if n.startswith("transformer.h.")], lr=0.02)
+    return adamw, muon
+
+
+def optimizer_step(adamw, muon, params, it, lrm):
+    """One optimizer step as base_train takes it: clip at 1.0, LR multiplier, Muon momentum ramp, zero grads."""
+    torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
+    for group in adamw.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+        group["lr"] = group["initial_lr"] * lrm
+    frac = min(it / 300, 1.0)
+    muon.step(lrm, (1 - frac) * 0.85 + frac * 0.95)
+    adamw.step()
+    for p in params.values():
+        p.grad = None
+
+
 def train5_fixture():
     cfg, B, T, steps = Config(2, 4, 2, 64, 97, 16), 2, 16, 5
     g = torch.Generator().manual_seed(13)
@@ -95,11 +118,7 @@ def train5_fixture():
     tensors = {name: params[name].clone() for name, _ in param_shapes(cfg)}
     for p in params.values():
         p.requires_grad_(True)
-    s = (cfg.n_embd / 768) ** -0.5
-    adamw = torch.optim.AdamW([{"params": [params["lm_head.weight"]], "lr": 0.004 * s},
-                               {"params": [params["transformer.wte.weight"]], "lr": 0.2 * s}],
-                              betas=(0.8, 0.95), eps=1e-10, weight_decay=0.0)
-    muon = Muon([p for n, p in params.items() if n.startswith("transformer.h.")], lr=0.02)
+    adamw, muon = nanochat_optimizers(cfg, params)
     warmdown = round(0.2 * steps)
     losses = []
     for it in range(steps):
@@ -109,16 +128,7 @@ def train5_fixture():
         tensors[f"idx{it}"], tensors[f"targets{it}"] = idx, targets
         _, loss, _ = forward(cfg, params, idx, targets)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
-        lrm = 1.0 if it <= steps - warmdown else (steps - it) / warmdown
-        for group in adamw.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-            group["lr"] = group["initial_lr"] * lrm
-        frac = min(it / 300, 1.0)
-        muon.step(lrm, (1 - frac) * 0.85 + frac * 0.95)
-        adamw.step()
-        for p in params.values():
-            p.grad = None
+        optimizer_step(adamw, muon, params, it, 1.0 if it <= steps - warmdown else (steps - it) / warmdown)
         losses.append(loss.item())
     tensors["losses"] = torch.tensor(losses)
     save_safetensors(os.path.join(OUT, "train5.safetensors"), tensors,
