@@ -57,8 +57,8 @@ inline Shape stored(std::int64_t batch, bool batched, std::int64_t rows, std::in
 // Runs the case on both backends, with inputs of type TAB and output TC, and returns
 // (cuda result, cpu result) as floats. Padded operands are views into wider rows.
 template <class TC, class TAB>
-std::pair<std::vector<float>, std::vector<float>> run_gemm(Cuda& cuda, const GemmCase& g,
-                                                          std::uint64_t seed) {
+std::pair<std::vector<float>, std::vector<float>> run_gemm(Cuda& cuda, const GemmCase& g, std::uint64_t seed,
+                                                          GemmOptions options = {}) {
   Cpu cpu;
   const bool ta = g.ta == Transpose::yes, tb = g.tb == Transpose::yes;
   const Shape a_shape = stored(g.batch, g.a_batched, ta ? g.k : g.m, (ta ? g.m : g.k) + g.pad);
@@ -72,14 +72,13 @@ std::pair<std::vector<float>, std::vector<float>> run_gemm(Cuda& cuda, const Gem
   auto a_gpu = upload(cuda, a_shape, a_host);
   auto b_gpu = upload(cuda, b_shape, b_host);
   auto c_gpu = upload(cuda, c_shape, c_host);
-  cuda::gemm(cuda, c_gpu.view(), unpad(a_gpu.view()), unpad(b_gpu.view()), g.ta, g.tb,
-                      g.alpha, g.beta);
+  cuda::gemm(cuda, c_gpu.view(), unpad(a_gpu.view()), unpad(b_gpu.view()), g.ta, g.tb, g.alpha, g.beta, options);
   // The Cpu reference always produces float; bf16 outputs are compared after rounding.
   auto a_cpu = upload(cpu, a_shape, a_host);
   auto b_cpu = upload(cpu, b_shape, b_host);
   auto c_cpu = upload(cpu, c_shape, as_float(c_host));
   cpu::gemm(cpu, c_cpu.view(), TensorView<const TAB, Cpu>(unpad(a_cpu.view())),
-            TensorView<const TAB, Cpu>(unpad(b_cpu.view())), g.ta, g.tb, g.alpha, g.beta);
+            TensorView<const TAB, Cpu>(unpad(b_cpu.view())), g.ta, g.tb, g.alpha, g.beta, options);
   std::vector<float> expected = to_host(cpu, c_cpu.view());
   if constexpr (std::is_same_v<TC, bf16>) {
     for (float& v : expected) v = round_to_bf16(v);
@@ -115,6 +114,9 @@ inline void check_gemm_matches_cpu(Cuda& cuda) {
     CHECK(relative_error(got, want) < 1e-5);
     auto [got16, want16] = run_gemm<float, bf16>(cuda, g, seed);
     CHECK(relative_error(got16, want16) < 1e-5);
+    // fp32 operands computed in bf16: cuBLASLt's FAST_16BF and the Cpu's AMX or rounded path.
+    auto [got_fast, want_fast] = run_gemm<float, float>(cuda, g, seed, GemmOptions{.compute = GemmCompute::bf16});
+    CHECK(relative_error(got_fast, want_fast) < 1e-5);
     // bf16 output: each element may round differently by one bf16 ulp.
     auto [got_bf, want_bf] = run_gemm<bf16, bf16>(cuda, g, seed);
     CHECK(relative_error(got_bf, want_bf) < 8e-3);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "backend_cases.hpp"
@@ -16,16 +17,20 @@ namespace {
 
 // C = alpha op(A) op(B) + beta C in double, straight from the definition, for row-major operands
 // with leading dimensions lda, ldb (beta == 0: C is not read).
+// With compute bf16, every operand element is first rounded to bf16.
 template <class TA, class TB>
 std::vector<float> naive_gemm(const std::vector<TA>& a, std::int64_t lda, const std::vector<TB>& b, std::int64_t ldb,
                               std::vector<float> c, std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb,
-                              float alpha, float beta) {
+                              float alpha, float beta, GemmCompute compute = GemmCompute::fp32) {
+  const auto value = [compute](auto x) {
+    const float f = static_cast<float>(x);
+    return static_cast<double>(compute == GemmCompute::bf16 ? round_to_bf16(f) : f);
+  };
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       double acc = 0;
       for (std::int64_t p = 0; p < k; ++p) {
-        acc += static_cast<double>(static_cast<float>(ta ? a[p * lda + i] : a[i * lda + p])) *
-               static_cast<float>(tb ? b[j * ldb + p] : b[p * ldb + j]);
+        acc += value(ta ? a[p * lda + i] : a[i * lda + p]) * value(tb ? b[j * ldb + p] : b[p * ldb + j]);
       }
       c[i * n + j] = static_cast<float>(alpha * acc + (beta == 0.0f ? 0.0 : beta * c[i * n + j]));
     }
@@ -36,7 +41,8 @@ std::vector<float> naive_gemm(const std::vector<TA>& a, std::int64_t lda, const 
 // filled with NaN when beta is 0 (it must not be read).
 template <class TA, class TB>
 void check_cpu_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb, float alpha, float beta,
-                    std::int64_t pad, std::uint64_t seed) {
+                    std::int64_t pad, std::uint64_t seed, GemmCompute compute = GemmCompute::fp32) {
+  CAPTURE(static_cast<int>(compute));
   CAPTURE(m);
   CAPTURE(n);
   CAPTURE(k);
@@ -52,8 +58,14 @@ void check_cpu_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, boo
   auto tb_ = upload(cpu, tb ? Shape{n, ldb} : Shape{k, ldb}, b);
   auto tc = upload(cpu, {m, n}, c0);
   cpu::gemm(cpu, tc.view(), TensorView<const TA, Cpu>(ta_.view().slice(1, 0, lda - pad)),
-            TensorView<const TB, Cpu>(tb_.view().slice(1, 0, ldb - pad)), Transpose{ta}, Transpose{tb}, alpha, beta);
-  CHECK(relative_error(to_host(cpu, tc.view()), naive_gemm(a, lda, b, ldb, c0, m, n, k, ta, tb, alpha, beta)) < 1e-6);
+            TensorView<const TB, Cpu>(tb_.view().slice(1, 0, ldb - pad)), Transpose{ta}, Transpose{tb}, alpha, beta,
+            GemmOptions{.compute = compute});
+  const auto got = to_host(cpu, tc.view());
+  CHECK(relative_error(got, naive_gemm(a, lda, b, ldb, c0, m, n, k, ta, tb, alpha, beta, compute)) < 1e-6);
+  if (compute == GemmCompute::bf16 && std::is_same_v<TA, float> && k > 16) {
+    // The rounding really happens: the unrounded product is 2^-9-ish away, far above fp32 noise.
+    CHECK(relative_error(got, naive_gemm(a, lda, b, ldb, c0, m, n, k, ta, tb, alpha, beta)) > 1e-4);
+  }
 }
 
 }  // namespace
@@ -71,6 +83,31 @@ TEST_CASE("Cpu gemm equals the definition: every transpose, several blocks deep 
         check_cpu_gemm<bf16, bf16>(m, n, k, ta, tb, 1.0f, 0.0f, 1, seed++);
         check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 0, seed++);
       }
+}
+
+TEST_CASE("Cpu gemm computing in bf16 equals the definition on rounded operands (AMX where there is one)") {
+  // Sizes straddle the AMX tile (32 x 32), its packed blocks (depth 512, 256 rows, 1024 columns)
+  // and the fp32 kernel's; float x float (training) and float x bf16 (bf16 weights).
+  const std::int64_t sizes[][3] = {{1, 1, 1}, {19, 23, 29}, {32, 32, 512}, {251, 70, 600}, {13, 1100, 40}, {300, 45, 1030}};
+  std::uint64_t seed = 900;
+  for (auto [m, n, k] : sizes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        check_cpu_gemm<float, float>(m, n, k, ta, tb, 0.75f, -0.5f, 0, seed++, GemmCompute::bf16);
+        check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 0.0f, 3, seed++, GemmCompute::bf16);
+        check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 1, seed++, GemmCompute::bf16);
+      }
+#if defined(__AVX512F__)
+  // The fp32 kernel on rounded operands, which AMX-less machines and triangular products use.
+  const std::int64_t m = 70, n = 90, k = 600;
+  const auto a = random_values<float>(m * k, 3), b = random_values<float>(n * k, 4);
+  std::vector<float> c(static_cast<std::size_t>(m * n), std::nanf(""));
+  GemmShape g{};
+  g.batch = 1, g.m = m, g.n = n, g.k = k, g.lda = k, g.ldb = k, g.ldc = n, g.trans_b = Transpose::yes;
+  cpu::avx512::gemm(g, a.data(), b.data(), c.data(), 1.0f, 0.0f, GemmOptions{.compute = GemmCompute::bf16});
+  CHECK(relative_error(c, naive_gemm(a, k, b, k, std::vector<float>(c.size()), m, n, k, false, true, 1.0f, 0.0f,
+                                     GemmCompute::bf16)) < 1e-6);
+#endif
 }
 
 TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(A)") {
@@ -92,7 +129,7 @@ TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(
         if (beta == 0.0f) std::fill(c0.begin(), c0.end(), std::nanf(""));
         auto ta_ = upload(cpu, {n, n}, a), tb_ = upload(cpu, {n, n}, b), tc = upload(cpu, {n, n}, c0);
         cpu::gemm(cpu, tc.view(), ta_.view(), tb_.view(), Transpose{ta}, Transpose::yes, 1.0f, beta,
-                  GemmStructure{tri, Triangle::full});
+                  GemmOptions{tri, Triangle::full});
         const auto want = naive_gemm(a, n, b, n, c0, n, n, n, ta, true, 1.0f, beta), got = to_host(cpu, tc.view());
         double worst = 0;
         for (std::int64_t i = 0; i < n; ++i)
@@ -108,7 +145,7 @@ TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(
         if (beta == 0.0f) std::fill(c2.begin(), c2.end(), std::nanf(""));
         auto ta2 = upload(cpu, {n, n}, a), tb2 = upload(cpu, {n, cols}, b2), tc2 = upload(cpu, {n, cols}, c2);
         cpu::gemm(cpu, tc2.view(), ta2.view(), tb2.view(), Transpose{ta}, Transpose::no, 1.0f, beta,
-                  GemmStructure{Triangle::full, tri});
+                  GemmOptions{Triangle::full, tri});
         CHECK(relative_error(to_host(cpu, tc2.view()), naive_gemm(a, n, b2, cols, c2, n, cols, n, ta, false, 1.0f, beta)) <
               1e-6);
       }

@@ -18,12 +18,19 @@ enum class Transpose : bool { no = false, yes = true };
 // A triangle of a square matrix: lower holds (i, j) with j <= i, upper j >= i.
 enum class Triangle : std::uint8_t { full, lower, upper };
 
-// What a caller knows about a product, so a backend may skip work (it may also ignore this: the
-// result is the same where it is defined). `c`: only that triangle of C is wanted, the rest is
-// left unspecified. `a`: op(A) is zero outside that triangle (causal attention's probabilities).
-struct GemmStructure {
+// How the products are formed. bf16: each operand element is rounded to bf16 (nearest, ties to
+// even) and the products are summed in fp32, as a GPU's bf16 matmul under PyTorch's autocast;
+// denormals may be flushed to zero. fp32 multiplies the operands as they are.
+enum class GemmCompute : std::uint8_t { fp32, bf16 };
+
+// What a caller knows about or allows for a product, so a backend may skip work. `c`: only that
+// triangle of C is wanted, the rest is left unspecified. `a`: op(A) is zero outside that
+// triangle (causal attention's probabilities). A backend may ignore the triangles: the result is
+// the same where it is defined. `compute` is a contract, not a hint.
+struct GemmOptions {
   Triangle c = Triangle::full;
   Triangle a = Triangle::full;
+  GemmCompute compute = GemmCompute::fp32;
 };
 
 struct GemmShape {

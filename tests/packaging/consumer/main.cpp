@@ -34,27 +34,31 @@ int main() {
   // GEMM as a project built for baseline x86-64 gets it (no AVX-512 flags: OpenBLAS's path), with
   // float and with bf16 weights, against the definition.
   {
-    const std::int64_t m = 5, n = 7, k = 300;
+    // Operands past malloc's mmap threshold, B larger than A: a workspace moved between them shows.
+    const std::int64_t m = 200, n = 400, k = 300;
     Tensor<float, cpu::Cpu> in(cpu, {m, k}), w(cpu, {n, k}), out(cpu, {m, n});
     Tensor<bf16, cpu::Cpu> w16(cpu, {n, k});
     cpu::fill_normal<float>(cpu, in.view(), 2, 0, 0.0f, 1.0f);
     cpu::fill_normal<float>(cpu, w.view(), 3, 0, 0.0f, 1.0f);
     for (std::int64_t i = 0; i < n * k; ++i) w16.data()[i] = bf16(w.data()[i]);
-    for (bool weights_bf16 : {false, true}) {
-      if (weights_bf16) {
+    // 0: float weights; 1: bf16 weights; 2: float weights, the product computed in bf16 (both
+    // operands rounded: two widened copies in the workspace).
+    for (int mode : {2, 1, 0}) {  // mode 2 first: it is what first grows the workspace
+      if (mode == 1) {
         cpu::gemm(cpu, out.view(), in.view(), w16.view(), Transpose::no, Transpose::yes);
       } else {
-        cpu::gemm(cpu, out.view(), in.view(), w.view(), Transpose::no, Transpose::yes);
+        cpu::gemm(cpu, out.view(), in.view(), w.view(), Transpose::no, Transpose::yes, 1.0f, 0.0f,
+                  GemmOptions{.compute = mode == 2 ? GemmCompute::bf16 : GemmCompute::fp32});
       }
       for (std::int64_t i = 0; i < m; ++i)
         for (std::int64_t j = 0; j < n; ++j) {
           double want = 0;
           for (std::int64_t p = 0; p < k; ++p) {
-            const float wv = weights_bf16 ? static_cast<float>(w16.data()[j * k + p]) : w.data()[j * k + p];
-            want += static_cast<double>(in.data()[i * k + p]) * wv;
+            const float x = in.data()[i * k + p], wv = w.data()[j * k + p];
+            want += static_cast<double>(mode == 2 ? round_to_bf16(x) : x) * (mode == 0 ? wv : round_to_bf16(wv));
           }
           if (std::fabs(out.data()[i * n + j] - want) > 1e-4 * (1 + std::fabs(want))) {
-            std::printf("consumer: gemm (%s weights) gives %g at (%ld, %ld), want %g\n", weights_bf16 ? "bf16" : "f32",
+            std::printf("consumer: gemm (mode %d) gives %g at (%ld, %ld), want %g\n", mode,
                         static_cast<double>(out.data()[i * n + j]), static_cast<long>(i), static_cast<long>(j), want);
             return 1;
           }

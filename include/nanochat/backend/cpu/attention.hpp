@@ -22,9 +22,9 @@ struct Dims {
   std::int64_t group() const { return heads / kv_heads; }
 };
 
-inline constexpr GemmStructure lower_c{Triangle::lower, Triangle::full};  // scores: j <= i wanted
-inline constexpr GemmStructure lower_a{Triangle::full, Triangle::lower};  // P, dS: zero above the diagonal
-inline constexpr GemmStructure upper_a{Triangle::full, Triangle::upper};  // their transposes
+inline constexpr GemmOptions lower_c{Triangle::lower, Triangle::full};  // scores: j <= i wanted
+inline constexpr GemmOptions lower_a{Triangle::full, Triangle::lower};  // P, dS: zero above the diagonal
+inline constexpr GemmOptions upper_a{Triangle::full, Triangle::upper};  // their transposes
 
 inline Dims check(const Shape& q, const Shape& k, const Shape& v, const Shape& probs, const char* op) {
   NANOCHAT_CHECK(q.rank() == 4 && k.rank() == 4, op, ": q ", q, " and k ", k,

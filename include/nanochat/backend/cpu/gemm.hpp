@@ -3,6 +3,8 @@
 // operands (bf16 x bf16 gives the products a GPU's bf16 matmul gives, exact in fp32; float x
 // bf16 is a Linear with bf16 weights). With AVX-512 the backend's own kernel runs
 // (gemm_avx512.hpp); elsewhere OpenBLAS's sgemm, after widening bf16 operands into the workspace.
+// GemmCompute::bf16 rounds float operands to bf16 first: on AMX (gemm_amx.hpp) the tile unit
+// multiplies them; elsewhere the fp32 paths multiply the rounded values, the same numbers.
 
 #include <cblas.h>
 
@@ -11,6 +13,7 @@
 #include <type_traits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/backend/cpu/gemm_amx.hpp"
 #include "nanochat/backend/cpu/gemm_avx512.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/gemm_shape.hpp"
@@ -26,41 +29,55 @@ inline blasint blas_int(std::int64_t v, const char* what) {
   return static_cast<blasint>(v);
 }
 
-// One operand of a batch entry as float rows for sgemm: float is used in place, bf16 is widened
-// into the workspace from element `at` on.
+// One operand of a batch entry as float rows for sgemm: float is used in place, unless it is to
+// be rounded to bf16; bf16 is widened. Copies go to `space` (rows x cols floats).
 template <class T>
-const float* as_float(Cpu& cpu, CpuView<const T> x, std::int64_t offset, std::int64_t ld, std::size_t at,
+const float* as_float(CpuView<const T> x, std::int64_t offset, std::int64_t ld, bool round, float* space,
                       std::int64_t& ld_out) {
   if constexpr (std::is_same_v<T, float>) {
-    ld_out = ld;
-    return x.data() + offset;
-  } else {
-    const std::int64_t rows = x.size(-2), cols = x.size(-1);
-    float* wide = cpu.workspace(at + static_cast<std::size_t>(rows * cols)) + at;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t j = 0; j < cols; ++j) wide[r * cols + j] = static_cast<float>(x.data()[offset + r * ld + j]);
-    ld_out = cols;
-    return wide;
+    if (!round) {
+      ld_out = ld;
+      return x.data() + offset;
+    }
   }
+  const std::int64_t rows = x.size(-2), cols = x.size(-1);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < cols; ++j)
+      space[r * cols + j] = static_cast<float>(bf16(static_cast<float>(x.data()[offset + r * ld + j])));
+  ld_out = cols;
+  return space;
 }
 
 template <class TA, class TB>
 void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a,
-          Transpose trans_b, float alpha, float beta, GemmStructure structure) {
+          Transpose trans_b, float alpha, float beta, GemmOptions options) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   for (std::int64_t i = 0; i < g.batch; ++i) {
     const std::int64_t oa = i * g.stride_a, ob = i * g.stride_b;
     float* ci = c.data() + i * g.stride_c;
+#if defined(NANOCHAT_CPU_AMX)
+    // The tile unit takes bf16 products of a float A; triangles are the fp32 kernel's to skip.
+    if constexpr (std::is_same_v<TA, float>) {
+      if (options.compute == GemmCompute::bf16 && options.c == Triangle::full && options.a == Triangle::full &&
+          amx::usable()) {
+        amx::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta);
+        continue;
+      }
+    }
+#endif
 #if defined(__AVX512F__)
     (void)cpu;
-    avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, structure);
+    avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, options);
 #else
-    (void)structure;  // sgemm computes everything, which agrees wherever the structure defines C
+    // sgemm computes every element, which agrees wherever the triangles define C.
+    const bool round = options.compute == GemmCompute::bf16;
+    const std::int64_t a_size = a.size(-2) * a.size(-1), b_size = b.size(-2) * b.size(-1);
+    float* space = cpu.workspace(static_cast<std::size_t>(a_size + b_size));  // one request: it may move
     std::int64_t lda = 0, ldb = 0;
-    const float* wa = as_float(cpu, a, oa, g.lda, 0, lda);
-    const float* wb = as_float(cpu, b, ob, g.ldb, static_cast<std::size_t>(a.size(-2) * a.size(-1)), ldb);
+    const float* wa = as_float(a, oa, g.lda, round && std::is_same_v<TA, float>, space, lda);
+    const float* wb = as_float(b, ob, g.ldb, round && std::is_same_v<TB, float>, space + a_size, ldb);
     cblas_sgemm(CblasRowMajor, cblas_op(g.trans_a), cblas_op(g.trans_b), blas_int(g.m, "M"), blas_int(g.n, "N"),
                 blas_int(g.k, "K"), alpha, wa, blas_int(lda, "lda"), wb, blas_int(ldb, "ldb"), beta, ci,
                 blas_int(g.ldc, "ldc"));
@@ -69,24 +86,25 @@ void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, 
 }
 }  // namespace detail
 
-// C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN). A
-// structure (a wanted triangle of C, a triangular op(A)) lets the kernel skip work.
+// C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN). The
+// options say how the products are formed (fp32 or bf16) and what structure lets the kernel skip
+// work (a wanted triangle of C, a triangular op(A)).
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f, GemmStructure structure = {}) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, structure);
+                 float beta = 0.0f, GemmOptions options = {}) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const bf16> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f, GemmStructure structure = {}) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, structure);
+                 float beta = 0.0f, GemmOptions options = {}) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f, GemmStructure structure = {}) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, structure);
+                 float beta = 0.0f, GemmOptions options = {}) {
+  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 }  // namespace nanochat::cpu

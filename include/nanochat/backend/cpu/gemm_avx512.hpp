@@ -23,7 +23,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
+#include "nanochat/backend/cpu/avx512_vector.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/gemm_shape.hpp"
@@ -38,15 +40,6 @@ inline constexpr std::int64_t mc = 240;  // rows of a packed A block (240 KB, in
 inline constexpr std::int64_t nc = 2048; // columns of a packed B block (2 MB)
 
 namespace detail {
-
-// GCC 12 warns that the passthrough of the unmasked forms of some intrinsics (an
-// _mm512_undefined value) is uninitialised (GCC bug 105593); the zero-masking forms with every
-// lane selected compile to the same instructions without the warning.
-inline constexpr __mmask16 all16 = 0xFFFF;
-inline constexpr __mmask8 all8 = 0xFF;
-
-inline float widen(float x) { return x; }
-inline float widen(bf16 x) { return static_cast<float>(x); }
 
 // One thread's packing space, grown on first use and kept: the hot path allocates nothing.
 inline float* pack_space(std::size_t floats) {
@@ -64,52 +57,19 @@ inline float* pack_space(std::size_t floats) {
   return space.get();
 }
 
-// 16 consecutive elements as floats; lanes outside `lanes` read nothing and are zero.
-inline __m512 load16(const float* p, __mmask16 lanes) { return _mm512_maskz_loadu_ps(lanes, p); }
-inline __m512 load16(const bf16* p, __mmask16 lanes) {
-  const __m256i bits = _mm256_maskz_loadu_epi16(lanes, p);
-  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(all16, _mm512_maskz_cvtepu16_epi32(all16, bits), 16));
-}
-
-inline __mmask16 first_lanes(std::int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << static_cast<unsigned>(std::max<std::int64_t>(n, 0))) - 1u);
-}
-
-// In-register transpose: r[j] lane i <- r[i] lane j. Pairs of floats, then of doubles, then a
-// 4 x 4 transpose of the 128-bit lanes.
-inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_maskz_unpacklo_ps(all16, r[i], r[i + 1]);
-    t[i + 1] = _mm512_maskz_unpackhi_ps(all16, r[i], r[i + 1]);
-  }
-  // u[4g + c], 128-bit lane L: column 4L + c of rows 4g..4g+3.
-  __m512 u[16];
-  for (int g = 0; g < 16; g += 4) {
-    const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
-    const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
-    u[g] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, t0, t2));
-    u[g + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, t0, t2));
-    u[g + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, t1, t3));
-    u[g + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, t1, t3));
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512 v0 = _mm512_maskz_shuffle_f32x4(all16, u[c], u[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512 v1 = _mm512_maskz_shuffle_f32x4(all16, u[c], u[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
-    const __m512 v2 = _mm512_maskz_shuffle_f32x4(all16, u[8 + c], u[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512 v3 = _mm512_maskz_shuffle_f32x4(all16, u[8 + c], u[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
-    r[c] = _mm512_maskz_shuffle_f32x4(all16, v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
-    r[4 + c] = _mm512_maskz_shuffle_f32x4(all16, v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
-    r[8 + c] = _mm512_maskz_shuffle_f32x4(all16, v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
-    r[12 + c] = _mm512_maskz_shuffle_f32x4(all16, v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
-  }
+// load16, with float elements rounded to bf16 when the product computes in bf16 (bf16 elements
+// are already).
+template <bool Round, class T>
+__m512 load16_for(const T* p, __mmask16 lanes) {
+  if constexpr (Round && std::is_same_v<T, float>) return round_to_bf16(load16(p, lanes));
+  else return load16(p, lanes);
 }
 
 // op(X) for a row-major X: element (r, k) of op(X) is x[r * ld + k], or x[k * ld + r] when
 // transposed. Packs rows [r0, r0 + rows) x depth [k0, k0 + depth) into panels of `width` rows
 // (a multiple of 4, at most 32), element (r, k) of a panel at k * width + r; rows past the end
-// are zero.
-template <class T>
+// are zero. Round: elements rounded to bf16 (GemmCompute::bf16).
+template <bool Round, class T>
 void pack(const T* x, std::int64_t ld, bool transposed, std::int64_t r0, std::int64_t rows, std::int64_t k0,
           std::int64_t depth, std::int64_t width, float* out) {
   for (std::int64_t p = 0; p < rows; p += width) {
@@ -121,7 +81,7 @@ void pack(const T* x, std::int64_t ld, bool transposed, std::int64_t r0, std::in
         // Each k holds the panel's rows contiguously: a straight (widening) copy per k.
         const T* src = x + k0 * ld + r0 + p + g;
         for (std::int64_t k = 0; k < depth; ++k)
-          _mm512_mask_storeu_ps(panel + k * width + g, store_lanes, load16(src + k * ld, valid));
+          _mm512_mask_storeu_ps(panel + k * width + g, store_lanes, load16_for<Round>(src + k * ld, valid));
         continue;
       }
       // Each row is contiguous in k: 16 rows x 16 k at a time, transposed in registers.
@@ -129,7 +89,7 @@ void pack(const T* x, std::int64_t ld, bool transposed, std::int64_t r0, std::in
         const __mmask16 ks = first_lanes(depth - k);
         __m512 r[16];
         for (std::int64_t i = 0; i < 16; ++i)
-          r[i] = g + i < w ? load16(x + (r0 + p + g + i) * ld + k0 + k, ks) : _mm512_setzero_ps();
+          r[i] = g + i < w ? load16_for<Round>(x + (r0 + p + g + i) * ld + k0 + k, ks) : _mm512_setzero_ps();
         transpose16(r);
         for (std::int64_t j = 0; j < std::min<std::int64_t>(16, depth - k); ++j)
           _mm512_mask_storeu_ps(panel + (k + j) * width + g, store_lanes, r[j]);
@@ -177,9 +137,9 @@ NANOCHAT_UNROLL
 // The part [m0, m1) x [n0, n1) of C on the calling thread. A structure lets whole kernel tiles
 // be skipped (outside the wanted triangle of C) and stretches of k be cut (where a triangular
 // op(A) is zero); a tile whose k-stretch is empty still applies beta on the first block.
-template <class TA, class TB>
+template <bool Round, class TA, class TB>
 void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
-               std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmStructure structure) {
+               std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmOptions options) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const std::int64_t nc_max = std::min(nc, (n1 - n0 + nr - 1) / nr * nr);
   const std::int64_t mc_max = std::min(mc, (m1 - m0 + mr - 1) / mr * mr);
@@ -191,20 +151,20 @@ void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alp
       const std::int64_t depth = std::min(kc, g.k - k0);
       // op(B) column j, depth k is b[k * ldb + j] untransposed: as an "X" of pack(), its rows are
       // op(B)'s columns, transposed exactly when B is not.
-      pack(b, g.ldb, !tb, j0, ncols, k0, depth, nr, bp);
+      pack<Round>(b, g.ldb, !tb, j0, ncols, k0, depth, nr, bp);
       const float beta_k = k0 == 0 ? beta : 1.0f;
       for (std::int64_t i0 = m0; i0 < m1; i0 += mc) {
         const std::int64_t nrows = std::min(mc, m1 - i0);
-        pack(a, g.lda, ta, i0, nrows, k0, depth, mr, ap);
+        pack<Round>(a, g.lda, ta, i0, nrows, k0, depth, mr, ap);
         for (std::int64_t jr = 0; jr < ncols; jr += nr) {
           for (std::int64_t ir = 0; ir < nrows; ir += mr) {
             const std::int64_t row = i0 + ir, col = j0 + jr;
-            if (structure.c == Triangle::upper && row > col + nr - 1) break;
-            if (structure.c == Triangle::lower && col > row + mr - 1) continue;
+            if (options.c == Triangle::upper && row > col + nr - 1) break;
+            if (options.c == Triangle::lower && col > row + mr - 1) continue;
             // The stretch [k_lo, k_hi) of this block where the tile's rows of op(A) are nonzero.
             std::int64_t k_lo = k0, k_hi = k0 + depth;
-            if (structure.a == Triangle::lower) k_hi = std::min(k_hi, row + mr);
-            if (structure.a == Triangle::upper) k_lo = std::max(k_lo, row);
+            if (options.a == Triangle::lower) k_hi = std::min(k_hi, row + mr);
+            if (options.a == Triangle::upper) k_lo = std::max(k_lo, row);
             if (k_hi <= k_lo) {
               if (beta_k == 1.0f) continue;
               k_hi = k_lo;  // nothing to add, but C = beta * C still
@@ -221,30 +181,39 @@ void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alp
 
 }  // namespace detail
 
-// One (batch entry of a) GEMM, split over the threads unless called inside a parallel region.
-template <class TA, class TB>
-void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta,
-          GemmStructure structure = {}) {
-  // Enough work per thread to pay for a fork: 2 threads on a 64 x 64 x 64 product only wait.
+// Runs part(m0, m1, n0, n1) over the whole of C: on the calling thread alone inside a parallel
+// region or when the product is too small to pay for a fork (2 threads on 64 x 64 x 64 only
+// wait), else one part per thread, splitting the longer side of C in whole tiles.
+template <class Part>
+void split_over_threads(const GemmShape& g, std::int64_t tile_rows, std::int64_t tile_cols, Part&& part) {
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
   const int threads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
   if (threads == 1) {
-    detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, 0, g.n, structure);
+    part(std::int64_t{0}, g.m, std::int64_t{0}, g.n);
     return;
   }
-  // Split the larger side in whole kernel tiles, one part per thread.
   const bool split_n = g.n >= g.m;
-  const std::int64_t extent = split_n ? g.n : g.m, unit = split_n ? nr : mr;
+  const std::int64_t extent = split_n ? g.n : g.m, unit = split_n ? tile_cols : tile_rows;
   const std::int64_t units = (extent + unit - 1) / unit;
 #pragma omp parallel num_threads(threads)
   {
     const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     const std::int64_t lo = std::min(extent, units * t / nt * unit), hi = std::min(extent, units * (t + 1) / nt * unit);
     if (lo < hi) {
-      if (split_n) detail::gemm_part(g, a, b, c, alpha, beta, 0, g.m, lo, hi, structure);
-      else detail::gemm_part(g, a, b, c, alpha, beta, lo, hi, 0, g.n, structure);
+      if (split_n) part(std::int64_t{0}, g.m, lo, hi);
+      else part(lo, hi, std::int64_t{0}, g.n);
     }
   }
+}
+
+// One (batch entry of a) GEMM, split over the threads unless called inside a parallel region.
+// GemmCompute::bf16 rounds the operands while packing; the kernel is the same.
+template <class TA, class TB>
+void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, GemmOptions options = {}) {
+  split_over_threads(g, mr, nr, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+    if (options.compute == GemmCompute::bf16) detail::gemm_part<true>(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
+    else detail::gemm_part<false>(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
+  });
 }
 
 }  // namespace nanochat::cpu::avx512

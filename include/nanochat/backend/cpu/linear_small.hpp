@@ -105,9 +105,10 @@ void linear_rows_portable(const float* x, const W* w, float* y, std::int64_t row
 
 #ifdef NANOCHAT_LINEAR_AVX512
 
-using avx512::detail::all16;
-using avx512::detail::first_lanes;
-using avx512::detail::load16;
+using avx512::all16;
+using avx512::all8;
+using avx512::first_lanes;
+using avx512::load16;
 
 // Lane i of the result is the sum of the 16 lanes of v[i]: pairs of vectors are interleaved and
 // added within 128-bit lanes, then the 128-bit lanes across vectors (45 instructions for 16 sums,
@@ -121,8 +122,8 @@ using avx512::detail::load16;
   NANOCHAT_UNROLL
   for (int q = 0; q < 4; ++q) {  // lane L, position j: v[4q + j] summed over lane L
     const __m512d a = _mm512_castps_pd(t[2 * q]), b = _mm512_castps_pd(t[2 * q + 1]);
-    u[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(avx512::detail::all8, a, b)),
-                         _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(avx512::detail::all8, a, b)));
+    u[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, a, b)),
+                         _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, a, b)));
   }
   const auto fold = [](__m512 a, __m512 b) {  // [a.L0+a.L1, a.L2+a.L3, b.L0+b.L1, b.L2+b.L3]
     return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all16, a, b, _MM_SHUFFLE(2, 0, 2, 0)),

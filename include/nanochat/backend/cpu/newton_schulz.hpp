@@ -53,7 +53,7 @@ inline GemmShape dense_shape(std::int64_t m, std::int64_t n, std::int64_t k, Tra
 inline void syrk_upper(const float* x, std::int64_t n, std::int64_t k, Transpose tx, float alpha, float* c) {
 #if defined(__AVX512F__)
   avx512::gemm(dense_shape(n, n, k, tx, tx == Transpose::yes ? Transpose::no : Transpose::yes), x, x, c, alpha, 0.0f,
-               GemmStructure{Triangle::upper});
+               GemmOptions{Triangle::upper});
 #else
   cblas_ssyrk(CblasRowMajor, CblasUpper, cblas_op(tx), blas_int(n, "Newton-Schulz rows"),
               blas_int(k, "Newton-Schulz depth"), alpha, x, blas_int(tx == Transpose::yes ? n : k, "lda"), 0.0f, c,

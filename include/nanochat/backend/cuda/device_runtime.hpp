@@ -30,11 +30,15 @@ struct LtLayout {
   std::int64_t batch_stride;  // elements
 };
 
+// cublasComputeType_t: fp32, or fp32 inputs down-converted to bf16 for the tensor cores.
+enum class LtCompute : int { f32 = 68, f32_fast_bf16 = 75 };  // CUBLAS_COMPUTE_32F(_FAST_16BF)
+
 // What a cublasLtMatmul call says through its descriptors: D = alpha * op(A) op(B) + beta * C,
-// compute type CUBLAS_COMPUTE_32F and scale type CUDA_R_32F.
+// with scale type CUDA_R_32F.
 struct LtMatmul {
   LtOp trans_a, trans_b;
   LtLayout a, b, c, d;
+  LtCompute compute = LtCompute::f32;
 };
 
 // One kernel launch, type-erased: the emulator entry and (in nvcc-compiled code) the address of

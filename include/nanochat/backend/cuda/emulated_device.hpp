@@ -38,10 +38,11 @@ inline void store(LtType type, void* base, std::int64_t index, float value) {
 inline void validate(const LtMatmul& op, const void* c, const void* d) {
   const bool bf16_inputs = op.a.type == LtType::bf16 && op.b.type == LtType::bf16;
   const bool f32_inputs = op.a.type == LtType::f32 && op.b.type == LtType::f32;
-  NANOCHAT_CHECK(op.c.type == op.d.type && (bf16_inputs || (f32_inputs && op.d.type == LtType::f32)),
+  const bool fast_bf16 = op.compute == LtCompute::f32_fast_bf16;
+  NANOCHAT_CHECK(op.c.type == op.d.type && ((bf16_inputs && !fast_bf16) || (f32_inputs && op.d.type == LtType::f32)),
                  "cublasLtMatmul: A/B/C/D types ", type_name(op.a.type), "/", type_name(op.b.type),
-                 "/", type_name(op.c.type), "/", type_name(op.d.type),
-                 " are not a supported combination for CUBLAS_COMPUTE_32F");
+                 "/", type_name(op.c.type), "/", type_name(op.d.type), " are not a supported combination for ",
+                 fast_bf16 ? "CUBLAS_COMPUTE_32F_FAST_16BF" : "CUBLAS_COMPUTE_32F");
   const std::uint64_t m = op.d.rows, n = op.d.cols;
   const std::uint64_t k = op.trans_a == LtOp::n ? op.a.cols : op.a.rows;
   const std::uint64_t a_m = op.trans_a == LtOp::n ? op.a.rows : op.a.cols;
@@ -63,7 +64,8 @@ inline void validate(const LtMatmul& op, const void* c, const void* d) {
 }
 
 // D = alpha * op(A) op(B) + beta * C per batch entry, fp32 accumulation; C is not read when
-// beta == 0, so it may hold garbage (cuBLAS's documented behaviour).
+// beta == 0, so it may hold garbage (cuBLAS's documented behaviour). FAST_16BF down-converts the
+// fp32 inputs to bf16 (nearest, ties to even) before multiplying.
 inline void matmul(const LtMatmul& op, float alpha, const void* a, const void* b, float beta,
                    const void* c, void* d) {
   validate(op, c, d);
@@ -81,8 +83,13 @@ inline void matmul(const LtMatmul& op, float alpha, const void* a, const void* b
       for (std::int64_t i = 0; i < m; ++i) {
         float acc = 0.0f;
         for (std::int64_t p = 0; p < k; ++p) {
-          acc += load(op.a.type, a, oa + at(op.trans_a, op.a.ld, i, p)) *
-                 load(op.b.type, b, ob + at(op.trans_b, op.b.ld, p, j));
+          float x = load(op.a.type, a, oa + at(op.trans_a, op.a.ld, i, p));
+          float y = load(op.b.type, b, ob + at(op.trans_b, op.b.ld, p, j));
+          if (op.compute == LtCompute::f32_fast_bf16) {
+            x = round_to_bf16(x);
+            y = round_to_bf16(y);
+          }
+          acc += x * y;
         }
         float out = alpha * acc;
         if (beta != 0.0f) out += beta * load(op.c.type, c, oc + i + j * op.c.ld);

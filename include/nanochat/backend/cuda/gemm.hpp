@@ -37,7 +37,9 @@ inline LtMatmul lt_matmul_for(const GemmShape& g, LtType inputs, LtType outputs)
 inline namespace NANOCHAT_CUDA_ABI {
 
 // C = alpha * op(A) * op(B) + beta * C; float, or bf16 inputs with a float or bf16 result.
-// A and B may be read-only or mutable views (the element type is deduced either way).
+// A and B may be read-only or mutable views (the element type is deduced either way). Options:
+// GemmCompute::bf16 with float inputs is cuBLASLt's FAST_16BF (the tensor cores on bf16 copies);
+// the triangles are not used (cuBLASLt computes all of C, which agrees wherever they define it).
 template <class TC, class TA, class TB>
   requires(std::is_same_v<std::remove_const_t<TA>, std::remove_const_t<TB>> &&
            (std::is_same_v<std::remove_const_t<TA>, float>
@@ -46,12 +48,14 @@ template <class TC, class TA, class TB>
                       (std::is_same_v<TC, float> || std::is_same_v<TC, bf16>)))
 void gemm(Cuda& cuda, CudaView<TC> c, CudaView<TA> a, CudaView<TB> b,
           Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-          float beta = 0.0f) {
+          float beta = 0.0f, GemmOptions options = {}) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   NANOCHAT_CHECK(g.batch <= std::numeric_limits<std::int32_t>::max(), "gemm: batch ", g.batch,
                  " exceeds cuBLASLt's 32-bit batch count");
-  const LtMatmul op = lt_matmul_for(g, lt_type<std::remove_const_t<TA>>(), lt_type<TC>());
+  LtMatmul op = lt_matmul_for(g, lt_type<std::remove_const_t<TA>>(), lt_type<TC>());
+  if (options.compute == GemmCompute::bf16 && std::is_same_v<std::remove_const_t<TA>, float>)
+    op.compute = LtCompute::f32_fast_bf16;  // bf16 operands are bf16 already
   cuda.device().matmul(op, alpha, b.data(), a.data(), beta, c.data(), c.data());
 }
 

@@ -134,7 +134,8 @@ class RealDevice final : public DeviceRuntime {
   struct Descriptors {
     explicit Descriptors(const LtMatmul& m) : a(layout(m.a)), b(layout(m.b)), c(layout(m.c)), d(layout(m.d)) {
       cublasLtMatmulDesc_t h = nullptr;
-      check_cublas(cublasLtMatmulDescCreate(&h, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+      check_cublas(cublasLtMatmulDescCreate(&h, static_cast<cublasComputeType_t>(m.compute), CUDA_R_32F),
+                   "cublasLtMatmulDescCreate");
       op.handle.reset(h);
       const auto ta = static_cast<cublasOperation_t>(m.trans_a);
       const auto tb = static_cast<cublasOperation_t>(m.trans_b);

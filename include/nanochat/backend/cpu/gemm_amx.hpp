@@ -1,0 +1,274 @@
+#pragma once
+// GEMM with GemmCompute::bf16 on Intel AMX (Sapphire Rapids and later): C = alpha * op(A) op(B)
+// + beta * C with float A, float or bf16 B, float C; the operands are rounded to bf16 while
+// packing and the tile unit sums their products in fp32 (TDPBF16PS, 1024 multiply-adds per
+// instruction). On this project's 2-core Xeon it is 2-3x the fp32 kernel (docs/benchmarks.md).
+//
+// The blocking follows the fp32 kernel's (gemm_avx512.hpp), with AMX's shapes: a 32 x 32 tile of
+// C is four 16 x 16 fp32 tile registers, fed by two 16-row A tiles (rows of 32 bf16 along k) and
+// two B tiles in the VNNI layout the instruction wants (each 32-bit word a pair of k for one
+// column). op(A) is packed as 32-row panels of bf16 rows; op(B) as 32-column panels of pair words.
+// Each block of depth ends in a small epilogue that applies alpha and beta through a scratch
+// tile, so every alpha, beta and ragged edge takes the same path.
+//
+// Linux gives a process the tile registers only after it asks (arch_prctl); usable() asks once
+// and says whether it was granted. Programs compiled without AMX, or on a machine without it,
+// never reach this file: gemm.hpp then uses the fp32 kernel on rounded operands, the same numbers.
+
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__linux__)
+#define NANOCHAT_CPU_AMX 1
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+
+#include "nanochat/backend/cpu/avx512_vector.hpp"
+#include "nanochat/backend/cpu/gemm_avx512.hpp"
+#include "nanochat/core/bf16.hpp"
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/gemm_shape.hpp"
+
+namespace nanochat::cpu::amx {
+
+inline constexpr std::int64_t tile = 32;   // rows and columns of C per kernel call
+inline constexpr std::int64_t kc = 512;    // depth of a packed block (A panel 32 KB, B panel 32 KB)
+inline constexpr std::int64_t mc = 256;    // rows of a packed A block
+inline constexpr std::int64_t nc = 1024;   // columns of a packed B block
+
+// Whether this process may use the tile registers (asks the kernel the first time).
+inline bool usable() {
+  static const bool granted = [] {
+    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+  }();
+  return granted;
+}
+
+namespace detail {
+
+using avx512::first_lanes;
+using avx512::transpose16;
+
+// Eight 16-row x 64-byte tiles: 0-3 accumulate C, 4-5 hold A, 6-7 hold B.
+struct alignas(64) TileConfig {
+  std::uint8_t palette = 1;
+  std::uint8_t start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {};
+  std::uint8_t rows[16] = {};
+};
+
+inline void load_tile_config() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.rows[t] = 16;
+    config.bytes_per_row[t] = 64;
+  }
+  _tile_loadconfig(&config);
+}
+
+// One thread's packing space in bf16 elements, grown on first use and kept.
+inline std::uint16_t* pack_space(std::size_t elements) {
+  struct Free {
+    void operator()(std::uint16_t* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<std::uint16_t, Free> space;
+  thread_local std::size_t size = 0;
+  if (elements > size) {
+    const std::size_t bytes = (elements * 2 + 63) / 64 * 64;
+    space.reset(static_cast<std::uint16_t*>(std::aligned_alloc(64, bytes)));
+    NANOCHAT_CHECK(space != nullptr, "gemm: out of memory for ", bytes, " bytes of packing space");
+    size = elements;
+  }
+  return space.get();
+}
+
+// 32 floats as 32 bf16 (nearest, ties to even), lo first.
+inline __m512i to_bf16(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
+
+// Rows [r0, r0 + rows) x depth [k0, k0 + depth) of op(A) (element (i, k) at a[i * lda + k], or
+// a[k * lda + i] when transposed) as panels of 32 rows of kpad bf16 each, zero-padded.
+inline void pack_a(const float* a, std::int64_t lda, bool transposed, std::int64_t r0, std::int64_t rows,
+                   std::int64_t k0, std::int64_t depth, std::int64_t kpad, std::uint16_t* out) {
+  for (std::int64_t p = 0; p * tile < rows; ++p) {
+    std::uint16_t* panel = out + p * tile * kpad;
+    for (std::int64_t g = 0; g < tile; g += 16) {
+      const std::int64_t first = p * tile + g, valid = std::clamp<std::int64_t>(rows - first, 0, 16);
+      if (!transposed) {
+        for (std::int64_t i = 0; i < 16; ++i) {
+          std::uint16_t* dst = panel + (g + i) * kpad;
+          if (i >= valid) {
+            std::memset(dst, 0, static_cast<std::size_t>(kpad) * 2);
+            continue;
+          }
+          const float* src = a + (r0 + first + i) * lda + k0;
+          for (std::int64_t k = 0; k < kpad; k += 32)
+            _mm512_store_si512(dst + k, to_bf16(_mm512_maskz_loadu_ps(first_lanes(depth - k), src + k),
+                                                _mm512_maskz_loadu_ps(first_lanes(depth - k - 16), src + k + 16)));
+        }
+        continue;
+      }
+      // Transposed: 16 k x 16 rows at a time, transposed in registers.
+      const __mmask16 lanes = first_lanes(valid);
+      for (std::int64_t k = 0; k < kpad; k += 16) {
+        __m512 r[16];
+        for (std::int64_t j = 0; j < 16; ++j)
+          r[j] = k + j < depth ? _mm512_maskz_loadu_ps(lanes, a + (k0 + k + j) * lda + r0 + first) : _mm512_setzero_ps();
+        transpose16(r);
+        for (std::int64_t i = 0; i < 16; ++i)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (g + i) * kpad + k),
+                             reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(r[i])));
+      }
+    }
+  }
+}
+
+// Columns [c0, c0 + cols) x depth [k0, k0 + depth) of op(B) (element (k, n) at b[k * ldb + n], or
+// b[n * ldb + k] when transposed) as VNNI panels of 32 columns: row q of a panel holds, for each
+// column, the word (op(B)(2q, n), op(B)(2q + 1, n)); kpad / 2 rows, zero-padded.
+template <class TB>
+void pack_b(const TB* b, std::int64_t ldb, bool transposed, std::int64_t c0, std::int64_t cols, std::int64_t k0,
+            std::int64_t depth, std::int64_t kpad, std::uint16_t* out) {
+  // Interleaves two rows of 16 bf16 (the low and high halves of a vector) into 16 pair words.
+  const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (std::int64_t p = 0; p * tile < cols; ++p) {
+    std::uint16_t* panel = out + p * tile * kpad;
+    for (std::int64_t g = 0; g < tile; g += 16) {
+      const std::int64_t first = p * tile + g, valid = std::clamp<std::int64_t>(cols - first, 0, 16);
+      if (transposed) {
+        // Column n is row n of b: its consecutive pairs of k are already its words; 16 columns x
+        // 16 words are transposed as 32-bit lanes.
+        for (std::int64_t k = 0; k < kpad; k += 32) {
+          __m512 words[16];
+          for (std::int64_t n = 0; n < 16; ++n) {
+            const TB* src = b + (c0 + first + n) * ldb + k0 + k;
+            if (n >= valid) {
+              words[n] = _mm512_setzero_ps();
+            } else if constexpr (std::is_same_v<TB, float>) {
+              words[n] = _mm512_castsi512_ps(to_bf16(_mm512_maskz_loadu_ps(first_lanes(depth - k), src),
+                                                     _mm512_maskz_loadu_ps(first_lanes(depth - k - 16), src + 16)));
+            } else {
+              const std::int64_t left = std::clamp<std::int64_t>(depth - k, 0, 32);
+              const __mmask32 m = left == 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
+              words[n] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, src));
+            }
+          }
+          transpose16(words);
+          for (std::int64_t q = 0; q < 16; ++q)
+            _mm512_store_ps(reinterpret_cast<float*>(panel + (k / 2 + q) * 2 * tile + 2 * g), words[q]);
+        }
+        continue;
+      }
+      // Rows 2q and 2q + 1 of b, interleaved.
+      const __mmask16 lanes = first_lanes(valid);
+      for (std::int64_t q = 0; q < kpad / 2; ++q) {
+        const std::int64_t k = 2 * q;
+        const TB* row0 = b + (k0 + k) * ldb + c0 + first;
+        __m512i pair;
+        if constexpr (std::is_same_v<TB, float>) {
+          pair = to_bf16(k < depth ? _mm512_maskz_loadu_ps(lanes, row0) : _mm512_setzero_ps(),
+                         k + 1 < depth ? _mm512_maskz_loadu_ps(lanes, row0 + ldb) : _mm512_setzero_ps());
+        } else {
+          const __m256i lo = k < depth ? _mm256_maskz_loadu_epi16(lanes, row0) : _mm256_setzero_si256();
+          const __m256i hi = k + 1 < depth ? _mm256_maskz_loadu_epi16(lanes, row0 + ldb) : _mm256_setzero_si256();
+          pair = _mm512_maskz_inserti64x4(avx512::all8, _mm512_maskz_inserti64x4(avx512::all8, _mm512_setzero_si512(), lo, 0), hi, 1);
+        }
+        _mm512_store_si512(panel + q * 2 * tile + 2 * g, _mm512_permutexvar_epi16(interleave, pair));
+      }
+    }
+  }
+}
+
+// The 32 x 32 product of an A panel and a B panel over kpad, stored to out (row stride 32).
+inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_t* b, float* out) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const std::int64_t a_stride = kpad * 2;  // bytes between the rows of an A panel
+  for (std::int64_t k = 0; k < kpad; k += 32) {
+    _tile_loadd(4, a + k, a_stride);
+    _tile_loadd(5, a + 16 * kpad + k, a_stride);
+    _tile_loadd(6, b + k * tile, 4 * tile);  // 16 pair rows, columns 0-15
+    _tile_loadd(7, b + k * tile + tile, 4 * tile);  // columns 16-31
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, out, 4 * tile);
+  _tile_stored(1, out + 16, 4 * tile);
+  _tile_stored(2, out + 16 * tile, 4 * tile);
+  _tile_stored(3, out + 16 * tile + 16, 4 * tile);
+}
+
+// The part [m0, m1) x [n0, n1) of C on the calling thread.
+template <class TB>
+void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
+               std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+  load_tile_config();
+  const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
+  const std::int64_t kpad_max = (std::min(kc, g.k) + 31) / 32 * 32;
+  const std::int64_t nc_max = (std::min(nc, n1 - n0) + tile - 1) / tile * tile;
+  const std::int64_t mc_max = (std::min(mc, m1 - m0) + tile - 1) / tile * tile;
+  std::uint16_t* bp = pack_space(static_cast<std::size_t>(kpad_max * (nc_max + mc_max)));
+  std::uint16_t* ap = bp + kpad_max * nc_max;
+  alignas(64) float product[tile * tile];
+  for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
+    const std::int64_t ncols = std::min(nc, n1 - j0);
+    for (std::int64_t k0 = 0; k0 < g.k; k0 += kc) {
+      const std::int64_t depth = std::min(kc, g.k - k0), kpad = (depth + 31) / 32 * 32;
+      pack_b(b, g.ldb, tb, j0, ncols, k0, depth, kpad, bp);
+      const float beta_k = k0 == 0 ? beta : 1.0f;
+      const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta_k);
+      for (std::int64_t i0 = m0; i0 < m1; i0 += mc) {
+        const std::int64_t nrows = std::min(mc, m1 - i0);
+        pack_a(a, g.lda, ta, i0, nrows, k0, depth, kpad, ap);
+        for (std::int64_t jr = 0; jr < ncols; jr += tile) {
+          const std::int64_t cols = std::min(tile, ncols - jr);
+          const __mmask16 left = first_lanes(cols), right = first_lanes(cols - 16);
+          for (std::int64_t ir = 0; ir < nrows; ir += tile) {
+            kernel(kpad, ap + ir * kpad, bp + jr * kpad, product);
+            // C = alpha * product + beta_k * C over the tile's valid rows and columns.
+            for (std::int64_t i = 0; i < std::min(tile, nrows - ir); ++i) {
+              float* ci = c + (i0 + ir + i) * g.ldc + j0 + jr;
+              __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(product + i * tile));
+              __m512 r1 = _mm512_mul_ps(va, _mm512_load_ps(product + i * tile + 16));
+              if (beta_k != 0.0f) {
+                r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(left, ci), r0);
+                r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(right, ci + 16), r1);
+              }
+              _mm512_mask_storeu_ps(ci, left, r0);
+              _mm512_mask_storeu_ps(ci + 16, right, r1);
+            }
+          }
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace detail
+
+// One (batch entry of a) GEMM computing in bf16, split over the threads unless called inside a
+// parallel region. The caller checks usable() first.
+template <class TB>
+void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta) {
+  avx512::split_over_threads(g, tile, tile, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+    detail::gemm_part(g, a, b, c, alpha, beta, m0, m1, n0, n1);
+  });
+}
+
+}  // namespace nanochat::cpu::amx
+
+#endif  // AMX
