@@ -6,7 +6,8 @@ Run: /usr/bin/python3 tests/reference/gpt_reference.py          regenerates test
 Needs only Debian's python3-torch (1.13); files are written by save_safetensors below, byte-reproducible.
 
 Written from the spec, not from nanochat's code: torch 1.13 has neither F.rms_norm nor GQA in SDPA, so
-rmsnorm and attention are spelled out. Everything is float32 (the CPU path of nanochat).
+rmsnorm and attention are spelled out. Everything is float32 (the CPU path of nanochat), except in the
+bf16 fixtures, whose Linear products round their operands to bf16 (Bf16Linear).
 
 Fixtures (one safetensors file per config; every tensor F32 unless noted):
   <param name>          every parameter, nanochat state_dict names, Linear weights [out, in], random non-zero
@@ -96,12 +97,40 @@ def apply_rotary(x, cos, sin):
     return torch.cat([x1 * cos + x2 * sin, -x1 * sin + x2 * cos], dim=-1)
 
 
-def attention(x, params, prefix, cfg, cos, sin):
+def to_bf16(x):
+    return x.bfloat16().to(x.dtype)
+
+
+class Bf16Linear(torch.autograd.Function):
+    """x @ w.t() with both operands rounded to bf16 and the sums in x's dtype; the backward rounds its
+    operands likewise (dx = bf16(dy) bf16(w), dw = bf16(dy)^T bf16(x)): a matmul computing in bf16,
+    forward and backward, as the C++ model's bf16 Config does."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return to_bf16(x) @ to_bf16(w).t()
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        dy = to_bf16(dy)
+        dx = dy @ to_bf16(w)
+        dw = dy.reshape(-1, dy.shape[-1]).t() @ to_bf16(x).reshape(-1, x.shape[-1])
+        return dx, dw
+
+
+def linear(x, w, compute):
+    """A Linear layer's product in the compute type: "fp32" (as stored) or "bf16"."""
+    return Bf16Linear.apply(x, w) if compute == "bf16" else x @ w.t()
+
+
+def attention(x, params, prefix, cfg, cos, sin, compute="fp32"):
     B, T, C = x.shape
     H, Hkv, D = cfg.n_head, cfg.n_kv_head, cfg.head_dim
-    q = (x @ params[prefix + "c_q.weight"].t()).view(B, T, H, D)
-    k = (x @ params[prefix + "c_k.weight"].t()).view(B, T, Hkv, D)
-    v = (x @ params[prefix + "c_v.weight"].t()).view(B, T, Hkv, D)
+    q = linear(x, params[prefix + "c_q.weight"], compute).view(B, T, H, D)
+    k = linear(x, params[prefix + "c_k.weight"], compute).view(B, T, Hkv, D)
+    v = linear(x, params[prefix + "c_v.weight"], compute).view(B, T, Hkv, D)
     q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     q, k = rmsnorm(q), rmsnorm(k)  # QK-norm after rotary
     q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, heads, T, D]
@@ -113,26 +142,27 @@ def attention(x, params, prefix, cfg, cos, sin):
     scores = scores.masked_fill(~causal, float("-inf"))
     y = scores.softmax(dim=-1) @ v  # [B, H, T, D]
     y = y.transpose(1, 2).reshape(B, T, C)
-    return y @ params[prefix + "c_proj.weight"].t()
+    return linear(y, params[prefix + "c_proj.weight"], compute)
 
 
-def mlp(x, params, prefix):
-    h = F.relu(x @ params[prefix + "c_fc.weight"].t()).square()
-    return h @ params[prefix + "c_proj.weight"].t()
+def mlp(x, params, prefix, compute="fp32"):
+    h = F.relu(linear(x, params[prefix + "c_fc.weight"], compute)).square()
+    return linear(h, params[prefix + "c_proj.weight"], compute)
 
 
-def forward(cfg, params, idx, targets=None):
-    """Returns softcapped logits [B, T, V], and with targets also (mean loss, per-token losses [B, T])."""
+def forward(cfg, params, idx, targets=None, compute="fp32"):
+    """Returns softcapped logits [B, T, V], and with targets also (mean loss, per-token losses [B, T]).
+    compute: the Linear layers' compute type, "fp32" or "bf16" (see Bf16Linear)."""
     B, T = idx.shape
     dtype = params["lm_head.weight"].dtype
     cos, sin = rotary_tables(T, cfg.head_dim, dtype)
     x = rmsnorm(params["transformer.wte.weight"][idx])
     for i in range(cfg.n_layer):
         p = f"transformer.h.{i}."
-        x = x + attention(rmsnorm(x), params, p + "attn.", cfg, cos, sin)
-        x = x + mlp(rmsnorm(x), params, p + "mlp.")
+        x = x + attention(rmsnorm(x), params, p + "attn.", cfg, cos, sin, compute)
+        x = x + mlp(rmsnorm(x), params, p + "mlp.", compute)
     x = rmsnorm(x)
-    logits = x @ params["lm_head.weight"].t()
+    logits = linear(x, params["lm_head.weight"], compute)
     logits = SOFTCAP * torch.tanh(logits / SOFTCAP)
     if targets is None:
         return logits
@@ -170,9 +200,13 @@ FIXTURE_CONFIGS = {
     # longer than the Cpu attention's 64-row causal blocks, and not a multiple of them
     "long_t": (Config(1, 2, 1, 32, 61, 150), 2, 150, 4, 0.1, []),
 }
+# The same, with every Linear product computed in bf16 (Bf16Linear).
+BF16_FIXTURE_CONFIGS = {
+    "gqa_bf16": (Config(2, 4, 2, 64, 97, 16), 2, 16, 5, 0.2, []),
+}
 
 
-def write_fixture(name, cfg, B, T, seed, ignore_fraction, ignored_rows):
+def write_fixture(name, cfg, B, T, seed, ignore_fraction, ignored_rows, compute="fp32"):
     g = torch.Generator().manual_seed(seed)
     params = random_params(cfg, g)
     idx = torch.randint(0, cfg.vocab_size, (B, T), generator=g, dtype=torch.int64)
@@ -183,17 +217,20 @@ def write_fixture(name, cfg, B, T, seed, ignore_fraction, ignored_rows):
     assert (targets != -1).any(), "at least one target must count"
 
     leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
-    logits, loss, losses = forward(cfg, leaves, idx, targets)
+    logits, loss, losses = forward(cfg, leaves, idx, targets, compute)
     loss.backward()
 
     # The same computation in float64 bounds how far fp32 rounding alone moves each result; the C++
-    # tests compare at 1e-5, which is only fair if the fp32 reference is well inside that.
+    # tests compare at 1e-5, which is only fair if the fp32 reference is well inside that. With bf16
+    # products it says instead how far bf16 moves them (the C++ test must see that much difference
+    # between its fp32 and bf16 computations, and far less between its bf16 one and this).
     leaves64 = {k: v.double().requires_grad_(True) for k, v in params.items()}
     logits64, loss64, losses64 = forward(cfg, leaves64, idx, targets)
     loss64.backward()
     worst = max([rel_err(logits, logits64), rel_err(loss, loss64), rel_err(losses, losses64)] +
                 [rel_err(leaves[k].grad, leaves64[k].grad) for k in params])
-    assert worst < 1e-5, f"{name}: fp32 reference is {worst:.2e} from fp64, too ill-conditioned"
+    if compute == "fp32":
+        assert worst < 1e-5, f"{name}: fp32 reference is {worst:.2e} from fp64, too ill-conditioned"
 
     tensors = dict(params)
     tensors.update(idx=idx, targets=targets, logits=logits.detach(), loss=loss.detach().reshape(()),
@@ -208,7 +245,7 @@ def write_fixture(name, cfg, B, T, seed, ignore_fraction, ignored_rows):
     path = os.path.join(FIXTURES, name + ".safetensors")
     save_safetensors(path, tensors, {k: str(v) for k, v in metadata.items()})
     print(f"wrote {os.path.relpath(path)}: {os.path.getsize(path)} bytes, loss {loss.item():.6f}, "
-          f"{int((targets != -1).sum())}/{B * T} targets counted, fp32 vs fp64 worst rel err {worst:.1e}")
+          f"{int((targets != -1).sum())}/{B * T} targets counted, {compute} vs fp64 worst rel err {worst:.1e}")
 
 
 CKPT_CONFIG = Config(n_layer=2, n_head=2, n_kv_head=1, n_embd=16, vocab_size=40, sequence_len=8)
@@ -258,6 +295,8 @@ def main():
     os.makedirs(FIXTURES, exist_ok=True)
     for name, (cfg, B, T, seed, ignore_fraction, rows) in FIXTURE_CONFIGS.items():
         write_fixture(name, cfg, B, T, seed, ignore_fraction, rows)
+    for name, (cfg, B, T, seed, ignore_fraction, rows) in BF16_FIXTURE_CONFIGS.items():
+        write_fixture(name, cfg, B, T, seed, ignore_fraction, rows, compute="bf16")
     write_checkpoint()
 
 

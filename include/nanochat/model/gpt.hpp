@@ -7,6 +7,10 @@
 //              with x' = rmsnorm(x);  x += mlp_proj(relu(c_fc rmsnorm(x))^2)
 //   logits = 15 tanh(lm_head(rmsnorm(x)) / 15);  loss = cross_entropy(logits, targets), -1 ignored
 //
+// The Config's element type is the matmuls' compute type: with bf16 every Linear product, forward
+// and backward, rounds its operands to bf16 and sums in fp32 (nanochat's autocast on a GPU; AMX
+// on a recent Xeon). Weights, activations, attention and the loss stay fp32 either way.
+//
 // All memory — weights, gradients, activations, scratch — is planned at construction; a step
 // allocates nothing. Gradients accumulate across backward calls until zero_grad().
 
@@ -27,9 +31,6 @@ inline constexpr float logit_softcap = 15.0f;
 
 template <Config C, Backend B>
 class Gpt {
-  static_assert(std::is_same_v<typename C::element_type, float>,
-                "Gpt computes in float; a bf16 Config is for the Cuda model's compute type");
-
  public:
   using Ids = TensorView<const std::int32_t, B>;
 
@@ -68,9 +69,7 @@ class Gpt {
     timed(StepSection::norms, [&] { rmsnorm_forward(be, a.resid[0], a.rstd0, a.emb); });
     for (int l = 0; l < C::depth; ++l) block_forward(l);
     timed(StepSection::norms, [&] { rmsnorm_forward(be, a.xf, a.rstd_f, a.resid[C::depth]); });
-    timed(StepSection::lm_head, [&] {
-      gemm(be, a.logits, a.xf, weights_.lm_head, Transpose::no, Transpose::yes);
-    });
+    timed(StepSection::lm_head, [&] { linear(a.logits, a.xf, weights_.lm_head, Transpose::no, Transpose::yes, 0.0f); });
     timed(StepSection::loss, [&] { softcap_forward(be, a.logits, logit_softcap); });
     return a.logits;
   }
@@ -104,8 +103,8 @@ class Gpt {
       cross_entropy_backward(be, a.logits, a.lse, flat(targets), logit_softcap, per_token);
     });
     timed(StepSection::lm_head, [&] {
-      gemm(be, g.lm_head, a.logits, a.xf, Transpose::yes, Transpose::no, 1.0f, 1.0f);
-      gemm(be, a.dxn, a.logits, weights_.lm_head);
+      linear(g.lm_head, a.logits, a.xf, Transpose::yes, Transpose::no, 1.0f);
+      linear(a.dxn, a.logits, weights_.lm_head, Transpose::no, Transpose::no, 0.0f);
     });
     timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, a.resid[C::depth], a.rstd_f); });
     for (int l = C::depth - 1; l >= 0; --l) block_backward(l);
@@ -137,9 +136,9 @@ class Gpt {
 
     timed(StepSection::norms, [&] { rmsnorm_forward(be, s.xn1, s.rstd1, x); });
     timed(StepSection::linears, [&] {
-      gemm(be, tokens(s.q), s.xn1, w.c_q, Transpose::no, Transpose::yes);
-      gemm(be, tokens(s.k), s.xn1, w.c_k, Transpose::no, Transpose::yes);
-      gemm(be, tokens(s.v), s.xn1, w.c_v, Transpose::no, Transpose::yes);
+      linear(tokens(s.q), s.xn1, w.c_q, Transpose::no, Transpose::yes, 0.0f);
+      linear(tokens(s.k), s.xn1, w.c_k, Transpose::no, Transpose::yes, 0.0f);
+      linear(tokens(s.v), s.xn1, w.c_v, Transpose::no, Transpose::yes, 0.0f);
     });
     timed(StepSection::rotary, [&] {
       rotary_forward(be, s.q, rotary_.cos.view(), rotary_.sin.view());
@@ -154,14 +153,14 @@ class Gpt {
     });
     timed(StepSection::linears, [&] {
       be.copy_on_device(s.mid.data(), x.data(), x.bytes());
-      gemm(be, s.mid, s.y, w.attn_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+      linear(s.mid, s.y, w.attn_proj, Transpose::no, Transpose::yes, 1.0f);
     });
     timed(StepSection::norms, [&] { rmsnorm_forward(be, s.xn2, s.rstd2, s.mid); });
-    timed(StepSection::linears, [&] { gemm(be, s.h, s.xn2, w.c_fc, Transpose::no, Transpose::yes); });
+    timed(StepSection::linears, [&] { linear(s.h, s.xn2, w.c_fc, Transpose::no, Transpose::yes, 0.0f); });
     timed(StepSection::activation, [&] { relu_squared_forward(be, s.a, s.h); });
     timed(StepSection::linears, [&] {
       be.copy_on_device(out.data(), s.mid.data(), s.mid.bytes());
-      gemm(be, out, s.a, w.mlp_proj, Transpose::no, Transpose::yes, 1.0f, 1.0f);
+      linear(out, s.a, w.mlp_proj, Transpose::no, Transpose::yes, 1.0f);
     });
   }
 
@@ -177,20 +176,20 @@ class Gpt {
 
     // MLP: out = mid + relu(c_fc xn2)^2 mlp_proj^T.
     timed(StepSection::linears, [&] {
-      gemm(be, g.mlp_proj, a.dx, s.a, yes, no, 1.0f, 1.0f);
-      gemm(be, a.dh, a.dx, w.mlp_proj);
+      linear(g.mlp_proj, a.dx, s.a, yes, no, 1.0f);
+      linear(a.dh, a.dx, w.mlp_proj, no, no, 0.0f);
     });
     timed(StepSection::activation, [&] { relu_squared_backward(be, a.dh, a.dh, s.h); });
     timed(StepSection::linears, [&] {
-      gemm(be, g.c_fc, a.dh, s.xn2, yes, no, 1.0f, 1.0f);
-      gemm(be, a.dxn, a.dh, w.c_fc);
+      linear(g.c_fc, a.dh, s.xn2, yes, no, 1.0f);
+      linear(a.dxn, a.dh, w.c_fc, no, no, 0.0f);
     });
     timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, s.mid, s.rstd2, true); });
 
     // Attention: mid = x + y attn_proj^T.
     timed(StepSection::linears, [&] {
-      gemm(be, g.attn_proj, a.dx, s.y, yes, no, 1.0f, 1.0f);
-      gemm(be, a.dy, a.dx, w.attn_proj);
+      linear(g.attn_proj, a.dx, s.y, yes, no, 1.0f);
+      linear(a.dy, a.dx, w.attn_proj, no, no, 0.0f);
     });
     timed(StepSection::attention, [&] {
       attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn,
@@ -205,14 +204,23 @@ class Gpt {
       rotary_backward(be, a.dk, rotary_.cos.view(), rotary_.sin.view());
     });
     timed(StepSection::linears, [&] {
-      gemm(be, g.c_q, tokens(a.dq), s.xn1, yes, no, 1.0f, 1.0f);
-      gemm(be, g.c_k, tokens(a.dk), s.xn1, yes, no, 1.0f, 1.0f);
-      gemm(be, g.c_v, tokens(a.dv), s.xn1, yes, no, 1.0f, 1.0f);
-      gemm(be, a.dxn, tokens(a.dq), w.c_q);
-      gemm(be, a.dxn, tokens(a.dk), w.c_k, no, no, 1.0f, 1.0f);
-      gemm(be, a.dxn, tokens(a.dv), w.c_v, no, no, 1.0f, 1.0f);
+      linear(g.c_q, tokens(a.dq), s.xn1, yes, no, 1.0f);
+      linear(g.c_k, tokens(a.dk), s.xn1, yes, no, 1.0f);
+      linear(g.c_v, tokens(a.dv), s.xn1, yes, no, 1.0f);
+      linear(a.dxn, tokens(a.dq), w.c_q, no, no, 0.0f);
+      linear(a.dxn, tokens(a.dk), w.c_k, no, no, 1.0f);
+      linear(a.dxn, tokens(a.dv), w.c_v, no, no, 1.0f);
     });
     timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, x, s.rstd1, true); });
+  }
+
+  // A Linear layer's product, forward or backward: c = op(a) op(b) + beta c in the Config's
+  // compute type.
+  static constexpr GemmOptions linear_options{
+      .compute = std::is_same_v<typename C::element_type, bf16> ? GemmCompute::bf16 : GemmCompute::fp32};
+  void linear(TensorView<float, B> c, TensorView<const float, B> a, TensorView<const float, B> b, Transpose ta,
+              Transpose tb, float beta) {
+    gemm(*backend_, c, a, b, ta, tb, 1.0f, beta, linear_options);
   }
 
   template <class F>
