@@ -1,7 +1,7 @@
 // GPT training step (forward + backward) on the Cpu backend: tokens/s and GFLOP/s (nanochat's
 // FLOPs-per-token estimate) for the two configurations docs/benchmarks.md compares with the
-// PyTorch reference, with the share of the step each layer type takes (StepProfile), so the
-// next speed-up is obvious.
+// PyTorch reference, with fp32 and with bf16 matmuls, and the share of the step each layer type
+// takes (StepProfile), so the next speed-up is obvious.
 
 #include <benchmark/benchmark.h>
 
@@ -59,7 +59,14 @@ void train_step(benchmark::State& state, Setup s) {
 
 void train_step_d4_v65536_t1024_b1(benchmark::State& state) { train_step<NanochatConfig<4>>(state, d4_setup); }
 void train_step_d8_v8192_t512_b4(benchmark::State& state) { train_step<NanochatConfig<8>>(state, d8_setup); }
+// The same with the matmuls computing in bf16 (AMX where the CPU has it).
+void train_step_bf16_d4_v65536_t1024_b1(benchmark::State& state) {
+  train_step<NanochatConfig<4, bf16>>(state, d4_setup);
+}
+void train_step_bf16_d8_v8192_t512_b4(benchmark::State& state) { train_step<NanochatConfig<8, bf16>>(state, d8_setup); }
 BENCHMARK(train_step_d4_v65536_t1024_b1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(train_step_d8_v8192_t512_b4)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(train_step_bf16_d4_v65536_t1024_b1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(train_step_bf16_d8_v8192_t512_b4)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -22,7 +22,7 @@ using TrainDepths = DepthList<2, 4, 6, 8, 12, 16, 20, 26, 32>;
 int main(int argc, char** argv) {
   BaseTrainOptions o;
   int depth = 20;
-  std::string device = "cpu", model_tag, data_dir, tokenizer_dir;
+  std::string device = "cpu", dtype = "float32", model_tag, data_dir, tokenizer_dir;
   Flags flags("base_train", "pretrain a base model (nanochat's scripts/base_train.py)");
   flags.add("--depth", depth, "transformer blocks; width, heads and LR scaling follow from it")
       .add("--max-seq-len", o.max_seq_len, "context length in tokens")
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
       .add("--resume-from-step", o.resume_from_step, "continue from this checkpoint step (-1: fresh)")
       .add("--model-tag", model_tag, "checkpoint directory name (default d<depth>)")
       .add("--device", device, "cpu (the Cuda model is not available yet)")
+      .add("--dtype", dtype, "the matmuls' compute type: float32 (nanochat on a CPU) or bfloat16 (its autocast)")
       .add("--seed", o.seed, "initialisation seed")
       .add("--peak-flops", o.peak_flops, "peak FLOP/s the MFU column is relative to (0: no MFU)")
       .add("--loader-threads", o.loader_threads, "tokenizing threads of the data loader")
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   try {
     if (!flags.parse(argc, argv)) return 0;
     NANOCHAT_CHECK(device == "cpu", "--device ", device, ": only cpu is available for training so far");
+    NANOCHAT_CHECK(dtype == "float32" || dtype == "bfloat16", "--dtype ", dtype,
+                   " is unknown: float32 or bfloat16");
     const auto base = data::base_dir();
     const std::filesystem::path data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
     const auto shards = data::list_shards(data);
@@ -62,12 +65,14 @@ int main(int argc, char** argv) {
     const auto user_config = flags.values();
     std::printf("data: %s (%zu shards, the last is validation); checkpoints: %s\n", data.c_str(), shards.size(),
                 o.checkpoint_dir.c_str());
-    dispatch_depth(depth, TrainDepths{}, [&]<class C>() {
+    const auto train = [&]<class C>() {
       cpu::Cpu cpu;
       BaseTrainer<C, cpu::Cpu> trainer(cpu, tok, data::split_shards(shards, data::Split::train),
                                        data::split_shards(shards, data::Split::val), o, user_config);
       trainer.run();
-    });
+    };
+    if (dtype == "bfloat16") dispatch_depth<bf16>(depth, TrainDepths{}, train);
+    else dispatch_depth(depth, TrainDepths{}, train);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "base_train: %s\n", e.what());
