@@ -1,8 +1,10 @@
 // Cpu backend throughput: GEMM in GFLOP/s (square sizes, and the shapes of a d4..d20 forward
-// pass) and RMSNorm in GB/s. The best square sgemm figure is the "sgemm peak" that the model
-// benchmarks are judged against (docs/benchmarks.md).
+// pass; ours beside OpenBLAS's sgemm, and computing in bf16) and RMSNorm in GB/s. The best square
+// sgemm figure is the "sgemm peak" that the model benchmarks are judged against
+// (docs/benchmarks.md).
 
 #include <benchmark/benchmark.h>
+#include <cblas.h>
 
 #include <cstdint>
 
@@ -20,8 +22,11 @@ Tensor<T, Cpu> random_tensor(Cpu& cpu, Shape shape, std::uint64_t seed) {
   return t;
 }
 
-// C[m, n] = A[m, k] * B[n, k]^T: a Linear layer's forward (weights stored [out, in]).
-template <class T>
+// C[m, n] = A[m, k] * B[n, k]^T: a Linear layer's forward (weights stored [out, in]), through
+// cpu::gemm with the given compute type, or (Openblas) straight through OpenBLAS's sgemm for the
+// side-by-side (run it with OPENBLAS_CORETYPE set where OpenBLAS does not know the CPU).
+enum class Impl { ours, openblas };
+template <class T, GemmCompute Compute = GemmCompute::fp32, Impl Using = Impl::ours>
 void gemm_linear(benchmark::State& state) {
   const std::int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   Cpu cpu;
@@ -29,8 +34,14 @@ void gemm_linear(benchmark::State& state) {
   auto b = random_tensor<T>(cpu, {n, k}, 2);
   Tensor<float, Cpu> c(cpu, {m, n});
   for (auto _ : state) {
-    cpu::gemm(cpu, c.view(), TensorView<const T, Cpu>(a.view()), TensorView<const T, Cpu>(b.view()),
-              Transpose::no, Transpose::yes);
+    if constexpr (Using == Impl::openblas) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m), static_cast<blasint>(n),
+                  static_cast<blasint>(k), 1.0f, a.data(), static_cast<blasint>(k), b.data(), static_cast<blasint>(k),
+                  0.0f, c.data(), static_cast<blasint>(n));
+    } else {
+      cpu::gemm(cpu, c.view(), TensorView<const T, Cpu>(a.view()), TensorView<const T, Cpu>(b.view()), Transpose::no,
+                Transpose::yes, 1.0f, 0.0f, GemmOptions{.compute = Compute});
+    }
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(m * n * k), benchmark::Counter::kIsIterationInvariantRate,
@@ -92,8 +103,11 @@ void norm_shapes(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(gemm_linear<float>)->Name("sgemm_square")->Apply(square_sizes)->UseRealTime();
+BENCHMARK(gemm_linear<float, GemmCompute::fp32, Impl::openblas>)->Name("openblas_sgemm_square")->Apply(square_sizes)->UseRealTime();
 BENCHMARK(gemm_linear<float>)->Name("sgemm_linear")->Apply(model_shapes)->UseRealTime();
+BENCHMARK(gemm_linear<float, GemmCompute::fp32, Impl::openblas>)->Name("openblas_sgemm_linear")->Apply(model_shapes)->UseRealTime();
 BENCHMARK(gemm_linear<bf16>)->Name("bf16_gemm_linear")->Apply(model_shapes)->UseRealTime();
+BENCHMARK(gemm_linear<float, GemmCompute::bf16>)->Name("bf16_compute_gemm_linear")->Apply(model_shapes)->UseRealTime();
 BENCHMARK(rmsnorm_forward<float>)->Name("rmsnorm_forward_f32")->Apply(norm_shapes)->UseRealTime();
 BENCHMARK(rmsnorm_forward<bf16>)->Name("rmsnorm_forward_bf16")->Apply(norm_shapes)->UseRealTime();
 BENCHMARK(rmsnorm_backward<float>)->Name("rmsnorm_backward_f32")->Apply(norm_shapes)->UseRealTime();

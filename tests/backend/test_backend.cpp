@@ -95,6 +95,7 @@ TEST_CASE("Cpu gemm computing in bf16 equals the definition on rounded operands 
       for (bool tb : {false, true}) {
         check_cpu_gemm<float, float>(m, n, k, ta, tb, 0.75f, -0.5f, 0, seed++, GemmCompute::bf16);
         check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 0.0f, 3, seed++, GemmCompute::bf16);
+        check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 1.0f, 0, seed++, GemmCompute::bf16);  // C tiles loaded
         check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 1, seed++, GemmCompute::bf16);
       }
 #if defined(__AVX512F__)

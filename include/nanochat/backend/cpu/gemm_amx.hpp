@@ -110,7 +110,10 @@ inline void pack_a(const float* a, std::int64_t lda, bool transposed, std::int64
             continue;
           }
           const float* src = a + (r0 + first + i) * lda + k0;
-          for (std::int64_t k = 0; k < kpad; k += 32)
+          std::int64_t k = 0;
+          for (; k + 32 <= depth; k += 32)
+            _mm512_store_si512(dst + k, to_bf16(_mm512_loadu_ps(src + k), _mm512_loadu_ps(src + k + 16)));
+          for (; k < kpad; k += 32)
             _mm512_store_si512(dst + k, to_bf16(_mm512_maskz_loadu_ps(first_lanes(depth - k), src + k),
                                                 _mm512_maskz_loadu_ps(first_lanes(depth - k - 16), src + k + 16)));
         }
@@ -188,12 +191,22 @@ void pack_b(const TB* b, std::int64_t ldb, bool transposed, std::int64_t c0, std
   }
 }
 
-// The 32 x 32 product of an A panel and a B panel over kpad, stored to out (row stride 32).
-inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_t* b, float* out) {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+// out (a 32 x 32 fp32 tile, `stride` bytes between rows) = the product of an A panel and a B
+// panel over kpad, plus out's previous value when `accumulate`.
+inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_t* b, float* out, std::int64_t stride,
+                   bool accumulate) {
+  const std::int64_t lower = 16 * stride / 4;  // the second 16 rows, in floats
+  if (accumulate) {
+    _tile_loadd(0, out, stride);
+    _tile_loadd(1, out + 16, stride);
+    _tile_loadd(2, out + lower, stride);
+    _tile_loadd(3, out + lower + 16, stride);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
   const std::int64_t a_stride = kpad * 2;  // bytes between the rows of an A panel
   for (std::int64_t k = 0; k < kpad; k += 32) {
     _tile_loadd(4, a + k, a_stride);
@@ -205,10 +218,10 @@ inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
-  _tile_stored(0, out, 4 * tile);
-  _tile_stored(1, out + 16, 4 * tile);
-  _tile_stored(2, out + 16 * tile, 4 * tile);
-  _tile_stored(3, out + 16 * tile + 16, 4 * tile);
+  _tile_stored(0, out, stride);
+  _tile_stored(1, out + 16, stride);
+  _tile_stored(2, out + lower, stride);
+  _tile_stored(3, out + lower + 16, stride);
 }
 
 // The part [m0, m1) x [n0, n1) of C on the calling thread.
@@ -237,7 +250,13 @@ void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float 
           const std::int64_t cols = std::min(tile, ncols - jr);
           const __mmask16 left = first_lanes(cols), right = first_lanes(cols - 16);
           for (std::int64_t ir = 0; ir < nrows; ir += tile) {
-            kernel(kpad, ap + ir * kpad, bp + jr * kpad, product);
+            float* ct = c + (i0 + ir) * g.ldc + j0 + jr;
+            // A whole tile of C with C = product + {0, 1} * C: the tile unit loads and stores C itself.
+            if (alpha == 1.0f && (beta_k == 0.0f || beta_k == 1.0f) && cols == tile && nrows - ir >= tile) {
+              kernel(kpad, ap + ir * kpad, bp + jr * kpad, ct, g.ldc * 4, beta_k == 1.0f);
+              continue;
+            }
+            kernel(kpad, ap + ir * kpad, bp + jr * kpad, product, 4 * tile, false);
             // C = alpha * product + beta_k * C over the tile's valid rows and columns.
             for (std::int64_t i = 0; i < std::min(tile, nrows - ir); ++i) {
               float* ci = c + (i0 + ir + i) * g.ldc + j0 + jr;
