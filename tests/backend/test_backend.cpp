@@ -111,45 +111,50 @@ TEST_CASE("Cpu gemm computing in bf16 equals the definition on rounded operands 
 #endif
 }
 
-TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(A)") {
-  // Square products deeper than a packed block (256) and wider than a thread's half, so whole
-  // tiles and whole k-blocks are skipped; beta 0 (NaN in C) and 1, every transpose of A.
+TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(A), in fp32 and bf16") {
+  // Square products deeper than a packed block (256 for fp32, 512 on AMX) and wider than a
+  // thread's half, so whole tiles and whole k-blocks are skipped; beta 0 (NaN in C) and 1, every
+  // transpose of A.
   Cpu cpu;
-  const std::int64_t n = 301, cols = 70;
+  const std::int64_t cols = 70;
   std::uint64_t seed = 500;
-  for (Triangle tri : {Triangle::lower, Triangle::upper})
-    for (bool ta : {false, true})
-      for (float beta : {0.0f, 1.0f}) {
-        CAPTURE(static_cast<int>(tri));
-        CAPTURE(ta);
-        CAPTURE(beta);
-        const auto in_triangle = [tri](std::int64_t i, std::int64_t j) { return tri == Triangle::lower ? j <= i : j >= i; };
-        // C triangle: C = op(A) B^T-like square product, compared on the triangle only.
-        auto a = random_values<float>(n * n, seed++), b = random_values<float>(n * n, seed++);
-        auto c0 = random_values<float>(n * n, seed++);
-        if (beta == 0.0f) std::fill(c0.begin(), c0.end(), std::nanf(""));
-        auto ta_ = upload(cpu, {n, n}, a), tb_ = upload(cpu, {n, n}, b), tc = upload(cpu, {n, n}, c0);
-        cpu::gemm(cpu, tc.view(), ta_.view(), tb_.view(), Transpose{ta}, Transpose::yes, 1.0f, beta,
-                  GemmOptions{tri, Triangle::full});
-        const auto want = naive_gemm(a, n, b, n, c0, n, n, n, ta, true, 1.0f, beta), got = to_host(cpu, tc.view());
-        double worst = 0;
-        for (std::int64_t i = 0; i < n; ++i)
-          for (std::int64_t j = 0; j < n; ++j)
-            if (in_triangle(i, j)) worst = std::max(worst, std::fabs(double{got[i * n + j]} - want[i * n + j]));
-        CHECK(worst < 1e-4);
-        // A triangle: op(A) zero outside it, C = op(A) B with B [n, cols], compared everywhere.
-        for (std::int64_t i = 0; i < n; ++i)
-          for (std::int64_t p = 0; p < n; ++p)
-            if (!in_triangle(i, p)) a[ta ? p * n + i : i * n + p] = 0.0f;
-        auto b2 = random_values<float>(n * cols, seed++);
-        auto c2 = random_values<float>(n * cols, seed++);
-        if (beta == 0.0f) std::fill(c2.begin(), c2.end(), std::nanf(""));
-        auto ta2 = upload(cpu, {n, n}, a), tb2 = upload(cpu, {n, cols}, b2), tc2 = upload(cpu, {n, cols}, c2);
-        cpu::gemm(cpu, tc2.view(), ta2.view(), tb2.view(), Transpose{ta}, Transpose::no, 1.0f, beta,
-                  GemmOptions{Triangle::full, tri});
-        CHECK(relative_error(to_host(cpu, tc2.view()), naive_gemm(a, n, b2, cols, c2, n, cols, n, ta, false, 1.0f, beta)) <
-              1e-6);
-      }
+  for (GemmCompute compute : {GemmCompute::fp32, GemmCompute::bf16})
+    for (Triangle tri : {Triangle::lower, Triangle::upper})
+      for (bool ta : {false, true})
+        for (float beta : {0.0f, 1.0f}) {
+          const std::int64_t n = compute == GemmCompute::bf16 ? 560 : 301;
+          CAPTURE(static_cast<int>(compute));
+          CAPTURE(static_cast<int>(tri));
+          CAPTURE(ta);
+          CAPTURE(beta);
+          const auto in_triangle = [tri](std::int64_t i, std::int64_t j) { return tri == Triangle::lower ? j <= i : j >= i; };
+          // C triangle: C = op(A) B^T-like square product, compared on the triangle only.
+          auto a = random_values<float>(n * n, seed++), b = random_values<float>(n * n, seed++);
+          auto c0 = random_values<float>(n * n, seed++);
+          if (beta == 0.0f) std::fill(c0.begin(), c0.end(), std::nanf(""));
+          auto ta_ = upload(cpu, {n, n}, a), tb_ = upload(cpu, {n, n}, b), tc = upload(cpu, {n, n}, c0);
+          cpu::gemm(cpu, tc.view(), ta_.view(), tb_.view(), Transpose{ta}, Transpose::yes, 1.0f, beta,
+                    GemmOptions{tri, Triangle::full, compute});
+          const auto want = naive_gemm(a, n, b, n, c0, n, n, n, ta, true, 1.0f, beta, compute);
+          const auto got = to_host(cpu, tc.view());
+          double worst = 0;
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t j = 0; j < n; ++j)
+              if (in_triangle(i, j)) worst = std::max(worst, std::fabs(double{got[i * n + j]} - want[i * n + j]));
+          CHECK(worst < 1e-4);
+          // A triangle: op(A) zero outside it, C = op(A) B with B [n, cols], compared everywhere.
+          for (std::int64_t i = 0; i < n; ++i)
+            for (std::int64_t p = 0; p < n; ++p)
+              if (!in_triangle(i, p)) a[ta ? p * n + i : i * n + p] = 0.0f;
+          auto b2 = random_values<float>(n * cols, seed++);
+          auto c2 = random_values<float>(n * cols, seed++);
+          if (beta == 0.0f) std::fill(c2.begin(), c2.end(), std::nanf(""));
+          auto ta2 = upload(cpu, {n, n}, a), tb2 = upload(cpu, {n, cols}, b2), tc2 = upload(cpu, {n, cols}, c2);
+          cpu::gemm(cpu, tc2.view(), ta2.view(), tb2.view(), Transpose{ta}, Transpose::no, 1.0f, beta,
+                    GemmOptions{Triangle::full, tri, compute});
+          CHECK(relative_error(to_host(cpu, tc2.view()),
+                               naive_gemm(a, n, b2, cols, c2, n, cols, n, ta, false, 1.0f, beta, compute)) < 1e-6);
+        }
 }
 
 TEST_CASE("Cpu gemm inside a parallel region: each thread its own product") {

@@ -97,7 +97,7 @@ TEST_CASE("parity with PyTorch: 150 positions, over several causal attention blo
   check_against_pytorch<GptConfig<1, 2, 1, 16>>("long_t");
 }
 
-TEST_CASE("parity with PyTorch: every Linear product computing in bf16, forward and backward") {
+TEST_CASE("parity with PyTorch: every matmul (Linear layers, attention) computing in bf16, forward and backward") {
   // Rounding intermediate values to bf16 amplifies fp32 noise: the reference itself moves by
   // 4e-4 in its logits and up to 3e-3 in a gradient when only its sums are taken in fp64 instead
   // of fp32, so the bar is that, not 1e-5. What it must tell apart is the fp32 computation of the

@@ -7,7 +7,7 @@ Needs only Debian's python3-torch (1.13); files are written by save_safetensors 
 
 Written from the spec, not from nanochat's code: torch 1.13 has neither F.rms_norm nor GQA in SDPA, so
 rmsnorm and attention are spelled out. Everything is float32 (the CPU path of nanochat), except in the
-bf16 fixtures, whose Linear products round their operands to bf16 (Bf16Linear).
+bf16 fixtures, whose matmuls (Linear layers and attention's) round their operands to bf16 (Bf16Matmul).
 
 Fixtures (one safetensors file per config; every tensor F32 unless noted):
   <param name>          every parameter, nanochat state_dict names, Linear weights [out, in], random non-zero
@@ -101,28 +101,35 @@ def to_bf16(x):
     return x.bfloat16().to(x.dtype)
 
 
-class Bf16Linear(torch.autograd.Function):
-    """x @ w.t() with both operands rounded to bf16 and the sums in x's dtype; the backward rounds its
-    operands likewise (dx = bf16(dy) bf16(w), dw = bf16(dy)^T bf16(x)): a matmul computing in bf16,
-    forward and backward, as the C++ model's bf16 Config does."""
+class Bf16Matmul(torch.autograd.Function):
+    """a @ b with both operands rounded to bf16 and the sums in their dtype; the backward rounds its
+    operands likewise (da = bf16(dy) bf16(b)^T, db = bf16(a)^T bf16(dy)): a matmul computing in bf16,
+    forward and backward, as the C++ model's bf16 Config does for Linear layers and attention."""
 
     @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return to_bf16(x) @ to_bf16(w).t()
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return to_bf16(a) @ to_bf16(b)
 
     @staticmethod
     def backward(ctx, dy):
-        x, w = ctx.saved_tensors
+        a, b = ctx.saved_tensors
         dy = to_bf16(dy)
-        dx = dy @ to_bf16(w)
-        dw = dy.reshape(-1, dy.shape[-1]).t() @ to_bf16(x).reshape(-1, x.shape[-1])
-        return dx, dw
+        da = dy @ to_bf16(b).transpose(-2, -1)
+        # a may be batched where b (a weight) is not: sum db over the batch.
+        db = (to_bf16(a).transpose(-2, -1) @ dy).reshape(-1, *b.shape).sum(0) if a.dim() > b.dim() else \
+            to_bf16(a).transpose(-2, -1) @ dy
+        return da, db
+
+
+def matmul(a, b, compute):
+    """a @ b in the compute type: "fp32" (as stored) or "bf16" (see Bf16Matmul)."""
+    return Bf16Matmul.apply(a, b) if compute == "bf16" else a @ b
 
 
 def linear(x, w, compute):
-    """A Linear layer's product in the compute type: "fp32" (as stored) or "bf16"."""
-    return Bf16Linear.apply(x, w) if compute == "bf16" else x @ w.t()
+    """A Linear layer's product x @ w.t() in the compute type."""
+    return matmul(x, w.t(), compute)
 
 
 def attention(x, params, prefix, cfg, cos, sin, compute="fp32"):
@@ -137,10 +144,10 @@ def attention(x, params, prefix, cfg, cos, sin, compute="fp32"):
     group = H // Hkv  # query head h reads KV head h // group
     k = k.repeat_interleave(group, dim=1)
     v = v.repeat_interleave(group, dim=1)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+    scores = matmul(q, k.transpose(-2, -1), compute) / math.sqrt(D)
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     scores = scores.masked_fill(~causal, float("-inf"))
-    y = scores.softmax(dim=-1) @ v  # [B, H, T, D]
+    y = matmul(scores.softmax(dim=-1), v, compute)  # [B, H, T, D]
     y = y.transpose(1, 2).reshape(B, T, C)
     return linear(y, params[prefix + "c_proj.weight"], compute)
 
@@ -152,7 +159,7 @@ def mlp(x, params, prefix, compute="fp32"):
 
 def forward(cfg, params, idx, targets=None, compute="fp32"):
     """Returns softcapped logits [B, T, V], and with targets also (mean loss, per-token losses [B, T]).
-    compute: the Linear layers' compute type, "fp32" or "bf16" (see Bf16Linear)."""
+    compute: the matmuls' compute type, "fp32" or "bf16" (see Bf16Matmul)."""
     B, T = idx.shape
     dtype = params["lm_head.weight"].dtype
     cos, sin = rotary_tables(T, cfg.head_dim, dtype)
@@ -200,7 +207,7 @@ FIXTURE_CONFIGS = {
     # longer than the Cpu attention's 64-row causal blocks, and not a multiple of them
     "long_t": (Config(1, 2, 1, 32, 61, 150), 2, 150, 4, 0.1, []),
 }
-# The same, with every Linear product computed in bf16 (Bf16Linear).
+# The same, with every matmul computed in bf16 (Bf16Matmul).
 BF16_FIXTURE_CONFIGS = {
     "gqa_bf16": (Config(2, 4, 2, 64, 97, 16), 2, 16, 5, 0.2, []),
 }

@@ -7,9 +7,10 @@
 //              with x' = rmsnorm(x);  x += mlp_proj(relu(c_fc rmsnorm(x))^2)
 //   logits = 15 tanh(lm_head(rmsnorm(x)) / 15);  loss = cross_entropy(logits, targets), -1 ignored
 //
-// The Config's element type is the matmuls' compute type: with bf16 every Linear product, forward
-// and backward, rounds its operands to bf16 and sums in fp32 (nanochat's autocast on a GPU; AMX
-// on a recent Xeon). Weights, activations, attention and the loss stay fp32 either way.
+// The Config's element type is the matmuls' compute type: with bf16 every product, forward and
+// backward, of the Linear layers and of attention (scores, probabilities times values) rounds its
+// operands to bf16 and sums in fp32 (nanochat's autocast on a GPU; AMX on a recent Xeon). Weights,
+// activations, the softmax and the loss stay fp32 either way.
 //
 // All memory — weights, gradients, activations, scratch — is planned at construction; a step
 // allocates nothing. Gradients accumulate across backward calls until zero_grad().
@@ -149,7 +150,8 @@ class Gpt {
       rmsnorm_forward(be, rows(s.kn), s.rstd_k, rows(s.k));
     });
     timed(StepSection::attention, [&] {
-      attention_forward(be, s.y.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v, attention_scale());
+      attention_forward(be, s.y.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v, attention_scale(),
+                        matmul_options.compute);
     });
     timed(StepSection::linears, [&] {
       be.copy_on_device(s.mid.data(), x.data(), x.bytes());
@@ -192,8 +194,8 @@ class Gpt {
       linear(a.dy, a.dx, w.attn_proj, no, no, 0.0f);
     });
     timed(StepSection::attention, [&] {
-      attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn,
-                         s.kn, s.v, attention_scale());
+      attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v,
+                         attention_scale(), matmul_options.compute);
     });
     timed(StepSection::norms, [&] {
       rmsnorm_backward(be, rows(a.dq), rows(a.dq), rows(s.q), s.rstd_q);
@@ -214,13 +216,13 @@ class Gpt {
     timed(StepSection::norms, [&] { rmsnorm_backward(be, a.dx, a.dxn, x, s.rstd1, true); });
   }
 
-  // A Linear layer's product, forward or backward: c = op(a) op(b) + beta c in the Config's
-  // compute type.
-  static constexpr GemmOptions linear_options{
+  // Every matmul's compute type, the Config's element type.
+  static constexpr GemmOptions matmul_options{
       .compute = std::is_same_v<typename C::element_type, bf16> ? GemmCompute::bf16 : GemmCompute::fp32};
+  // A Linear layer's product, forward or backward: c = op(a) op(b) + beta c.
   void linear(TensorView<float, B> c, TensorView<const float, B> a, TensorView<const float, B> b, Transpose ta,
               Transpose tb, float beta) {
-    gemm(*backend_, c, a, b, ta, tb, 1.0f, beta, linear_options);
+    gemm(*backend_, c, a, b, ta, tb, 1.0f, beta, matmul_options);
   }
 
   template <class F>

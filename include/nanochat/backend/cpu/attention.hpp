@@ -22,9 +22,10 @@ struct Dims {
   std::int64_t group() const { return heads / kv_heads; }
 };
 
-inline constexpr GemmOptions lower_c{Triangle::lower, Triangle::full};  // scores: j <= i wanted
-inline constexpr GemmOptions lower_a{Triangle::full, Triangle::lower};  // P, dS: zero above the diagonal
-inline constexpr GemmOptions upper_a{Triangle::full, Triangle::upper};  // their transposes
+// The causal structure of each product, in the given compute type.
+inline GemmOptions lower_c(GemmCompute compute) { return {Triangle::lower, Triangle::full, compute}; }  // scores: j <= i
+inline GemmOptions lower_a(GemmCompute compute) { return {Triangle::full, Triangle::lower, compute}; }  // P, dS
+inline GemmOptions upper_a(GemmCompute compute) { return {Triangle::full, Triangle::upper, compute}; }  // P^T, dS^T
 
 inline Dims check(const Shape& q, const Shape& k, const Shape& v, const Shape& probs, const char* op) {
   NANOCHAT_CHECK(q.rank() == 4 && k.rank() == 4, op, ": q ", q, " and k ", k,
@@ -54,10 +55,10 @@ TensorView<T, Cpu> matrix(const TensorView<T, Cpu>& probs, std::int64_t b, std::
 }  // namespace attention_detail
 
 // out = softmax(scale * q k^T + causal mask) v; probs keeps the softmax (zeros above the
-// diagonal).
+// diagonal). `compute` is the two products' (the softmax is fp32 either way).
 inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs,
                               CpuView<const float> q, CpuView<const float> k,
-                              CpuView<const float> v, float scale) {
+                              CpuView<const float> v, float scale, GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
   const Dims d = check(q.shape(), k.shape(), v.shape(), probs.shape(), "attention_forward");
   check_shape(out.shape(), q.shape(), "attention_forward: out");
@@ -66,22 +67,24 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs
     for (std::int64_t h = 0; h < d.heads; ++h) {
       const std::int64_t kv = h / d.group();
       const CpuView<float> p = matrix(probs, b, h);
-      gemm(cpu, p, head(q, b, h), head(k, b, kv), Transpose::no, Transpose::yes, scale, 0.0f, lower_c);
+      gemm(cpu, p, head(q, b, h), head(k, b, kv), Transpose::no, Transpose::yes, scale, 0.0f, lower_c(compute));
       for (std::int64_t i = 0; i < d.seq; ++i) {
         float* row = p.data() + i * d.seq;
         softmax_in_place(row, i + 1);
         std::fill(row + i + 1, row + d.seq, 0.0f);
       }
       gemm(cpu, head(out, b, h), CpuView<const float>(p), head(v, b, kv), Transpose::no, Transpose::no, 1.0f, 0.0f,
-           lower_a);
+           lower_a(compute));
     }
 }
 
 // Gradients of q, k, v (overwritten, not accumulated) from dout; dprobs is [B, H, T, T] scratch.
+// `compute` as the forward's.
 inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, CpuView<float> dv,
                                CpuView<float> dprobs, CpuView<const float> dout,
                                CpuView<const float> probs, CpuView<const float> q,
-                               CpuView<const float> k, CpuView<const float> v, float scale) {
+                               CpuView<const float> k, CpuView<const float> v, float scale,
+                               GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
   const Dims d = check(q.shape(), k.shape(), v.shape(), probs.shape(), "attention_backward");
   check_shape(dq.shape(), q.shape(), "attention_backward: dq");
@@ -99,8 +102,8 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
         const float beta = h == kv * d.group() ? 0.0f : 1.0f;
         const CpuView<const float> p = matrix(probs, b, h), dy = head(dout, b, h);
         const CpuView<float> ds = matrix(dprobs, b, h);
-        gemm(cpu, dvh, p, dy, Transpose::yes, Transpose::no, 1.0f, beta, upper_a);
-        gemm(cpu, ds, dy, vh, Transpose::no, Transpose::yes, 1.0f, 0.0f, lower_c);
+        gemm(cpu, dvh, p, dy, Transpose::yes, Transpose::no, 1.0f, beta, upper_a(compute));
+        gemm(cpu, ds, dy, vh, Transpose::no, Transpose::yes, 1.0f, 0.0f, lower_c(compute));
         // Softmax backward: ds = p * (dp - sum_j p dp), zero above the diagonal (p is 0 there).
         for (std::int64_t i = 0; i < d.seq; ++i) {
           float* g = ds.data() + i * d.seq;
@@ -110,8 +113,10 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
           for (std::int64_t j = 0; j <= i; ++j) g[j] = pr[j] * (g[j] - dot);
           std::fill(g + i + 1, g + d.seq, 0.0f);
         }
-        gemm(cpu, head(dq, b, h), CpuView<const float>(ds), kh, Transpose::no, Transpose::no, scale, 0.0f, lower_a);
-        gemm(cpu, dkh, CpuView<const float>(ds), head(q, b, h), Transpose::yes, Transpose::no, scale, beta, upper_a);
+        gemm(cpu, head(dq, b, h), CpuView<const float>(ds), kh, Transpose::no, Transpose::no, scale, 0.0f,
+             lower_a(compute));
+        gemm(cpu, dkh, CpuView<const float>(ds), head(q, b, h), Transpose::yes, Transpose::no, scale, beta,
+             upper_a(compute));
       }
     }
 }

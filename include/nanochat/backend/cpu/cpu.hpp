@@ -61,6 +61,25 @@ struct Cpu {
 
 static_assert(Backend<Cpu>);
 
+// Scratch memory of the calling thread: 64-byte aligned, grown to the largest request and kept,
+// valid until the thread's next call. For kernels that may run on several threads at once
+// (a GEMM inside a parallel loop), where the Cpu's one workspace would be shared.
+template <class T>
+T* thread_scratch(std::size_t elements) {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<void, Free> space;
+  thread_local std::size_t capacity = 0;
+  const std::size_t bytes = (elements * sizeof(T) + Cpu::alignment - 1) / Cpu::alignment * Cpu::alignment;
+  if (bytes > capacity) {
+    space.reset(std::aligned_alloc(Cpu::alignment, bytes));
+    NANOCHAT_CHECK(space != nullptr, "Cpu: out of host memory allocating ", bytes, " bytes of scratch");
+    capacity = bytes;
+  }
+  return static_cast<T*>(space.get());
+}
+
 template <class T>
 using CpuView = TensorView<T, Cpu>;
 

@@ -50,31 +50,30 @@ const float* as_float(CpuView<const T> x, std::int64_t offset, std::int64_t ld, 
 }
 
 template <class TA, class TB>
-void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a,
-          Transpose trans_b, float alpha, float beta, GemmOptions options) {
+void gemm(CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a, Transpose trans_b, float alpha,
+          float beta, GemmOptions options) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
   for (std::int64_t i = 0; i < g.batch; ++i) {
     const std::int64_t oa = i * g.stride_a, ob = i * g.stride_b;
     float* ci = c.data() + i * g.stride_c;
 #if defined(NANOCHAT_CPU_AMX)
-    // The tile unit takes bf16 products of a float A; triangles are the fp32 kernel's to skip.
+    // The tile unit takes the bf16 products of a float A.
     if constexpr (std::is_same_v<TA, float>) {
-      if (options.compute == GemmCompute::bf16 && options.c == Triangle::full && options.a == Triangle::full &&
-          amx::usable()) {
-        amx::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta);
+      if (options.compute == GemmCompute::bf16 && amx::usable()) {
+        amx::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, options);
         continue;
       }
     }
 #endif
 #if defined(__AVX512F__)
-    (void)cpu;
     avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, options);
 #else
     // sgemm computes every element, which agrees wherever the triangles define C.
     const bool round = options.compute == GemmCompute::bf16;
     const std::int64_t a_size = a.size(-2) * a.size(-1), b_size = b.size(-2) * b.size(-1);
-    float* space = cpu.workspace(static_cast<std::size_t>(a_size + b_size));  // one request: it may move
+    // One request (a second could move the first), per thread (attention calls gemm in parallel).
+    float* space = thread_scratch<float>(static_cast<std::size_t>(a_size + b_size));
     std::int64_t lda = 0, ldb = 0;
     const float* wa = as_float(a, oa, g.lda, round && std::is_same_v<TA, float>, space, lda);
     const float* wb = as_float(b, ob, g.ldb, round && std::is_same_v<TB, float>, space + a_size, ldb);
@@ -89,22 +88,22 @@ void gemm(Cpu& cpu, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, 
 // C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN). The
 // options say how the products are formed (fp32 or bf16) and what structure lets the kernel skip
 // work (a wanted triangle of C, a triangular op(A)).
-inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
+inline void gemm(Cpu&, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
                  float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, options);
+  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
-inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const bf16> a, CpuView<const bf16> b,
+inline void gemm(Cpu&, CpuView<float> c, CpuView<const bf16> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
                  float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, options);
+  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
-inline void gemm(Cpu& cpu, CpuView<float> c, CpuView<const float> a, CpuView<const bf16> b,
+inline void gemm(Cpu&, CpuView<float> c, CpuView<const float> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
                  float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(cpu, c, a, b, trans_a, trans_b, alpha, beta, options);
+  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 }  // namespace nanochat::cpu

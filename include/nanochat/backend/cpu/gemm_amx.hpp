@@ -75,22 +75,6 @@ inline void load_tile_config() {
   _tile_loadconfig(&config);
 }
 
-// One thread's packing space in bf16 elements, grown on first use and kept.
-inline std::uint16_t* pack_space(std::size_t elements) {
-  struct Free {
-    void operator()(std::uint16_t* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<std::uint16_t, Free> space;
-  thread_local std::size_t size = 0;
-  if (elements > size) {
-    const std::size_t bytes = (elements * 2 + 63) / 64 * 64;
-    space.reset(static_cast<std::uint16_t*>(std::aligned_alloc(64, bytes)));
-    NANOCHAT_CHECK(space != nullptr, "gemm: out of memory for ", bytes, " bytes of packing space");
-    size = elements;
-  }
-  return space.get();
-}
-
 // 32 floats as 32 bf16 (nearest, ties to even), lo first.
 inline __m512i to_bf16(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
 
@@ -191,10 +175,11 @@ void pack_b(const TB* b, std::int64_t ldb, bool transposed, std::int64_t c0, std
   }
 }
 
-// out (a 32 x 32 fp32 tile, `stride` bytes between rows) = the product of an A panel and a B
-// panel over kpad, plus out's previous value when `accumulate`.
-inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_t* b, float* out, std::int64_t stride,
-                   bool accumulate) {
+// out (a 32 x 32 fp32 tile, `stride` bytes between rows) = the product of an A panel (rows of
+// kpad bf16) and a B panel over `depth` (a multiple of 32), plus out's previous value when
+// `accumulate`.
+inline void kernel(std::int64_t depth, const std::uint16_t* a, std::int64_t kpad, const std::uint16_t* b, float* out,
+                   std::int64_t stride, bool accumulate) {
   const std::int64_t lower = 16 * stride / 4;  // the second 16 rows, in floats
   if (accumulate) {
     _tile_loadd(0, out, stride);
@@ -208,7 +193,7 @@ inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_
     _tile_zero(3);
   }
   const std::int64_t a_stride = kpad * 2;  // bytes between the rows of an A panel
-  for (std::int64_t k = 0; k < kpad; k += 32) {
+  for (std::int64_t k = 0; k < depth; k += 32) {
     _tile_loadd(4, a + k, a_stride);
     _tile_loadd(5, a + 16 * kpad + k, a_stride);
     _tile_loadd(6, b + k * tile, 4 * tile);  // 16 pair rows, columns 0-15
@@ -224,16 +209,18 @@ inline void kernel(std::int64_t kpad, const std::uint16_t* a, const std::uint16_
   _tile_stored(3, out + lower + 16, stride);
 }
 
-// The part [m0, m1) x [n0, n1) of C on the calling thread.
+// The part [m0, m1) x [n0, n1) of C on the calling thread. The options' triangles skip whole
+// tiles of C and cut the k-stretch of a tile to where op(A) is nonzero, in the tile unit's steps
+// of 32 (the extra k read zeros); a tile whose stretch is empty still applies beta.
 template <class TB>
 void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
-               std::int64_t m1, std::int64_t n0, std::int64_t n1) {
+               std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmOptions options) {
   load_tile_config();
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const std::int64_t kpad_max = (std::min(kc, g.k) + 31) / 32 * 32;
   const std::int64_t nc_max = (std::min(nc, n1 - n0) + tile - 1) / tile * tile;
   const std::int64_t mc_max = (std::min(mc, m1 - m0) + tile - 1) / tile * tile;
-  std::uint16_t* bp = pack_space(static_cast<std::size_t>(kpad_max * (nc_max + mc_max)));
+  std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(kpad_max * (nc_max + mc_max)));
   std::uint16_t* ap = bp + kpad_max * nc_max;
   alignas(64) float product[tile * tile];
   for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
@@ -250,13 +237,25 @@ void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float 
           const std::int64_t cols = std::min(tile, ncols - jr);
           const __mmask16 left = first_lanes(cols), right = first_lanes(cols - 16);
           for (std::int64_t ir = 0; ir < nrows; ir += tile) {
-            float* ct = c + (i0 + ir) * g.ldc + j0 + jr;
+            const std::int64_t row = i0 + ir, col = j0 + jr;
+            if (options.c == Triangle::upper && row > col + tile - 1) break;
+            if (options.c == Triangle::lower && col > row + tile - 1) continue;
+            std::int64_t k_lo = 0, k_hi = kpad;  // within the block, multiples of 32
+            if (options.a == Triangle::lower) k_hi = std::clamp<std::int64_t>(row + tile - k0, 0, kpad);
+            if (options.a == Triangle::upper) k_lo = std::clamp<std::int64_t>(row - k0, 0, kpad);
+            if (k_hi <= k_lo) {
+              if (beta_k == 1.0f) continue;
+              k_hi = k_lo;  // nothing to add, but C = beta * C still
+            }
+            const std::uint16_t* at = ap + ir * kpad + k_lo;
+            const std::uint16_t* bt = bp + jr * kpad + k_lo * tile;
+            float* ct = c + row * g.ldc + col;
             // A whole tile of C with C = product + {0, 1} * C: the tile unit loads and stores C itself.
             if (alpha == 1.0f && (beta_k == 0.0f || beta_k == 1.0f) && cols == tile && nrows - ir >= tile) {
-              kernel(kpad, ap + ir * kpad, bp + jr * kpad, ct, g.ldc * 4, beta_k == 1.0f);
+              kernel(k_hi - k_lo, at, kpad, bt, ct, g.ldc * 4, beta_k == 1.0f);
               continue;
             }
-            kernel(kpad, ap + ir * kpad, bp + jr * kpad, product, 4 * tile, false);
+            kernel(k_hi - k_lo, at, kpad, bt, product, 4 * tile, false);
             // C = alpha * product + beta_k * C over the tile's valid rows and columns.
             for (std::int64_t i = 0; i < std::min(tile, nrows - ir); ++i) {
               float* ci = c + (i0 + ir + i) * g.ldc + j0 + jr;
@@ -282,9 +281,9 @@ void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float 
 // One (batch entry of a) GEMM computing in bf16, split over the threads unless called inside a
 // parallel region. The caller checks usable() first.
 template <class TB>
-void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta) {
+void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, GemmOptions options) {
   avx512::split_over_threads(g, tile, tile, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-    detail::gemm_part(g, a, b, c, alpha, beta, m0, m1, n0, n1);
+    detail::gemm_part(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
   });
 }
 

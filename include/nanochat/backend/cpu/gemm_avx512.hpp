@@ -26,6 +26,7 @@
 #include <type_traits>
 
 #include "nanochat/backend/cpu/avx512_vector.hpp"
+#include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/gemm_shape.hpp"
@@ -40,22 +41,6 @@ inline constexpr std::int64_t mc = 240;  // rows of a packed A block (240 KB, in
 inline constexpr std::int64_t nc = 2048; // columns of a packed B block (2 MB)
 
 namespace detail {
-
-// One thread's packing space, grown on first use and kept: the hot path allocates nothing.
-inline float* pack_space(std::size_t floats) {
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<float, Free> space;
-  thread_local std::size_t size = 0;
-  if (floats > size) {
-    const std::size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    space.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    NANOCHAT_CHECK(space != nullptr, "gemm: out of memory for ", bytes, " bytes of packing space");
-    size = floats;
-  }
-  return space.get();
-}
 
 // load16, with float elements rounded to bf16 when the product computes in bf16 (bf16 elements
 // are already).
@@ -143,7 +128,7 @@ void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alp
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const std::int64_t nc_max = std::min(nc, (n1 - n0 + nr - 1) / nr * nr);
   const std::int64_t mc_max = std::min(mc, (m1 - m0 + mr - 1) / mr * mr);
-  float* bp = pack_space(static_cast<std::size_t>(kc * (nc_max + mc_max)));
+  float* bp = thread_scratch<float>(static_cast<std::size_t>(kc * (nc_max + mc_max)));
   float* ap = bp + kc * nc_max;
   for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
     const std::int64_t ncols = std::min(nc, n1 - j0);
