@@ -63,6 +63,23 @@ tokenizer::Tokenizer train_tokenizer(const std::vector<std::string>& docs) {
   return tokenizer::Tokenizer(trainer.train(300 - specials.size()), specials);
 }
 
+// The corpus, tokenizer and shard split every training test starts from; a log sink for the
+// trainers' progress lines.
+struct TinySetup {
+  explicit TinySetup(const std::string& name) : corpus(name) {
+    std::vector<std::string> docs;
+    const auto shards = write_corpus(corpus.path, docs);
+    tok = train_tokenizer(docs);
+    train_shards = data::split_shards(shards, data::Split::train);
+    val_shards = data::split_shards(shards, data::Split::val);
+  }
+  ~TinySetup() { std::fclose(quiet); }
+  ScratchDir corpus;
+  tokenizer::Tokenizer tok;
+  std::vector<fs::path> train_shards, val_shards;
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+};
+
 BaseTrainOptions tiny_options(const fs::path& dir) {
   BaseTrainOptions o;
   o.max_seq_len = 16;
@@ -81,13 +98,9 @@ BaseTrainOptions tiny_options(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights and optimizer state") {
-  ScratchDir corpus("train_corpus"), straight("train_straight"), resumed("train_resumed");
-  std::vector<std::string> docs;
-  auto shards = write_corpus(corpus.path, docs);
-  const auto tok = train_tokenizer(docs);
-  const auto train_shards = data::split_shards(shards, data::Split::train);
-  const auto val_shards = data::split_shards(shards, data::Split::val);
-  std::FILE* quiet = std::fopen("/dev/null", "w");
+  TinySetup setup("train_corpus");
+  ScratchDir straight("train_straight"), resumed("train_resumed");
+  const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
 
   Cpu cpu;
   BaseTrainer<Tiny, Cpu> a(cpu, tok, train_shards, val_shards, tiny_options(straight.path), {}, quiet);
@@ -108,7 +121,6 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
   BaseTrainer<Tiny, Cpu> b(cpu, tok, train_shards, val_shards, options, {}, quiet);
   CHECK(b.state().step == 3);
   const TrainState end_b = b.run();
-  std::fclose(quiet);
   CHECK(to_host(cpu, b.model().weights().flat()) == weights_a);
   CHECK(end_b.smooth_train_loss == end_a.smooth_train_loss);
   CHECK(end_b.val_bpb == end_a.val_bpb);
@@ -132,19 +144,14 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
 }
 
 TEST_CASE("a bf16 Config trains like the fp32 one on the same data (its matmuls differ, its learning does not)") {
-  ScratchDir corpus("train_corpus_bf16"), fp32_dir("train_fp32"), bf16_dir("train_bf16");
-  std::vector<std::string> docs;
-  auto shards = write_corpus(corpus.path, docs);
-  const auto tok = train_tokenizer(docs);
-  const auto train_shards = data::split_shards(shards, data::Split::train);
-  const auto val_shards = data::split_shards(shards, data::Split::val);
-  std::FILE* quiet = std::fopen("/dev/null", "w");
+  TinySetup setup("train_corpus_bf16");
+  ScratchDir fp32_dir("train_fp32"), bf16_dir("train_bf16");
+  const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
   Cpu cpu;
   BaseTrainer<Tiny, Cpu> fp32(cpu, tok, train_shards, val_shards, tiny_options(fp32_dir.path), {}, quiet);
   BaseTrainer<GptConfig<2, 2, 1, 16, bf16>, Cpu> half(cpu, tok, train_shards, val_shards, tiny_options(bf16_dir.path),
                                                       {}, quiet);
   const TrainState a = fp32.run(), b = half.run();
-  std::fclose(quiet);
   CHECK(b.val_bpb != a.val_bpb);
   CHECK(b.val_bpb == doctest::Approx(a.val_bpb).epsilon(2e-3));  // 4e-5 apart on the machine it was written on
   CHECK(b.smooth_train_loss == doctest::Approx(a.smooth_train_loss).epsilon(2e-3));
