@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash examples/setup.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOCHAT_BUILD_TESTS=OFF
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOCHAT_BUILD_TESTS=OFF -DNANOCHAT_BUILD_BENCHMARKS=ON
 cmake --build build/release -j "$(nproc)" --target nanochat_benchmarks
 for bench in build/release/benchmarks/bench_*; do
   [ -x "$bench" ] || continue
