@@ -175,6 +175,16 @@ TEST_CASE("Cpu gemm inside a parallel region: each thread its own product") {
   CHECK(failures == 0);
 }
 
+TEST_CASE("a thread's scratch survives a failed request: the old buffer stays, the error names the size") {
+  float* small = cpu::thread_scratch<float>(1000);
+  small[999] = 1.5f;
+  CHECK_THROWS_WITH(cpu::thread_scratch<float>(std::size_t{1} << 60), doctest::Contains("bytes of scratch"));
+  CHECK_THROWS_WITH(cpu::thread_scratch<float>(SIZE_MAX / 2), doctest::Contains("overflows"));
+  float* again = cpu::thread_scratch<float>(1000);
+  REQUIRE(again == small);
+  CHECK(again[999] == 1.5f);
+}
+
 TEST_CASE("Cpu RMSNorm equals the definition, and its backward equals finite differences") {
   Cpu cpu;
   const std::int64_t rows = 3, dim = 37;

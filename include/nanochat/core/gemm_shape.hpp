@@ -26,7 +26,8 @@ enum class GemmCompute : std::uint8_t { fp32, bf16 };
 // What a caller knows about or allows for a product, so a backend may skip work. `c`: only that
 // triangle of C is wanted, the rest is left unspecified. `a`: op(A) is zero outside that
 // triangle (causal attention's probabilities). A backend may ignore the triangles: the result is
-// the same where it is defined. `compute` is a contract, not a hint.
+// the same where it is defined (for finite op(B): a skipped zero of op(A) times an Inf or NaN of
+// op(B) does not make NaN). `compute` is a contract, not a hint.
 struct GemmOptions {
   Triangle c = Triangle::full;
   Triangle a = Triangle::full;

@@ -1,8 +1,10 @@
 #pragma once
-// The Cpu backend: host memory, OpenMP for loops, OpenBLAS for GEMM. It is the executable
-// reference every other backend is compared with.
+// The Cpu backend: host memory, OpenMP for loops, its own AVX-512 GEMM (OpenBLAS's sgemm in
+// programs built without AVX-512). It is the executable reference every other backend is
+// compared with.
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -43,7 +45,7 @@ struct Cpu {
   void copy_on_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
   void fill_zero(void* dst, std::size_t bytes) { std::memset(dst, 0, bytes); }
 
-  // Scratch memory for ops that need a temporary (e.g. widening bf16 operands for BLAS). It
+  // Scratch memory for ops that need a temporary (Newton–Schulz's intermediate products). It
   // grows to the largest request and is then reused, so steady-state steps allocate nothing.
   // Valid until the next call; a Cpu is used by one thread at a time.
   float* workspace(std::size_t elements) {
@@ -62,8 +64,9 @@ struct Cpu {
 static_assert(Backend<Cpu>);
 
 // Scratch memory of the calling thread: 64-byte aligned, grown to the largest request and kept,
-// valid until the thread's next call. For kernels that may run on several threads at once
-// (a GEMM inside a parallel loop), where the Cpu's one workspace would be shared.
+// valid until the thread's next call with the same T (each T has its own buffer). For kernels
+// that may run on several threads at once (a GEMM inside a parallel loop), where the Cpu's one
+// workspace would be shared.
 template <class T>
 T* thread_scratch(std::size_t elements) {
   struct Free {
@@ -71,10 +74,14 @@ T* thread_scratch(std::size_t elements) {
   };
   thread_local std::unique_ptr<void, Free> space;
   thread_local std::size_t capacity = 0;
+  NANOCHAT_CHECK(elements <= (SIZE_MAX - Cpu::alignment) / sizeof(T), "Cpu: scratch of ", elements,
+                 " elements overflows the address space");
   const std::size_t bytes = (elements * sizeof(T) + Cpu::alignment - 1) / Cpu::alignment * Cpu::alignment;
   if (bytes > capacity) {
-    space.reset(std::aligned_alloc(Cpu::alignment, bytes));
-    NANOCHAT_CHECK(space != nullptr, "Cpu: out of host memory allocating ", bytes, " bytes of scratch");
+    // Allocated before the old buffer is let go, so a failure leaves the old one usable.
+    std::unique_ptr<void, Free> grown(std::aligned_alloc(Cpu::alignment, bytes));
+    NANOCHAT_CHECK(grown != nullptr, "Cpu: out of host memory allocating ", bytes, " bytes of scratch");
+    space = std::move(grown);
     capacity = bytes;
   }
   return static_cast<T*>(space.get());

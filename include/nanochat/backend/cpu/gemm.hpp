@@ -2,9 +2,10 @@
 // GEMM on the Cpu backend: C = alpha * op(A) op(B) + beta * C with a float C and float or bf16
 // operands (bf16 x bf16 gives the products a GPU's bf16 matmul gives, exact in fp32; float x
 // bf16 is a Linear with bf16 weights). With AVX-512 the backend's own kernel runs
-// (gemm_avx512.hpp); elsewhere OpenBLAS's sgemm, after widening bf16 operands into the workspace.
-// GemmCompute::bf16 rounds float operands to bf16 first: on AMX (gemm_amx.hpp) the tile unit
-// multiplies them; elsewhere the fp32 paths multiply the rounded values, the same numbers.
+// (gemm_avx512.hpp); elsewhere OpenBLAS's sgemm, after widening bf16 operands into per-thread
+// scratch. GemmCompute::bf16 rounds float operands to bf16 first: on AMX (gemm_amx.hpp) the tile
+// unit multiplies them; elsewhere the fp32 paths multiply the rounded values (the same products,
+// summed in another order).
 
 #include <cblas.h>
 

@@ -8,29 +8,28 @@
 // C is four 16 x 16 fp32 tile registers, fed by two 16-row A tiles (rows of 32 bf16 along k) and
 // two B tiles in the VNNI layout the instruction wants (each 32-bit word a pair of k for one
 // column). op(A) is packed as 32-row panels of bf16 rows; op(B) as 32-column panels of pair words.
-// Each block of depth ends in a small epilogue that applies alpha and beta through a scratch
-// tile, so every alpha, beta and ragged edge takes the same path.
+// A whole tile with alpha 1 and beta 0 or 1 is loaded and stored by the tile unit in C itself;
+// every other alpha, beta and ragged edge goes through a scratch tile and a small epilogue.
 //
 // Linux gives a process the tile registers only after it asks (arch_prctl); usable() asks once
 // and says whether it was granted. Programs compiled without AMX, or on a machine without it,
-// never reach this file: gemm.hpp then uses the fp32 kernel on rounded operands, the same numbers.
+// never reach this file: gemm.hpp then uses the fp32 kernel on rounded operands, the same products
+// summed in another order (and denormal operands kept, which the tile unit flushes to zero).
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__linux__)
 #define NANOCHAT_CPU_AMX 1
 
 #include <immintrin.h>
-#include <omp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <type_traits>
 
 #include "nanochat/backend/cpu/avx512_vector.hpp"
+#include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/gemm_avx512.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/error.hpp"
@@ -215,13 +214,13 @@ inline void kernel(std::int64_t depth, const std::uint16_t* a, std::int64_t kpad
 template <class TB>
 void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
                std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmOptions options) {
-  load_tile_config();
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const std::int64_t kpad_max = (std::min(kc, g.k) + 31) / 32 * 32;
   const std::int64_t nc_max = (std::min(nc, n1 - n0) + tile - 1) / tile * tile;
   const std::int64_t mc_max = (std::min(mc, m1 - m0) + tile - 1) / tile * tile;
   std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(kpad_max * (nc_max + mc_max)));
   std::uint16_t* ap = bp + kpad_max * nc_max;
+  load_tile_config();  // after the one call that can throw, so the tiles are always released
   alignas(64) float product[tile * tile];
   for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
     const std::int64_t ncols = std::min(nc, n1 - j0);
@@ -279,9 +278,10 @@ void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float 
 }  // namespace detail
 
 // One (batch entry of a) GEMM computing in bf16, split over the threads unless called inside a
-// parallel region. The caller checks usable() first.
+// parallel region. Without usable() the tile instructions would fault, so that is an error.
 template <class TB>
 void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, GemmOptions options) {
+  NANOCHAT_CHECK(usable(), "amx::gemm: Linux did not grant this process the AMX tile state");
   avx512::split_over_threads(g, tile, tile, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
     detail::gemm_part(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
   });

@@ -20,15 +20,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
 #include <type_traits>
 
 #include "nanochat/backend/cpu/avx512_vector.hpp"
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/core/bf16.hpp"
-#include "nanochat/core/error.hpp"
 #include "nanochat/core/gemm_shape.hpp"
 #include "nanochat/core/macros.hpp"
 
