@@ -65,6 +65,29 @@ int main() {
         }
     }
   }
+  // The upper triangle of X X^T (Newton–Schulz's symmetric products), which this path hands to
+  // ssyrk: equal to the definition there, and the lower triangle left as it was.
+  {
+    const std::int64_t n = 70, k = 90;
+    Tensor<float, cpu::Cpu> x(cpu, {n, k}), a(cpu, {n, n});
+    cpu::fill_normal<float>(cpu, x.view(), 4, 0, 0.0f, 1.0f);
+    for (std::int64_t i = 0; i < n * n; ++i) a.data()[i] = -7.0f;
+    cpu::gemm(cpu, a.view(), x.view(), x.view(), Transpose::no, Transpose::yes, 0.5f, 0.0f,
+              GemmOptions{Triangle::upper});
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        double want = -7.0;
+        if (j >= i) {
+          want = 0;
+          for (std::int64_t p = 0; p < k; ++p) want += 0.5 * x.data()[i * k + p] * x.data()[j * k + p];
+        }
+        if (std::fabs(a.data()[i * n + j] - want) > 1e-4 * (1 + std::fabs(want))) {
+          std::printf("consumer: symmetric gemm gives %g at (%ld, %ld), want %g\n",
+                      static_cast<double>(a.data()[i * n + j]), static_cast<long>(i), static_cast<long>(j), want);
+          return 1;
+        }
+      }
+  }
   // The data pipeline's codecs (nanochat::data): a zstd-compressed page decodes back.
   const std::string text = "parquet pages are compressed";
   std::string packed(ZSTD_compressBound(text.size()), '\0');

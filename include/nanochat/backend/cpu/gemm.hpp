@@ -30,8 +30,15 @@ inline blasint blas_int(std::int64_t v, const char* what) {
   return static_cast<blasint>(v);
 }
 
-// One operand of a batch entry as float rows for sgemm: float is used in place, unless it is to
-// be rounded to bf16; bf16 is widened. Copies go to `space` (rows x cols floats).
+#if !defined(__AVX512F__)
+// Whether sgemm needs a float copy of an operand: bf16 is widened, float only when rounded.
+template <class T>
+bool needs_copy(bool round) {
+  return !std::is_same_v<T, float> || round;
+}
+
+// One operand of a batch entry as float rows for sgemm: in place, or copied (widened, rounded to
+// bf16 when `round`) to `space` (rows x cols floats).
 template <class T>
 const float* as_float(CpuView<const T> x, std::int64_t offset, std::int64_t ld, bool round, float* space,
                       std::int64_t& ld_out) {
@@ -50,11 +57,47 @@ const float* as_float(CpuView<const T> x, std::int64_t offset, std::int64_t ld, 
   return space;
 }
 
+// Every batch entry through OpenBLAS. An operand shared by all entries (batch stride 0) is copied
+// once. A triangle of op(X) op(X)^T (the same operand, transposed once: Newton–Schulz) goes to
+// ssyrk, which computes only that triangle; otherwise sgemm computes all of C, which agrees
+// wherever the triangles define it.
+template <class TA, class TB>
+void openblas_gemm(const GemmShape& g, CpuView<const TA> a, CpuView<const TB> b, float* c, float alpha, float beta,
+                   GemmOptions options) {
+  const bool round = options.compute == GemmCompute::bf16;
+  const std::int64_t a_size = needs_copy<TA>(round) ? a.size(-2) * a.size(-1) : 0;
+  const std::int64_t b_size = needs_copy<TB>(round) ? b.size(-2) * b.size(-1) : 0;
+  // One request (a second could move the first), per thread (attention calls gemm in parallel).
+  float* space = thread_scratch<float>(static_cast<std::size_t>(a_size + b_size));
+  const bool symmetric = options.c != Triangle::full && g.m == g.n && g.trans_a != g.trans_b && g.lda == g.ldb &&
+                         g.stride_a == g.stride_b &&
+                         static_cast<const void*>(a.data()) == static_cast<const void*>(b.data());
+  const float* wa = nullptr;
+  const float* wb = nullptr;
+  std::int64_t lda = 0, ldb = 0;
+  for (std::int64_t i = 0; i < g.batch; ++i) {
+    if (i == 0 || g.stride_a != 0) wa = as_float(a, i * g.stride_a, g.lda, round, space, lda);
+    float* ci = c + i * g.stride_c;
+    if (symmetric) {
+      cblas_ssyrk(CblasRowMajor, options.c == Triangle::upper ? CblasUpper : CblasLower, cblas_op(g.trans_a),
+                  blas_int(g.m, "N"), blas_int(g.k, "K"), alpha, wa, blas_int(lda, "lda"), beta, ci,
+                  blas_int(g.ldc, "ldc"));
+      continue;
+    }
+    if (i == 0 || g.stride_b != 0) wb = as_float(b, i * g.stride_b, g.ldb, round, space + a_size, ldb);
+    cblas_sgemm(CblasRowMajor, cblas_op(g.trans_a), cblas_op(g.trans_b), blas_int(g.m, "M"), blas_int(g.n, "N"),
+                blas_int(g.k, "K"), alpha, wa, blas_int(lda, "lda"), wb, blas_int(ldb, "ldb"), beta, ci,
+                blas_int(g.ldc, "ldc"));
+  }
+}
+#endif
+
 template <class TA, class TB>
 void gemm(CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a, Transpose trans_b, float alpha,
           float beta, GemmOptions options) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
+#if defined(__AVX512F__)
   for (std::int64_t i = 0; i < g.batch; ++i) {
     const std::int64_t oa = i * g.stride_a, ob = i * g.stride_b;
     float* ci = c.data() + i * g.stride_c;
@@ -67,22 +110,11 @@ void gemm(CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose 
       }
     }
 #endif
-#if defined(__AVX512F__)
     avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, options);
-#else
-    // sgemm computes every element, which agrees wherever the triangles define C.
-    const bool round = options.compute == GemmCompute::bf16;
-    const std::int64_t a_size = a.size(-2) * a.size(-1), b_size = b.size(-2) * b.size(-1);
-    // One request (a second could move the first), per thread (attention calls gemm in parallel).
-    float* space = thread_scratch<float>(static_cast<std::size_t>(a_size + b_size));
-    std::int64_t lda = 0, ldb = 0;
-    const float* wa = as_float(a, oa, g.lda, round && std::is_same_v<TA, float>, space, lda);
-    const float* wb = as_float(b, ob, g.ldb, round && std::is_same_v<TB, float>, space + a_size, ldb);
-    cblas_sgemm(CblasRowMajor, cblas_op(g.trans_a), cblas_op(g.trans_b), blas_int(g.m, "M"), blas_int(g.n, "N"),
-                blas_int(g.k, "K"), alpha, wa, blas_int(lda, "lda"), wb, blas_int(ldb, "ldb"), beta, ci,
-                blas_int(g.ldc, "ldc"));
-#endif
   }
+#else
+  openblas_gemm(g, a, b, c.data(), alpha, beta, options);
+#endif
 }
 }  // namespace detail
 

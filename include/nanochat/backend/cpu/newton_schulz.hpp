@@ -8,11 +8,9 @@
 // - A and A^2 are symmetric, so only the tiles of one triangle of each are computed (A^2 = A A^T):
 //   a third fewer FLOPs for square matrices, 28% fewer for 1:4 ones.
 // - The matrices are spread over the threads, one matrix per thread at a time with
-//   single-threaded products (the Cpu GEMM, or OpenBLAS without AVX-512, runs serially inside a
-//   parallel region): a model's matrices are small (256 x 256 at d4), where a GEMM split over
-//   threads mostly synchronises.
+//   single-threaded products (cpu::gemm runs serially inside a parallel region): a model's
+//   matrices are small (256 x 256 at d4), where a GEMM split over threads mostly synchronises.
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -34,71 +32,38 @@ inline void mirror_upper(float* m, std::int64_t n) {
     for (std::int64_t j = 0; j < i; ++j) m[i * n + j] = m[j * n + i];
 }
 
-// Dense row-major operands for the single-threaded products below.
-inline GemmShape dense_shape(std::int64_t m, std::int64_t n, std::int64_t k, Transpose ta, Transpose tb) {
-  GemmShape g{};
-  g.batch = 1;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.trans_a = ta;
-  g.trans_b = tb;
-  g.lda = ta == Transpose::yes ? m : k;
-  g.ldb = tb == Transpose::yes ? k : n;
-  g.ldc = n;
-  return g;
-}
-
-// c (n x n, upper triangle) = alpha * op(x) op(x)^T with op(x) n x k: the symmetric product.
-inline void syrk_upper(const float* x, std::int64_t n, std::int64_t k, Transpose tx, float alpha, float* c) {
-#if defined(__AVX512F__)
-  avx512::gemm(dense_shape(n, n, k, tx, tx == Transpose::yes ? Transpose::no : Transpose::yes), x, x, c, alpha, 0.0f,
-               GemmOptions{Triangle::upper});
-#else
-  cblas_ssyrk(CblasRowMajor, CblasUpper, cblas_op(tx), blas_int(n, "Newton-Schulz rows"),
-              blas_int(k, "Newton-Schulz depth"), alpha, x, blas_int(tx == Transpose::yes ? n : k, "lda"), 0.0f, c,
-              blas_int(n, "ldc"));
-#endif
-}
-
-// c (m x n) = a (m x k) b (k x n) + beta c, all dense.
-inline void gemm_dense(const float* a, const float* b, float* c, std::int64_t m, std::int64_t n, std::int64_t k,
-                       float beta) {
-#if defined(__AVX512F__)
-  avx512::gemm(dense_shape(m, n, k, Transpose::no, Transpose::no), a, b, c, 1.0f, beta);
-#else
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(m, "M"), blas_int(n, "N"), blas_int(k, "K"), 1.0f, a,
-              blas_int(k, "lda"), b, blas_int(n, "ldb"), beta, c, blas_int(n, "ldc"));
-#endif
-}
-
 // One matrix, single-threaded products; scratch holds rows * cols + 2 m^2 floats, m = min(rows, cols).
-inline void newton_schulz_one(float* x, std::int64_t rows, std::int64_t cols, int steps, float ka, float kb,
-                              float kc, float* scratch) {
+inline void newton_schulz_one(Cpu& cpu, float* x, std::int64_t rows, std::int64_t cols, int steps, float ka,
+                              float kb, float kc, float* scratch) {
   const bool tall = rows > cols;
-  const std::int64_t m = std::min(rows, cols), n = std::max(rows, cols);
+  const std::int64_t m = std::min(rows, cols);
   float* next = scratch;
   float* a = next + rows * cols;
   float* poly = a + m * m;
+  const CpuView<float> av(a, Shape{m, m}), pv(poly, Shape{m, m});
+  const auto matrix = [&](float* p) { return CpuView<float>(p, Shape{rows, cols}); };
+  constexpr GemmOptions upper{Triangle::upper};
   double squares = 0.0;
   for (std::int64_t i = 0; i < rows * cols; ++i) squares += static_cast<double>(x[i]) * x[i];
   const float inv_norm = static_cast<float>(1.0 / (std::sqrt(squares) + 1e-7));
   for (std::int64_t i = 0; i < rows * cols; ++i) x[i] *= inv_norm;
   for (int s = 0; s < steps; ++s) {
+    const CpuView<float> xv = matrix(x), nv = matrix(next);
     // A = X X^T (wide) or X^T X (tall): upper triangle, then mirrored.
-    syrk_upper(x, m, n, tall ? Transpose::yes : Transpose::no, 1.0f, a);
+    gemm(cpu, av, xv, xv, tall ? Transpose::yes : Transpose::no, tall ? Transpose::no : Transpose::yes, 1.0f, 0.0f,
+         upper);
     mirror_upper(a, m);
     // P = b A + c A A^T (A is symmetric, so A A^T = A^2), upper triangle, then mirrored.
-    syrk_upper(a, m, m, Transpose::no, kc, poly);
+    gemm(cpu, pv, av, av, Transpose::no, Transpose::yes, kc, 0.0f, upper);
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = i; j < m; ++j) poly[i * m + j] += kb * a[i * m + j];
     mirror_upper(poly, m);
     // next = a X + P X (wide) or a X + X P (tall).
     std::memcpy(next, x, static_cast<std::size_t>(rows * cols) * sizeof(float));
     if (tall) {
-      gemm_dense(x, poly, next, rows, m, m, ka);
+      gemm(cpu, nv, xv, pv, Transpose::no, Transpose::no, 1.0f, ka);
     } else {
-      gemm_dense(poly, x, next, m, cols, m, ka);
+      gemm(cpu, nv, pv, xv, Transpose::no, Transpose::no, 1.0f, ka);
     }
     std::swap(x, next);
   }
@@ -124,7 +89,7 @@ inline void newton_schulz(Cpu& cpu, std::span<const CpuView<float>> matrices, in
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t i = 0; i < count; ++i) {
     const CpuView<float>& x = matrices[static_cast<std::size_t>(i)];
-    detail::newton_schulz_one(x.data(), x.size(0), x.size(1), steps, a, b, c,
+    detail::newton_schulz_one(cpu, x.data(), x.size(0), x.size(1), steps, a, b, c,
                               scratch + scratch_per_thread * omp_get_thread_num());
   }
 }

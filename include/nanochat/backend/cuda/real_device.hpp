@@ -34,6 +34,13 @@ inline void check_cublas(cublasStatus_t status, const char* what,
   }
 }
 
+// The runtime interface's enums carry cuBLAS's and CUDA's own values (device_runtime.hpp keeps
+// CUDA headers out of emulated builds); they are cast straight through here.
+static_assert(static_cast<int>(LtOp::t) == CUBLAS_OP_T && static_cast<int>(LtOp::n) == CUBLAS_OP_N);
+static_assert(static_cast<int>(LtType::f32) == CUDA_R_32F && static_cast<int>(LtType::bf16) == CUDA_R_16BF);
+static_assert(static_cast<int>(LtCompute::f32) == CUBLAS_COMPUTE_32F &&
+              static_cast<int>(LtCompute::f32_fast_bf16) == CUBLAS_COMPUTE_32F_FAST_16BF);
+
 class RealDevice final : public DeviceRuntime {
  public:
   static constexpr std::size_t workspace_bytes = 32u << 20;  // cuBLASLt's recommendation for Hopper
