@@ -32,7 +32,7 @@ def parse(lines):
         fields = line.split()
         if m := re.match(r"^(\S*gemm\S*)/real_time\s", line):
             values.setdefault(m.group(1) + " GFLOP/s", []).append(number(fields[-1]) / 1e9)
-        elif m := re.match(r"^(train_step\S+)/real_time\s+(\d+) ms", line):
+        elif m := re.match(r"^(train_step[^/\s]+)(?:/iterations:\d+)?/real_time\s+(\d+) ms", line):
             # name, time, unit, cpu, unit, iterations, GFLOP/s, eight shares, tok/s
             values.setdefault(m.group(1) + " GFLOP/s", []).append(number(fields[6]))
             values.setdefault(m.group(1) + " tok/s", []).append(number(fields[15]))
