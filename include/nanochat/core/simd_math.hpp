@@ -125,6 +125,18 @@ inline void softmax_in_place(float* x, std::int64_t n) {
   map_vec(x, n, [&](FloatVec v) { return v * inv_sum; });
 }
 
+// g[0, n) <- p * (g - sum_j p_j g_j): the gradient of softmax's input from that of its output g,
+// where p = softmax's output.
+inline void softmax_backward_in_place(float* g, const float* p, std::int64_t n) {
+  FloatVec total{};
+  std::int64_t i = 0;
+  for (; i + vec_lanes <= n; i += vec_lanes) total += load_vec(p + i) * load_vec(g + i);
+  if (i < n) total += load_vec(p + i, n - i) * load_vec(g + i, n - i);
+  const float dot = reduce_add(total);
+  for (i = 0; i + vec_lanes <= n; i += vec_lanes) store_vec(g + i, load_vec(p + i) * (load_vec(g + i) - dot));
+  if (i < n) store_vec(g + i, load_vec(p + i, n - i) * (load_vec(g + i, n - i) - dot), n - i);
+}
+
 // sum of e^(x[i] - shift) over x[0, n); lanes past n contribute nothing.
 inline float sum_exp(const float* x, std::int64_t n, float shift) {
   FloatVec total{};
