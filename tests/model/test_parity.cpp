@@ -93,7 +93,7 @@ TEST_CASE("parity with PyTorch: one KV head, ignored targets including a whole r
   check_against_pytorch<GptConfig<3, 3, 1, 8>>("mqa_ignored");
 }
 
-TEST_CASE("parity with PyTorch: 150 positions, over several causal attention blocks") {
+TEST_CASE("parity with PyTorch: 150 positions, over two query blocks of attention") {
   check_against_pytorch<GptConfig<1, 2, 1, 16>>("long_t");
 }
 

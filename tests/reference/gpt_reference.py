@@ -204,7 +204,7 @@ FIXTURE_CONFIGS = {
     "gqa": (Config(2, 4, 2, 64, 97, 16), 2, 16, 1, 0.2, []),
     "odd_t": (Config(2, 2, 2, 64, 128, 13), 3, 13, 2, 0.1, []),
     "mqa_ignored": (Config(3, 3, 1, 24, 50, 7), 2, 7, 3, 0.5, [1]),
-    # longer than the Cpu attention's 64-row causal blocks, and not a multiple of them
+    # longer than the Cpu attention's 128-row query blocks, and not a multiple of them
     "long_t": (Config(1, 2, 1, 32, 61, 150), 2, 150, 4, 0.1, []),
 }
 # The same, with every matmul computed in bf16 (Bf16Matmul).
