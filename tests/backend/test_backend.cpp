@@ -71,7 +71,7 @@ void check_cpu_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, boo
 }  // namespace
 
 TEST_CASE("Cpu gemm equals the definition: every transpose, several blocks deep and wide, strides, bf16") {
-  // Sizes straddle the kernel tile (12 x 32), the packed blocks (120 rows, 2048 columns, depth
+  // Sizes straddle the kernel tile (12 x 32), the packed blocks (120 rows, 512 columns, depth
   // 512) and the split between two threads.
   const std::int64_t sizes[][3] = {{1, 1, 1}, {19, 23, 29}, {12, 32, 512}, {251, 70, 600}, {13, 2100, 40}, {97, 45, 513}};
   std::uint64_t seed = 1;
