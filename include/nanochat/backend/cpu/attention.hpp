@@ -68,11 +68,11 @@ TensorView<T, Cpu> rows(const TensorView<T, Cpu>& x, std::int64_t begin, std::in
 
 // Columns [0, i0) (the keys before a block starting at row i0) and [i0, i1) (its own keys).
 template <class T>
-TensorView<const T, Cpu> past(const TensorView<T, Cpu>& x, std::int64_t i0) {
+TensorView<T, Cpu> past(const TensorView<T, Cpu>& x, std::int64_t i0) {
   return x.slice(1, 0, i0);
 }
 template <class T>
-TensorView<const T, Cpu> own(const TensorView<T, Cpu>& x, std::int64_t i0, std::int64_t i1) {
+TensorView<T, Cpu> own(const TensorView<T, Cpu>& x, std::int64_t i0, std::int64_t i1) {
   return x.slice(1, i0, i1);
 }
 
@@ -96,8 +96,8 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs
         const std::int64_t i1 = std::min(d.seq, i0 + block_rows);
         const CpuView<float> s = rows(p, i0, i1), ob = rows(oh, i0, i1);
         const CpuView<const float> qb = rows(qh, i0, i1);
-        if (i0 > 0) gemm(cpu, s.slice(1, 0, i0), qb, rows(kh, 0, i0), Transpose::no, Transpose::yes, scale, 0.0f, dense(compute));
-        gemm(cpu, s.slice(1, i0, i1), qb, rows(kh, i0, i1), Transpose::no, Transpose::yes, scale, 0.0f, lower_c(compute));
+        if (i0 > 0) gemm(cpu, past(s, i0), qb, rows(kh, 0, i0), Transpose::no, Transpose::yes, scale, 0.0f, dense(compute));
+        gemm(cpu, own(s, i0, i1), qb, rows(kh, i0, i1), Transpose::no, Transpose::yes, scale, 0.0f, lower_c(compute));
         for (std::int64_t i = i0; i < i1; ++i) {
           float* row = p.data() + i * d.seq;
           softmax_in_place(row, i + 1);
@@ -142,14 +142,14 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
         for (std::int64_t i0 = 0; i0 < d.seq; i0 += block_rows) {
           const std::int64_t i1 = std::min(d.seq, i0 + block_rows);
           const CpuView<const float> pb = rows(p, i0, i1), dyb = rows(dyh, i0, i1), qb = rows(qh, i0, i1);
-          const CpuView<float> ds = rows(scratch, 0, i1 - i0).slice(1, 0, i1), dqb = rows(dqh, i0, i1);
+          const CpuView<float> ds = past(rows(scratch, 0, i1 - i0), i1), dqb = rows(dqh, i0, i1);
           // dv += p^T dy
           if (i0 > 0) gemm(cpu, rows(dvh, 0, i0), past(pb, i0), dyb, yes, no, 1.0f, 1.0f, dense(compute));
           gemm(cpu, rows(dvh, i0, i1), own(pb, i0, i1), dyb, yes, no, 1.0f, 1.0f, upper_a(compute));
           // dp = dy v^T, then the softmax backward: ds = p * (dp - sum_j p dp), zero above the
           // diagonal (the triangular products read whole kernel tiles there).
-          if (i0 > 0) gemm(cpu, ds.slice(1, 0, i0), dyb, rows(vh, 0, i0), no, yes, 1.0f, 0.0f, dense(compute));
-          gemm(cpu, ds.slice(1, i0, i1), dyb, rows(vh, i0, i1), no, yes, 1.0f, 0.0f, lower_c(compute));
+          if (i0 > 0) gemm(cpu, past(ds, i0), dyb, rows(vh, 0, i0), no, yes, 1.0f, 0.0f, dense(compute));
+          gemm(cpu, own(ds, i0, i1), dyb, rows(vh, i0, i1), no, yes, 1.0f, 0.0f, lower_c(compute));
           for (std::int64_t i = i0; i < i1; ++i) {
             float* g = ds.data() + (i - i0) * ds.stride(0);
             softmax_backward_in_place(g, p.data() + i * d.seq, i + 1);
