@@ -48,7 +48,6 @@ struct GptActivations {
   // Backward scratch.
   View dx, dxn, dy;                           // [N, C]
   View dq, dk, dv;                            // like q, k, v
-  View dprobs;                                // like probs
   View dh;                                    // [N, 4C]
 
  private:
@@ -89,7 +88,6 @@ struct GptActivations {
     dq = take(q4);
     dk = take(kv4);
     dv = take(kv4);
-    dprobs = take(probs);
     dh = take({n, C::mlp_dim});
   }
 

@@ -194,7 +194,7 @@ class Gpt {
       linear(a.dy, a.dx, w.attn_proj, no, no, 0.0f);
     });
     timed(StepSection::attention, [&] {
-      attention_backward(be, a.dq, a.dk, a.dv, a.dprobs, a.dy.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v,
+      attention_backward(be, a.dq, a.dk, a.dv, a.dy.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v,
                          attention_scale(), matmul_options.compute);
     });
     timed(StepSection::norms, [&] {

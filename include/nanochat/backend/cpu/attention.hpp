@@ -23,6 +23,7 @@ namespace nanochat::cpu {
 namespace attention_detail {
 
 inline constexpr std::int64_t block_rows = 128;
+struct ScoreGradients;  // owner of the backward's per-thread scratch: a block's score gradients
 
 struct Dims {
   std::int64_t batch, seq, heads, kv_heads, dim;
@@ -110,10 +111,9 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs
     }
 }
 
-// Gradients of q, k, v (overwritten, not accumulated) from dout. dprobs is [B, H, T, T] scratch
-// (each head uses its first block_rows rows). `compute` as the forward's.
+// Gradients of q, k, v (overwritten, not accumulated) from dout. `compute` as the forward's.
 inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, CpuView<float> dv,
-                               CpuView<float> dprobs, CpuView<const float> dout,
+                               CpuView<const float> dout,
                                CpuView<const float> probs, CpuView<const float> q,
                                CpuView<const float> k, CpuView<const float> v, float scale,
                                GemmCompute compute = GemmCompute::fp32) {
@@ -123,13 +123,15 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
   check_shape(dk.shape(), k.shape(), "attention_backward: dk");
   check_shape(dv.shape(), v.shape(), "attention_backward: dv");
   check_shape(dout.shape(), q.shape(), "attention_backward: dout");
-  check_shape(dprobs.shape(), probs.shape(), "attention_backward: dprobs");
   constexpr auto no = Transpose::no, yes = Transpose::yes;
+  const Shape scratch_shape{std::min(d.seq, block_rows), d.seq};
   // One task per KV head: the query heads of its group add into the same dk, dv, which every
   // block adds into.
 #pragma omp parallel for collapse(2) schedule(static)
   for (std::int64_t b = 0; b < d.batch; ++b)
     for (std::int64_t kv = 0; kv < d.kv_heads; ++kv) {
+      const CpuView<float> scratch{
+          thread_scratch<float, ScoreGradients>(static_cast<std::size_t>(scratch_shape.numel())), scratch_shape};
       const CpuView<float> dkh = head(dk, b, kv), dvh = head(dv, b, kv);
       const CpuView<const float> kh = head(k, b, kv), vh = head(v, b, kv);
       for (std::int64_t t = 0; t < d.seq; ++t) {
@@ -138,7 +140,7 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
       }
       for (std::int64_t h = kv * d.group(); h < (kv + 1) * d.group(); ++h) {
         const CpuView<const float> p = matrix(probs, b, h), dyh = head(dout, b, h), qh = head(q, b, h);
-        const CpuView<float> scratch = matrix(dprobs, b, h), dqh = head(dq, b, h);
+        const CpuView<float> dqh = head(dq, b, h);
         for (std::int64_t i0 = 0; i0 < d.seq; i0 += block_rows) {
           const std::int64_t i1 = std::min(d.seq, i0 + block_rows);
           const CpuView<const float> pb = rows(p, i0, i1), dyb = rows(dyh, i0, i1), qb = rows(qh, i0, i1);

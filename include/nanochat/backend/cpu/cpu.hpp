@@ -64,10 +64,11 @@ struct Cpu {
 static_assert(Backend<Cpu>);
 
 // Scratch memory of the calling thread: 64-byte aligned, grown to the largest request and kept,
-// valid until the thread's next call with the same T (each T has its own buffer). For kernels
-// that may run on several threads at once (a GEMM inside a parallel loop), where the Cpu's one
-// workspace would be shared.
-template <class T>
+// valid until the thread's next call with the same T and Owner (each pair has its own buffer, so
+// an op can hold its scratch across the GEMMs it calls, whose packing uses the default Owner). For
+// kernels that may run on several threads at once (a GEMM inside a parallel loop), where the
+// Cpu's one workspace would be shared.
+template <class T, class Owner = void>
 T* thread_scratch(std::size_t elements) {
   struct Free {
     void operator()(void* p) const { std::free(p); }
