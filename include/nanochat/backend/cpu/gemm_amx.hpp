@@ -61,18 +61,16 @@ struct alignas(64) TileConfig {
   std::uint8_t palette = 1;
   std::uint8_t start_row = 0;
   std::uint8_t reserved[14] = {};
-  std::uint16_t bytes_per_row[16] = {};
-  std::uint8_t rows[16] = {};
+  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
 };
 
-inline void load_tile_config() {
-  TileConfig config;
-  for (int t = 0; t < 8; ++t) {
-    config.rows[t] = 16;
-    config.bytes_per_row[t] = 64;
-  }
-  _tile_loadconfig(&config);
-}
+// A constant in static storage: built on the stack, GCC 12 may drop the stores that fill it in
+// before ldtilecfg reads it (it did in a small test), leaving every tile unconfigured and the
+// first tile instruction faulting.
+inline constexpr TileConfig tile_config{};
+
+inline void load_tile_config() { _tile_loadconfig(&tile_config); }
 
 // 32 floats as 32 bf16 (nearest, ties to even), lo first.
 inline __m512i to_bf16(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
