@@ -45,6 +45,21 @@ TEST_CASE("simd_tanh is within a few ulp of tanh, near zero too") {
   CHECK(tiny[1] == -1.0f);
 }
 
+TEST_CASE("NaN stays NaN through simd_exp, simd_tanh and the softmax") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  float x[3] = {nan, -nan, 0.5f};
+  nanochat::map_vec(x, 3, [](nanochat::FloatVec v) { return nanochat::simd_tanh(v); });
+  CHECK(std::isnan(x[0]));
+  CHECK(std::isnan(x[1]));
+  CHECK(x[2] == doctest::Approx(std::tanh(0.5)));
+  float y[2] = {nan, 1.0f};
+  nanochat::map_vec(y, 2, [](nanochat::FloatVec v) { return nanochat::simd_exp(v); });
+  CHECK(std::isnan(y[0]));
+  float row[4] = {0.0f, nan, 1.0f, 2.0f};
+  nanochat::softmax_in_place(row, 4);
+  for (float p : row) CHECK(std::isnan(p));
+}
+
 TEST_CASE("map_vec, max_of and sum_exp cover every element and nothing past the end") {
   for (std::int64_t n : {1, 3, 15, 16, 17, 33, 100}) {
     CAPTURE(n);

@@ -86,7 +86,9 @@ inline FloatVec simd_tanh(FloatVec x) {
   p = p * x2 + 2.0f / 15.0f;
   p = p * x2 - 1.0f / 3.0f;
   const FloatVec small = x + x * x2 * p;
-  const FloatVec e = simd_exp(2.0f * (ax < 10.0f ? ax : splat(10.0f)));  // tanh(10) is 1 in float
+  // tanh(10) is 1 in float. Written so that NaN is kept (it compares false) and comes out NaN:
+  // a diverged logit must not be soft-capped into a finite one.
+  const FloatVec e = simd_exp(2.0f * (ax > 10.0f ? splat(10.0f) : ax));
   const FloatVec large = std::bit_cast<FloatVec>(std::bit_cast<IntVec>(1.0f - 2.0f / (e + 1.0f)) | sign);
   return ax < 0.3f ? small : large;
 }
