@@ -1,9 +1,11 @@
 // The GPT's parameters: nanochat's names, shapes and counts; nanochat's initialisation, the same
-// bits on the Cpu backend and on the Cuda backend; gradients that accumulate across backward calls.
+// bits on the Cpu backend and on the Cuda backend; gradients that accumulate across backward
+// calls; a NaN or a bad target is not hidden.
 
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -121,4 +123,32 @@ TEST_CASE("bad token ids and wrong batch shapes are errors that say what is wron
   Tensor<std::int32_t, Cpu> targets(cpu, {1, 4});
   for (int i = 0; i < 4; ++i) targets.data()[i] = -2;
   CHECK_THROWS_WITH(model.forward_loss(ids.view(), targets.view()), doctest::Contains("target -2 at position 0"));
+}
+
+TEST_CASE("a NaN weight gives a NaN loss: the softcap does not turn a diverged logit into a finite one") {
+  using Cfg = GptConfig<1, 2, 2, 8>;
+  Cpu cpu;
+  Gpt<Cfg, Cpu> model(cpu, 17, 1, 4);
+  model.init(1);
+  Tensor<std::int32_t, Cpu> ids(cpu, {1, 4}), targets(cpu, {1, 4});
+  for (int i = 0; i < 4; ++i) {
+    ids.data()[i] = i;
+    targets.data()[i] = 16 - i;
+  }
+  CHECK(std::isfinite(model.forward_loss(ids.view(), targets.view())));
+  model.weights().lm_head.data()[3] = std::numeric_limits<float>::quiet_NaN();  // vocabulary entry 0, every position
+  CHECK(std::isnan(model.forward_loss(ids.view(), targets.view())));
+}
+
+TEST_CASE("the backward checks its targets too: it writes where they point") {
+  using Cfg = GptConfig<1, 2, 2, 8>;
+  Cpu cpu;
+  Gpt<Cfg, Cpu> model(cpu, 17, 1, 4);
+  model.init(1);
+  Tensor<std::int32_t, Cpu> ids(cpu, {1, 4}), targets(cpu, {1, 4});
+  for (int i = 0; i < 4; ++i) ids.data()[i] = targets.data()[i] = i;
+  model.forward_loss(ids.view(), targets.view());
+  targets.data()[1] = 17;
+  CHECK_THROWS_WITH(model.backward(ids.view(), targets.view()),
+                    doctest::Contains("cross_entropy_backward: target 17 at position 1 is outside the vocabulary of 17"));
 }

@@ -36,9 +36,14 @@ inline GemmOptions lower_c(GemmCompute compute) { return {Triangle::lower, Trian
 inline GemmOptions lower_a(GemmCompute compute) { return {Triangle::full, Triangle::lower, compute}; }  // P, dS
 inline GemmOptions upper_a(GemmCompute compute) { return {Triangle::full, Triangle::upper, compute}; }  // P^T, dS^T
 
-inline Dims check(const Shape& q, const Shape& k, const Shape& v, const Shape& probs, const char* op) {
+// The shapes agree and every tensor is contiguous (the kernels address heads by their layout).
+inline Dims check(const CpuView<const float>& qv, const CpuView<const float>& kv, const CpuView<const float>& vv,
+                  const CpuView<const float>& pv, const char* op) {
+  const Shape &q = qv.shape(), &k = kv.shape(), &v = vv.shape(), &probs = pv.shape();
   NANOCHAT_CHECK(q.rank() == 4 && k.rank() == 4, op, ": q ", q, " and k ", k,
                  " must be [B, T, heads, D]");
+  NANOCHAT_CHECK(qv.is_contiguous() && kv.is_contiguous() && vv.is_contiguous() && pv.is_contiguous(), op,
+                 ": q, k, v and probs must be contiguous");
   const Dims d{q[0], q[1], q[2], k[2], q[3]};
   check_shape(k, Shape{d.batch, d.seq, d.kv_heads, d.dim}, cat(op, ": k"));
   check_shape(v, k, cat(op, ": v"));
@@ -85,8 +90,9 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> probs
                               CpuView<const float> q, CpuView<const float> k,
                               CpuView<const float> v, float scale, GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
-  const Dims d = check(q.shape(), k.shape(), v.shape(), probs.shape(), "attention_forward");
+  const Dims d = check(q, k, v, probs, "attention_forward");
   check_shape(out.shape(), q.shape(), "attention_forward: out");
+  NANOCHAT_CHECK(out.is_contiguous(), "attention_forward: out must be contiguous");
 #pragma omp parallel for collapse(2) schedule(static)
   for (std::int64_t b = 0; b < d.batch; ++b)
     for (std::int64_t h = 0; h < d.heads; ++h) {
@@ -118,11 +124,13 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
                                CpuView<const float> k, CpuView<const float> v, float scale,
                                GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
-  const Dims d = check(q.shape(), k.shape(), v.shape(), probs.shape(), "attention_backward");
+  const Dims d = check(q, k, v, probs, "attention_backward");
   check_shape(dq.shape(), q.shape(), "attention_backward: dq");
   check_shape(dk.shape(), k.shape(), "attention_backward: dk");
   check_shape(dv.shape(), v.shape(), "attention_backward: dv");
   check_shape(dout.shape(), q.shape(), "attention_backward: dout");
+  NANOCHAT_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous() && dout.is_contiguous(),
+                 "attention_backward: dq, dk, dv and dout must be contiguous");
   constexpr auto no = Transpose::no, yes = Transpose::yes;
   const Shape scratch_shape{std::min(d.seq, block_rows), d.seq};
   // One task per KV head: the query heads of its group add into the same dk, dv, which every

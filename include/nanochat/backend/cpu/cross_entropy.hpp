@@ -15,8 +15,25 @@
 
 namespace nanochat::cpu {
 
+namespace detail {
+// Every target names a column of logits [n, vocab] or is the ignore index.
+inline void check_targets(CpuView<const std::int32_t> targets, std::int64_t vocab, const char* op) {
+  const std::int32_t* tgt = targets.data();
+  for (std::int64_t i = 0; i < targets.numel(); ++i) {
+    NANOCHAT_CHECK(tgt[i] == ignore_index || (tgt[i] >= 0 && tgt[i] < vocab), op, ": target ", tgt[i],
+                   " at position ", i, " is outside the vocabulary of ", vocab, " (and is not the ignore index -1)");
+  }
+}
+
+inline void check_rows(CpuView<const float> logits, std::int64_t rows, const char* op) {
+  NANOCHAT_CHECK(logits.rank() == 2 && logits.is_contiguous() && logits.size(0) == rows, op,
+                 ": logits must be a contiguous [", rows, ", V] tensor, got shape ", logits.shape());
+}
+}  // namespace detail
+
 // Soft-caps logits [N, V] in place.
 inline void softcap_forward(Cpu&, CpuView<float> logits, float cap) {
+  NANOCHAT_CHECK(logits.is_contiguous(), "softcap_forward: logits must be contiguous, got shape ", logits.shape());
   const std::int64_t n = logits.numel();
   float* z = logits.data();
   const float inv_cap = 1.0f / cap;
@@ -32,16 +49,12 @@ inline void softcap_forward(Cpu&, CpuView<float> logits, float cap) {
 inline LossTotal cross_entropy_forward(Cpu&, CpuView<float> losses, CpuView<float> lse,
                                        CpuView<const float> logits,
                                        CpuView<const std::int32_t> targets) {
-  const std::int64_t n = logits.size(0), vocab = logits.size(1);
-  NANOCHAT_CHECK(targets.numel() == n && losses.numel() == n && lse.numel() == n,
-                 "cross_entropy_forward: ", n, " rows of logits but targets ", targets.shape(),
-                 ", losses ", losses.shape(), " and lse ", lse.shape());
+  const std::int64_t n = targets.numel(), vocab = logits.size(-1);
+  detail::check_rows(logits, n, "cross_entropy_forward");
+  NANOCHAT_CHECK(losses.numel() == n && lse.numel() == n, "cross_entropy_forward: ", n,
+                 " targets but losses ", losses.shape(), " and lse ", lse.shape());
+  detail::check_targets(targets, vocab, "cross_entropy_forward");
   const std::int32_t* tgt = targets.data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    NANOCHAT_CHECK(tgt[i] == ignore_index || (tgt[i] >= 0 && tgt[i] < vocab),
-                   "cross_entropy_forward: target ", tgt[i], " at position ", i,
-                   " is outside the vocabulary of ", vocab, " (and is not the ignore index -1)");
-  }
   double sum = 0.0;
   std::int64_t tokens = 0;
 #pragma omp parallel for schedule(static) reduction(+ : sum, tokens)
@@ -65,7 +78,10 @@ inline LossTotal cross_entropy_forward(Cpu&, CpuView<float> losses, CpuView<floa
 // derivative 1 - (s / c)^2. Rows with an ignored target get zeros.
 inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const float> lse,
                                    CpuView<const std::int32_t> targets, float cap, float scale) {
-  const std::int64_t n = logits.size(0), vocab = logits.size(1);
+  const std::int64_t n = targets.numel(), vocab = logits.size(-1);
+  detail::check_rows(logits, n, "cross_entropy_backward");
+  NANOCHAT_CHECK(lse.numel() == n, "cross_entropy_backward: ", n, " targets but lse ", lse.shape());
+  detail::check_targets(targets, vocab, "cross_entropy_backward");
   const std::int32_t* tgt = targets.data();
   const float inv_cap = 1.0f / cap;
 #pragma omp parallel for schedule(static)

@@ -13,17 +13,23 @@
 namespace nanochat::cpu {
 
 namespace detail {
+// Every id names a row of a table of `vocab` rows.
+inline void check_token_ids(CpuView<const std::int32_t> ids, std::int64_t vocab, const char* op) {
+  const std::int32_t* id = ids.data();
+  for (std::int64_t i = 0; i < ids.numel(); ++i) {
+    NANOCHAT_CHECK(id[i] >= 0 && id[i] < vocab, op, ": token id ", id[i], " at position ", i,
+                   " is outside the vocabulary of ", vocab);
+  }
+}
+
 template <class T>
 void embedding_gather(CpuView<float> out, CpuView<const T> table, CpuView<const std::int32_t> ids) {
-  const std::int64_t n = ids.numel(), dim = table.size(1), vocab = table.size(0);
+  const std::int64_t n = ids.numel(), dim = table.size(1);
   check_shape(out.shape(), Shape{n, dim}, "embedding_forward: out");
   NANOCHAT_CHECK(ids.is_contiguous() && table.is_contiguous() && out.is_contiguous(),
                  "embedding_forward: tensors must be contiguous");
+  check_token_ids(ids, table.size(0), "embedding_forward");
   const std::int32_t* id = ids.data();
-  for (std::int64_t i = 0; i < n; ++i) {
-    NANOCHAT_CHECK(id[i] >= 0 && id[i] < vocab, "embedding_forward: token id ", id[i],
-                   " at position ", i, " is outside the vocabulary of ", vocab);
-  }
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     const T* src = table.data() + static_cast<std::int64_t>(id[i]) * dim;
@@ -50,6 +56,9 @@ inline void embedding_backward(Cpu&, CpuView<float> dtable, CpuView<const float>
                                CpuView<const std::int32_t> ids) {
   const std::int64_t n = ids.numel(), dim = dtable.size(1);
   check_shape(dout.shape(), Shape{n, dim}, "embedding_backward: dout");
+  NANOCHAT_CHECK(ids.is_contiguous() && dtable.is_contiguous() && dout.is_contiguous(),
+                 "embedding_backward: tensors must be contiguous");
+  detail::check_token_ids(ids, dtable.size(0), "embedding_backward");
   const std::int32_t* id = ids.data();
 #pragma omp parallel
   {

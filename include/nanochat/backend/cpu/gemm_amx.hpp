@@ -177,6 +177,9 @@ void pack_b(const TB* b, std::int64_t ldb, bool transposed, std::int64_t c0, std
 // `accumulate`.
 inline void kernel(std::int64_t depth, const std::uint16_t* a, std::int64_t kpad, const std::uint16_t* b, float* out,
                    std::int64_t stride, bool accumulate) {
+  // GCC 12's tile loads are asm statements that do not declare reading memory: without this
+  // barrier the stores that packed the panels (and C) could be moved past them or dropped.
+  asm volatile("" ::: "memory");
   const std::int64_t lower = 16 * stride / 4;  // the second 16 rows, in floats
   if (accumulate) {
     _tile_loadd(0, out, stride);
