@@ -7,6 +7,7 @@
 // a general libm replacement (no NaN payloads, no denormals).
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -119,12 +120,14 @@ inline float sum_of(const float* x, std::int64_t n) {
   return reduce_add(total);
 }
 
-// x[0, n) <- softmax(x[0, n)), n >= 1.
-inline void softmax_in_place(float* x, std::int64_t n) {
+// x[0, n) <- softmax(x[0, n)), n >= 1; returns log sum_i e^x[i] of the input.
+inline float softmax_in_place(float* x, std::int64_t n) {
   const float max = max_of(x, n);
   map_vec(x, n, [&](FloatVec v) { return simd_exp(v - max); });
-  const float inv_sum = 1.0f / sum_of(x, n);
+  const float sum = sum_of(x, n);
+  const float inv_sum = 1.0f / sum;
   map_vec(x, n, [&](FloatVec v) { return v * inv_sum; });
+  return max + std::log(sum);
 }
 
 // g[0, n) <- p * (g - sum_j p_j g_j): the gradient of softmax's input from that of its output g,

@@ -22,7 +22,7 @@ struct GptActivations {
     View q, k, v;             // projections; q and k after rotary
     View rstd_q, rstd_k;      // QK-norm, one per (token, head)
     View qn, kn;              // normalised q and k, the attention's inputs
-    View probs;               // [B, H, T, T] softmax
+    View score_lse;           // [B, H, T] log-sum-exp of each attention row's scores
     View y;                   // [N, C] attention output before c_proj
     View mid;                 // residual stream after attention
     View xn2, rstd2;          // pre-MLP norm
@@ -55,7 +55,6 @@ struct GptActivations {
     const std::int64_t n = tokens(), c = C::model_dim, d = C::head_dim;
     auto take = [&](Shape s) { return a.template take<float>(s); };
     const Shape q4{batch_, seq_, C::n_head, d}, kv4{batch_, seq_, C::n_kv_head, d};
-    const Shape probs{batch_, C::n_head, seq_, seq_};
     emb = take({n, c});
     rstd0 = take({n});
     for (View& r : resid) r = take({n, c});
@@ -69,7 +68,7 @@ struct GptActivations {
       l.rstd_k = take({n * C::n_kv_head});
       l.qn = take(q4);
       l.kn = take(kv4);
-      l.probs = take(probs);
+      l.score_lse = take({batch_, C::n_head, seq_});
       l.y = take({n, c});
       l.mid = take({n, c});
       l.xn2 = take({n, c});

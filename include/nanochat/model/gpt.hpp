@@ -150,7 +150,7 @@ class Gpt {
       rmsnorm_forward(be, rows(s.kn), s.rstd_k, rows(s.k));
     });
     timed(StepSection::attention, [&] {
-      attention_forward(be, s.y.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v, attention_scale(),
+      attention_forward(be, s.y.reshape(s.q.shape()), s.score_lse, s.qn, s.kn, s.v, attention_scale(),
                         matmul_options.compute);
     });
     timed(StepSection::linears, [&] {
@@ -194,7 +194,7 @@ class Gpt {
       linear(a.dy, a.dx, w.attn_proj, no, no, 0.0f);
     });
     timed(StepSection::attention, [&] {
-      attention_backward(be, a.dq, a.dk, a.dv, a.dy.reshape(s.q.shape()), s.probs, s.qn, s.kn, s.v,
+      attention_backward(be, a.dq, a.dk, a.dv, a.dy.reshape(s.q.shape()), s.score_lse, s.qn, s.kn, s.v,
                          attention_scale(), matmul_options.compute);
     });
     timed(StepSection::norms, [&] {
