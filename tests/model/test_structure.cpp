@@ -125,28 +125,27 @@ TEST_CASE("bad token ids and wrong batch shapes are errors that say what is wron
   CHECK_THROWS_WITH(model.forward_loss(ids.view(), targets.view()), doctest::Contains("target -2 at position 0"));
 }
 
-TEST_CASE("a NaN weight gives a NaN loss: the softcap does not turn a diverged logit into a finite one") {
-  using Cfg = GptConfig<1, 2, 2, 8>;
+// A one-block model over a 17-token vocabulary, initialised, and a batch of 4 ids and targets.
+struct TinyGpt {
   Cpu cpu;
-  Gpt<Cfg, Cpu> model(cpu, 17, 1, 4);
-  model.init(1);
-  Tensor<std::int32_t, Cpu> ids(cpu, {1, 4}), targets(cpu, {1, 4});
-  for (int i = 0; i < 4; ++i) {
-    ids.data()[i] = i;
-    targets.data()[i] = 16 - i;
+  Gpt<GptConfig<1, 2, 2, 8>, Cpu> model{cpu, 17, 1, 4};
+  Tensor<std::int32_t, Cpu> ids{cpu, {1, 4}}, targets{cpu, {1, 4}};
+  TinyGpt() {
+    model.init(1);
+    for (int i = 0; i < 4; ++i) {
+      ids.data()[i] = i;
+      targets.data()[i] = 16 - i;
+    }
   }
+};
+
+TEST_CASE_FIXTURE(TinyGpt, "a NaN weight gives a NaN loss: the softcap does not turn a diverged logit into a finite one") {
   CHECK(std::isfinite(model.forward_loss(ids.view(), targets.view())));
   model.weights().lm_head.data()[3] = std::numeric_limits<float>::quiet_NaN();  // vocabulary entry 0, every position
   CHECK(std::isnan(model.forward_loss(ids.view(), targets.view())));
 }
 
-TEST_CASE("the backward checks its targets too: it writes where they point") {
-  using Cfg = GptConfig<1, 2, 2, 8>;
-  Cpu cpu;
-  Gpt<Cfg, Cpu> model(cpu, 17, 1, 4);
-  model.init(1);
-  Tensor<std::int32_t, Cpu> ids(cpu, {1, 4}), targets(cpu, {1, 4});
-  for (int i = 0; i < 4; ++i) ids.data()[i] = targets.data()[i] = i;
+TEST_CASE_FIXTURE(TinyGpt, "the backward checks its targets too: it writes where they point") {
   model.forward_loss(ids.view(), targets.view());
   targets.data()[1] = 17;
   CHECK_THROWS_WITH(model.backward(ids.view(), targets.view()),
