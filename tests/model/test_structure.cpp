@@ -1,6 +1,6 @@
 // The GPT's parameters: nanochat's names, shapes and counts; nanochat's initialisation, the same
 // bits on the Cpu backend and on the Cuda backend; gradients that accumulate across backward
-// calls; a NaN or a bad target is not hidden.
+// calls; activation memory linear in the sequence length; a NaN or a bad target is not hidden.
 
 #include <doctest/doctest.h>
 
@@ -123,6 +123,14 @@ TEST_CASE("bad token ids and wrong batch shapes are errors that say what is wron
   Tensor<std::int32_t, Cpu> targets(cpu, {1, 4});
   for (int i = 0; i < 4; ++i) targets.data()[i] = -2;
   CHECK_THROWS_WITH(model.forward_loss(ids.view(), targets.view()), doctest::Contains("target -2 at position 0"));
+}
+
+TEST_CASE("activation memory grows linearly with the sequence: no T x T tensor is kept") {
+  using Cfg = GptConfig<2, 4, 2, 16>;
+  Cpu cpu;
+  const GptActivations<Cfg, Cpu> short_seq(cpu, 2, 256, 97), long_seq(cpu, 2, 1024, 97);
+  // Every tensor is [B * T, .] or [B, H, T]; only the arena's alignment padding is not.
+  CHECK(static_cast<double>(long_seq.bytes()) / static_cast<double>(short_seq.bytes()) <= 4.01);
 }
 
 // A one-block model over a 17-token vocabulary, initialised, and a batch of 4 ids and targets.
