@@ -288,6 +288,11 @@ TEST_CASE("safetensors rejects corrupt files with the file and the problem named
     expect_corrupt_header(
         dir, R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8,
         "overflows");
+    // Empty, so zero bytes, but the other extents' count does not fit a shape.
+    expect_corrupt_header(dir, R"({"a":{"dtype":"U8","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})",
+                          0, "tensor 'a' has a shape whose size overflows");
+    expect_corrupt_header(dir, R"({"a":{"dtype":"U8","shape":[9223372036854775808,0],"data_offsets":[0,0]}})", 0,
+                          "tensor 'a' has a shape whose size overflows");
     expect_corrupt_header(
         dir, "{" + ok_entry + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12,
         "tensor 'b' at byte 4 overlaps tensor 'a'");

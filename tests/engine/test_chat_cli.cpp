@@ -87,6 +87,16 @@ TEST_CASE("checkpoints: found by source/tag/step; refused when no compiled Confi
   const fs::path ok = dir / "ok.safetensors";
   write_metadata_only(ok, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "64"}});
   CHECK(engine::with_checkpoint_config(SafetensorsFile::load(ok), Depths{}, noop) == 8);
+  const fs::path junk = dir / "junk.safetensors";
+  write_metadata_only(junk, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "64junk"}});
+  CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(junk), Depths{}, noop),
+                       doctest::Contains("metadata sequence_len is '64junk', not a non-negative integer"), Error);
+  write_metadata_only(junk, {{"n_layer", "8"}, {"vocab_size", "-1"}, {"sequence_len", "64"}});
+  CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(junk), Depths{}, noop),
+                       doctest::Contains("metadata vocab_size is '-1', not a non-negative integer"), Error);
+  write_metadata_only(junk, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "0"}});
+  CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(junk), Depths{}, noop),
+                       doctest::Contains("vocab_size 265 and sequence_len 0 must be positive"), Error);
   write_metadata_only(ok, {{"vocab_size", "265"}});
   CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(ok), Depths{}, noop),
                        doctest::Contains("no n_layer"), Error);

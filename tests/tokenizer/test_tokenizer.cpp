@@ -228,6 +228,12 @@ TEST_CASE("tokenizer/files: corrupt or truncated files give clear errors") {
   expect_error(no_byte_a, "{\"pattern\": " + nanochat::json::quote(tk::kSplitPattern) +
                               ", \"special_tokens\": {}}",
                "byte 97 has no token");
+  // A token of 2000 bytes in place of the last rank's: finding its pairs would cost the square of
+  // its length, so the vocabulary refuses it.
+  const std::size_t last_line = ranks.rfind('\n', ranks.size() - 2) + 1;
+  expect_error(ranks.substr(0, last_line) + tk::base64_encode(std::string(2000, 'z')) +
+                   ranks.substr(ranks.find(' ', last_line)),
+               config, "is 2000 bytes long, more than the 1024 a token may have");
   // Random corruption never crashes: either it loads or it throws nanochat::Error.
   std::mt19937_64 rng(5);
   for (int round = 0; round < 40; ++round) {
@@ -242,6 +248,10 @@ TEST_CASE("tokenizer/files: corrupt or truncated files give clear errors") {
     }
   }
   CHECK_THROWS_AS(tk::load_tokenizer(dir.path / "missing"), nanochat::Error);
+  std::filesystem::remove(dir.path / "tokenizer.tiktoken");
+  std::filesystem::create_directory(dir.path / "tokenizer.tiktoken");
+  CHECK_THROWS_WITH_AS(tk::load_tokenizer(dir.path), doctest::Contains("tokenizer.tiktoken is not a readable file"),
+                       nanochat::Error);
 }
 
 TEST_CASE("tokenizer/trainer: bad input") {

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "nanochat/backend/cpu.hpp"
@@ -141,6 +143,24 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
   }
   CHECK(step_lines == 6);
   CHECK(eval_lines == 3);  // steps 0, 3 and 6
+
+  // A meta file whose counts are not whole numbers is refused, naming the file and the field.
+  for (const auto& [from, to, message] :
+       {std::tuple{std::string("\"step\": 3,"), std::string("\"step\": 3.5,"), std::string("step is 3.5, not a non-negative whole number")},
+        std::tuple{std::string("\"epoch\": "), std::string("\"epoch\": -1"), std::string("epoch is -1")}}) {
+    CAPTURE(to);
+    std::ifstream in(straight.path / "meta_000003.json");
+    std::string meta((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(meta.find(from) != std::string::npos);
+    meta.replace(meta.find(from), from.size(), to);
+    std::ofstream(resumed.path / "meta_000003.json") << meta;
+    for (const char* f : {"model_000003.safetensors", "optim_000003_rank0.safetensors"}) {
+      fs::copy_file(straight.path / f, resumed.path / f, fs::copy_options::overwrite_existing);
+    }
+    const std::string needle = "meta_000003.json: " + message;
+    CHECK_THROWS_WITH((BaseTrainer<Tiny, Cpu>(cpu, tok, train_shards, val_shards, options, {}, quiet)),
+                      doctest::Contains(needle.c_str()));
+  }
 }
 
 TEST_CASE("a bf16 Config trains like the fp32 one on the same data (its matmuls differ, its learning does not)") {

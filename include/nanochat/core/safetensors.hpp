@@ -225,8 +225,14 @@ class SafetensorsFile {
                      file, ": tensor '", e.name, "' has rank ", e.shape.size(),
                      ", more than the supported ", max_rank);
       // numel * element size, overflow-checked: every extent is bounded by the data size anyway.
-      std::uint64_t bytes = size_of(*dtype);
+      // The element count must fit Shape's int64 even when another extent is 0 (an empty tensor
+      // whose other extents are absurd).
+      std::uint64_t bytes = size_of(*dtype), nonzero_count = 1;
       for (std::uint64_t extent : e.shape) {
+        NANOCHAT_CHECK(extent <= static_cast<std::uint64_t>(INT64_MAX) &&
+                           (extent == 0 || nonzero_count <= static_cast<std::uint64_t>(INT64_MAX) / extent),
+                       "safetensors file ", file, ": tensor '", e.name, "' has a shape whose size overflows");
+        if (extent != 0) nonzero_count *= extent;
         NANOCHAT_CHECK(extent == 0 || bytes <= UINT64_MAX / extent, "safetensors file ", file,
                        ": tensor '", e.name, "' has a shape whose size overflows");
         bytes *= extent;

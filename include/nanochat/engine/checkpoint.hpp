@@ -66,24 +66,15 @@ inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, 
   return file;
 }
 
-inline std::int64_t metadata_int(const SafetensorsFile& file, const char* key) {
-  const auto it = file.metadata().find(key);
-  NANOCHAT_CHECK(it != file.metadata().end(), file.path(), ": no ", key,
-                 " in its metadata (not a model weights file?)");
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    NANOCHAT_FAIL(file.path(), ": metadata ", key, " = '", it->second, "' is not an integer");
-  }
-}
-
 // Calls fn.template operator()<C>(file, vocab_size, sequence_len) with the compiled Config whose
 // depth is the file's n_layer, after checking the file's other fields against it.
 template <class Depths, class Fn>
 decltype(auto) with_checkpoint_config(const SafetensorsFile& file, Depths depths, Fn&& fn) {
-  const std::int64_t n_layer = metadata_int(file, "n_layer");
-  const std::int64_t vocab = metadata_int(file, "vocab_size");
-  const std::int64_t sequence_len = metadata_int(file, "sequence_len");
+  const std::int64_t n_layer = metadata_integer(file, "n_layer");
+  const std::int64_t vocab = metadata_integer(file, "vocab_size");
+  const std::int64_t sequence_len = metadata_integer(file, "sequence_len");
+  NANOCHAT_CHECK(vocab > 0 && sequence_len > 0, file.path(), ": vocab_size ", vocab, " and sequence_len ",
+                 sequence_len, " must be positive");
   NANOCHAT_CHECK(n_layer > 0 && n_layer < 1000 && Depths::contains(static_cast<int>(n_layer)), file.path(),
                  ": n_layer ", n_layer, " matches no model compiled into this program; compiled depths: ",
                  Depths::str());

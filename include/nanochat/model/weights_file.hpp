@@ -3,6 +3,7 @@
 // model_config as metadata (n_layer, n_head, n_kv_head, n_embd, vocab_size, sequence_len). A
 // file whose shape does not match the compiled Config is refused with what differs.
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -24,21 +25,16 @@ std::map<std::string, std::string> model_config_metadata(std::int64_t vocab_size
           {"vocab_size", std::to_string(vocab_size)},  {"sequence_len", std::to_string(sequence_len)}};
 }
 
-// An integer metadata field of a weights or checkpoint file; a missing or malformed one is an
-// error naming the file and the field.
+// A non-negative integer metadata field of a weights or checkpoint file (decimal digits only, as
+// written); a missing, malformed or negative one is an error naming the file and the field.
 inline std::int64_t metadata_integer(const SafetensorsFile& file, const std::string& key) {
   const auto it = file.metadata().find(key);
   NANOCHAT_CHECK(it != file.metadata().end(), file.path(), ": metadata has no ", key);
-  std::size_t used = 0;
-  std::int64_t value = 0;
-  try {
-    value = std::stoll(it->second, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  NANOCHAT_CHECK(used == it->second.size() && used > 0, file.path(), ": metadata ", key, " is '", it->second,
-                 "', not an integer");
-  return value;
+  const std::string& text = it->second;
+  const bool digits = !text.empty() && text.size() <= 18 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  NANOCHAT_CHECK(digits, file.path(), ": metadata ", key, " is '", text, "', not a non-negative integer below 10^18");
+  return std::stoll(text);
 }
 
 // Checks that the file's model_config matches the Config and vocabulary; names the first field

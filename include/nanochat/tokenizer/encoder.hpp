@@ -24,6 +24,11 @@ using TokenId = std::uint32_t;
 
 class BpeEncoder {
  public:
+  // Real vocabularies stay far below this (their longest tokens are runs of whitespace or
+  // punctuation, tens of bytes); finding each token's pairs costs the square of its length, so a
+  // vocabulary file with one enormous token would otherwise take minutes to load.
+  static constexpr std::size_t max_token_bytes = 1024;
+
   BpeEncoder() = default;
   // The lookup table points into tokens_, so copies would dangle; moves keep the strings in place.
   BpeEncoder(const BpeEncoder&) = delete;
@@ -41,6 +46,8 @@ class BpeEncoder {
     for (std::size_t r = 0; r < tokens_.size(); ++r) {
       const std::string& t = tokens_[r];
       NANOCHAT_CHECK(!t.empty(), "BPE vocabulary: token ", r, " is empty");
+      NANOCHAT_CHECK(t.size() <= max_token_bytes, "BPE vocabulary: token ", r, " is ", t.size(),
+                     " bytes long, more than the ", max_token_bytes, " a token may have");
       NANOCHAT_CHECK(whole_.insert(t, static_cast<TokenId>(r)), "BPE vocabulary: token ", r,
                      " repeats the bytes of token ", whole_.find(t));
       if (t.size() == 1) byte_rank_[static_cast<unsigned char>(t[0])] = static_cast<TokenId>(r);

@@ -80,6 +80,8 @@ inline bool base64_decode(std::string_view text, std::string& out) {
 namespace detail {
 
 inline std::string read_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), "tokenizer: ", path.string(), " is not a readable file");
   std::ifstream in(path, std::ios::binary);
   NANOCHAT_CHECK(in.good(), "tokenizer: cannot open ", path.string());
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -6,6 +6,7 @@
 // temporary name and renamed; meta goes last, so a checkpoint without its meta is incomplete and
 // is never picked up.
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -139,10 +140,17 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   auto field = [&](const json::Value& obj, const char* key) {
     const auto* v = obj.find(key);
     NANOCHAT_CHECK(v != nullptr, meta_path.string(), ": missing field ", key);
-    return v->number(key);
+    return v->number(cat(meta_path.string(), ": ", key));
+  };
+  // A count or position: a whole number that a double holds exactly (below 2^53).
+  auto count = [&](const json::Value& obj, const char* key) {
+    const double v = field(obj, key);
+    NANOCHAT_CHECK(v >= 0 && v < 0x1p53 && v == std::floor(v), meta_path.string(), ": ", key, " is ", v,
+                   ", not a non-negative whole number");
+    return static_cast<std::uint64_t>(v);
   };
   TrainState state;
-  state.step = static_cast<std::int64_t>(field(meta, "step"));
+  state.step = static_cast<std::int64_t>(count(meta, "step"));
   NANOCHAT_CHECK(state.step == step, meta_path.string(), ": says step ", state.step);
   state.val_bpb = field(meta, "val_bpb");
   const auto* loop = meta.find("loop_state");
@@ -151,8 +159,8 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   state.min_val_bpb = field(*loop, "min_val_bpb");
   state.smooth_train_loss = field(*loop, "smooth_train_loss");
   state.total_training_time = field(*loop, "total_training_time");
-  state.loader = {static_cast<std::uint64_t>(field(*loader, "epoch")), static_cast<std::size_t>(field(*loader, "shard")),
-                  static_cast<std::size_t>(field(*loader, "group")), static_cast<std::size_t>(field(*loader, "offset"))};
+  state.loader = {count(*loader, "epoch"), static_cast<std::size_t>(count(*loader, "shard")),
+                  static_cast<std::size_t>(count(*loader, "group")), static_cast<std::size_t>(count(*loader, "offset"))};
 
   load_weights(backend, weights, SafetensorsFile::load(dir / ("model_" + s + ".safetensors")));
   const auto optim = SafetensorsFile::load(dir / ("optim_" + s + "_rank0.safetensors"));
