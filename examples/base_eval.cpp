@@ -9,9 +9,9 @@
 #include <string>
 
 #include "nanochat/backend/cpu.hpp"
-#include "nanochat/core/depth_dispatch.hpp"
 #include "nanochat/core/flags.hpp"
 #include "nanochat/data/paths.hpp"
+#include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/base_trainer.hpp"
 
@@ -28,10 +28,11 @@ struct EvalOptions {
 };
 
 template <Config C>
-void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok) {
+void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok, std::int64_t vocab,
+              std::int64_t seq) {
+  NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == vocab, "the tokenizer has ", tok.vocab_size(),
+                 " tokens but ", weights.path(), " was trained with ", vocab);
   cpu::Cpu cpu;
-  const std::int64_t seq = metadata_integer(weights, "sequence_len");
-  const auto vocab = static_cast<std::int64_t>(tok.vocab_size());
   Gpt<C, cpu::Cpu> model(cpu, vocab, o.device_batch_size, seq);
   load_weights(cpu, model.weights(), weights);
   std::printf("model: %s, step %lld, %s\n", C::name().c_str(), static_cast<long long>(o.step),
@@ -112,8 +113,10 @@ int main(int argc, char** argv) {
     o.data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
     const auto tok = tokenizer::load_tokenizer(tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir));
     const auto weights = SafetensorsFile::load(o.checkpoint_dir / ("model_" + step_name(o.step) + ".safetensors"));
-    const auto depth = static_cast<int>(metadata_integer(weights, "n_layer"));
-    dispatch_depth(depth, EvalDepths{}, [&]<class C>() { evaluate<C>(o, weights, tok); });
+    engine::with_checkpoint_config(weights, EvalDepths{},
+                                   [&]<Config C>(const SafetensorsFile& file, std::int64_t vocab, std::int64_t seq) {
+                                     evaluate<C>(o, file, tok, vocab, seq);
+                                   });
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "base_eval: %s\n", e.what());

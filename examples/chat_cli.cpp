@@ -126,7 +126,6 @@ int run(const Options& opt) {
       file, NanochatDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
         NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == vocab, "the tokenizer in ", tok_dir, " has ",
                        tok.vocab_size(), " tokens but ", path, " was trained with ", vocab);
-        NANOCHAT_CHECK(seq_len > 0, path, ": sequence_len ", seq_len, " must be positive");
         const auto talk = [&]<class W>() {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);

@@ -97,6 +97,10 @@ TEST_CASE("checkpoints: found by source/tag/step; refused when no compiled Confi
   write_metadata_only(junk, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "0"}});
   CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(junk), Depths{}, noop),
                        doctest::Contains("vocab_size 265 and sequence_len 0 must be positive"), Error);
+  write_metadata_only(junk, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "99999999999"}});
+  CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(junk), Depths{}, noop),
+                       doctest::Contains("sequence_len 99999999999 is more than the 1048576 a checkpoint may have"),
+                       Error);
   write_metadata_only(ok, {{"vocab_size", "265"}});
   CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(ok), Depths{}, noop),
                        doctest::Contains("no n_layer"), Error);

@@ -75,6 +75,11 @@ decltype(auto) with_checkpoint_config(const SafetensorsFile& file, Depths depths
   const std::int64_t sequence_len = metadata_integer(file, "sequence_len");
   NANOCHAT_CHECK(vocab > 0 && sequence_len > 0, file.path(), ": vocab_size ", vocab, " and sequence_len ",
                  sequence_len, " must be positive");
+  // The context is 10 x sequence_len positions of rotary tables (nanochat's); beyond this bound
+  // the tables alone would not fit a machine's memory, so the file is taken as corrupt.
+  constexpr std::int64_t max_sequence_len = std::int64_t{1} << 20;
+  NANOCHAT_CHECK(sequence_len <= max_sequence_len, file.path(), ": sequence_len ", sequence_len,
+                 " is more than the ", max_sequence_len, " a checkpoint may have");
   NANOCHAT_CHECK(n_layer > 0 && n_layer < 1000 && Depths::contains(static_cast<int>(n_layer)), file.path(),
                  ": n_layer ", n_layer, " matches no model compiled into this program; compiled depths: ",
                  Depths::str());
