@@ -38,7 +38,7 @@ void gemm_linear(benchmark::State& state) {
   const std::int64_t tokens = state.range(0), outs = state.range(1), ins = state.range(2), pass = state.range(3);
   const auto t = [](bool yes) { return yes ? Transpose::yes : Transpose::no; };
   // C[m, n] = op(A)[m, k] op(B)[k, n] + beta C, A and B row-major as stored.
-  const std::int64_t m = pass == 2 ? outs : tokens, n = pass == 1 ? ins : pass == 2 ? ins : outs;
+  const std::int64_t m = pass == 2 ? outs : tokens, n = pass == 0 ? outs : ins;
   const std::int64_t k = pass == 0 ? ins : pass == 1 ? outs : tokens;
   const Transpose ta = t(pass == 2), tb = t(pass == 0);
   const float beta = pass == 2 ? 1.0f : 0.0f;

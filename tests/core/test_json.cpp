@@ -62,6 +62,19 @@ TEST_CASE("json: the tree holds every kind of value") {
                        nanochat::Error);
 }
 
+TEST_CASE("json: a whole number is a count from 0 to 2^53, refused before any cast otherwise") {
+  const json::Value v = json::parse("[0, 7, 9007199254740992, 2.5, -1, 1e30, \"3\"]", "t");
+  const json::Array& n = v.array("a");
+  CHECK(n[0].whole_number("0") == 0);
+  CHECK(n[1].whole_number("1") == 7);
+  CHECK(n[2].whole_number("2") == (std::uint64_t{1} << 53));
+  for (std::size_t i : {3, 4, 5}) {
+    CHECK_THROWS_WITH_AS((void)n[i].whole_number("count"), doctest::Contains("not a whole number from 0 to 2^53"),
+                         nanochat::Error);
+  }
+  CHECK_THROWS_WITH_AS((void)n[6].whole_number("count"), doctest::Contains("count must be a number"), nanochat::Error);
+}
+
 TEST_CASE("json: quote writes every byte so that the reader gives it back") {
   std::string all;
   for (int b = 0; b < 256; ++b) all += static_cast<char>(b);

@@ -146,7 +146,7 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
 
   // A meta file whose counts are not whole numbers is refused, naming the file and the field.
   for (const auto& [from, to, message] :
-       {std::tuple{std::string("\"step\": 3,"), std::string("\"step\": 3.5,"), std::string("step is 3.5, not a non-negative whole number")},
+       {std::tuple{std::string("\"step\": 3,"), std::string("\"step\": 3.5,"), std::string("step is 3.5, not a whole number from 0 to 2^53")},
         std::tuple{std::string("\"epoch\": "), std::string("\"epoch\": -1"), std::string("epoch is -1")}}) {
     CAPTURE(to);
     std::ifstream in(straight.path / "meta_000003.json");

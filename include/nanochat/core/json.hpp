@@ -10,6 +10,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -304,6 +305,13 @@ struct Value {
   double number(std::string_view what) const {
     NANOCHAT_CHECK(std::holds_alternative<double>(data), what, " must be a number");
     return std::get<double>(data);
+  }
+  // A count, id or position: a whole number from 0 to 2^53 (what a double holds exactly), as
+  // Python's json reads and writes them. Checked before any cast, which would be undefined outside.
+  std::uint64_t whole_number(std::string_view what) const {
+    const double v = number(what);
+    NANOCHAT_CHECK(v >= 0 && v <= 0x1p53 && v == std::floor(v), what, " is ", v, ", not a whole number from 0 to 2^53");
+    return static_cast<std::uint64_t>(v);
   }
   const Array& array(std::string_view what) const {
     NANOCHAT_CHECK(is_array(), what, " must be an array");

@@ -224,19 +224,18 @@ class SafetensorsFile {
       NANOCHAT_CHECK(e.shape.size() <= static_cast<std::size_t>(max_rank), "safetensors file ",
                      file, ": tensor '", e.name, "' has rank ", e.shape.size(),
                      ", more than the supported ", max_rank);
-      // numel * element size, overflow-checked: every extent is bounded by the data size anyway.
-      // The element count must fit Shape's int64 even when another extent is 0 (an empty tensor
-      // whose other extents are absurd).
-      std::uint64_t bytes = size_of(*dtype), nonzero_count = 1;
+      // The product of the nonzero extents, in bytes, must fit Shape's int64: checked over the
+      // nonzero ones so that an empty tensor's other extents cannot be absurd either.
+      std::uint64_t nonzero_bytes = size_of(*dtype);
+      bool empty = false;
       for (std::uint64_t extent : e.shape) {
-        NANOCHAT_CHECK(extent <= static_cast<std::uint64_t>(INT64_MAX) &&
-                           (extent == 0 || nonzero_count <= static_cast<std::uint64_t>(INT64_MAX) / extent),
-                       "safetensors file ", file, ": tensor '", e.name, "' has a shape whose size overflows");
-        if (extent != 0) nonzero_count *= extent;
-        NANOCHAT_CHECK(extent == 0 || bytes <= UINT64_MAX / extent, "safetensors file ", file,
+        empty = empty || extent == 0;
+        if (extent == 0) continue;
+        NANOCHAT_CHECK(nonzero_bytes <= static_cast<std::uint64_t>(INT64_MAX) / extent, "safetensors file ", file,
                        ": tensor '", e.name, "' has a shape whose size overflows");
-        bytes *= extent;
+        nonzero_bytes *= extent;
       }
+      const std::uint64_t bytes = empty ? 0 : nonzero_bytes;
       NANOCHAT_CHECK(e.begin <= e.end, "safetensors file ", file, ": tensor '", e.name,
                      "' has data_offsets [", e.begin, ", ", e.end, "] with begin after end");
       NANOCHAT_CHECK(e.end <= data_size, "safetensors file ", file, ": tensor '", e.name,

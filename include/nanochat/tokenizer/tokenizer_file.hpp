@@ -196,11 +196,10 @@ inline Tokenizer load_tokenizer(const std::filesystem::path& dir) {
   std::vector<std::string> names(by_name.size());
   std::vector<bool> filled(by_name.size(), false);
   for (const auto& [name, id_value] : by_name) {
-    const double id = id_value.number(cat(source, ": id of ", name));
-    const double first = static_cast<double>(tokens.size());
-    NANOCHAT_CHECK(id >= first && id < first + static_cast<double>(names.size()) && id == static_cast<double>(static_cast<std::int64_t>(id)),
-                   source, ": special token ", name, " has id ", id, "; special ids must follow the ",
-                   tokens.size(), " ranks without gaps");
+    const std::uint64_t id = id_value.whole_number(cat(source, ": id of ", name));
+    const std::uint64_t first = tokens.size();
+    NANOCHAT_CHECK(id >= first && id < first + names.size(), source, ": special token ", name, " has id ", id,
+                   "; special ids must follow the ", tokens.size(), " ranks without gaps");
     const auto index = static_cast<std::size_t>(id - first);
     NANOCHAT_CHECK(!filled[index], source, ": two special tokens have id ", id);
     filled[index] = true;

@@ -6,7 +6,6 @@
 // temporary name and renamed; meta goes last, so a checkpoint without its meta is incomplete and
 // is never picked up.
 
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -137,17 +136,16 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   std::stringstream text;
   text << in.rdbuf();
   const auto meta = json::parse(text.str(), meta_path.string());
-  auto field = [&](const json::Value& obj, const char* key) {
+  auto member = [&](const json::Value& obj, const char* key) -> const json::Value& {
     const auto* v = obj.find(key);
     NANOCHAT_CHECK(v != nullptr, meta_path.string(), ": missing field ", key);
-    return v->number(cat(meta_path.string(), ": ", key));
+    return *v;
   };
-  // A count or position: a whole number that a double holds exactly (below 2^53).
+  auto field = [&](const json::Value& obj, const char* key) {
+    return member(obj, key).number(cat(meta_path.string(), ": ", key));
+  };
   auto count = [&](const json::Value& obj, const char* key) {
-    const double v = field(obj, key);
-    NANOCHAT_CHECK(v >= 0 && v < 0x1p53 && v == std::floor(v), meta_path.string(), ": ", key, " is ", v,
-                   ", not a non-negative whole number");
-    return static_cast<std::uint64_t>(v);
+    return member(obj, key).whole_number(cat(meta_path.string(), ": ", key));
   };
   TrainState state;
   state.step = static_cast<std::int64_t>(count(meta, "step"));
