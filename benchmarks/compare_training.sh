@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training speed side by side with PyTorch, in interleaved rounds so that both sides see the same
-# minutes of a shared machine: our GEMMs beside OpenBLAS's, bench_model's training steps (d4 and
+# minutes of a shared machine (each training step is measured right next to PyTorch's): our GEMMs beside OpenBLAS's, bench_model's training steps (d4 and
 # d8, fp32 and bf16) beside benchmarks/gpt_pytorch_reference.py, and base_train on the main job's
 # config beside benchmarks/train_pytorch_reference.py. Needs the main job's corpus and tokenizer
 # in $NANOCHAT_BASE_DIR (run examples/run_main.sh once) and Debian's torch (examples/setup.sh installs
@@ -34,8 +34,23 @@ log=build/compare_training.log
 for round in $(seq "$rounds"); do
   echo "=== round $round $(date +%T) $(uptime | sed 's/.*load/load/')"
   "$bench/bench_core" --benchmark_filter=gemm --benchmark_counters_tabular=true 2>&1 | grep -E "gemm"
-  "$bench/bench_model" --benchmark_counters_tabular=true 2>&1 | grep -E "^train|^Bench"
-  /usr/bin/python3 benchmarks/gpt_pytorch_reference.py --threads 2 --steps 5 2>&1 | grep -E "^d[48]"
+  # Each training step beside PyTorch's straight after it (or before it, every other round), so
+  # that a pair sees the same minute of the host.
+  for config in d4 d8; do
+    for dtype in float32 bfloat16; do
+      pair=(ours torch)
+      [ $((round % 2)) -eq 0 ] && pair=(torch ours)
+      for side in "${pair[@]}"; do
+        if [ "$side" = ours ]; then
+          prefix=train_step_; [ "$dtype" = bfloat16 ] && prefix=train_step_bf16_
+          "$bench/bench_model" --benchmark_filter="^${prefix}${config}_" --benchmark_counters_tabular=true 2>&1 | grep -E "^train"
+        else
+          /usr/bin/python3 benchmarks/gpt_pytorch_reference.py --threads 2 --steps 5 --config "$config" --dtype "$dtype" 2>&1 |
+            grep -E "^d[48]"
+        fi
+      done
+    done
+  done
   base_train float32
   base_train bfloat16
   /usr/bin/python3 benchmarks/train_pytorch_reference.py --config main --steps 10 2>&1 | grep -E "^main"

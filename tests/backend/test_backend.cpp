@@ -2,6 +2,7 @@
 // device against the Cpu ops (backend_cases.hpp, shared with the GPU suite).
 
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -155,6 +156,47 @@ TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(
           CHECK(relative_error(to_host(cpu, tc2.view()),
                                naive_gemm(a, n, b2, cols, c2, n, cols, n, ta, false, 1.0f, beta, compute)) < 1e-6);
         }
+}
+
+TEST_CASE("Cpu gemm gives the same bits on one thread as on several, whoever claims which rows") {
+  // Several blocks wide and deep, so the threads meet at every block's barriers and claim rows in
+  // shrinking chunks; a short product, whose block columns are split too; a triangle of C, whose
+  // rows differ in work. Each tile sums in one order whichever thread computes it.
+  struct Case {
+    std::int64_t m, n, k;
+    GemmOptions options;
+  };
+  const Case cases[] = {{300, 1100, 600, {}},
+                        {20, 1500, 300, {}},
+                        {600, 600, 600, {Triangle::lower, Triangle::full, GemmCompute::fp32}},
+                        {300, 1100, 600, {.compute = GemmCompute::bf16}}};
+  Cpu cpu;
+  std::uint64_t seed = 700;
+  const int threads = omp_get_max_threads();
+  for (const Case& k : cases) {
+    CAPTURE(k.m);
+    CAPTURE(k.n);
+    CAPTURE(static_cast<int>(k.options.compute));
+    auto a = upload(cpu, {k.m, k.k}, random_values<float>(k.m * k.k, seed++));
+    auto b = upload(cpu, {k.k, k.n}, random_values<float>(k.k * k.n, seed++));
+    const auto c0 = random_values<float>(k.m * k.n, seed++);
+    std::vector<float> results[2];
+    for (int run = 0; run < 2; ++run) {
+      omp_set_num_threads(run == 0 ? 1 : std::max(threads, 3));
+      auto c = upload(cpu, {k.m, k.n}, c0);
+      cpu::gemm(cpu, c.view(), a.view(), b.view(), Transpose::no, Transpose::no, 0.5f, 1.0f, k.options);
+      results[run] = to_host(cpu, c.view());
+    }
+    omp_set_num_threads(threads);
+    const auto want = naive_gemm(to_host(cpu, a.view()), k.k, to_host(cpu, b.view()), k.n, c0, k.m, k.n, k.k, false,
+                                 false, 0.5f, 1.0f, k.options.compute);
+    if (k.options.c == Triangle::lower) {
+      for (std::int64_t i = 0; i < k.m; ++i)  // only the triangle is defined
+        for (std::int64_t j = i + 1; j < k.n; ++j) results[0][i * k.n + j] = results[1][i * k.n + j] = want[i * k.n + j];
+    }
+    CHECK(results[0] == results[1]);
+    CHECK(relative_error(results[1], want) < 1e-6);
+  }
 }
 
 TEST_CASE("Cpu gemm inside a parallel region: each thread its own product") {

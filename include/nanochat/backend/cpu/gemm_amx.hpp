@@ -31,6 +31,7 @@
 #include "nanochat/backend/cpu/avx512_vector.hpp"
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/gemm_avx512.hpp"
+#include "nanochat/backend/cpu/gemm_threads.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/gemm_shape.hpp"
@@ -209,83 +210,84 @@ inline void kernel(std::int64_t depth, const std::uint16_t* a, std::int64_t kpad
   _tile_stored(3, out + lower + 16, stride);
 }
 
-// The part [m0, m1) x [n0, n1) of C on the calling thread. The options' triangles skip whole
-// tiles of C and cut the k-stretch of a tile to where op(A) is nonzero, in the tile unit's steps
-// of 32 (the extra k read zeros); a tile whose stretch is empty still applies beta.
+// C = alpha op(A) op(B) + beta C over the threads (gemm_threads.hpp), each thread's rows of op(A)
+// packed in chunks of up to mc and multiplied tile column by tile column of the shared B block. The
+// options' triangles skip whole tiles of C and cut the k-stretch of a tile to where op(A) is
+// nonzero, in the tile unit's steps of 32 (the extra k read zeros); a tile whose stretch is empty
+// still applies beta.
 template <class TB>
-void gemm_part(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
-               std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmOptions options) {
+void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta,
+                 GemmOptions options) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
+  const int threads = gemm_threads(g);
   const std::int64_t kpad_max = (std::min(kc, g.k) + 31) / 32 * 32;
-  const std::int64_t nc_max = (std::min(nc, n1 - n0) + tile - 1) / tile * tile;
-  const std::int64_t mc_max = (std::min(mc, m1 - m0) + tile - 1) / tile * tile;
-  std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(kpad_max * (nc_max + mc_max)));
-  std::uint16_t* ap = bp + kpad_max * nc_max;
-  load_tile_config();  // after the one call that can throw, so the tiles are always released
-  alignas(64) float product[tile * tile];
-  for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
-    const std::int64_t ncols = std::min(nc, n1 - j0);
-    for (std::int64_t k0 = 0; k0 < g.k; k0 += kc) {
-      const std::int64_t depth = std::min(kc, g.k - k0), kpad = (depth + 31) / 32 * 32;
-      pack_b(b, g.ldb, tb, j0, ncols, k0, depth, kpad, bp);
-      const float beta_k = k0 == 0 ? beta : 1.0f;
-      const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta_k);
-      for (std::int64_t i0 = m0; i0 < m1; i0 += mc) {
-        const std::int64_t nrows = std::min(mc, m1 - i0);
-        pack_a(a, g.lda, ta, i0, nrows, k0, depth, kpad, ap);
-        for (std::int64_t jr = 0; jr < ncols; jr += tile) {
-          const std::int64_t cols = std::min(tile, ncols - jr);
-          const __mmask16 left = first_lanes(cols), right = first_lanes(cols - 16);
-          for (std::int64_t ir = 0; ir < nrows; ir += tile) {
-            const std::int64_t row = i0 + ir, col = j0 + jr;
-            if (options.c == Triangle::upper && row > col + tile - 1) break;
-            if (options.c == Triangle::lower && col > row + tile - 1) continue;
-            std::int64_t k_lo = 0, k_hi = kpad;  // within the block, multiples of 32
-            if (options.a == Triangle::lower) k_hi = std::clamp<std::int64_t>(row + tile - k0, 0, kpad);
-            if (options.a == Triangle::upper) k_lo = std::clamp<std::int64_t>(row - k0, 0, kpad);
-            if (k_hi <= k_lo) {
-              if (beta_k == 1.0f) continue;
-              k_hi = k_lo;  // nothing to add, but C = beta * C still
-            }
-            const std::uint16_t* at = ap + ir * kpad + k_lo;
-            const std::uint16_t* bt = bp + jr * kpad + k_lo * tile;
-            float* ct = c + row * g.ldc + col;
-            // A whole tile of C with C = product + {0, 1} * C: the tile unit loads and stores C itself.
-            if (alpha == 1.0f && (beta_k == 0.0f || beta_k == 1.0f) && cols == tile && nrows - ir >= tile) {
-              kernel(k_hi - k_lo, at, kpad, bt, ct, g.ldc * 4, beta_k == 1.0f);
-              continue;
-            }
-            kernel(k_hi - k_lo, at, kpad, bt, product, 4 * tile, false);
-            // C = alpha * product + beta_k * C over the tile's valid rows and columns.
-            for (std::int64_t i = 0; i < std::min(tile, nrows - ir); ++i) {
-              float* ci = c + (i0 + ir + i) * g.ldc + j0 + jr;
-              __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(product + i * tile));
-              __m512 r1 = _mm512_mul_ps(va, _mm512_load_ps(product + i * tile + 16));
-              if (beta_k != 0.0f) {
-                r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(left, ci), r0);
-                r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(right, ci + 16), r1);
-              }
-              _mm512_mask_storeu_ps(ci, left, r0);
-              _mm512_mask_storeu_ps(ci + 16, right, r1);
-            }
+  const std::int64_t b_size = kpad_max * std::min(nc, (g.n + tile - 1) / tile * tile);
+  const std::int64_t a_size = kpad_max * std::min(mc, (g.m + tile - 1) / tile * tile);
+  std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(b_size + threads * a_size));
+  const auto kpad_of = [](std::int64_t depth) { return (depth + 31) / 32 * 32; };
+  const auto pack_b_part = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0,
+                               std::int64_t depth) {
+    const std::int64_t kpad = kpad_of(depth);
+    pack_b(b, g.ldb, tb, j0 + col0, cols, k0, depth, kpad, bp + col0 * kpad);
+  };
+  const auto multiply = [&](int thread, std::int64_t row0, std::int64_t rows, std::int64_t j0, std::int64_t col0,
+                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) {
+    const std::int64_t kpad = kpad_of(depth);
+    std::uint16_t* ap = bp + b_size + thread * a_size;
+    pack_a(a, g.lda, ta, row0, rows, k0, depth, kpad, ap);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta_k);
+    alignas(64) float product[tile * tile];
+    load_tile_config();
+    for (std::int64_t jr = col0; jr < col1; jr += tile) {
+      const std::int64_t cols = std::min(tile, col1 - jr);
+      const __mmask16 left = first_lanes(cols), right = first_lanes(cols - 16);
+      for (std::int64_t ir = 0; ir < rows; ir += tile) {
+        const std::int64_t row = row0 + ir, col = j0 + jr;
+        if (options.c == Triangle::upper && row > col + tile - 1) break;
+        if (options.c == Triangle::lower && col > row + tile - 1) continue;
+        std::int64_t k_lo = 0, k_hi = kpad;  // within the block, multiples of 32
+        if (options.a == Triangle::lower) k_hi = std::clamp<std::int64_t>(row + tile - k0, 0, kpad);
+        if (options.a == Triangle::upper) k_lo = std::clamp<std::int64_t>(row - k0, 0, kpad);
+        if (k_hi <= k_lo) {
+          if (beta_k == 1.0f) continue;
+          k_hi = k_lo;  // nothing to add, but C = beta * C still
+        }
+        const std::uint16_t* at = ap + ir * kpad + k_lo;
+        const std::uint16_t* bt = bp + jr * kpad + k_lo * tile;
+        float* ct = c + row * g.ldc + col;
+        // A whole tile of C with C = product + {0, 1} * C: the tile unit loads and stores C itself.
+        if (alpha == 1.0f && (beta_k == 0.0f || beta_k == 1.0f) && cols == tile && rows - ir >= tile) {
+          kernel(k_hi - k_lo, at, kpad, bt, ct, g.ldc * 4, beta_k == 1.0f);
+          continue;
+        }
+        kernel(k_hi - k_lo, at, kpad, bt, product, 4 * tile, false);
+        // C = alpha * product + beta_k * C over the tile's valid rows and columns.
+        for (std::int64_t i = 0; i < std::min(tile, rows - ir); ++i) {
+          float* ci = ct + i * g.ldc;
+          __m512 r0 = _mm512_mul_ps(va, _mm512_load_ps(product + i * tile));
+          __m512 r1 = _mm512_mul_ps(va, _mm512_load_ps(product + i * tile + 16));
+          if (beta_k != 0.0f) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(left, ci), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(right, ci + 16), r1);
           }
+          _mm512_mask_storeu_ps(ci, left, r0);
+          _mm512_mask_storeu_ps(ci + 16, right, r1);
         }
       }
     }
-  }
-  _tile_release();
+    _tile_release();
+  };
+  gemm_cooperative(g, GemmBlocking{tile, tile, kc, mc, nc}, threads, beta, pack_b_part, multiply);
 }
 
 }  // namespace detail
 
-// One (batch entry of a) GEMM computing in bf16, split over the threads unless called inside a
-// parallel region. Without usable() the tile instructions would fault, so that is an error.
+// One (batch entry of a) GEMM computing in bf16, over the threads unless called inside a parallel
+// region. Without usable() the tile instructions would fault, so that is an error.
 template <class TB>
 void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, GemmOptions options) {
   NANOCHAT_CHECK(usable(), "amx::gemm: Linux did not grant this process the AMX tile state");
-  avx512::split_over_threads(g, tile, tile, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-    detail::gemm_part(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
-  });
+  detail::gemm_packed(g, a, b, c, alpha, beta, options);
 }
 
 }  // namespace nanochat::cpu::amx

@@ -13,13 +13,13 @@
 //
 // Why not OpenBLAS: Debian's 0.3.21 does not recognise recent Intel CPUs and silently falls back
 // to SSE3 kernels there (4-8x slower), and a kernel of our own can read bf16 operands directly.
-// The threads split C into one part each; a call made inside a parallel region runs on its
-// thread alone. Packing buffers are per thread and reused, so steady-state calls allocate nothing.
+// The threads share the packed B block and claim rows of C (gemm_threads.hpp); a call made inside
+// a parallel region runs on its thread alone. Packing buffers come from the calling thread's
+// scratch and are reused, so steady-state calls allocate nothing.
 
 #if defined(__AVX512F__)
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -27,6 +27,7 @@
 
 #include "nanochat/backend/cpu/avx512_vector.hpp"
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/backend/cpu/gemm_threads.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/gemm_shape.hpp"
 #include "nanochat/core/macros.hpp"
@@ -84,8 +85,9 @@ void pack(const T* x, std::int64_t ld, bool transposed, std::int64_t r0, std::in
 
 // C[0:rows, 0:cols] = alpha * (A panel x B panel) + beta * C, rows <= mr, cols <= nr. The panels
 // are zero-padded, so the tile is always computed whole; only its valid part is stored. With
-// beta == 0, C is not read.
-inline void kernel(std::int64_t depth, const float* a, const float* b, float* c, std::int64_t ldc,
+// beta == 0, C is not read. Never inlined: inlined into gemm_packed's loops, GCC 12 ran out of
+// vector registers and kept B's two vectors on the stack (half the speed).
+[[gnu::noinline]] inline void kernel(std::int64_t depth, const float* a, const float* b, float* c, std::int64_t ldc,
                    std::int64_t rows, std::int64_t cols, float alpha, float beta) {
   __m512 acc[mr][2];
 NANOCHAT_UNROLL
@@ -117,86 +119,60 @@ NANOCHAT_UNROLL
   }
 }
 
-// The part [m0, m1) x [n0, n1) of C on the calling thread. A structure lets whole kernel tiles
-// be skipped (outside the wanted triangle of C) and stretches of k be cut (where a triangular
-// op(A) is zero); a tile whose k-stretch is empty still applies beta on the first block.
+// C = alpha op(A) op(B) + beta C over the threads (gemm_threads.hpp), each thread's rows of op(A)
+// packed in chunks of up to mc and walked one panel at a time across the shared B block. A
+// structure lets whole kernel tiles be skipped (outside the wanted triangle of C) and stretches of
+// k be cut (where a triangular op(A) is zero); a tile whose k-stretch is empty still applies beta
+// on the first block.
 template <bool Round, class TA, class TB>
-void gemm_part(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, std::int64_t m0,
-               std::int64_t m1, std::int64_t n0, std::int64_t n1, GemmOptions options) {
+void gemm_packed(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta,
+                 GemmOptions options) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
-  const std::int64_t nc_max = std::min(nc, (n1 - n0 + nr - 1) / nr * nr);
-  const std::int64_t mc_max = std::min(mc, (m1 - m0 + mr - 1) / mr * mr);
-  float* bp = thread_scratch<float>(static_cast<std::size_t>(kc * (nc_max + mc_max)));
-  float* ap = bp + kc * nc_max;
-  for (std::int64_t j0 = n0; j0 < n1; j0 += nc) {
-    const std::int64_t ncols = std::min(nc, n1 - j0);
-    for (std::int64_t k0 = 0; k0 < g.k; k0 += kc) {
-      const std::int64_t depth = std::min(kc, g.k - k0);
-      // op(B) column j, depth k is b[k * ldb + j] untransposed: as an "X" of pack(), its rows are
-      // op(B)'s columns, transposed exactly when B is not.
-      pack<Round>(b, g.ldb, !tb, j0, ncols, k0, depth, nr, bp);
-      const float beta_k = k0 == 0 ? beta : 1.0f;
-      for (std::int64_t i0 = m0; i0 < m1; i0 += mc) {
-        const std::int64_t nrows = std::min(mc, m1 - i0);
-        pack<Round>(a, g.lda, ta, i0, nrows, k0, depth, mr, ap);
-        for (std::int64_t ir = 0; ir < nrows; ir += mr) {
-          for (std::int64_t jr = 0; jr < ncols; jr += nr) {
-            const std::int64_t row = i0 + ir, col = j0 + jr;
-            if (options.c == Triangle::upper && row > col + nr - 1) continue;
-            if (options.c == Triangle::lower && col > row + mr - 1) break;
-            // The stretch [k_lo, k_hi) of this block where the tile's rows of op(A) are nonzero.
-            std::int64_t k_lo = k0, k_hi = k0 + depth;
-            if (options.a == Triangle::lower) k_hi = std::min(k_hi, row + mr);
-            if (options.a == Triangle::upper) k_lo = std::max(k_lo, row);
-            if (k_hi <= k_lo) {
-              if (beta_k == 1.0f) continue;
-              k_hi = k_lo;  // nothing to add, but C = beta * C still
-            }
-            const std::int64_t skip = std::min(k_lo - k0, depth);
-            kernel(k_hi - k_lo, ap + ir * depth + skip * mr, bp + jr * depth + skip * nr, c + row * g.ldc + col,
-                   g.ldc, std::min(mr, nrows - ir), std::min(nr, ncols - jr), alpha, beta_k);
-          }
+  const int threads = gemm_threads(g);
+  const std::int64_t depth_max = std::min(kc, g.k);
+  const std::int64_t b_size = depth_max * std::min(nc, (g.n + nr - 1) / nr * nr);
+  const std::int64_t a_size = depth_max * std::min(mc, (g.m + mr - 1) / mr * mr);
+  float* bp = thread_scratch<float>(static_cast<std::size_t>(b_size + threads * a_size));
+  const auto pack_b = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0, std::int64_t depth) {
+    // op(B) column j, depth k is b[k * ldb + j] untransposed: as an "X" of pack(), its rows are
+    // op(B)'s columns, transposed exactly when B is not.
+    pack<Round>(b, g.ldb, !tb, j0 + col0, cols, k0, depth, nr, bp + col0 * depth);
+  };
+  const auto multiply = [&](int thread, std::int64_t row0, std::int64_t rows, std::int64_t j0, std::int64_t col0,
+                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) {
+    float* ap = bp + b_size + thread * a_size;
+    pack<Round>(a, g.lda, ta, row0, rows, k0, depth, mr, ap);
+    for (std::int64_t ir = 0; ir < rows; ir += mr) {
+      const std::int64_t row = row0 + ir;
+      for (std::int64_t jr = col0; jr < col1; jr += nr) {
+        const std::int64_t col = j0 + jr;
+        if (options.c == Triangle::upper && row > col + nr - 1) continue;
+        if (options.c == Triangle::lower && col > row + mr - 1) break;
+        // The stretch [k_lo, k_hi) of this block where the tile's rows of op(A) are nonzero.
+        std::int64_t k_lo = k0, k_hi = k0 + depth;
+        if (options.a == Triangle::lower) k_hi = std::min(k_hi, row + mr);
+        if (options.a == Triangle::upper) k_lo = std::max(k_lo, row);
+        if (k_hi <= k_lo) {
+          if (beta_k == 1.0f) continue;
+          k_hi = k_lo;  // nothing to add, but C = beta * C still
         }
+        const std::int64_t skip = std::min(k_lo - k0, depth);
+        kernel(k_hi - k_lo, ap + ir * depth + skip * mr, bp + jr * depth + skip * nr, c + row * g.ldc + col, g.ldc,
+               std::min(mr, rows - ir), std::min(nr, col1 - jr), alpha, beta_k);
       }
     }
-  }
+  };
+  gemm_cooperative(g, GemmBlocking{mr, nr, kc, mc, nc}, threads, beta, pack_b, multiply);
 }
 
 }  // namespace detail
 
-// Runs part(m0, m1, n0, n1) over the whole of C: on the calling thread alone inside a parallel
-// region or when the product is too small to pay for a fork (2 threads on 64 x 64 x 64 only
-// wait), else one part per thread, splitting the longer side of C in whole tiles.
-template <class Part>
-void split_over_threads(const GemmShape& g, std::int64_t tile_rows, std::int64_t tile_cols, Part&& part) {
-  const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
-  const int threads = omp_in_parallel() || flops < 4e6 ? 1 : omp_get_max_threads();
-  if (threads == 1) {
-    part(std::int64_t{0}, g.m, std::int64_t{0}, g.n);
-    return;
-  }
-  const bool split_n = g.n >= g.m;
-  const std::int64_t extent = split_n ? g.n : g.m, unit = split_n ? tile_cols : tile_rows;
-  const std::int64_t units = (extent + unit - 1) / unit;
-#pragma omp parallel num_threads(threads)
-  {
-    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const std::int64_t lo = std::min(extent, units * t / nt * unit), hi = std::min(extent, units * (t + 1) / nt * unit);
-    if (lo < hi) {
-      if (split_n) part(std::int64_t{0}, g.m, lo, hi);
-      else part(lo, hi, std::int64_t{0}, g.n);
-    }
-  }
-}
-
-// One (batch entry of a) GEMM, split over the threads unless called inside a parallel region.
+// One (batch entry of a) GEMM, over the threads unless called inside a parallel region.
 // GemmCompute::bf16 rounds the operands while packing; the kernel is the same.
 template <class TA, class TB>
 void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, GemmOptions options = {}) {
-  split_over_threads(g, mr, nr, [&](std::int64_t m0, std::int64_t m1, std::int64_t n0, std::int64_t n1) {
-    if (options.compute == GemmCompute::bf16) detail::gemm_part<true>(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
-    else detail::gemm_part<false>(g, a, b, c, alpha, beta, m0, m1, n0, n1, options);
-  });
+  if (options.compute == GemmCompute::bf16) detail::gemm_packed<true>(g, a, b, c, alpha, beta, options);
+  else detail::gemm_packed<false>(g, a, b, c, alpha, beta, options);
 }
 
 }  // namespace nanochat::cpu::avx512
