@@ -108,7 +108,9 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> lse, 
   const Dims d = check(q, k, v, lse, "attention_forward");
   check_shape(out.shape(), q.shape(), "attention_forward: out");
   NANOCHAT_CHECK(out.is_contiguous(), "attention_forward: out must be contiguous");
-#pragma omp parallel for collapse(2) schedule(static)
+  // Heads are handed out one at a time: the host slows one vCPU at a time, and a static split
+  // would leave the other waiting (as it did in the GEMMs, gemm_threads.hpp).
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
   for (std::int64_t b = 0; b < d.batch; ++b)
     for (std::int64_t h = 0; h < d.heads; ++h) {
       const std::int64_t kv = h / d.group();
@@ -146,9 +148,9 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
   NANOCHAT_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous() && dout.is_contiguous(),
                  "attention_backward: dq, dk, dv and dout must be contiguous");
   constexpr auto no = Transpose::no, yes = Transpose::yes;
-  // One task per KV head: the query heads of its group add into the same dk, dv, which every
-  // block adds into.
-#pragma omp parallel for collapse(2) schedule(static)
+  // One task per KV head (handed out as the forward's heads): the query heads of its group add
+  // into the same dk, dv, which every block adds into.
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
   for (std::int64_t b = 0; b < d.batch; ++b)
     for (std::int64_t kv = 0; kv < d.kv_heads; ++kv) {
       const CpuView<float> probs = block_scratch<Probabilities>(d), grads = block_scratch<ScoreGradients>(d);
