@@ -160,36 +160,52 @@ TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(
 
 TEST_CASE("Cpu gemm gives the same bits on one thread as on several, whoever claims which rows") {
   // Several blocks wide and deep, so the threads meet at every block's barriers and claim rows in
-  // shrinking chunks; a short product, whose block columns are split too; a triangle of C, whose
-  // rows differ in work. Each tile sums in one order whichever thread computes it.
+  // shrinking chunks; short products, whose block columns are split too; triangles of C and of
+  // op(A), whose rows differ in work; both transposes; beta 0 over a NaN-filled C. Each tile sums
+  // in one order whichever thread computes it.
   struct Case {
     std::int64_t m, n, k;
+    bool ta, tb;
+    float beta;
     GemmOptions options;
   };
-  const Case cases[] = {{300, 1100, 600, {}},
-                        {20, 1500, 300, {}},
-                        {600, 600, 600, {Triangle::lower, Triangle::full, GemmCompute::fp32}},
-                        {300, 1100, 600, {.compute = GemmCompute::bf16}}};
+  constexpr auto fp32 = GemmCompute::fp32, bf16 = GemmCompute::bf16;
+  const Case cases[] = {{300, 1100, 600, false, false, 1.0f, {}},
+                        {300, 1100, 600, true, true, 0.0f, {}},
+                        {20, 1500, 300, false, true, 1.0f, {}},
+                        {600, 600, 600, false, false, 1.0f, {Triangle::lower, Triangle::full, fp32}},
+                        {600, 300, 600, true, false, 0.0f, {Triangle::full, Triangle::upper, fp32}},
+                        {300, 1100, 600, false, true, 1.0f, {.compute = bf16}},
+                        {40, 1500, 300, true, false, 0.0f, {.compute = bf16}}};
   Cpu cpu;
   std::uint64_t seed = 700;
   const int threads = omp_get_max_threads();
   for (const Case& k : cases) {
     CAPTURE(k.m);
     CAPTURE(k.n);
+    CAPTURE(k.ta);
+    CAPTURE(k.tb);
     CAPTURE(static_cast<int>(k.options.compute));
-    auto a = upload(cpu, {k.m, k.k}, random_values<float>(k.m * k.k, seed++));
-    auto b = upload(cpu, {k.k, k.n}, random_values<float>(k.k * k.n, seed++));
-    const auto c0 = random_values<float>(k.m * k.n, seed++);
+    auto a_host = random_values<float>(k.m * k.k, seed++);
+    if (k.options.a == Triangle::upper) {  // op(A) zero below the diagonal, as the option promises
+      for (std::int64_t i = 0; i < k.m; ++i)
+        for (std::int64_t p = 0; p < std::min(i, k.k); ++p) a_host[k.ta ? p * k.m + i : i * k.k + p] = 0.0f;
+    }
+    const auto b_host = random_values<float>(k.k * k.n, seed++);
+    auto c0 = random_values<float>(k.m * k.n, seed++);
+    if (k.beta == 0.0f) std::fill(c0.begin(), c0.end(), std::nanf(""));
+    auto a = upload(cpu, k.ta ? Shape{k.k, k.m} : Shape{k.m, k.k}, a_host);
+    auto b = upload(cpu, k.tb ? Shape{k.n, k.k} : Shape{k.k, k.n}, b_host);
     std::vector<float> results[2];
     for (int run = 0; run < 2; ++run) {
       omp_set_num_threads(run == 0 ? 1 : std::max(threads, 3));
       auto c = upload(cpu, {k.m, k.n}, c0);
-      cpu::gemm(cpu, c.view(), a.view(), b.view(), Transpose::no, Transpose::no, 0.5f, 1.0f, k.options);
+      cpu::gemm(cpu, c.view(), a.view(), b.view(), Transpose{k.ta}, Transpose{k.tb}, 0.5f, k.beta, k.options);
       results[run] = to_host(cpu, c.view());
     }
     omp_set_num_threads(threads);
-    const auto want = naive_gemm(to_host(cpu, a.view()), k.k, to_host(cpu, b.view()), k.n, c0, k.m, k.n, k.k, false,
-                                 false, 0.5f, 1.0f, k.options.compute);
+    const auto want = naive_gemm(a_host, k.ta ? k.m : k.k, b_host, k.tb ? k.k : k.n, c0, k.m, k.n, k.k, k.ta, k.tb,
+                                 0.5f, k.beta, k.options.compute);
     if (k.options.c == Triangle::lower) {
       for (std::int64_t i = 0; i < k.m; ++i)  // only the triangle is defined
         for (std::int64_t j = i + 1; j < k.n; ++j) results[0][i * k.n + j] = results[1][i * k.n + j] = want[i * k.n + j];

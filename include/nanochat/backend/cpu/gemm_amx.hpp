@@ -226,12 +226,12 @@ void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, floa
   std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(b_size + threads * a_size));
   const auto kpad_of = [](std::int64_t depth) { return (depth + 31) / 32 * 32; };
   const auto pack_b_part = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0,
-                               std::int64_t depth) {
+                               std::int64_t depth) noexcept {
     const std::int64_t kpad = kpad_of(depth);
     pack_b(b, g.ldb, tb, j0 + col0, cols, k0, depth, kpad, bp + col0 * kpad);
   };
   const auto multiply = [&](int thread, std::int64_t row0, std::int64_t rows, std::int64_t j0, std::int64_t col0,
-                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) {
+                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) noexcept {
     const std::int64_t kpad = kpad_of(depth);
     std::uint16_t* ap = bp + b_size + thread * a_size;
     pack_a(a, g.lda, ta, row0, rows, k0, depth, kpad, ap);
@@ -277,6 +277,7 @@ void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, floa
     }
     _tile_release();
   };
+  static_assert(GemmBlocking{tile, tile, kc, mc, nc}.whole_panels(), "mc and nc must be whole numbers of tiles");
   gemm_cooperative(g, GemmBlocking{tile, tile, kc, mc, nc}, threads, beta, pack_b_part, multiply);
 }
 

@@ -131,15 +131,17 @@ void gemm_packed(const GemmShape& g, const TA* a, const TB* b, float* c, float a
   const int threads = gemm_threads(g);
   const std::int64_t depth_max = std::min(kc, g.k);
   const std::int64_t b_size = depth_max * std::min(nc, (g.n + nr - 1) / nr * nr);
-  const std::int64_t a_size = depth_max * std::min(mc, (g.m + mr - 1) / mr * mr);
+  // Each thread's A region starts on its own cache line.
+  const std::int64_t a_size = (depth_max * std::min(mc, (g.m + mr - 1) / mr * mr) + 15) / 16 * 16;
   float* bp = thread_scratch<float>(static_cast<std::size_t>(b_size + threads * a_size));
-  const auto pack_b = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0, std::int64_t depth) {
+  const auto pack_b = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0,
+                          std::int64_t depth) noexcept {
     // op(B) column j, depth k is b[k * ldb + j] untransposed: as an "X" of pack(), its rows are
     // op(B)'s columns, transposed exactly when B is not.
     pack<Round>(b, g.ldb, !tb, j0 + col0, cols, k0, depth, nr, bp + col0 * depth);
   };
   const auto multiply = [&](int thread, std::int64_t row0, std::int64_t rows, std::int64_t j0, std::int64_t col0,
-                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) {
+                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) noexcept {
     float* ap = bp + b_size + thread * a_size;
     pack<Round>(a, g.lda, ta, row0, rows, k0, depth, mr, ap);
     for (std::int64_t ir = 0; ir < rows; ir += mr) {
@@ -162,6 +164,7 @@ void gemm_packed(const GemmShape& g, const TA* a, const TB* b, float* c, float a
       }
     }
   };
+  static_assert(GemmBlocking{mr, nr, kc, mc, nc}.whole_panels(), "mc and nc must be whole numbers of panels");
   gemm_cooperative(g, GemmBlocking{mr, nr, kc, mc, nc}, threads, beta, pack_b, multiply);
 }
 
