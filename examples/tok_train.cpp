@@ -25,12 +25,12 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/utf8.hpp"
 #include "nanochat/data/document_source.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/tokenizer/bpe_trainer.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
-#include "nanochat/tokenizer/utf8.hpp"
 
 namespace fs = std::filesystem;
 namespace tk = nanochat::tokenizer;
@@ -103,7 +103,7 @@ int run(const Args& args) {
   bool done = false;
   while (!done && docs.next(group)) {
     for (std::string& doc : group.documents) {
-      total_chars += tk::crop_to_chars(doc, args.doc_cap);
+      total_chars += nanochat::crop_to_chars(doc, args.doc_cap);
       ++num_docs;
       batch.push_back(std::move(doc));
       if (total_chars > args.max_chars) {  // nanochat stops right after the doc that crosses it

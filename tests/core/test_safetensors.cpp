@@ -159,7 +159,7 @@ TEST_CASE("safetensors lookups name the file, the tensor and the dtypes") {
                        nanochat::Error);
 }
 
-TEST_CASE("save_safetensors rejects duplicate and reserved names and leaves no temp file") {
+TEST_CASE("save_safetensors rejects duplicate, reserved and non-UTF-8 names and leaves no temp file") {
   TempDir dir;
   const fs::path p = dir / "bad.safetensors";
   const float x = 1.f;
@@ -169,6 +169,11 @@ TEST_CASE("save_safetensors rejects duplicate and reserved names and leaves no t
                        nanochat::Error);
   const std::vector<TensorToSave> reserved = {{"__metadata__", DType::f32, Shape{1}, &x}};
   CHECK_THROWS_AS(nanochat::save_safetensors(p, reserved), nanochat::Error);
+  const std::vector<TensorToSave> not_utf8 = {{"a\xFF", DType::f32, Shape{1}, &x}};
+  CHECK_THROWS_WITH_AS(nanochat::save_safetensors(p, not_utf8), doctest::Contains("not UTF-8"), nanochat::Error);
+  const std::vector<TensorToSave> one = {{"a", DType::f32, Shape{1}, &x}};
+  CHECK_THROWS_WITH_AS(nanochat::save_safetensors(p, one, {{"k", "\xC3"}}), doctest::Contains("metadata 'k'"),
+                       nanochat::Error);
   const std::vector<TensorToSave> no_data = {{"a", DType::f32, Shape{3}, nullptr}};
   CHECK_THROWS_WITH_AS(nanochat::save_safetensors(p, no_data), doctest::Contains("has no data"),
                        nanochat::Error);
@@ -246,6 +251,12 @@ TEST_CASE("safetensors rejects corrupt files with the file and the problem named
     expect_corrupt_header(dir, "{\"a\":{\"dtype\":\"F\\q\"}}", 0, "invalid escape");
     expect_corrupt_header(dir, "{\"a\":{\"dtype\":\"F\\ud800\"}}", 0, "unpaired surrogate");
     expect_corrupt_header(dir, std::string("{\"a\x01\":1}"), 0, "raw control character");
+  }
+  SUBCASE("not UTF-8: a name, a metadata value") {
+    expect_corrupt_header(dir, "{\"a\xFF\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                          "the header is not valid UTF-8");
+    expect_corrupt_header(dir, "{\"__metadata__\":{\"k\":\"\xED\xA0\x80\"}}", 0,  // an encoded surrogate
+                          "the header is not valid UTF-8");
   }
   SUBCASE("bad numbers") {
     expect_corrupt_header(dir, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8,

@@ -16,9 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "nanochat/core/utf8_encode.hpp"
+#include "nanochat/core/utf8.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
-#include "nanochat/tokenizer/utf8.hpp"
 
 namespace tk = nanochat::tokenizer;
 using nanochat::append_utf8;
@@ -47,7 +46,7 @@ bool oracle_blind(char32_t c) {
 
 bool oracle_blind(std::string_view valid_text) {
   for (std::size_t pos = 0; pos < valid_text.size();) {
-    const tk::DecodedChar ch = tk::decode_utf8(valid_text, pos);
+    const nanochat::DecodedChar ch = nanochat::decode_utf8(valid_text, pos);
     if (oracle_blind(ch.code)) return true;
     pos += ch.size;
   }
@@ -143,9 +142,9 @@ std::string replace_invalid(std::string_view bytes, std::vector<std::size_t>& ba
   std::string valid;
   back.assign(1, 0);
   for (std::size_t pos = 0; pos < bytes.size();) {
-    const tk::DecodedChar ch = tk::decode_utf8(bytes, pos);
+    const nanochat::DecodedChar ch = nanochat::decode_utf8(bytes, pos);
     const std::size_t before = valid.size();
-    if (ch.code == tk::kInvalidChar) {
+    if (ch.code == nanochat::kInvalidChar) {
       valid += "\xEF\xBF\xBD";
     } else {
       valid.append(bytes.substr(pos, ch.size));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nanochat/core/utf8.hpp"
 #include "nanochat/tokenizer/bpe_trainer.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -91,15 +92,15 @@ TEST_CASE("tokenizer/api: decode to bytes and to a display string") {
   const auto pid = tok.encode(partial);
   CHECK(tok.decode_bytes(pid) == partial);
   CHECK(tok.decode(pid) == "\xEF\xBF\xBD");
-  CHECK(tk::to_valid_utf8("a\xE2\x82z\xFF") == "a\xEF\xBF\xBDz\xEF\xBF\xBD");  // maximal subparts
+  CHECK(nanochat::to_valid_utf8("a\xE2\x82z\xFF") == "a\xEF\xBF\xBDz\xEF\xBF\xBD");  // maximal subparts
 }
 
 TEST_CASE("tokenizer/api: documents are cropped to a number of characters, not bytes") {
   std::string doc = "h\xC3\xA9llo \xF0\x9F\x99\x83\xFF!";  // h é l l o ␠ 🙃 <invalid> !
-  CHECK(tk::crop_to_chars(doc, 100) == 9);
-  CHECK(tk::crop_to_chars(doc, 8) == 8);
+  CHECK(nanochat::crop_to_chars(doc, 100) == 9);
+  CHECK(nanochat::crop_to_chars(doc, 8) == 8);
   CHECK(doc == "h\xC3\xA9llo \xF0\x9F\x99\x83\xFF");
-  CHECK(tk::crop_to_chars(doc, 2) == 2);
+  CHECK(nanochat::crop_to_chars(doc, 2) == 2);
   CHECK(doc == "h\xC3\xA9");
 }
 
@@ -128,7 +129,7 @@ TEST_CASE("tokenizer/api: token_bytes is the raw byte length, 0 for specials") {
   for (std::size_t id = 0; id < tok.num_ranks(); ++id) {
     const std::string& t = tok.encoder().token(static_cast<tk::TokenId>(id));
     CHECK(bytes[id] == static_cast<std::int32_t>(t.size()));
-    if (!tk::is_valid_utf8(t)) ++partial;
+    if (!nanochat::is_valid_utf8(t)) ++partial;
   }
   CHECK(partial > 0);  // e.g. the 128 bytes >= 0x80: their length is 1, not 3 (U+FFFD)
   for (std::size_t id = tok.num_ranks(); id < tok.vocab_size(); ++id) CHECK(bytes[id] == 0);

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
-#include "nanochat/core/utf8_encode.hpp"
+#include "nanochat/core/utf8.hpp"
 
 namespace nanochat::json {
 

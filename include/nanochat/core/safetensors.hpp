@@ -33,6 +33,7 @@
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/shape.hpp"
+#include "nanochat/core/utf8.hpp"
 
 namespace nanochat {
 
@@ -105,9 +106,11 @@ inline SafetensorsEntry read_entry(json::Reader& in, std::string name) {
 
 // Reads exactly the header's grammar: a top-level object of tensor entries (objects with
 // "dtype": string, "shape": [uint...], "data_offsets": [uint, uint]) and an optional
-// "__metadata__" object of strings. Lone surrogates are rejected, as the reference reader does.
+// "__metadata__" object of strings. The header must be UTF-8 and lone surrogates are rejected,
+// as the reference reader does.
 inline SafetensorsHeader parse_safetensors_header(std::string_view text, std::string_view file) {
   const std::string source = cat("safetensors file ", file);
+  NANOCHAT_CHECK(is_valid_utf8(text), source, ": the header is not valid UTF-8");
   json::Reader in(text, source, json::LoneSurrogate::reject, "header");
   SafetensorsHeader header;
   std::set<std::string, std::less<>> seen;
@@ -307,6 +310,8 @@ inline void save_safetensors(const std::filesystem::path& path,
     header += "\"__metadata__\":{";
     bool first = true;
     for (const auto& [key, value] : metadata) {
+      NANOCHAT_CHECK(is_valid_utf8(key) && is_valid_utf8(value), "safetensors file ", file,
+                     ": metadata '", key, "' is not valid UTF-8 (no reader would take the file)");
       if (!first) header += ',';
       first = false;
       header += json::quote(key) + ':' + json::quote(value);
@@ -316,8 +321,8 @@ inline void save_safetensors(const std::filesystem::path& path,
   std::set<std::string_view> names;
   std::uint64_t offset = 0;
   for (const TensorToSave& t : tensors) {
-    NANOCHAT_CHECK(!t.name.empty() && t.name != "__metadata__", "safetensors file ", file,
-                   ": invalid tensor name '", t.name, "'");
+    NANOCHAT_CHECK(!t.name.empty() && t.name != "__metadata__" && is_valid_utf8(t.name), "safetensors file ", file,
+                   ": invalid tensor name '", t.name, "' (empty, reserved or not UTF-8)");
     NANOCHAT_CHECK(names.insert(t.name).second, "safetensors file ", file,
                    ": tensor name '", t.name, "' given twice");
     const auto bytes = static_cast<std::uint64_t>(t.shape.numel()) * size_of(t.dtype);

@@ -11,8 +11,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include "nanochat/core/utf8.hpp"
 #include "nanochat/tokenizer/unicode_tables.hpp"
-#include "nanochat/tokenizer/utf8.hpp"
 
 namespace nanochat::tokenizer {
 

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/utf8.hpp"
 #include "nanochat/tokenizer/encoder.hpp"
 #include "nanochat/tokenizer/parallel.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
-#include "nanochat/tokenizer/utf8.hpp"
 
 namespace nanochat::tokenizer {
 

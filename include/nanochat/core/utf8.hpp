@@ -1,13 +1,35 @@
 #pragma once
-// UTF-8 decoding that never fails: text from users and corpora may hold invalid bytes, and the
-// tokenizer must still split, encode and round-trip it byte-exactly.
+// UTF-8 for every reader of text: decoding that never fails (text from users and corpora may
+// hold invalid bytes, and the tokenizer must still split, encode and round-trip it byte-exactly),
+// validation (formats that require UTF-8, such as a safetensors header) and encoding of one code
+// point (the JSON reader's escapes).
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace nanochat::tokenizer {
+namespace nanochat {
+
+// Appends one code point as UTF-8.
+inline void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
 
 struct DecodedChar {
   char32_t code;     // the code point, or kInvalidChar for an invalid sequence
@@ -89,4 +111,4 @@ inline std::size_t crop_to_chars(std::string& text, std::size_t cap) {
   return chars;
 }
 
-}  // namespace nanochat::tokenizer
+}  // namespace nanochat
