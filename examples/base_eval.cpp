@@ -30,8 +30,6 @@ struct EvalOptions {
 template <Config C>
 void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok, std::int64_t vocab,
               std::int64_t seq) {
-  NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == vocab, "the tokenizer has ", tok.vocab_size(),
-                 " tokens but ", weights.path(), " was trained with ", vocab);
   cpu::Cpu cpu;
   Gpt<C, cpu::Cpu> model(cpu, vocab, o.device_batch_size, seq);
   load_weights(cpu, model.weights(), weights);
@@ -111,10 +109,13 @@ int main(int argc, char** argv) {
     if (o.step < 0) o.step = latest_checkpoint_step(o.checkpoint_dir);
     NANOCHAT_CHECK(o.step >= 0, "no complete checkpoint in ", o.checkpoint_dir.string());
     o.data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
-    const auto tok = tokenizer::load_tokenizer(tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir));
+    const std::filesystem::path tok_dir = tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir);
+    const auto tok = tokenizer::load_tokenizer(tok_dir);
     const auto weights = SafetensorsFile::load(o.checkpoint_dir / ("model_" + step_name(o.step) + ".safetensors"));
     engine::with_checkpoint_config(weights, EvalDepths{},
                                    [&]<Config C>(const SafetensorsFile& file, std::int64_t vocab, std::int64_t seq) {
+                                     engine::check_tokenizer_vocab(static_cast<std::int64_t>(tok.vocab_size()), tok_dir,
+                                                                   file, vocab);
                                      evaluate<C>(o, file, tok, vocab, seq);
                                    });
     return 0;

@@ -124,8 +124,7 @@ int run(const Options& opt) {
   NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
   return engine::with_checkpoint_config(
       file, NanochatDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
-        NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == vocab, "the tokenizer in ", tok_dir, " has ",
-                       tok.vocab_size(), " tokens but ", path, " was trained with ", vocab);
+        engine::check_tokenizer_vocab(static_cast<std::int64_t>(tok.vocab_size()), tok_dir, f, vocab);
         const auto talk = [&]<class W>() {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);

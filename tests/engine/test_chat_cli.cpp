@@ -87,6 +87,9 @@ TEST_CASE("checkpoints: found by source/tag/step; refused when no compiled Confi
   const fs::path ok = dir / "ok.safetensors";
   write_metadata_only(ok, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "64"}});
   CHECK(engine::with_checkpoint_config(SafetensorsFile::load(ok), Depths{}, noop) == 8);
+  engine::check_tokenizer_vocab(265, dir / "tokenizer", SafetensorsFile::load(ok), 265);
+  CHECK_THROWS_WITH_AS(engine::check_tokenizer_vocab(4096, dir / "tokenizer", SafetensorsFile::load(ok), 265),
+                       doctest::Contains("tokenizer\" has 4096 tokens but"), Error);
   const fs::path junk = dir / "junk.safetensors";
   write_metadata_only(junk, {{"n_layer", "8"}, {"vocab_size", "265"}, {"sequence_len", "64junk"}});
   CHECK_THROWS_WITH_AS(engine::with_checkpoint_config(SafetensorsFile::load(junk), Depths{}, noop),

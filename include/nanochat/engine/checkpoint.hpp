@@ -66,6 +66,13 @@ inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, 
   return file;
 }
 
+// A checkpoint runs with the tokenizer it was trained with: at least their vocabularies agree.
+inline void check_tokenizer_vocab(std::int64_t tokenizer_vocab, const std::filesystem::path& tokenizer_dir,
+                                  const SafetensorsFile& file, std::int64_t vocab) {
+  NANOCHAT_CHECK(tokenizer_vocab == vocab, "the tokenizer in ", tokenizer_dir, " has ", tokenizer_vocab,
+                 " tokens but ", file.path(), " was trained with ", vocab);
+}
+
 // Calls fn.template operator()<C>(file, vocab_size, sequence_len) with the compiled Config whose
 // depth is the file's n_layer, after checking the file's other fields against it.
 template <class Depths, class Fn>
