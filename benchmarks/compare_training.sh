@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Training speed side by side with PyTorch, in interleaved rounds so that both sides see the same
-# minutes of a shared machine (each training step is measured right next to PyTorch's): our GEMMs beside OpenBLAS's, bench_model's training steps (d4 and
-# d8, fp32 and bf16) beside benchmarks/gpt_pytorch_reference.py, and base_train on the main job's
-# config beside benchmarks/train_pytorch_reference.py. Needs the main job's corpus and tokenizer
+# minutes of a shared machine: our GEMMs beside OpenBLAS's, bench_model's training steps (d4 and
+# d8, fp32 and bf16), each right next to benchmarks/gpt_pytorch_reference.py's, and base_train on
+# the main job's config beside benchmarks/train_pytorch_reference.py. Needs the main job's corpus and tokenizer
 # in $NANOCHAT_BASE_DIR (run examples/run_main.sh once) and Debian's torch (examples/setup.sh installs
 # python3-torch; /usr/bin/python3 is the interpreter that has it).
 # Usage: benchmarks/compare_training.sh [rounds]   (default 5; each takes about 3 minutes)

@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
     const auto weights = SafetensorsFile::load(o.checkpoint_dir / ("model_" + step_name(o.step) + ".safetensors"));
     engine::with_checkpoint_config(weights, EvalDepths{},
                                    [&]<Config C>(const SafetensorsFile& file, std::int64_t vocab, std::int64_t seq) {
-                                     engine::check_tokenizer_vocab(static_cast<std::int64_t>(tok.vocab_size()), tok_dir,
-                                                                   file, vocab);
+                                     engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, file, vocab);
                                      evaluate<C>(o, file, tok, vocab, seq);
                                    });
     return 0;

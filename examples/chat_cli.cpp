@@ -124,7 +124,7 @@ int run(const Options& opt) {
   NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
   return engine::with_checkpoint_config(
       file, NanochatDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
-        engine::check_tokenizer_vocab(static_cast<std::int64_t>(tok.vocab_size()), tok_dir, f, vocab);
+        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
         const auto talk = [&]<class W>() {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);

@@ -30,7 +30,6 @@ inline void append_utf8(std::string& out, char32_t c) {
   }
 }
 
-
 struct DecodedChar {
   char32_t code;     // the code point, or kInvalidChar for an invalid sequence
   std::size_t size;  // bytes consumed

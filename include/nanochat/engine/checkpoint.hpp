@@ -7,6 +7,7 @@
 // depth's shape, are errors that say what the file has and what the program knows.
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -67,9 +68,9 @@ inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, 
 }
 
 // A checkpoint runs with the tokenizer it was trained with: at least their vocabularies agree.
-inline void check_tokenizer_vocab(std::int64_t tokenizer_vocab, const std::filesystem::path& tokenizer_dir,
+inline void check_tokenizer_vocab(std::size_t tokenizer_vocab, const std::filesystem::path& tokenizer_dir,
                                   const SafetensorsFile& file, std::int64_t vocab) {
-  NANOCHAT_CHECK(tokenizer_vocab == vocab, "the tokenizer in ", tokenizer_dir, " has ", tokenizer_vocab,
+  NANOCHAT_CHECK(static_cast<std::int64_t>(tokenizer_vocab) == vocab, "the tokenizer in ", tokenizer_dir, " has ", tokenizer_vocab,
                  " tokens but ", file.path(), " was trained with ", vocab);
 }
 

@@ -42,6 +42,8 @@ inline constexpr std::int64_t tile = 32;   // rows and columns of C per kernel c
 inline constexpr std::int64_t kc = 512;    // depth of a packed block (A panel 32 KB, B panel 32 KB)
 inline constexpr std::int64_t mc = 256;    // rows of a packed A block
 inline constexpr std::int64_t nc = 1024;   // columns of a packed B block
+inline constexpr GemmBlocking blocking{tile, tile, kc, mc, nc};
+static_assert(blocking.whole_panels(), "mc and nc must be whole numbers of tiles");
 
 // Whether this process may use the tile registers (asks the kernel the first time).
 inline bool usable() {
@@ -220,11 +222,11 @@ void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, floa
                  GemmOptions options) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const int threads = gemm_threads(g);
-  const std::int64_t kpad_max = (std::min(kc, g.k) + 31) / 32 * 32;
-  const std::int64_t b_size = kpad_max * std::min(nc, (g.n + tile - 1) / tile * tile);
-  const std::int64_t a_size = kpad_max * std::min(mc, (g.m + tile - 1) / tile * tile);
-  std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(b_size + threads * a_size));
+  // Depth padded to the tile unit's 32 bf16 per row.
   const auto kpad_of = [](std::int64_t depth) { return (depth + 31) / 32 * 32; };
+  const std::int64_t kpad_max = kpad_of(std::min(kc, g.k));
+  const std::int64_t b_size = kpad_max * blocking.block_columns(g.n), a_size = kpad_max * blocking.chunk_rows(g.m);
+  std::uint16_t* bp = thread_scratch<std::uint16_t>(static_cast<std::size_t>(b_size + threads * a_size));
   const auto pack_b_part = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0,
                                std::int64_t depth) noexcept {
     const std::int64_t kpad = kpad_of(depth);
@@ -277,8 +279,7 @@ void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, floa
     }
     _tile_release();
   };
-  static_assert(GemmBlocking{tile, tile, kc, mc, nc}.whole_panels(), "mc and nc must be whole numbers of tiles");
-  gemm_cooperative(g, GemmBlocking{tile, tile, kc, mc, nc}, threads, beta, pack_b_part, multiply);
+  gemm_cooperative(g, blocking, threads, beta, pack_b_part, multiply);
 }
 
 }  // namespace detail

@@ -39,6 +39,8 @@ inline constexpr std::int64_t nr = 32;   // columns of C per kernel call: two zm
 inline constexpr std::int64_t kc = 512;  // depth of a packed block
 inline constexpr std::int64_t mc = 120;  // rows of a packed A block (240 KB, in L2)
 inline constexpr std::int64_t nc = 512;  // columns of a packed B block (1 MB, in L2)
+inline constexpr GemmBlocking blocking{mr, nr, kc, mc, nc};
+static_assert(blocking.whole_panels(), "mc and nc must be whole numbers of panels");
 
 namespace detail {
 
@@ -130,9 +132,9 @@ void gemm_packed(const GemmShape& g, const TA* a, const TB* b, float* c, float a
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const int threads = gemm_threads(g);
   const std::int64_t depth_max = std::min(kc, g.k);
-  const std::int64_t b_size = depth_max * std::min(nc, (g.n + nr - 1) / nr * nr);
+  const std::int64_t b_size = depth_max * blocking.block_columns(g.n);
   // Each thread's A region starts on its own cache line.
-  const std::int64_t a_size = (depth_max * std::min(mc, (g.m + mr - 1) / mr * mr) + 15) / 16 * 16;
+  const std::int64_t a_size = (depth_max * blocking.chunk_rows(g.m) + 15) / 16 * 16;
   float* bp = thread_scratch<float>(static_cast<std::size_t>(b_size + threads * a_size));
   const auto pack_b = [&](std::int64_t col0, std::int64_t cols, std::int64_t j0, std::int64_t k0,
                           std::int64_t depth) noexcept {
@@ -164,8 +166,7 @@ void gemm_packed(const GemmShape& g, const TA* a, const TB* b, float* c, float a
       }
     }
   };
-  static_assert(GemmBlocking{mr, nr, kc, mc, nc}.whole_panels(), "mc and nc must be whole numbers of panels");
-  gemm_cooperative(g, GemmBlocking{mr, nr, kc, mc, nc}, threads, beta, pack_b, multiply);
+  gemm_cooperative(g, blocking, threads, beta, pack_b, multiply);
 }
 
 }  // namespace detail

@@ -26,6 +26,9 @@ namespace nanochat::cpu {
 struct GemmBlocking {
   std::int64_t mr, nr, kc, mc, nc;
   constexpr bool whole_panels() const { return mr > 0 && nr > 0 && mc >= mr && mc % mr == 0 && nc % nr == 0; }
+  // The widest packed B block and the tallest packed A chunk of an m x n product, in whole panels.
+  constexpr std::int64_t block_columns(std::int64_t n) const { return std::min(nc, (n + nr - 1) / nr * nr); }
+  constexpr std::int64_t chunk_rows(std::int64_t m) const { return std::min(mc, (m + mr - 1) / mr * mr); }
 };
 
 // The threads a GEMM runs on: the calling thread alone inside a parallel region (attention's
