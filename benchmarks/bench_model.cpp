@@ -3,12 +3,13 @@
 // PyTorch reference, with fp32 and with bf16 matmuls, and the share of the step each layer type
 // takes (StepProfile), so the next speed-up is obvious. Measured as the PyTorch reference measures
 // itself: after warm-up steps (the first step also faults in the activation memory), the median
-// of the timed steps.
+// of the timed steps. Also attention alone, the largest share of the d8 step after the GEMMs.
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,6 +73,36 @@ void train_step(benchmark::State& state, Setup s) {
   state.counters["GFLOP/s"] = tokens * C::flops_per_token(s.vocab, s.seq) / 1e9 / median_seconds;
 }
 
+// Attention alone, forward + backward, on the shapes of the step's d8 layers (its biggest share
+// after the linears, so the next step's measure). GFLOP/s counts the causal products the Cpu
+// backend computes: two in the forward, five in the backward (with the scores' recomputation).
+template <GemmCompute Compute>
+void attention_step(benchmark::State& state) {
+  using C = NanochatConfig<8>;
+  const std::int64_t batch = d8_setup.batch, seq = d8_setup.seq, heads = C::n_head, dim = C::head_dim;
+  Cpu cpu;
+  const Shape shape{batch, seq, heads, dim};
+  Tensor<float, Cpu> q(cpu, shape), k(cpu, shape), v(cpu, shape), out(cpu, shape), dout(cpu, shape), dq(cpu, shape),
+      dk(cpu, shape), dv(cpu, shape), lse(cpu, {batch, heads, seq});
+  std::uint64_t stream = 0;
+  for (auto* t : {&q, &k, &v, &dout}) cpu::fill_normal(cpu, t->view(), 42, stream++, 0.0f, 1.0f);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  double forward_seconds = 0, total_seconds = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    cpu::attention_forward(cpu, out.view(), lse.view(), q.view(), k.view(), v.view(), scale, Compute);
+    const auto middle = std::chrono::steady_clock::now();
+    cpu::attention_backward(cpu, dq.view(), dk.view(), dv.view(), dout.view(), lse.view(), q.view(), k.view(),
+                            v.view(), scale, Compute);
+    const auto end = std::chrono::steady_clock::now();
+    forward_seconds += std::chrono::duration<double>(middle - start).count();
+    total_seconds += std::chrono::duration<double>(end - start).count();
+  }
+  const double product = 2.0 * static_cast<double>(batch * heads * dim) * static_cast<double>(seq * (seq + 1) / 2);
+  state.counters["GFLOP/s"] = static_cast<double>(state.iterations()) * 7 * product / 1e9 / total_seconds;
+  state.counters["forward share"] = forward_seconds / total_seconds;
+}
+
 }  // namespace
 
 void train_step_d4_v65536_t1024_b1(benchmark::State& state) { train_step<NanochatConfig<4>>(state, d4_setup); }
@@ -85,5 +116,8 @@ BENCHMARK(train_step_d4_v65536_t1024_b1)->Unit(benchmark::kMillisecond)->UseReal
 BENCHMARK(train_step_d8_v8192_t512_b4)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(timed_steps);
 BENCHMARK(train_step_bf16_d4_v65536_t1024_b1)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(timed_steps);
 BENCHMARK(train_step_bf16_d8_v8192_t512_b4)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(timed_steps);
+
+BENCHMARK(attention_step<GemmCompute::fp32>)->Name("attention_d8")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(attention_step<GemmCompute::bf16>)->Name("attention_bf16_d8")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -6,8 +6,9 @@
 # in $NANOCHAT_BASE_DIR (run examples/run_main.sh once) and Debian's torch (examples/setup.sh installs
 # python3-torch; /usr/bin/python3 is the interpreter that has it).
 # Usage: benchmarks/compare_training.sh [rounds]   (default 5; each takes about 3 minutes)
-# The raw log goes to build/compare_training.log; benchmarks/summarize_training.py prints the
-# medians and the per-round ratios at the end.
+# The raw log goes to build/compare_training.log and stays as build/compare_training-<start>.log;
+# benchmarks/summarize_training.py prints the medians and the per-round ratios at the end, and
+# pools the rounds of earlier runs when given their logs too (the host's speed drifts by the hour).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,6 +32,7 @@ base_train() {
 }
 
 log=build/compare_training.log
+kept=build/compare_training-$(date -u +%Y%m%dT%H%MZ).log
 for round in $(seq "$rounds"); do
   echo "=== round $round $(date +%T) $(uptime | sed 's/.*load/load/')"
   "$bench/bench_core" --benchmark_filter=gemm --benchmark_counters_tabular=true 2>&1 | grep -E "gemm"
@@ -55,4 +57,5 @@ for round in $(seq "$rounds"); do
   base_train bfloat16
   /usr/bin/python3 benchmarks/train_pytorch_reference.py --config main --steps 10 2>&1 | grep -E "^main"
 done | tee "$log"
+cp "$log" "$kept"
 python3 benchmarks/summarize_training.py "$log"

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Summarises a log of benchmarks/compare_training.sh: per measurement the median, range and
 every round's value, then ours / PyTorch per round (both measured in the same round) and the
-median of those ratios, and the median time split of each bench_model step.
-Usage: python3 benchmarks/summarize_training.py LOG"""
+median of those ratios, and the median time split of each bench_model step. Given several logs
+(runs of the same tree at different hours), it summarises the first in full and adds each ratio's
+median per run and over the rounds of all runs pooled, with how many rounds reach the goal: the
+host's speed drifts from hour to hour.
+Usage: python3 benchmarks/summarize_training.py LOG [EARLIER_LOG ...]"""
 import re
 import statistics
 import sys
@@ -17,6 +20,7 @@ RATIOS = [  # (ours, PyTorch)
     ("base_train float32", "torch main float32"),
     ("base_train bfloat16", "torch main bfloat16"),
 ]
+GOAL = 1.5  # ours / PyTorch that issues #4 and #7 ask for
 
 
 def number(text):
@@ -47,19 +51,34 @@ def parse(lines):
     return values, splits
 
 
+def ratios(values):
+    """ours / PyTorch of every round, per pair of RATIOS that the log measured."""
+    return {(ours, theirs): [a / b for a, b in zip(values[ours], values[theirs])]
+            for ours, theirs in RATIOS if ours in values and theirs in values}
+
+
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    with open(sys.argv[1], encoding="utf-8") as f:
-        values, splits = parse(f)
-    if not values:
-        sys.exit(f"{sys.argv[1]}: no benchmark lines found")
+    runs = []
+    for path in sys.argv[1:]:
+        with open(path, encoding="utf-8") as f:
+            runs.append(parse(f))
+        if not runs[-1][0]:
+            sys.exit(f"{path}: no benchmark lines found")
+    values, splits = runs[0]
     for name, v in values.items():
         print(f"{name:48s} median {statistics.median(v):8.1f}  range {min(v):8.1f}-{max(v):8.1f}  rounds {[round(x) for x in v]}")
-    for ours, theirs in RATIOS:
-        if ours in values and theirs in values:
-            r = [a / b for a, b in zip(values[ours], values[theirs])]
-            print(f"{ours} / {theirs}: median {statistics.median(r):.2f}x, rounds {[round(x, 2) for x in r]}")
+    for (ours, theirs), r in ratios(values).items():
+        print(f"{ours} / {theirs}: median {statistics.median(r):.2f}x, rounds {[round(x, 2) for x in r]}")
+    if len(runs) > 1:
+        per_run = [ratios(v) for v, _ in runs]
+        for pair in per_run[0]:
+            found = [run[pair] for run in per_run if pair in run]
+            pooled = [x for r in found for x in r]
+            print(f"{pair[0]} / {pair[1]} over {len(found)} runs: medians {[round(statistics.median(r), 2) for r in found]}, "
+                  f"pooled {len(pooled)} rounds: median {statistics.median(pooled):.2f}x, "
+                  f"{sum(x >= GOAL for x in pooled)} at {GOAL}x or more")
     for name, rows in splits.items():
         shares = ", ".join(f"{part} {100 * statistics.median(row[i] for row in rows):.1f}%" for i, part in enumerate(SPLIT))
         print(f"{name} time split (median share): {shares}")
