@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -86,7 +85,7 @@ void attention_step(benchmark::State& state) {
       dk(cpu, shape), dv(cpu, shape), lse(cpu, {batch, heads, seq});
   std::uint64_t stream = 0;
   for (auto* t : {&q, &k, &v, &dout}) cpu::fill_normal(cpu, t->view(), 42, stream++, 0.0f, 1.0f);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  const float scale = C::attention_scale();
   double forward_seconds = 0, total_seconds = 0;
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();

@@ -67,12 +67,12 @@ def main():
         if not runs[-1][0]:
             sys.exit(f"{path}: no benchmark lines found")
     values, splits = runs[0]
+    per_run = [ratios(v) for v, _ in runs]
     for name, v in values.items():
         print(f"{name:48s} median {statistics.median(v):8.1f}  range {min(v):8.1f}-{max(v):8.1f}  rounds {[round(x) for x in v]}")
-    for (ours, theirs), r in ratios(values).items():
+    for (ours, theirs), r in per_run[0].items():
         print(f"{ours} / {theirs}: median {statistics.median(r):.2f}x, rounds {[round(x, 2) for x in r]}")
     if len(runs) > 1:
-        per_run = [ratios(v) for v, _ in runs]
         for pair in per_run[0]:
             found = [run[pair] for run in per_run if pair in run]
             pooled = [x for r in found for x in r]

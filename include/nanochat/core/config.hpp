@@ -4,6 +4,7 @@
 // and buffers at compile time. Vocab size, sequence length and batch stay runtime values: they
 // come from the tokenizer and the command line.
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -44,6 +45,8 @@ struct GptConfig {
   static constexpr int model_dim = Heads * HeadDim;
   static constexpr int kv_dim = KvHeads * HeadDim;
   static constexpr int mlp_dim = 4 * model_dim;
+  // Attention's softmax(q k^T * scale): SDPA's default, 1 / sqrt(head_dim).
+  static float attention_scale() { return 1.0f / std::sqrt(static_cast<float>(HeadDim)); }
 
   // Per-block weights, in nanochat's state_dict order.
   static constexpr MatrixShape c_q{model_dim, model_dim};

@@ -15,10 +15,10 @@
 // All memory — weights, gradients, activations, scratch — is planned at construction; a step
 // allocates nothing. Gradients accumulate across backward calls until zero_grad().
 
-#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
+#include "nanochat/core/gemm_shape.hpp"
 #include "nanochat/core/loss.hpp"
 #include "nanochat/model/activations.hpp"
 #include "nanochat/model/init.hpp"
@@ -114,8 +114,6 @@ class Gpt {
   }
 
  private:
-  static constexpr float attention_scale() { return 1.0f / std::sqrt(static_cast<float>(C::head_dim)); }
-
   // [B, T, heads, D] as [B * T * heads, D] rows (QK-norm) and [B * T, heads * D] (projections).
   static TensorView<float, B> rows(TensorView<float, B> x) { return x.reshape({x.numel() / C::head_dim, C::head_dim}); }
   static TensorView<float, B> tokens(TensorView<float, B> x) {
@@ -150,7 +148,7 @@ class Gpt {
       rmsnorm_forward(be, rows(s.kn), s.rstd_k, rows(s.k));
     });
     timed(StepSection::attention, [&] {
-      attention_forward(be, s.y.reshape(s.q.shape()), s.score_lse, s.qn, s.kn, s.v, attention_scale(),
+      attention_forward(be, s.y.reshape(s.q.shape()), s.score_lse, s.qn, s.kn, s.v, C::attention_scale(),
                         matmul_options.compute);
     });
     timed(StepSection::linears, [&] {
@@ -195,7 +193,7 @@ class Gpt {
     });
     timed(StepSection::attention, [&] {
       attention_backward(be, a.dq, a.dk, a.dv, a.dy.reshape(s.q.shape()), s.score_lse, s.qn, s.kn, s.v,
-                         attention_scale(), matmul_options.compute);
+                         C::attention_scale(), matmul_options.compute);
     });
     timed(StepSection::norms, [&] {
       rmsnorm_backward(be, rows(a.dq), rows(a.dq), rows(s.q), s.rstd_q);

@@ -9,7 +9,6 @@
 // ops widen each weight to float as they read it; activations and the cache stay float).
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <span>
 #include <type_traits>
@@ -92,8 +91,6 @@ class GptDecoder {
   }
 
  private:
-  static constexpr float attention_scale() { return 1.0f / std::sqrt(static_cast<float>(C::head_dim)); }
-
   std::int64_t check_ids(std::span<const std::int32_t> ids, std::int64_t rows) {
     NANOCHAT_CHECK(rows >= 1 && rows <= max_rows_, "GptDecoder: ", rows, " rows, at most ", max_rows_);
     const auto n = static_cast<std::int64_t>(ids.size());
@@ -145,7 +142,7 @@ class GptDecoder {
                       rstd_.slice(0, 0, n * C::n_kv_head), k.reshape({n * C::n_kv_head, C::head_dim}));
       cache_.insert(l, k.reshape(kv4), v.reshape(kv4));
       attention_cached_forward(be, y.reshape(q4), q.reshape(q4), cache_.keys(l), cache_.values(l),
-                               pos0 + t, attention_scale());
+                               pos0 + t, C::attention_scale());
       linear_forward(be, x, y, b.attn_proj, 1.0f);
       rmsnorm_forward(be, xn, rstd_.slice(0, 0, n), x);
       linear_forward(be, h, xn, b.c_fc);
