@@ -136,7 +136,7 @@ TEST_CASE("data.corpus: W strided iterators over mixed formats see every group e
   DocumentIterator single(shards, options);
   DocumentGroup group;
   while (single.next(group)) all.insert(all.end(), group.documents.begin(), group.documents.end());
-  CHECK(all.size() == 150 + 10 + 150);
+  CHECK(all.size() == 149 + 10 + 149);  // each parquet file holds one null, which is skipped
 
   for (std::size_t world = 1; world <= 4; ++world) {
     CAPTURE(world);

@@ -4,7 +4,8 @@
 Run by hand (CI never runs Python): `pip install pyarrow && python3 tests/reference/make_parquet_fixtures.py`.
 Output: tests/fixtures/data/parquet/*.parquet and tests/fixtures/data/parquet/expected.json, which maps
 each file name to its "text" column as a list of row groups (null stays null; the C++ reader
-returns "" for it). Each file has several row groups and several pages per column chunk.
+skips nulls and counts them). Each file has several row groups and several pages per column chunk,
+except the zero-row file and the file with an empty row group.
 """
 import json
 import pathlib
@@ -37,7 +38,29 @@ def make_texts(seed, rows):
     return texts
 
 
-def write(name, texts, nullable=True, extra_column=False, **options):
+def make_delta_texts(seed, rows):
+    """Texts that exercise DELTA_BYTE_ARRAY's prefix sharing and DELTA_BINARY_PACKED's lengths: long
+    shared prefixes, runs of nulls (so a page's value count ends mid-miniblock), empty strings next
+    to long ones (large negative and positive length deltas), and a few long documents."""
+    rng = random.Random(seed)
+    prefix = "https://example.org/" + "/".join(rng.choice(WORDS) for _ in range(12)) + "/"
+    texts = []
+    for i in range(rows):
+        kind = rng.random()
+        if 40 <= i < 47 or kind < 0.05:
+            texts.append(None)
+        elif kind < 0.12:
+            texts.append("")
+        elif kind < 0.55:
+            texts.append(prefix + str(i) + " " + rng.choice(WORDS))  # shares a long prefix
+        elif kind < 0.57:
+            texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(150, 300))))
+        else:
+            texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 30))))
+    return texts
+
+
+def write(name, texts, nullable=True, extra_column=False, batch=8, **options):
     fields = [pa.field("text", pa.string(), nullable=nullable)]
     columns = [pa.array(texts, pa.string())]
     if extra_column:
@@ -45,8 +68,21 @@ def write(name, texts, nullable=True, extra_column=False, **options):
         columns.insert(0, pa.array(range(len(texts)), pa.int64()))
     table = pa.Table.from_arrays(columns, schema=pa.schema(fields))
     path = OUT / f"{name}.parquet"
-    pq.write_table(table, path, row_group_size=64, data_page_size=512, write_statistics=False,
-                   **options)
+    # pyarrow checks the page size only between write batches (1024 rows by default), so small
+    # batches are what actually cuts a 64-row chunk into several ~512-byte pages.
+    pq.write_table(table, path, row_group_size=64, data_page_size=512, write_batch_size=batch,
+                   write_statistics=False, **options)
+    reader = pq.ParquetFile(path)
+    return [reader.read_row_group(g).column("text").to_pylist() for g in range(reader.num_row_groups)]
+
+
+def write_groups(name, groups):
+    """One row group per list (an empty list writes an empty row group)."""
+    schema = pa.schema([pa.field("text", pa.string())])
+    path = OUT / f"{name}.parquet"
+    with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=False) as writer:
+        for texts in groups:
+            writer.write_table(pa.table({"text": pa.array(texts, pa.string())}, schema=schema))
     reader = pq.ParquetFile(path)
     return [reader.read_row_group(g).column("text").to_pylist() for g in range(reader.num_row_groups)]
 
@@ -69,6 +105,26 @@ def main():
                                       use_dictionary=False)
     expected["two_columns"] = write("two_columns", make_texts(101, 150), extra_column=True,
                                     compression="snappy", use_dictionary=True)
+    # Writers' default for v2 pages without a dictionary: the delta string encodings. Batches of
+    # 40 rows make pages of more than one 32-value miniblock, ending mid-miniblock.
+    for codec in ("zstd", "snappy", "gzip", "none"):
+        for encoding in ("DELTA_BYTE_ARRAY", "DELTA_LENGTH_BYTE_ARRAY"):
+            seed += 1
+            name = f"{codec}_{'delta' if encoding == 'DELTA_BYTE_ARRAY' else 'delta_length'}_v2"
+            expected[name] = write(name, make_delta_texts(seed, 150), compression=codec,
+                                   use_dictionary=False, data_page_version="2.0",
+                                   column_encoding={"text": encoding}, batch=40)
+    expected["zstd_delta_v1"] = write("zstd_delta_v1", make_delta_texts(200, 150), compression="zstd",
+                                      use_dictionary=False, data_page_version="1.0",
+                                      column_encoding={"text": "DELTA_BYTE_ARRAY"}, batch=40)
+    # Values that are mostly one shared 200-byte prefix: pages far smaller than their values.
+    shared = "https://example.org/" + "shared/" * 26
+    expected["zstd_delta_shared_prefix"] = write(
+        "zstd_delta_shared_prefix", [shared + str(i) for i in range(150)], compression="zstd",
+        use_dictionary=False, data_page_version="2.0", column_encoding={"text": "DELTA_BYTE_ARRAY"},
+        batch=40)
+    expected["zero_rows"] = write("zero_rows", [], compression="snappy")
+    expected["empty_row_group"] = write_groups("empty_row_group", [["a", None, ""], [], ["b"]])
     (OUT / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=0) + "\n")
 
 

@@ -16,20 +16,6 @@
 
 namespace nanochat::data {
 
-inline const char* codec_name(parquet::Codec codec) {
-  switch (codec) {
-    case parquet::Codec::uncompressed: return "UNCOMPRESSED";
-    case parquet::Codec::snappy: return "SNAPPY";
-    case parquet::Codec::gzip: return "GZIP";
-    case parquet::Codec::lzo: return "LZO";
-    case parquet::Codec::brotli: return "BROTLI";
-    case parquet::Codec::lz4: return "LZ4";
-    case parquet::Codec::zstd: return "ZSTD";
-    case parquet::Codec::lz4_raw: return "LZ4_RAW";
-  }
-  return "unknown";
-}
-
 // Decompresses `in` into exactly `out_size` bytes at `out`. `what` names the page for errors.
 inline void decompress(parquet::Codec codec, const std::uint8_t* in, std::size_t in_size,
                        std::uint8_t* out, std::size_t out_size, const std::string& what) {
@@ -79,7 +65,7 @@ inline void decompress(parquet::Codec codec, const std::uint8_t* in, std::size_t
       return;
     }
     default:
-      NANOCHAT_FAIL(what, ": compression codec ", codec_name(codec),
+      NANOCHAT_FAIL(what, ": compression codec ", codec,
                     " is not supported (zstd, snappy, gzip and uncompressed are)");
   }
 }

@@ -4,6 +4,7 @@
 // we do not use are skipped, so files written by newer writers still parse.
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,76 @@ enum class PageType : std::int32_t {
   data_page = 0, index_page = 1, dictionary_page = 2, data_page_v2 = 3,
 };
 
+// The one name table per enum, spelled as parquet.thrift does; errors print "NAME (number)"
+// through the operator<< below, so a value read from a corrupt file still shows its number.
+inline const char* name_of(PhysicalType type) {
+  switch (type) {
+    case PhysicalType::boolean: return "BOOLEAN";
+    case PhysicalType::int32: return "INT32";
+    case PhysicalType::int64: return "INT64";
+    case PhysicalType::int96: return "INT96";
+    case PhysicalType::f32: return "FLOAT";
+    case PhysicalType::f64: return "DOUBLE";
+    case PhysicalType::byte_array: return "BYTE_ARRAY";
+    case PhysicalType::fixed_len_byte_array: return "FIXED_LEN_BYTE_ARRAY";
+  }
+  return "unknown type";
+}
+
+inline const char* name_of(Repetition repetition) {
+  switch (repetition) {
+    case Repetition::required: return "REQUIRED";
+    case Repetition::optional: return "OPTIONAL";
+    case Repetition::repeated: return "REPEATED";
+  }
+  return "unknown repetition";
+}
+
+inline const char* name_of(Codec codec) {
+  switch (codec) {
+    case Codec::uncompressed: return "UNCOMPRESSED";
+    case Codec::snappy: return "SNAPPY";
+    case Codec::gzip: return "GZIP";
+    case Codec::lzo: return "LZO";
+    case Codec::brotli: return "BROTLI";
+    case Codec::lz4: return "LZ4";
+    case Codec::zstd: return "ZSTD";
+    case Codec::lz4_raw: return "LZ4_RAW";
+  }
+  return "unknown codec";
+}
+
+inline const char* name_of(Encoding encoding) {
+  switch (encoding) {
+    case Encoding::plain: return "PLAIN";
+    case Encoding::plain_dictionary: return "PLAIN_DICTIONARY";
+    case Encoding::rle: return "RLE";
+    case Encoding::bit_packed: return "BIT_PACKED";
+    case Encoding::delta_binary_packed: return "DELTA_BINARY_PACKED";
+    case Encoding::delta_length_byte_array: return "DELTA_LENGTH_BYTE_ARRAY";
+    case Encoding::delta_byte_array: return "DELTA_BYTE_ARRAY";
+    case Encoding::rle_dictionary: return "RLE_DICTIONARY";
+    case Encoding::byte_stream_split: return "BYTE_STREAM_SPLIT";
+  }
+  return "unknown encoding";
+}
+
+inline const char* name_of(PageType type) {
+  switch (type) {
+    case PageType::data_page: return "DATA_PAGE";
+    case PageType::index_page: return "INDEX_PAGE";
+    case PageType::dictionary_page: return "DICTIONARY_PAGE";
+    case PageType::data_page_v2: return "DATA_PAGE_V2";
+  }
+  return "unknown page type";
+}
+
+template <class E>
+  requires requires(E e) { name_of(e); }
+std::ostream& operator<<(std::ostream& out, E value) {
+  return out << name_of(value) << " (" << static_cast<std::int32_t>(value) << ")";
+}
+
 struct SchemaElement {
   std::int32_t type = -1;  // -1: a group node (no physical type)
   Repetition repetition = Repetition::required;
@@ -36,7 +107,7 @@ struct SchemaElement {
 };
 
 struct ColumnChunk {
-  std::int32_t type = -1;
+  PhysicalType type = static_cast<PhysicalType>(-1);  // -1: the metadata names none
   Codec codec = Codec::uncompressed;
   std::int64_t num_values = 0;
   std::int64_t total_compressed_size = 0;
@@ -73,16 +144,16 @@ struct PageHeader {
 
 namespace detail {
 
-template <class T>
-T read_enum(CompactReader& in, ThriftType type, const char* field) {
-  return static_cast<T>(static_cast<std::int32_t>(in.read_int(type, field)));
-}
-
 inline std::int32_t read_int32(CompactReader& in, ThriftType type, const char* field) {
   std::int64_t value = in.read_int(type, field);
   NANOCHAT_CHECK(value >= INT32_MIN && value <= INT32_MAX, in.what(), ": field ", field,
                  " value ", value, " does not fit in 32 bits");
   return static_cast<std::int32_t>(value);
+}
+
+template <class T>
+T read_enum(CompactReader& in, ThriftType type, const char* field) {
+  return static_cast<T>(read_int32(in, type, field));
 }
 
 // Reads a list<struct>, calling read_one(in) for each element.
@@ -116,7 +187,7 @@ inline void read_column_metadata(CompactReader& in, ColumnChunk& out) {
   out.has_metadata = true;
   in.read_struct([&](std::int16_t id, ThriftType type) {
     switch (id) {
-      case 1: out.type = read_int32(in, type, "ColumnMetaData.type"); break;
+      case 1: out.type = read_enum<PhysicalType>(in, type, "ColumnMetaData.type"); break;
       case 4: out.codec = read_enum<Codec>(in, type, "ColumnMetaData.codec"); break;
       case 5: out.num_values = in.read_int(type, "ColumnMetaData.num_values"); break;
       case 7: out.total_compressed_size = in.read_int(type, "ColumnMetaData.total_compressed_size"); break;

@@ -1,9 +1,10 @@
 #pragma once
 // A Parquet reader for flat files of string columns, the shape of nanochat's FineWeb-EDU shards.
 // It reads the footer once, then one column chunk of one row group at a time with pread, so a
-// 100 MB shard never sits in memory. Supported: zstd/snappy/gzip/uncompressed pages, PLAIN and
-// dictionary (PLAIN_DICTIONARY, RLE_DICTIONARY) encodings, data pages v1 and v2, REQUIRED and
-// OPTIONAL columns. Every length and offset is checked against the file before it is used.
+// 100 MB shard never sits in memory. Supported: zstd/snappy/gzip/uncompressed pages; PLAIN,
+// dictionary (PLAIN_DICTIONARY, RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY
+// encodings; data pages v1 and v2; REQUIRED and OPTIONAL columns; empty row groups and files.
+// Nulls are skipped and counted. Every length and offset is checked before it is used.
 
 #include <cstdint>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "nanochat/core/error.hpp"
 #include "nanochat/data/byte_source.hpp"
 #include "nanochat/data/codecs.hpp"
+#include "nanochat/data/delta_encoding.hpp"
 #include "nanochat/data/parquet_metadata.hpp"
 #include "nanochat/data/rle_hybrid.hpp"
 #include "nanochat/data/thrift_compact.hpp"
@@ -23,7 +25,8 @@
 namespace nanochat::data {
 
 struct ParquetOptions {
-  // Largest decompressed page or metadata block accepted; bounds memory on corrupt headers.
+  // Largest decompressed page or metadata block accepted, and the most bytes a DELTA_BYTE_ARRAY
+  // page may expand to (its shared prefixes are stored once); bounds memory on corrupt headers.
   std::size_t max_page_bytes = std::size_t{1} << 30;
   // Most values accepted in one page (a run of nulls costs almost no bytes, so bytes alone
   // do not bound it).
@@ -56,8 +59,9 @@ class ParquetReader {
     NANOCHAT_FAIL(name(), ": no column named '", column, "'");
   }
 
-  // Appends the values of one string column of one row group to out; nulls become "".
-  void read_strings(std::size_t row_group, std::size_t column, std::vector<std::string>& out) {
+  // Appends the non-null values of one string column of one row group to out, in row order, and
+  // returns how many nulls it skipped (an empty string is a value, not a null).
+  std::size_t read_strings(std::size_t row_group, std::size_t column, std::vector<std::string>& out) {
     check_row_group(row_group);
     NANOCHAT_CHECK(column < column_names_.size(), name(), ": column ", column, " out of range (",
                    column_names_.size(), " columns)");
@@ -65,19 +69,24 @@ class ParquetReader {
     const auto& chunk = group.columns[column];
     std::string what = cat(name(), ": row group ", row_group, ", column '", column_names_[column], "'");
     NANOCHAT_CHECK(chunk.has_metadata, what, ": column chunk has no metadata");
-    NANOCHAT_CHECK(chunk.type == static_cast<std::int32_t>(parquet::PhysicalType::byte_array),
-                   what, ": physical type ", chunk.type, " is not BYTE_ARRAY");
+    NANOCHAT_CHECK(chunk.type == parquet::PhysicalType::byte_array, what, ": physical type ", chunk.type,
+                   " is not BYTE_ARRAY");
     NANOCHAT_CHECK(chunk.num_values == group.num_rows, what, ": holds ", chunk.num_values,
                    " values but the row group has ", group.num_rows, " rows");
     const auto& leaf = meta_.schema[column + 1];
     NANOCHAT_CHECK(leaf.repetition != parquet::Repetition::repeated, what,
                    ": repeated columns are not supported");
     max_definition_ = leaf.repetition == parquet::Repetition::optional ? 1 : 0;
+    // An empty chunk has no pages to read, and writers leave its offsets as placeholders
+    // (pyarrow writes data_page_offset 0 for a zero-row file).
+    if (chunk.num_values == 0) return 0;
 
     load_chunk(chunk, what);
     dictionary_.clear();
     std::size_t first_out = out.size();
+    std::size_t nulls = 0;
     std::size_t pos = 0;
+    std::size_t data_pages = 0;
     std::int64_t values_read = 0;
     while (values_read < chunk.num_values) {
       NANOCHAT_CHECK(pos < chunk_.size(), what, ": column chunk ends after ", values_read, " of ",
@@ -93,6 +102,7 @@ class ParquetReader {
                      what, ": page of ", header.uncompressed_size, " bytes exceeds the ",
                      options_.max_page_bytes, "-byte limit");
       const std::uint8_t* body = chunk_.data() + pos;
+      std::size_t page_offset = pos;
       pos += compressed;
       switch (header.type) {
         case parquet::PageType::dictionary_page:
@@ -103,18 +113,23 @@ class ParquetReader {
           NANOCHAT_CHECK(header.num_values >= 0 && header.num_values <= chunk.num_values - values_read,
                          what, ": data page holds ", header.num_values, " values, more than the ",
                          chunk.num_values - values_read, " left in the chunk");
-          read_data_page(header, body, chunk.codec, what, out);
+          nulls += read_data_page(header, body, chunk.codec,
+                                  cat(what, ": data page ", data_pages++, " at chunk offset ", page_offset),
+                                  out);
           values_read += header.num_values;
           break;
         }
         case parquet::PageType::index_page: break;  // carries no values
-        default: NANOCHAT_FAIL(what, ": unknown page type ", static_cast<int>(header.type));
+        default: NANOCHAT_FAIL(what, ": unknown page type ", header.type);
       }
     }
-    NANOCHAT_CHECK(out.size() - first_out == static_cast<std::size_t>(group.num_rows), what,
-                   ": decoded ", out.size() - first_out, " values for ", group.num_rows, " rows");
+    NANOCHAT_CHECK(out.size() - first_out + nulls == static_cast<std::size_t>(group.num_rows), what,
+                   ": decoded ", out.size() - first_out, " values and ", nulls, " nulls for ", group.num_rows,
+                   " rows");
+    return nulls;
   }
 
+  // The non-null values of one column of one row group.
   std::vector<std::string> read_strings(std::size_t row_group, std::string_view column) {
     std::vector<std::string> out;
     read_strings(row_group, column_index(column), out);
@@ -202,8 +217,7 @@ class ParquetReader {
     NANOCHAT_CHECK(dictionary_.empty(), what, ": second dictionary page");
     NANOCHAT_CHECK(header.encoding == parquet::Encoding::plain ||
                        header.encoding == parquet::Encoding::plain_dictionary,
-                   what, ": dictionary page encoding ", static_cast<int>(header.encoding),
-                   " is not PLAIN");
+                   what, ": dictionary page encoding ", header.encoding, " is not PLAIN");
     NANOCHAT_CHECK(header.num_values >= 0, what, ": negative dictionary size");
     dictionary_bytes_.resize(static_cast<std::size_t>(header.uncompressed_size));
     decompress(codec, body, static_cast<std::size_t>(header.compressed_size), dictionary_bytes_.data(),
@@ -219,14 +233,14 @@ class ParquetReader {
     }
   }
 
-  void read_data_page(const parquet::PageHeader& header, const std::uint8_t* body,
-                      parquet::Codec codec, const std::string& what, std::vector<std::string>& out) {
+  // Decodes one data page, appending its non-null values to out; returns its null count.
+  std::size_t read_data_page(const parquet::PageHeader& header, const std::uint8_t* body, parquet::Codec codec,
+                             const std::string& page_what, std::vector<std::string>& out) {
     auto count = static_cast<std::size_t>(header.num_values);
-    NANOCHAT_CHECK(count <= options_.max_page_values, what, ": data page of ", count,
-                   " values exceeds the ", options_.max_page_values, "-value limit");
+    NANOCHAT_CHECK(count <= options_.max_page_values, page_what, ": ", count, " values exceed the ",
+                   options_.max_page_values, "-value limit");
     auto compressed = static_cast<std::size_t>(header.compressed_size);
     auto uncompressed = static_cast<std::size_t>(header.uncompressed_size);
-    std::string page_what = cat(what, ": data page");
     const std::uint8_t* values = nullptr;
     const std::uint8_t* values_end = nullptr;
     definitions_.resize(count);
@@ -237,8 +251,7 @@ class ParquetReader {
       values_end = page_.data() + uncompressed;
       if (max_definition_ > 0) {
         NANOCHAT_CHECK(header.definition_level_encoding == parquet::Encoding::rle, page_what,
-                       ": definition levels use encoding ",
-                       static_cast<int>(header.definition_level_encoding), ", not RLE");
+                       ": definition levels use encoding ", header.definition_level_encoding, ", not RLE");
         NANOCHAT_CHECK(uncompressed >= 4, page_what, ": too short for its definition levels");
         std::size_t length = std::size_t{values[0]} | std::size_t{values[1]} << 8 |
                              std::size_t{values[2]} << 16 | std::size_t{values[3]} << 24;
@@ -276,45 +289,78 @@ class ParquetReader {
                        " exceeds the maximum 1");
         present += definitions_[i];
       }
-    } else {
-      std::fill(definitions_.begin(), definitions_.end(), 1u);
     }
-    out.reserve(out.size() + count);
-    if (header.encoding == parquet::Encoding::plain) {
-      PlainCursor cursor{values, values_end};
-      for (std::size_t i = 0; i < count; ++i) {
-        if (definitions_[i] == 0) {
-          out.emplace_back();
-        } else {
-          out.emplace_back(cursor.next(page_what, "value"));
+    // Nulls are skipped, so only the present values are decoded, in order.
+    out.reserve(out.size() + present);
+    switch (header.encoding) {
+      case parquet::Encoding::plain: {
+        PlainCursor cursor{values, values_end};
+        for (std::size_t i = 0; i < present; ++i) out.emplace_back(cursor.next(page_what, "value"));
+        break;
+      }
+      case parquet::Encoding::plain_dictionary:
+      case parquet::Encoding::rle_dictionary: {
+        if (present == 0) break;
+        NANOCHAT_CHECK(values < values_end, page_what, ": dictionary-encoded page has no index bit width");
+        int width = values[0];
+        indices_.resize(present);
+        RleHybridDecoder(values + 1, static_cast<std::size_t>(values_end - values - 1), width, page_what)
+            .decode(indices_.data(), present);
+        for (std::uint32_t index : indices_) {
+          NANOCHAT_CHECK(index < dictionary_.size(), page_what, ": dictionary index ", index,
+                         " out of range (dictionary has ", dictionary_.size(), " entries)");
+          out.emplace_back(dictionary_[index]);
         }
+        break;
       }
-    } else if (header.encoding == parquet::Encoding::plain_dictionary ||
-               header.encoding == parquet::Encoding::rle_dictionary) {
-      NANOCHAT_CHECK(values < values_end || present == 0, page_what,
-                     ": dictionary-encoded page has no index bit width");
-      if (present == 0) {
-        out.resize(out.size() + count);
-        return;
-      }
-      int width = values[0];
-      indices_.resize(present);
-      RleHybridDecoder(values + 1, static_cast<std::size_t>(values_end - values - 1), width, page_what)
-          .decode(indices_.data(), present);
-      std::size_t next = 0;
-      for (std::size_t i = 0; i < count; ++i) {
-        if (definitions_[i] == 0) {
-          out.emplace_back();
-          continue;
-        }
-        std::uint32_t index = indices_[next++];
-        NANOCHAT_CHECK(index < dictionary_.size(), page_what, ": dictionary index ", index,
-                       " out of range (dictionary has ", dictionary_.size(), " entries)");
-        out.emplace_back(dictionary_[index]);
-      }
-    } else {
-      NANOCHAT_FAIL(page_what, ": value encoding ", static_cast<int>(header.encoding),
-                    " is not supported (PLAIN and dictionary encodings are)");
+      case parquet::Encoding::delta_length_byte_array:
+        read_delta_length(values, values_end, present, page_what, "", out);
+        break;
+      case parquet::Encoding::delta_byte_array: read_delta_strings(values, values_end, present, page_what, out); break;
+      default:
+        NANOCHAT_FAIL(page_what, ": value encoding ", header.encoding, " is not supported for ",
+                      parquet::PhysicalType::byte_array,
+                      " (PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY are)");
+    }
+    return count - present;
+  }
+
+  // DELTA_LENGTH_BYTE_ARRAY: the `count` lengths (DELTA_BINARY_PACKED), then the bytes back to
+  // back. Appends the values to out; returns the end of the bytes.
+  const std::uint8_t* read_delta_length(const std::uint8_t* pos, const std::uint8_t* end, std::size_t count,
+                                        const std::string& what, const char* kind, std::vector<std::string>& out) {
+    const std::string lengths_what = cat(what, ": DELTA_LENGTH_BYTE_ARRAY", kind, " lengths");
+    pos = decode_delta_binary_packed(pos, end, count, lengths_, lengths_what);
+    for (std::int64_t length : lengths_) {
+      NANOCHAT_CHECK(length >= 0 && static_cast<std::uint64_t>(length) <= static_cast<std::uint64_t>(end - pos),
+                     lengths_what, ": value of ", length, " bytes runs past the end of the page (",
+                     end - pos, " bytes left)");
+      out.emplace_back(reinterpret_cast<const char*>(pos), static_cast<std::size_t>(length));
+      pos += length;
+    }
+    return pos;
+  }
+
+  // DELTA_BYTE_ARRAY: each value is a prefix of the previous value in the page (lengths
+  // DELTA_BINARY_PACKED) followed by a suffix (the suffixes DELTA_LENGTH_BYTE_ARRAY).
+  void read_delta_strings(const std::uint8_t* pos, const std::uint8_t* end, std::size_t count,
+                          const std::string& what, std::vector<std::string>& out) {
+    const std::string prefixes_what = cat(what, ": DELTA_BYTE_ARRAY prefix lengths");
+    pos = decode_delta_binary_packed(pos, end, count, prefixes_, prefixes_what);
+    const std::size_t first = out.size();
+    read_delta_length(pos, end, count, what, " suffix", out);
+    // Shared prefixes are stored once, so the page's own size does not bound its values.
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::int64_t prefix = prefixes_[i];
+      std::size_t previous = i == 0 ? 0 : out[first + i - 1].size();
+      NANOCHAT_CHECK(prefix >= 0 && static_cast<std::uint64_t>(prefix) <= previous, prefixes_what, ": value ", i,
+                     " shares ", prefix, " bytes with a previous value of ", previous, " bytes");
+      std::string& value = out[first + i];
+      total += static_cast<std::size_t>(prefix) + value.size();
+      NANOCHAT_CHECK(total <= options_.max_page_bytes, what, ": DELTA_BYTE_ARRAY values exceed the ",
+                     options_.max_page_bytes, "-byte limit");
+      if (prefix > 0) value.insert(0, out[first + i - 1], 0, static_cast<std::size_t>(prefix));
     }
   }
 
@@ -348,6 +394,8 @@ class ParquetReader {
   std::vector<std::string_view> dictionary_;
   std::vector<std::uint32_t> definitions_;
   std::vector<std::uint32_t> indices_;
+  std::vector<std::int64_t> lengths_;
+  std::vector<std::int64_t> prefixes_;
 };
 
 }  // namespace nanochat::data

@@ -9,8 +9,21 @@
 #include <string>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/data/varint.hpp"
 
 namespace nanochat::data {
+
+// Value `index` of a run of `bit_width`-bit integers packed LSB first (the bit packing of both
+// the RLE hybrid and DELTA_BINARY_PACKED). The caller guarantees the run's bytes exist.
+inline std::uint64_t unpack_bits(const std::uint8_t* data, std::size_t index, int bit_width) {
+  if (bit_width == 0) return 0;
+  std::size_t bit = index * static_cast<std::size_t>(bit_width);
+  const std::uint8_t* byte = data + bit / 8;
+  int shift = static_cast<int>(bit % 8);
+  std::uint64_t value = *byte++ >> shift;
+  for (int have = 8 - shift; have < bit_width; have += 8) value |= std::uint64_t{*byte++} << have;
+  return bit_width == 64 ? value : value & ((std::uint64_t{1} << bit_width) - 1);
+}
 
 class RleHybridDecoder {
  public:
@@ -39,14 +52,8 @@ class RleHybridDecoder {
 
  private:
   void next_run() {
-    std::uint64_t header = 0;
-    for (int shift = 0;; shift += 7) {
-      NANOCHAT_CHECK(pos_ < end_, what_, ": RLE/bit-packed data ends before all values are read");
-      NANOCHAT_CHECK(shift < 35, what_, ": RLE run header longer than 5 bytes");
-      std::uint8_t byte = *pos_++;
-      header |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
-      if ((byte & 0x80) == 0) break;
-    }
+    NANOCHAT_CHECK(pos_ < end_, what_, ": RLE/bit-packed data ends before all values are read");
+    std::uint64_t header = read_uleb128(pos_, end_, 32, what_, "RLE run header");
     std::size_t available = static_cast<std::size_t>(end_ - pos_);
     if (header & 1) {
       std::size_t groups = static_cast<std::size_t>(header >> 1);
@@ -76,16 +83,7 @@ class RleHybridDecoder {
   }
 
   std::uint32_t unpack(std::size_t index) const {
-    if (bit_width_ == 0) return 0;
-    std::size_t bit = index * static_cast<std::size_t>(bit_width_);
-    std::uint64_t window = 0;
-    std::size_t first = bit / 8;
-    std::size_t last = (bit + static_cast<std::size_t>(bit_width_) - 1) / 8;
-    for (std::size_t b = first; b <= last; ++b) {
-      window |= std::uint64_t{packed_data_[b]} << (8 * (b - first));
-    }
-    std::uint64_t mask = (std::uint64_t{1} << bit_width_) - 1;
-    return static_cast<std::uint32_t>((window >> (bit % 8)) & mask);
+    return static_cast<std::uint32_t>(unpack_bits(packed_data_, index, bit_width_));
   }
 
   const std::uint8_t* pos_;

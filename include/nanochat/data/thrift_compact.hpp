@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/data/varint.hpp"
 
 namespace nanochat::data {
 
@@ -28,20 +29,9 @@ class CompactReader {
   std::size_t consumed() const { return static_cast<std::size_t>(pos_ - begin_); }
   const std::string& what() const { return what_; }
 
-  std::uint64_t read_varint() {
-    std::uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      std::uint8_t byte = read_byte();
-      value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
-      if ((byte & 0x80) == 0) return value;
-    }
-    NANOCHAT_FAIL(what_, ": varint longer than 10 bytes at offset ", consumed());
-  }
+  std::uint64_t read_varint() { return read_uleb128(pos_, end_, 64, what_, "thrift varint"); }
 
-  std::int64_t read_i64() {
-    std::uint64_t raw = read_varint();
-    return static_cast<std::int64_t>(raw >> 1) ^ -static_cast<std::int64_t>(raw & 1);
-  }
+  std::int64_t read_i64() { return zigzag_decode(read_varint()); }
 
   std::int32_t read_i32() {
     std::int64_t value = read_i64();
