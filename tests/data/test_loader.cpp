@@ -3,6 +3,7 @@
 // resumes exactly; across W ranks every document is used once per epoch; epochs wrap.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -227,4 +228,48 @@ TEST_CASE("data.loader: bad configurations and corrupt shards are errors, not ha
                        nanochat::Error);
   // Asking again repeats the error instead of waiting for groups that will never come.
   CHECK_THROWS_WITH_AS(loader.next(inputs, targets), doctest::Contains("shard_broken.jsonl"), nanochat::Error);
+}
+
+TEST_CASE("data.loader: parquet nulls are skipped and counted in the log; empty strings are documents") {
+  const fs::path parquet = fs::path(NANOCHAT_FIXTURES) / "data" / "parquet";
+  // ["a", null, ""], [], ["b"]; then a file with runs of nulls and empty strings.
+  const std::vector<fs::path> shards = {parquet / "empty_row_group.parquet", parquet / "zstd_delta_v2.parquet"};
+  std::vector<std::string> documents;
+  std::size_t nulls[2] = {0, 0};
+  DocumentIterator it(shards);
+  DocumentGroup group;
+  while (it.next(group)) {
+    documents.insert(documents.end(), group.documents.begin(), group.documents.end());
+    nulls[group.shard] += group.null_documents;
+  }
+  CHECK(nulls[0] == 1);
+  CHECK(nulls[1] >= 7);  // the generator's run of 7 nulls, and more
+  REQUIRE(documents.size() > 3);
+  CHECK(std::vector<std::string>(documents.begin(), documents.begin() + 3) == std::vector<std::string>{"a", "", "b"});
+
+  std::FILE* log = std::tmpfile();
+  REQUIRE(log != nullptr);
+  LoaderOptions options;
+  options.batch_size = 2;
+  options.seq_len = 16;
+  options.log = log;
+  {
+    TokenLoader loader(test_tokenizer(), shards, options);
+    std::vector<Batch> batches;
+    while (batches.empty() || batches.back().after.epoch == 0) batches.push_back(take(loader, 1)[0]);
+    auto seen = split_documents(stream_of(batches));
+    REQUIRE(seen.size() >= documents.size());
+    CHECK(std::vector<std::string>(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(documents.size())) ==
+          documents);
+    CHECK(loader.null_documents_skipped() >= nulls[0] + nulls[1]);  // epoch 1 may have been read ahead
+  }
+  std::rewind(log);
+  std::string text;
+  for (int c; (c = std::fgetc(log)) != EOF;) text += static_cast<char>(c);
+  std::fclose(log);
+  CAPTURE(text);
+  CHECK(text.find("loader: skipped 1 null document in " + shards[0].string() + " (epoch 0, rank 0)\n") !=
+        std::string::npos);
+  CHECK(text.find("loader: skipped " + std::to_string(nulls[1]) + " null documents in " + shards[1].string() +
+                  " (epoch 0, rank 0)\n") != std::string::npos);
 }

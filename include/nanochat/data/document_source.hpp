@@ -39,8 +39,9 @@ class DocumentShard {
   virtual ~DocumentShard() = default;
   virtual const std::string& name() const = 0;
   virtual std::size_t num_groups() const = 0;
-  // Replaces out with the documents of one group, in file order.
-  virtual void read_group(std::size_t group, std::vector<std::string>& out) = 0;
+  // Replaces out with the documents of one group, in file order, and returns how many null
+  // values it skipped (parquet nulls are no documents; an empty string is one).
+  virtual std::size_t read_group(std::size_t group, std::vector<std::string>& out) = 0;
 };
 
 class ParquetShard final : public DocumentShard {
@@ -50,9 +51,9 @@ class ParquetShard final : public DocumentShard {
 
   const std::string& name() const override { return reader_.name(); }
   std::size_t num_groups() const override { return reader_.num_row_groups(); }
-  void read_group(std::size_t group, std::vector<std::string>& out) override {
+  std::size_t read_group(std::size_t group, std::vector<std::string>& out) override {
     out.clear();
-    reader_.read_strings(group, column_, out);
+    return reader_.read_strings(group, column_, out);
   }
 
  private:
@@ -68,7 +69,7 @@ class IndexedTextShard : public DocumentShard {
     return (spans_.size() + group_size_ - 1) / group_size_;
   }
 
-  void read_group(std::size_t group, std::vector<std::string>& out) override {
+  std::size_t read_group(std::size_t group, std::vector<std::string>& out) override {
     NANOCHAT_CHECK(group < num_groups(), name(), ": group ", group, " out of range (", num_groups(),
                    " groups)");
     std::size_t first = group * group_size_;
@@ -84,6 +85,7 @@ class IndexedTextShard : public DocumentShard {
                            static_cast<std::size_t>(spans_[d].end - spans_[d].begin));
       out.push_back(decode(raw, d));
     }
+    return 0;  // text and JSONL have no nulls
   }
 
  protected:
@@ -246,6 +248,7 @@ struct DocumentGroup {
   std::size_t shard = 0;
   std::size_t group = 0;
   std::vector<std::string> documents;
+  std::size_t null_documents = 0;  // nulls of the group, skipped
 };
 
 // Walks groups start, start + step, ... of every shard in order (nanochat's
@@ -266,7 +269,7 @@ class DocumentIterator {
       if (next_group_ < shard_->num_groups()) {
         out.shard = shard_index_;
         out.group = next_group_;
-        shard_->read_group(next_group_, out.documents);
+        out.null_documents = shard_->read_group(next_group_, out.documents);
         next_group_ += step_;
         return true;
       }

@@ -5,12 +5,14 @@
 // Rank r of W reads groups r, r+W, ... of every shard in order (parquet row groups; for text
 // and JSONL blocks of group_size documents). Worker threads tokenize whole groups ahead of the
 // consumer; groups are handed out and consumed in sequence order, so the stream is the same for
-// any thread count. Unlike nanochat (whose resume point is approximate and which hangs at the
+// any thread count. Parquet nulls are skipped (an empty string is a document) and counted; the
+// log gets a line per shard pass that had any. Unlike nanochat (whose resume point is approximate and which hangs at the
 // end of the training shards), the state is exact and the loader wraps into a new epoch.
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <map>
@@ -44,6 +46,7 @@ struct LoaderOptions {
   std::size_t threads = 2;   // tokenizing workers
   std::size_t prefetch = 4;  // groups tokenized ahead of the consumer (at least `threads`)
   CorpusOptions corpus;
+  std::FILE* log = stderr;  // where skipped null documents are reported; nullptr: nowhere
 };
 
 class TokenLoader {
@@ -71,6 +74,7 @@ class TokenLoader {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
+      report_nulls();  // of the shard the run stopped in
     }
     changed_.notify_all();
     for (auto& worker : workers_) worker.join();
@@ -95,6 +99,11 @@ class TokenLoader {
   }
 
   const LoaderState& state() const { return state_; }
+  // Null values skipped so far in the groups read (which run ahead of the batches by `prefetch`).
+  std::size_t null_documents_skipped() {
+    std::lock_guard lock(mutex_);
+    return null_documents_;
+  }
   std::uint64_t epoch() const { return state_.epoch; }
 
  private:
@@ -152,10 +161,13 @@ class TokenLoader {
         out.epoch = cursor_.epoch;
         out.shard = cursor_.shard;
         out.group = cursor_.group;
-        shard_->read_group(cursor_.group, documents);
+        std::size_t nulls = shard_->read_group(cursor_.group, documents);
+        shard_nulls_ += nulls;
+        null_documents_ += nulls;
         cursor_.group += options_.world;
         return next_seq_++;
       }
+      report_nulls();
       shard_.reset();
       cursor_.group = options_.rank;
       if (++cursor_.shard == shards_.size()) {
@@ -166,6 +178,17 @@ class TokenLoader {
                        " has no groups in the ", shards_.size(), " shards");
       }
     }
+  }
+
+  // One log line for the current shard's pass if it skipped nulls; called with mutex_ held.
+  void report_nulls() {
+    if (shard_nulls_ > 0 && options_.log != nullptr) {
+      std::fprintf(options_.log, "loader: skipped %zu null document%s in %s (epoch %llu, rank %zu)\n", shard_nulls_,
+                   shard_nulls_ == 1 ? "" : "s", shards_[cursor_.shard].string().c_str(),
+                   static_cast<unsigned long long>(cursor_.epoch), options_.rank);
+      std::fflush(options_.log);
+    }
+    shard_nulls_ = 0;
   }
 
   void work() {
@@ -224,6 +247,8 @@ class TokenLoader {
   Cursor cursor_;
   bool resume_group_ = false;
   std::unique_ptr<DocumentShard> shard_;
+  std::size_t shard_nulls_ = 0;     // nulls skipped in this pass over shard_
+  std::size_t null_documents_ = 0;  // nulls skipped in all groups read
   std::size_t next_seq_ = 0;     // next group sequence number to claim
   std::size_t consume_seq_ = 0;  // next sequence number the consumer takes
   std::map<std::size_t, Group> ready_;
