@@ -40,14 +40,15 @@ def make_texts(seed, rows):
 
 def make_delta_texts(seed, rows):
     """Texts that exercise DELTA_BYTE_ARRAY's prefix sharing and DELTA_BINARY_PACKED's lengths: long
-    shared prefixes, runs of nulls (so a page's value count ends mid-miniblock), empty strings next
+    shared prefixes, nulls (so a page's value count ends mid-miniblock; with 40-row pages, rows 40..63
+    are a page of nulls only), empty strings next
     to long ones (large negative and positive length deltas), and a few long documents."""
     rng = random.Random(seed)
     prefix = "https://example.org/" + "/".join(rng.choice(WORDS) for _ in range(12)) + "/"
     texts = []
     for i in range(rows):
         kind = rng.random()
-        if 40 <= i < 47 or kind < 0.05:
+        if 40 <= i < 80 or kind < 0.05:  # rows 40..63: a page of nulls only
             texts.append(None)
         elif kind < 0.12:
             texts.append("")

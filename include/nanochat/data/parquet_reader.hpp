@@ -290,7 +290,9 @@ class ParquetReader {
         present += definitions_[i];
       }
     }
-    // Nulls are skipped, so only the present values are decoded, in order.
+    // Nulls are skipped, so only the present values are decoded, in order; a page of nulls only
+    // has nothing to decode, whatever its values section holds.
+    if (present == 0) return count;
     out.reserve(out.size() + present);
     switch (header.encoding) {
       case parquet::Encoding::plain: {
@@ -300,7 +302,6 @@ class ParquetReader {
       }
       case parquet::Encoding::plain_dictionary:
       case parquet::Encoding::rle_dictionary: {
-        if (present == 0) break;
         NANOCHAT_CHECK(values < values_end, page_what, ": dictionary-encoded page has no index bit width");
         int width = values[0];
         indices_.resize(present);
