@@ -349,7 +349,7 @@ TEST_CASE("data.parquet: unsupported encodings and codecs are named in the error
   REQUIRE(original.find(pattern) != std::string::npos);
   for (auto [code, message] : {std::pair{'\x0a', "value encoding DELTA_BINARY_PACKED (5) is not supported for BYTE_ARRAY"},
                                {'\x12', "value encoding BYTE_STREAM_SPLIT (9) is not supported for BYTE_ARRAY"},
-                               {'\x54', "value encoding unknown encoding (42) is not supported"}}) {
+                               {'\x54', "value encoding unknown (42) is not supported"}}) {
     CAPTURE(message);
     std::string bytes = original;
     for (std::size_t at = bytes.find(pattern); at != std::string::npos; at = bytes.find(pattern, at + 1)) {

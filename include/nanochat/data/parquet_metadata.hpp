@@ -42,7 +42,7 @@ inline const char* name_of(PhysicalType type) {
     case PhysicalType::byte_array: return "BYTE_ARRAY";
     case PhysicalType::fixed_len_byte_array: return "FIXED_LEN_BYTE_ARRAY";
   }
-  return "unknown type";
+  return "unknown";
 }
 
 inline const char* name_of(Repetition repetition) {
@@ -51,7 +51,7 @@ inline const char* name_of(Repetition repetition) {
     case Repetition::optional: return "OPTIONAL";
     case Repetition::repeated: return "REPEATED";
   }
-  return "unknown repetition";
+  return "unknown";
 }
 
 inline const char* name_of(Codec codec) {
@@ -65,7 +65,7 @@ inline const char* name_of(Codec codec) {
     case Codec::zstd: return "ZSTD";
     case Codec::lz4_raw: return "LZ4_RAW";
   }
-  return "unknown codec";
+  return "unknown";
 }
 
 inline const char* name_of(Encoding encoding) {
@@ -80,7 +80,7 @@ inline const char* name_of(Encoding encoding) {
     case Encoding::rle_dictionary: return "RLE_DICTIONARY";
     case Encoding::byte_stream_split: return "BYTE_STREAM_SPLIT";
   }
-  return "unknown encoding";
+  return "unknown";
 }
 
 inline const char* name_of(PageType type) {
@@ -90,7 +90,7 @@ inline const char* name_of(PageType type) {
     case PageType::dictionary_page: return "DICTIONARY_PAGE";
     case PageType::data_page_v2: return "DATA_PAGE_V2";
   }
-  return "unknown page type";
+  return "unknown";
 }
 
 template <class E>

@@ -120,7 +120,7 @@ class ParquetReader {
           break;
         }
         case parquet::PageType::index_page: break;  // carries no values
-        default: NANOCHAT_FAIL(what, ": unknown page type ", header.type);
+        default: NANOCHAT_FAIL(what, ": page at chunk offset ", page_offset, " has page type ", header.type);
       }
     }
     NANOCHAT_CHECK(out.size() - first_out + nulls == static_cast<std::size_t>(group.num_rows), what,
