@@ -163,11 +163,14 @@ TEST_CASE("data.parquet: missing and non-parquet files are named in the error") 
 }
 
 TEST_CASE("data.parquet: every truncation of a file fails cleanly") {
-  std::string bytes = slurp(kDir / "zstd_plain_v1.parquet");
-  for (std::size_t cut = 0; cut < bytes.size(); cut += 7) {
-    CAPTURE(cut);
-    CHECK_THROWS_WITH_AS(read_all(bytes.substr(0, cut), "cut.parquet"), doctest::Contains("cut.parquet"),
-                         nanochat::Error);
+  for (const char* name : {"zstd_plain_v1", "zstd_delta_v2"}) {
+    CAPTURE(name);
+    std::string bytes = slurp(kDir / (std::string(name) + ".parquet"));
+    for (std::size_t cut = 0; cut < bytes.size(); cut += 7) {
+      CAPTURE(cut);
+      CHECK_THROWS_WITH_AS(read_all(bytes.substr(0, cut), "cut.parquet"), doctest::Contains("cut.parquet"),
+                           nanochat::Error);
+    }
   }
 }
 
@@ -191,19 +194,23 @@ TEST_CASE("data.parquet: damaged page data fails with the row group named") {
 
 TEST_CASE("data.parquet: single-byte corruption anywhere never crashes") {
   // Either an Error or (when the byte was unimportant, e.g. inside a string) a successful read.
-  std::string original = slurp(kDir / "gzip_dict_v2.parquet");
-  std::size_t errors = 0;
-  for (std::size_t i = 0; i < original.size(); i += 3) {
-    std::string bytes = original;
-    bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
-    try {
-      read_all(bytes, "flip.parquet");
-    } catch (const nanochat::Error& error) {
-      CHECK(std::string(error.what()).find("flip.parquet") != std::string::npos);
-      ++errors;
+  // The uncompressed delta file puts the flips straight into the delta decoders' input.
+  for (const char* name : {"gzip_dict_v2", "none_delta_v2", "none_delta_length_v2"}) {
+    CAPTURE(name);
+    std::string original = slurp(kDir / (std::string(name) + ".parquet"));
+    std::size_t errors = 0;
+    for (std::size_t i = 0; i < original.size(); i += 3) {
+      std::string bytes = original;
+      bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+      try {
+        read_all(bytes, "flip.parquet");
+      } catch (const nanochat::Error& error) {
+        CHECK(std::string(error.what()).find("flip.parquet") != std::string::npos);
+        ++errors;
+      }
     }
+    CHECK(errors > 0);
   }
-  CHECK(errors > 0);
 }
 
 namespace {
