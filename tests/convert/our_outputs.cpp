@@ -3,6 +3,7 @@
 //   our_outputs logits CHECKPOINT IDS OUT  the fp32 CPU forward's soft-capped logits [T, V] for
 //                                          the whitespace-separated ids in IDS, as OUT (safetensors)
 //   our_outputs chat TOKENIZER_DIR CONV    render_conversation's ids for the conversation JSON file
+//   our_outputs encode TOKENIZER_DIR TEXT  the ids of the file's text (ordinary encoding)
 // The checkpoint must have the shape of the reference's model (2 layers, 4 heads, 2 KV heads, head
 // dim 16: GQA, so that transformers' KV-head handling is compared too).
 
@@ -55,13 +56,17 @@ int logits(const char* checkpoint, const char* ids_path, const char* out) {
   return 0;
 }
 
-int chat(const char* tokenizer_dir, const char* conversation) {
-  const auto tok = tokenizer::load_tokenizer(tokenizer_dir);
-  const auto rendered = tokenizer::render_conversation(tok, tokenizer::parse_conversation(read_text(conversation), conversation),
-                                                       std::size_t{1} << 20);
-  for (std::size_t i = 0; i < rendered.ids.size(); ++i) std::cout << (i ? " " : "") << rendered.ids[i];
+int print_ids(const std::vector<tokenizer::TokenId>& ids) {
+  for (std::size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
   std::cout << "\n";
   return 0;
+}
+
+int chat(const char* tokenizer_dir, const char* conversation) {
+  const auto tok = tokenizer::load_tokenizer(tokenizer_dir);
+  return print_ids(tokenizer::render_conversation(tok, tokenizer::parse_conversation(read_text(conversation), conversation),
+                                                  std::size_t{1} << 20)
+                       .ids);
 }
 
 }  // namespace
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
     const std::string_view mode = argc > 1 ? argv[1] : "";
     if (mode == "logits" && argc == 5) return logits(argv[2], argv[3], argv[4]);
     if (mode == "chat" && argc == 4) return chat(argv[2], argv[3]);
-    std::cerr << "usage: our_outputs logits CHECKPOINT IDS OUT | our_outputs chat TOKENIZER_DIR CONVERSATION.json\n";
+    if (mode == "encode" && argc == 4) return print_ids(tokenizer::load_tokenizer(argv[2]).encode(read_text(argv[3])));
+    std::cerr << "usage: our_outputs logits CHECKPOINT IDS OUT | our_outputs chat|encode TOKENIZER_DIR FILE\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "our_outputs: " << e.what() << "\n";

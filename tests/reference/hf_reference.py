@@ -160,13 +160,19 @@ def main():
     prompt = tokenizer.apply_chat_template(CHATS[0][:1], tokenize=False, add_generation_prompt=True)
     if not prompt.endswith("<|user_end|><|assistant_start|>"):
         failures.append(f"the generation prompt ends {prompt[-40:]!r}")
-    text = "Plain text, no specials: 1234567 apples, tabs\tand  spaces\n\nend"
-    want_text = [i for i in run(args.our_outputs, "chat", tok_dir, write_json(work / "text.json", [
-        {"role": "user", "content": text}])).split()][2:-1]  # between <|bos|><|user_start|> and <|user_end|>
-    if [str(i) for i in tokenizer(text)["input_ids"]] != want_text:
-        failures.append("tokenizer(text) differs from our encode of the same text")
-    if tokenizer.decode(tokenizer(text)["input_ids"]) != text:
-        failures.append("tokenizer.decode does not give the text back")
+    # Plain text: the tokenizer fixtures' corpus (many scripts, digits, whitespace runs, emoji).
+    corpus = args.fixtures / "tokenizer" / "corpus.txt"
+    text = corpus.read_bytes().decode("utf-8")  # as it is: \r\n stays
+    want_text = [int(i) for i in run(args.our_outputs, "encode", tok_dir, corpus).split()]
+    got_text = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if got_text != want_text:
+        first = next((i for i, (a, b) in enumerate(zip(got_text, want_text)) if a != b), min(len(got_text), len(want_text)))
+        failures.append(f"tokenizer(corpus.txt) differs from our encode from id {first} on "
+                        f"({len(got_text)} and {len(want_text)} ids)")
+    if tokenizer.decode(got_text) != text:
+        failures.append("tokenizer.decode does not give corpus.txt back")
+    print(f"text: {len(text)} characters of corpus.txt, {len(want_text)} ids, "
+          f"{'the same' if got_text == want_text else 'DIFFERENT'}")
     print(f"chat template: {len(CHATS)} chats, ids {'match' if not any('chat' in f for f in failures) else 'DIFFER'}")
 
     # Back: import, then the same weights, tokenizer and logits.
