@@ -36,15 +36,6 @@ fs::path tokenizer_dir(const Options& opt) {
   return opt.tokenizer.empty() ? data::base_dir() / "tokenizer" : fs::path(opt.tokenizer);
 }
 
-std::string read_text(const fs::path& path) {
-  std::error_code ec;
-  NANOCHAT_CHECK(fs::is_regular_file(path, ec), path.string(), " is not a readable file");
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  NANOCHAT_CHECK(in.good() || in.eof(), path.string(), ": cannot read");
-  return text;
-}
-
 int run_export(const Options& opt) {
   NANOCHAT_CHECK(!opt.out.empty(), "export needs --out DIR (the Hugging Face model directory to write)");
   const fs::path path = !opt.checkpoint.empty() ? fs::path(opt.checkpoint)
@@ -96,13 +87,13 @@ int run_import(const Options& opt) {
   NANOCHAT_CHECK(!opt.hf.empty(), "import needs --hf DIR (the Hugging Face model directory to read)");
   const fs::path dir = opt.hf;
   const fs::path config_path = dir / "config.json";
-  const json::Value config = json::parse(read_text(config_path), config_path.string());
+  const json::Value config = json::parse(read_hf_file(config_path), config_path.string());
   const ModelShape shape = model_shape_from_hf_config(config, config_path.string(), {opt.allow_norm_eps});
   const json::Value* tie = config.find("tie_word_embeddings");
   const bool tied = tie != nullptr && std::holds_alternative<bool>(tie->data) && std::get<bool>(tie->data);
 
   const fs::path tok_json = dir / "tokenizer.json";
-  const tokenizer::HfTokenizerImport imported = tokenizer::tokenizer_from_hf_json(read_text(tok_json), tok_json.string());
+  const tokenizer::HfTokenizerImport imported = tokenizer::tokenizer_from_hf_json(read_hf_file(tok_json), tok_json.string());
   const tokenizer::Tokenizer& tok = imported.tokenizer;
   NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == shape.vocab_size, tok_json.string(), " has ",
                  tok.vocab_size(), " tokens but ", config_path.string(), " has vocab_size ", shape.vocab_size);

@@ -8,11 +8,13 @@
 // named. Two differences no setting covers: transformers computes cos/sin in fp32 where nanochat
 // rounds them to bf16, and its rotary has no table length (ours: 10 x sequence_len positions).
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -210,6 +212,16 @@ inline ModelShape model_shape_from_hf_config(const json::Value& config, std::str
   return s;
 }
 
+// The text of a file of an HF model directory (config.json, tokenizer.json, the shard index).
+inline std::string read_hf_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), path.string(), " is not a readable file");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  NANOCHAT_CHECK(!in.bad(), path.string(), ": cannot read");
+  return text;
+}
+
 namespace detail {
 
 // The safetensors files of an HF model directory: model.safetensors, or the shards that
@@ -223,10 +235,7 @@ inline std::vector<SafetensorsFile> load_hf_weight_files(const std::filesystem::
   const std::filesystem::path index_path = dir / "model.safetensors.index.json";
   NANOCHAT_CHECK(std::filesystem::is_regular_file(index_path), dir.string(),
                  ": has neither model.safetensors nor model.safetensors.index.json");
-  std::ifstream in(index_path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  NANOCHAT_CHECK(!in.bad(), index_path.string(), ": cannot read");
-  const json::Value index = json::parse(text, index_path.string());
+  const json::Value index = json::parse(read_hf_file(index_path), index_path.string());
   const json::Value* map = index.find("weight_map");
   NANOCHAT_CHECK(map != nullptr, index_path.string(), ": has no weight_map");
   std::vector<std::string> shards;
