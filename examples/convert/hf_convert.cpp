@@ -105,7 +105,8 @@ int run_import(const Options& opt) {
   fs::path out = opt.checkpoint;
   if (out.empty()) {
     char step[32];
-    std::snprintf(step, sizeof step, "%06lld", static_cast<long long>(opt.step < 0 ? 0 : opt.step));
+    NANOCHAT_CHECK(opt.step >= 0, "--step must be 0 or more, got ", opt.step);
+    std::snprintf(step, sizeof step, "%06lld", static_cast<long long>(opt.step));
     const std::string tag = opt.model_tag.empty() ? cat("d", shape.n_layer) : opt.model_tag;
     out = data::base_dir() / engine::checkpoint_dir_name(opt.source) / tag / cat("model_", step, ".safetensors");
   }
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
   }
   const bool exporting = std::string_view(argv[1]) == "export";
   Options opt;
+  if (!exporting) opt.step = 0;  // a file written from an HF directory has no training step to take
   Flags flags(cat("hf_convert ", argv[1]),
               exporting ? "Write a checkpoint and its tokenizer as a Hugging Face model directory (NanoChatForCausalLM)."
                         : "Read a Hugging Face NanoChat model directory into our weights file and tokenizer.");
@@ -145,7 +147,7 @@ int main(int argc, char** argv) {
                       : "weights file to write; else <base>/<source>/<model-tag or d<layers>>/model_<step>.safetensors")
       .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
       .add("model-tag", opt.model_tag, exporting ? "checkpoint tag (default: the largest d<N>)" : "checkpoint tag (default: d<layers>)", 'g')
-      .add("step", opt.step, exporting ? "checkpoint step (default: the last)" : "step of the written file (default: 0)", 's')
+      .add("step", opt.step, exporting ? "checkpoint step (default: the last)" : "step in the written file's name", 's')
       .add("tokenizer", opt.tokenizer, "our tokenizer directory (default: <base>/tokenizer)");
   if (exporting) {
     flags.add("out", opt.out, "Hugging Face model directory to write", 'o');
