@@ -45,12 +45,7 @@ int run_export(const Options& opt) {
   const ModelShape shape = model_shape_of(ours);
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
   engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, ours, shape.vocab_size);
-  for (const std::string_view name : tokenizer::kSpecialTokens) {
-    bool present = false;
-    for (const std::string& s : tok.special_tokens()) present = present || s == name;
-    NANOCHAT_CHECK(present, tok_dir.string(), ": has no special token ", name,
-                   ", which the chat template and transformers' bos/eos need");
-  }
+  tokenizer::check_nanochat_specials(tok, tok_dir.string());
   const fs::path out = opt.out;
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -95,6 +90,7 @@ int run_import(const Options& opt) {
   const fs::path tok_json = dir / "tokenizer.json";
   const tokenizer::HfTokenizerImport imported = tokenizer::tokenizer_from_hf_json(read_hf_file(tok_json), tok_json.string());
   const tokenizer::Tokenizer& tok = imported.tokenizer;
+  tokenizer::check_nanochat_specials(tok, tok_json.string());
   NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == shape.vocab_size, tok_json.string(), " has ",
                  tok.vocab_size(), " tokens but ", config_path.string(), " has vocab_size ", shape.vocab_size);
   if (imported.missing_merges > 0)

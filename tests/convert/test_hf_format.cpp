@@ -313,6 +313,16 @@ TEST_CASE("HF tokenizer import refuses what tiktoken ranks cannot represent, nam
   CHECK(tokenizer::tokenizer_from_hf_json(fewer, "tokenizer.json").missing_merges == 1);
 }
 
+TEST_CASE("HF conversion needs nanochat's nine special tokens, both ways") {
+  const auto tok = fixture_tokenizer();
+  CHECK_NOTHROW(tokenizer::check_nanochat_specials(tok, "tok"));
+  std::vector<std::string> specials = tok.special_tokens();
+  specials.erase(specials.begin() + 6);  // <|python_end|>
+  const tokenizer::Tokenizer fewer(tok.encoder().tokens(), specials);
+  CHECK_THROWS_WITH(tokenizer::check_nanochat_specials(fewer, "tok"),
+                    doctest::Contains("tok: has no special token <|python_end|>, which the chat template"));
+}
+
 #ifdef NANOCHAT_HF_CONVERT  // the program is built only with the examples
 namespace {
 struct Run {
@@ -372,6 +382,15 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   CHECK(other_tok.status == 1);
   CHECK(other_tok.output.find("holds a different tokenizer") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "x.safetensors"));
+
+  std::vector<std::string> no_bos(tok.special_tokens().begin() + 1, tok.special_tokens().end());
+  no_bos.push_back("<|other|>");
+  tokenizer::save_tokenizer(tokenizer::Tokenizer(tok.encoder().tokens(), no_bos), dir / "nobos");
+  const Run no_bos_run = run(exe + " export --checkpoint " + (dir / "model_000000.safetensors").string() + " --tokenizer " +
+                             (dir / "nobos").string() + " --out " + (dir / "hf3").string());
+  CHECK(no_bos_run.status == 1);
+  CHECK(no_bos_run.output.find("has no special token <|bos|>") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "hf3" / "model.safetensors"));
 
   std::ofstream(dir / "hf" / "config.json") << replaced(hf_config_json(shape, 0, 1), "\"relu2\"", "\"gelu\"");
   const Run gelu = run(import_cmd + " --force");

@@ -121,6 +121,16 @@ inline constexpr std::string_view kHfChatTemplate =
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|assistant_start|>' -}}{%- endif -%}";
 
+// The chat template, bos/eos and our engine name nanochat's nine special tokens; a tokenizer
+// without one of them is refused (`source` names it).
+inline void check_nanochat_specials(const Tokenizer& tok, std::string_view source) {
+  for (const std::string_view name : kSpecialTokens) {
+    const auto& specials = tok.special_tokens();
+    NANOCHAT_CHECK(std::find(specials.begin(), specials.end(), name) != specials.end(), source,
+                   ": has no special token ", name, ", which the chat template, bos/eos and our engine need");
+  }
+}
+
 // tokenizer.json for the `tokenizers` library.
 inline std::string hf_tokenizer_json(const Tokenizer& tok) {
   const auto& tokens = tok.encoder().tokens();
