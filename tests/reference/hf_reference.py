@@ -8,8 +8,10 @@ transformers' NanoChatForCausalLM in fp32 and AutoTokenizer, and checks
     once transformers' rotary cos/sin are rounded to bf16 as nanochat's are, and within 2e-3 as
     transformers computes them (fp32), the one formula difference the format cannot carry;
   - its chat template's ids against render_conversation's (our_outputs chat) on several chats;
-then imports the directory back (`hf_convert import`) and checks that the weights are
-bit-identical to the original, the tokenizer files the same, and our logits unchanged.
+that transformers' own converter of tiktoken ranks (TikTokenConverter, what hub conversions use)
+writes the same vocabulary and set of merges and that `hf_convert import` takes its file; then
+imports the directory back (`hf_convert import`) and checks that the weights are bit-identical to
+the original, the tokenizer files the same, and our logits unchanged.
 Exits 77 (ctest: skipped) when torch or transformers (with NanoChat) cannot be imported.
 """
 import argparse
@@ -175,7 +177,29 @@ def main():
           f"{'the same' if got_text == want_text else 'DIFFERENT'}")
     print(f"chat template: {len(CHATS)} chats, ids {'match' if not any('chat' in f for f in failures) else 'DIFFER'}")
 
+    # transformers' own converter of tiktoken ranks (what hub conversions of nanochat use) writes the
+    # same vocabulary and merges (in another order among the splits of one token); import takes it.
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    specials = json.loads((tok_dir / "tokenizer.json").read_text())["special_tokens"]
+    theirs_dir = work / "theirs"
+    shutil.copytree(hf_dir, theirs_dir)
+    TikTokenConverter(vocab_file=str(tok_dir / "tokenizer.tiktoken"), pattern=json.loads(
+        (tok_dir / "tokenizer.json").read_text())["pattern"], extra_special_tokens=sorted(specials, key=specials.get)
+    ).converted().save(str(theirs_dir / "tokenizer.json"))
+    theirs = json.loads((theirs_dir / "tokenizer.json").read_text())["model"]
+    mine = json.loads((hf_dir / "tokenizer.json").read_text())["model"]
+    if theirs["vocab"] != mine["vocab"]:
+        failures.append("TikTokenConverter's vocabulary differs from ours")
+    if sorted(map(tuple, theirs["merges"])) != sorted(tuple(m.split(" ")) for m in mine["merges"]):
+        failures.append("TikTokenConverter's merges are not the set of ours")
+    output = run(args.hf_convert, "import", "--hf", theirs_dir, "--checkpoint", work / "theirs_model.safetensors",
+                 "--tokenizer", work / "theirs_tokenizer")
+    if (work / "theirs_tokenizer" / "tokenizer.tiktoken").read_bytes() != (tok_dir / "tokenizer.tiktoken").read_bytes():
+        failures.append("importing TikTokenConverter's tokenizer.json gives other ranks")
+    print(f"transformers' TikTokenConverter: {len(theirs['merges'])} merges, the same set as ours; import: {output.strip()}")
+
     # Back: import, then the same weights, tokenizer and logits.
+    before_import = len(failures)
     imported = work / "imported"
     run(args.hf_convert, "import", "--hf", hf_dir, "--checkpoint", imported / "model_000000.safetensors",
         "--tokenizer", imported / "tokenizer")
@@ -189,7 +213,7 @@ def main():
     again = our_logits(args.our_outputs, imported / "model_000000.safetensors", ids, work, "imported")
     if not torch.equal(again, ours):
         failures.append(f"logits after import differ: {relative_error(again, ours):.3g} relative")
-    print("import: weights, tokenizer and logits " + ("identical" if not failures else "checked"))
+    print("import: weights, tokenizer and logits " + ("identical" if len(failures) == before_import else "DIFFER"))
 
     for f in failures:
         print("FAIL:", f)
