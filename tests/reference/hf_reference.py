@@ -12,7 +12,8 @@ that transformers' own converter of tiktoken ranks (TikTokenConverter, what hub 
 writes the same vocabulary and set of merges and that `hf_convert import` takes its file; then
 imports the directory back (`hf_convert import`) and checks that the weights are bit-identical to
 the original, the tokenizer files the same, and our logits unchanged.
-Exits 77 (ctest: skipped) when torch or transformers (with NanoChat) cannot be imported.
+Exits 77 (ctest: skipped) when torch, safetensors, tiktoken or transformers (with NanoChat) cannot be
+imported.
 """
 import argparse
 import json
@@ -22,13 +23,14 @@ import sys
 from pathlib import Path
 
 try:
+    import tiktoken  # noqa: F401 - transformers' TikTokenConverter reads the ranks with it
     import torch
     import transformers
     from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer, NanoChatForCausalLM
     from transformers.models.nanochat import modeling_nanochat
 except Exception as e:  # noqa: BLE001 - any import failure means "cannot run here"
-    print(f"SKIP: {sys.executable} cannot import torch, safetensors and transformers with NanoChat ({e}); "
+    print(f"SKIP: {sys.executable} cannot import torch, safetensors, tiktoken and transformers with NanoChat ({e}); "
           "see docs/model.md for the venv")
     sys.exit(77)
 
