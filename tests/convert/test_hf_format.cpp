@@ -136,6 +136,7 @@ TEST_CASE("HF config.json carries what makes transformers' model ours") {
   CHECK(config.find("max_position_embeddings")->whole_number("seq") == 16);
   CHECK(config.find("bos_token_id")->whole_number("bos") == 7);
   CHECK(config.find("eos_token_id")->whole_number("eos") == 9);
+  CHECK(config.find("pad_token_id")->is_null());  // else transformers freezes that embedding row
   // Typed fields: a float written as 15 would be an int to transformers' strict config.
   CHECK(hf_config_json(kShape, 7, 9).find("\"final_logit_softcapping\": 15.0,") != std::string::npos);
   CHECK(hf_config_json(kShape, 7, 9).find("\"rope_theta\": 10000.0}") != std::string::npos);

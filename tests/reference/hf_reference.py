@@ -138,6 +138,10 @@ def main():
     print(f"transformers {transformers.__version__}, torch {torch.__version__}: {type(model).__name__}, "
           f"{type(tokenizer).__name__}, vocab {vocab}")
 
+    if model.model.embed_tokens.padding_idx is not None:
+        failures.append(f"the embedding has padding_idx {model.model.embed_tokens.padding_idx}: fine-tuning would "
+                        "never update that row, unlike nanochat's")
+
     # Ids: a rendered chat followed by arbitrary ids, SEQ positions in all.
     chat_ids = [int(i) for i in run(args.our_outputs, "chat", tok_dir, write_json(work / "chat0.json", CHATS[0])).split()]
     g = torch.Generator().manual_seed(5)

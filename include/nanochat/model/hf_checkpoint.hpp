@@ -95,7 +95,9 @@ inline std::string json_number(double v) {
   return text;
 }
 
-// config.json for NanoChatForCausalLM; token ids from our tokenizer.
+// config.json for NanoChatForCausalLM; token ids from our tokenizer. No pad_token_id: transformers
+// would make it the embedding's padding_idx, whose row fine-tuning there then never updates
+// (nanochat's embedding has none); the tokenizer and generation_config.json name the pad token.
 inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std::int64_t eos_id) {
   return cat("{\n  \"architectures\": [\"NanoChatForCausalLM\"],\n  \"model_type\": \"nanochat\",\n",
              "  \"vocab_size\": ", s.vocab_size, ",\n  \"hidden_size\": ", s.n_embd, ",\n  \"intermediate_size\": ",
@@ -105,7 +107,7 @@ inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std:
              ",\n  \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": ", json_number(kRopeTheta),
              "},\n  \"final_logit_softcapping\": ", json_number(kLogitSoftcap),
              ",\n  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n  \"tie_word_embeddings\": false,\n",
-             "  \"bos_token_id\": ", bos_id, ",\n  \"eos_token_id\": ", eos_id, ",\n  \"pad_token_id\": ", eos_id,
+             "  \"bos_token_id\": ", bos_id, ",\n  \"eos_token_id\": ", eos_id, ",\n  \"pad_token_id\": null",
              ",\n  \"dtype\": \"float32\",\n  \"use_cache\": true\n}\n");
 }
 
