@@ -1,7 +1,8 @@
 // hf_convert: our checkpoints to and from the Hugging Face format that transformers'
 // NanoChatForCausalLM loads (and mlx-lm and others that follow it).
 //   hf_convert export [--checkpoint FILE | --source/--model-tag/--step] [--tokenizer DIR] --out DIR
-//     writes DIR/config.json, generation_config.json, model.safetensors (fp32, transformers' names),
+//     writes DIR/config.json, generation_config.json, model.safetensors (fp32, or bf16 with
+//     --dtype bfloat16; transformers' names),
 //     tokenizer.json and tokenizer_config.json (with the chat template).
 //   hf_convert import --hf DIR [--checkpoint FILE | --source/--model-tag/--step] [--tokenizer DIR]
 //     writes our weights file and tokenizer directory from such a directory. Existing files are
@@ -27,7 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Options {
-  std::string checkpoint, source = "sft", model_tag, tokenizer, out, hf;
+  std::string checkpoint, source = "sft", model_tag, tokenizer, out, hf, dtype = "float32";
   std::int64_t step = -1;
   bool force = false, allow_norm_eps = false;
 };
@@ -38,6 +39,9 @@ fs::path tokenizer_dir(const Options& opt) {
 
 int run_export(const Options& opt) {
   NANOCHAT_CHECK(!opt.out.empty(), "export needs --out DIR (the Hugging Face model directory to write)");
+  NANOCHAT_CHECK(opt.dtype == "float32" || opt.dtype == "bfloat16", "--dtype is '", opt.dtype,
+                 "'; use float32 or bfloat16");
+  const DType dtype = opt.dtype == "bfloat16" ? DType::bf16 : DType::f32;
   const fs::path path = !opt.checkpoint.empty() ? fs::path(opt.checkpoint)
                                                 : engine::find_checkpoint(data::base_dir(), opt.source, opt.model_tag, opt.step);
   const fs::path tok_dir = tokenizer_dir(opt);
@@ -52,9 +56,9 @@ int run_export(const Options& opt) {
   NANOCHAT_CHECK(!ec, "cannot create ", out.string(), ": ", ec.message());
   const auto bos = static_cast<std::int64_t>(tok.bos_id());
   const auto eos = static_cast<std::int64_t>(tok.encode_special("<|assistant_end|>"));
-  export_hf_weights(ours, shape, out / "model.safetensors");
+  export_hf_weights(ours, shape, out / "model.safetensors", dtype);
   using tokenizer::detail::write_file_atomically;
-  write_file_atomically(out / "config.json", hf_config_json(shape, bos, eos));
+  write_file_atomically(out / "config.json", hf_config_json(shape, bos, eos, dtype));
   // nanochat's engine stops at <|assistant_end|> and at <|bos|>.
   write_file_atomically(out / "generation_config.json",
                         cat("{\n  \"bos_token_id\": ", bos, ",\n  \"eos_token_id\": [", eos, ", ", bos,
@@ -146,7 +150,8 @@ int main(int argc, char** argv) {
       .add("step", opt.step, exporting ? "checkpoint step (default: the last)" : "step in the written file's name", 's')
       .add("tokenizer", opt.tokenizer, "our tokenizer directory (default: <base>/tokenizer)");
   if (exporting) {
-    flags.add("out", opt.out, "Hugging Face model directory to write", 'o');
+    flags.add("out", opt.out, "Hugging Face model directory to write", 'o')
+        .add("dtype", opt.dtype, "weights: float32 (as our checkpoints hold them) or bfloat16 (half the bytes, rounded)", 'd');
   } else {
     flags.add("hf", opt.hf, "Hugging Face model directory to read")
         .add("force", opt.force, "replace existing weights and tokenizer files")

@@ -126,6 +126,33 @@ TEST_CASE("HF export then import gives our weights back bit for bit, under nanoc
   }
 }
 
+TEST_CASE("HF export in bf16 rounds each value to nearest even; import widens it back exactly") {
+  TempDir dir;
+  const auto values = write_ours(dir / "ours.safetensors", kShape);
+  fs::create_directories(dir / "hf");
+  export_hf_weights(SafetensorsFile::load(dir / "ours.safetensors"), kShape, dir / "hf" / "model.safetensors", DType::bf16);
+  const auto hf = SafetensorsFile::load(dir / "hf" / "model.safetensors");
+  CHECK(hf.at("model.layers.0.self_attn.q_proj.weight").dtype == DType::bf16);
+  import_hf_weights(dir / "hf", kShape, false, dir / "back.safetensors");
+  const auto back = SafetensorsFile::load(dir / "back.safetensors");
+  const auto names = hf_tensor_names(kShape);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto got = back.values<float>(names[i].ours);
+    bool exact = true;
+    for (std::size_t k = 0; k < got.size(); ++k) exact = exact && got[k] == round_to_bf16(values[i][k]);
+    CHECK_MESSAGE(exact, names[i].ours);
+  }
+  // A bf16 checkpoint of ours exports as f32 exactly.
+  std::vector<TensorToSave> ours_bf16;
+  for (const HfTensorName& n : names) ours_bf16.push_back({n.ours, DType::bf16, n.shape, hf.values<bf16>(n.hf).data()});
+  save_safetensors(dir / "ours_bf16.safetensors", ours_bf16, model_config_metadata(kShape));
+  export_hf_weights(SafetensorsFile::load(dir / "ours_bf16.safetensors"), kShape, dir / "f32.safetensors");
+  const auto f32 = SafetensorsFile::load(dir / "f32.safetensors");
+  for (const HfTensorName& n : names)
+    CHECK(std::ranges::equal(f32.values<float>(n.hf), back.values<float>(n.ours)));
+  CHECK(json::parse(hf_config_json(kShape, 1, 2, DType::bf16), "c").find("dtype")->string("dtype") == "bfloat16");
+}
+
 TEST_CASE("HF config.json carries what makes transformers' model ours") {
   const json::Value config = json::parse(hf_config_json(kShape, 7, 9), "config.json");
   CHECK(config.find("rms_norm_eps")->number("eps") == static_cast<double>(std::numeric_limits<float>::epsilon()));

@@ -98,7 +98,8 @@ inline std::string json_number(double v) {
 // config.json for NanoChatForCausalLM; token ids from our tokenizer. No pad_token_id: transformers
 // would make it the embedding's padding_idx, whose row fine-tuning there then never updates
 // (nanochat's embedding has none); the tokenizer and generation_config.json name the pad token.
-inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std::int64_t eos_id) {
+inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std::int64_t eos_id,
+                                  DType dtype = DType::f32) {
   return cat("{\n  \"architectures\": [\"NanoChatForCausalLM\"],\n  \"model_type\": \"nanochat\",\n",
              "  \"vocab_size\": ", s.vocab_size, ",\n  \"hidden_size\": ", s.n_embd, ",\n  \"intermediate_size\": ",
              4 * s.n_embd, ",\n  \"num_hidden_layers\": ", s.n_layer, ",\n  \"num_attention_heads\": ", s.n_head,
@@ -108,28 +109,36 @@ inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std:
              "},\n  \"final_logit_softcapping\": ", json_number(kLogitSoftcap),
              ",\n  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n  \"tie_word_embeddings\": false,\n",
              "  \"bos_token_id\": ", bos_id, ",\n  \"eos_token_id\": ", eos_id, ",\n  \"pad_token_id\": null",
-             ",\n  \"dtype\": \"float32\",\n  \"use_cache\": true\n}\n");
+             ",\n  \"dtype\": \"", dtype == DType::bf16 ? "bfloat16" : "float32", "\",\n  \"use_cache\": true\n}\n");
 }
 
-// Writes model.safetensors: our parameters (f32, or bf16 widened exactly) under transformers'
-// names, checked against the file's model_config.
-inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, const std::filesystem::path& out) {
-  std::vector<std::vector<float>> widened;  // bf16 tensors as f32; reserved so pointers stay valid
-  widened.reserve(static_cast<std::size_t>(6 * s.n_layer + 2));
+// Writes model.safetensors: our parameters under transformers' names, checked against the file's
+// model_config, as f32 (bf16 input widened exactly) or bf16 (rounded to nearest even: half the
+// bytes, as hub conversions store nanochat's models).
+inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, const std::filesystem::path& out,
+                              DType dtype = DType::f32) {
+  NANOCHAT_CHECK(dtype == DType::f32 || dtype == DType::bf16, "export_hf_weights: the HF weights are f32 or bf16, not ",
+                 name_of(dtype));
+  const auto names = hf_tensor_names(s);
+  std::vector<std::vector<float>> widened(names.size());  // bf16 input as f32
+  std::vector<std::vector<bf16>> rounded(names.size());   // f32 values as bf16
   std::vector<TensorToSave> tensors;
-  for (const HfTensorName& n : hf_tensor_names(s)) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const HfTensorName& n = names[i];
     NANOCHAT_CHECK(ours.contains(n.ours), ours.path(), ": has no tensor ", n.ours);
     check_shape(ours.at(n.ours).shape, n.shape, cat(ours.path(), ": ", n.ours));
-    const float* data;
-    if (ours.at(n.ours).dtype == DType::bf16) {
-      const auto src = ours.values<bf16>(n.ours);
-      auto& dst = widened.emplace_back(src.size());
-      for (std::size_t i = 0; i < src.size(); ++i) dst[i] = static_cast<float>(src[i]);
-      data = dst.data();
+    const DType stored = ours.at(n.ours).dtype;
+    const void* data;
+    if (stored == dtype) {
+      data = ours.at(n.ours).bytes.data();
+    } else if (stored == DType::bf16) {
+      for (const bf16 v : ours.values<bf16>(n.ours)) widened[i].push_back(static_cast<float>(v));
+      data = widened[i].data();
     } else {
-      data = ours.values<float>(n.ours).data();  // any other dtype is an error naming it
+      for (const float v : ours.values<float>(n.ours)) rounded[i].push_back(bf16(v));  // any other dtype: an error naming it
+      data = rounded[i].data();
     }
-    tensors.push_back({n.hf, DType::f32, n.shape, data});
+    tensors.push_back({n.hf, dtype, n.shape, data});
   }
   NANOCHAT_CHECK(ours.tensors().size() == tensors.size(), ours.path(), ": has ", ours.tensors().size(),
                  " tensors but a model of this shape has ", tensors.size(), " (what are the others?)");
