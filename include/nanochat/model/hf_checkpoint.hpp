@@ -1,7 +1,7 @@
 #pragma once
 // Our GPT in Hugging Face's layout, the one transformers' NanoChatForCausalLM loads: config.json
-// and model.safetensors (fp32) under transformers' parameter names; and such a directory back into
-// a weights file of ours (nanochat's names, model_config metadata).
+// and model.safetensors (fp32 or bf16) under transformers' parameter names; and such a directory
+// back into a weights file of ours (nanochat's names, model_config metadata).
 // Same model, with these settings: rms_norm_eps = fp32 machine epsilon (nanochat's F.rms_norm with
 // eps=None in fp32), relu2, softcap 15, rope theta 10000, no biases, untied embeddings. What our
 // model cannot be (other activation, eps, softcap, rope, biases, shapes) is refused on import,

@@ -278,7 +278,7 @@ inline HfTokenizerImport tokenizer_from_hf_json(std::string_view text, std::stri
   std::size_t ranks = 0;
   for (const auto& [chars, id_value] : by_text) {
     const std::uint64_t id = id_value.whole_number(cat(where, " vocab id of ", json::quote(chars)));
-    if (const auto it = added.find(chars); it != added.end() && it->second == id) continue;  // a special listed twice
+    if (const auto it = added.find(chars); it != added.end() && it->second == id) continue;  // a special also in the vocabulary
     NANOCHAT_CHECK(id < tokens.size(), where, " vocab: id ", id, " of ", json::quote(chars),
                    " is out of range: ids must be 0..n-1 (the ranks) for n tokens");
     NANOCHAT_CHECK(!filled[id], where, " vocab: id ", id, " appears twice");
