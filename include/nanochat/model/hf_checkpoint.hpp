@@ -281,23 +281,23 @@ inline void import_hf_weights(const std::filesystem::path& dir, const ModelShape
                      s.n_layer, " layers, no biases, no norm weights)");
     }
   }
-  std::vector<std::vector<float>> values;
-  values.reserve(names.size());
+  std::vector<std::vector<float>> widened(names.size());  // bf16 tensors as f32; f32 ones are written from the file
   std::vector<TensorToSave> tensors;
-  for (const HfTensorName& n : names) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const HfTensorName& n = names[i];
     std::string name = n.hf;
     if (name == "lm_head.weight" && tied && find(name) == nullptr) name = "model.embed_tokens.weight";
     const SafetensorsFile* f = find(name);
     NANOCHAT_CHECK(f != nullptr, dir.string(), ": has no tensor ", name);
     check_shape(f->at(name).shape, n.shape, cat(f->path(), ": ", name));
-    auto& dst = values.emplace_back();
+    const float* data;
     if (f->at(name).dtype == DType::bf16) {
-      for (const bf16 v : f->values<bf16>(name)) dst.push_back(static_cast<float>(v));
+      for (const bf16 v : f->values<bf16>(name)) widened[i].push_back(static_cast<float>(v));
+      data = widened[i].data();
     } else {
-      const auto src = f->values<float>(name);  // any other dtype is an error naming it
-      dst.assign(src.begin(), src.end());
+      data = f->values<float>(name).data();  // any other dtype is an error naming it
     }
-    tensors.push_back({n.ours, DType::f32, n.shape, dst.data()});
+    tensors.push_back({n.ours, DType::f32, n.shape, data});
   }
   save_safetensors(out, tensors, model_config_metadata(s));
 }
