@@ -126,7 +126,7 @@ TEST_CASE("HF export then import gives our weights back bit for bit, under nanoc
   }
 }
 
-TEST_CASE("HF export in bf16 rounds each value to nearest even; import widens it back exactly") {
+TEST_CASE("HF export in bf16 rounds each value to nearest even, and import widens it back exactly") {
   TempDir dir;
   const auto values = write_ours(dir / "ours.safetensors", kShape);
   fs::create_directories(dir / "hf");
