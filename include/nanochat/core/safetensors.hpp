@@ -8,11 +8,7 @@
 // The header is read with the pull json::Reader rather than as a document tree because the format
 // needs what a tree hides: exact 64-bit offsets, duplicate keys detected, key order.
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
@@ -298,8 +295,8 @@ struct TensorToSave {
   const void* data = nullptr;  // numel * size_of(dtype) contiguous bytes
 };
 
-// Writes path + ".tmp", fsyncs it, renames it over path (a crash never leaves a half file under
-// the final name). Tensors are laid out in the given order; the header is padded with spaces so
+// Writes the file atomically and durably (core/atomic_file.hpp: a crash never leaves a half file
+// under the final name). Tensors are laid out in the given order; the header is padded with spaces so
 // the data section starts 8-byte aligned.
 inline void save_safetensors(const std::filesystem::path& path,
                              std::span<const TensorToSave> tensors,
@@ -343,45 +340,15 @@ inline void save_safetensors(const std::filesystem::path& path,
   header += '}';
   header.append((8 - header.size() % 8) % 8, ' ');
 
-  const std::string tmp = file + ".tmp";
-  std::error_code ec;  // removing a failed temp file is best effort
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  NANOCHAT_CHECK(fd >= 0, "safetensors file ", file, ": cannot create ", tmp, ": ",
-                 std::strerror(errno));
-  const auto write_all = [&](const void* data, std::uint64_t size) {
-    const auto* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const ssize_t n = ::write(fd, p, std::min<std::uint64_t>(size, 1u << 30));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const std::string why = std::strerror(errno);
-        ::close(fd);
-        std::filesystem::remove(tmp, ec);
-        NANOCHAT_FAIL("safetensors file ", file, ": error writing ", tmp, ": ", why);
-      }
-      p += n;
-      size -= static_cast<std::uint64_t>(n);
-    }
-  };
   unsigned char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header.size() >> (8 * i));
-  write_all(len_bytes, 8);
-  write_all(header.data(), header.size());
-  for (const TensorToSave& t : tensors)
-    write_all(t.data, static_cast<std::uint64_t>(t.shape.numel()) * size_of(t.dtype));
-  const bool synced = ::fsync(fd) == 0;
-  const std::string sync_error = synced ? "" : std::strerror(errno);
-  ::close(fd);
-  if (!synced) {
-    std::filesystem::remove(tmp, ec);
-    NANOCHAT_FAIL("safetensors file ", file, ": fsync of ", tmp, " failed: ", sync_error);
+  std::vector<std::span<const std::byte>> pieces{std::as_bytes(std::span(len_bytes)),
+                                                 std::as_bytes(std::span(header.data(), header.size()))};
+  for (const TensorToSave& t : tensors) {
+    pieces.push_back({static_cast<const std::byte*>(t.data),
+                      static_cast<std::size_t>(t.shape.numel()) * size_of(t.dtype)});
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    std::filesystem::remove(tmp, ec);
-    NANOCHAT_FAIL("safetensors file ", file, ": cannot rename ", tmp, ": ", why);
-  }
+  write_file_atomically(path, pieces);
 }
 
 }  // namespace nanochat
