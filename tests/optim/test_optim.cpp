@@ -181,6 +181,8 @@ TEST_CASE("the LR multiplier warms up, holds, and warms down to final_lr_frac; m
   CHECK(s.multiplier(80) == doctest::Approx(1.0));
   CHECK(s.multiplier(90) == doctest::Approx(0.5 + 0.5 * 0.1));
   CHECK(s.multiplier(100) == doctest::Approx(0.1));
+  // Past the horizon the warmdown would continue into negative learning rates: refused.
+  CHECK_THROWS_WITH_AS(s.multiplier(101), doctest::Contains("step 101 is outside the run's 0..100"), Error);
   const LrSchedule d20{.num_iterations = 21400};
   CHECK(d20.multiplier(17120) == 1.0);  // warmdown starts after step 17,120 (spec §3.6)
   CHECK(d20.multiplier(17121) < 1.0);

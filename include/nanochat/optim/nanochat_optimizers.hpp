@@ -66,12 +66,24 @@ class NanochatOptimizers {
   Muon<B> muon_;
 };
 
-// Scales all gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
+// The global L2 norm of all gradients (what clipping compares with max_norm).
 template <Config C, Backend B>
-float clip_grad_norm(B& backend, const GptWeights<C, B>& grads, float max_norm) {
-  const float norm = static_cast<float>(std::sqrt(sum_of_squares(backend, TensorView<const float, B>(grads.flat()))));
+float grad_norm(B& backend, const GptWeights<C, B>& grads) {
+  return static_cast<float>(std::sqrt(sum_of_squares(backend, TensorView<const float, B>(grads.flat()))));
+}
+
+// Scales all gradients by min(1, max_norm / (norm + 1e-6)), norm being grad_norm's.
+template <Config C, Backend B>
+void clip_grads(B& backend, const GptWeights<C, B>& grads, float norm, float max_norm) {
   const float factor = max_norm / (norm + 1e-6f);
   if (factor < 1.0f) scale(backend, grads.flat(), factor);
+}
+
+// Clips as torch.nn.utils.clip_grad_norm_ does and returns the norm before clipping.
+template <Config C, Backend B>
+float clip_grad_norm(B& backend, const GptWeights<C, B>& grads, float max_norm) {
+  const float norm = grad_norm(backend, grads);
+  clip_grads(backend, grads, norm, max_norm);
   return norm;
 }
 

@@ -14,7 +14,10 @@ struct LrSchedule {
   std::int64_t num_iterations;
   double warmup_ratio = 0.0, warmdown_ratio = 0.2, final_lr_frac = 0.0;
 
+  // Defined for the steps of the run, 0 to num_iterations; past the end it would go negative.
   double multiplier(std::int64_t it) const {
+    NANOCHAT_CHECK(it >= 0 && it <= num_iterations, "LrSchedule: step ", it, " is outside the run's 0..",
+                   num_iterations);
     const auto warmup = static_cast<std::int64_t>(std::llround(warmup_ratio * static_cast<double>(num_iterations)));
     const auto warmdown = static_cast<std::int64_t>(std::llround(warmdown_ratio * static_cast<double>(num_iterations)));
     if (it < warmup) return static_cast<double>(it + 1) / static_cast<double>(warmup);
