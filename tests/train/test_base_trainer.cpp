@@ -15,89 +15,13 @@
 
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/presets.hpp"
-#include "nanochat/tokenizer/bpe_trainer.hpp"
 #include "nanochat/train/base_trainer.hpp"
+#include "train_test_util.hpp"
 
 using namespace nanochat;
+using namespace nanochat_train_test;
 using nanochat::cpu::Cpu;
 namespace fs = std::filesystem;
-
-namespace {
-
-using Tiny = GptConfig<2, 2, 1, 16>;
-
-// A scratch directory removed at the end of the test.
-struct ScratchDir {
-  explicit ScratchDir(const std::string& name) : path(fs::temp_directory_path() / ("nanochat_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() { fs::remove_all(path); }
-  fs::path path;
-};
-
-// Three JSONL shards of made-up sentences (the last is validation) and a BPE tokenizer on them.
-std::vector<fs::path> write_corpus(const fs::path& dir, std::vector<std::string>& all_docs) {
-  const char* words[] = {"the", "model", "reads", "tokens", "and", "learns", "to", "predict", "next",
-                         "word", "in", "a", "small", "corpus", "of", "text"};
-  std::vector<fs::path> shards;
-  std::uint64_t state = 7;
-  for (int s = 0; s < 3; ++s) {
-    shards.push_back(dir / ("shard_0000" + std::to_string(s) + ".jsonl"));
-    std::ofstream out(shards.back());
-    for (int d = 0; d < 40; ++d) {
-      std::string doc;
-      for (int w = 0; w < 30; ++w) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        doc += std::string(w ? " " : "") + words[(state >> 33) % 16];
-      }
-      out << "{\"text\": \"" << doc << "\"}\n";
-      all_docs.push_back(doc);
-    }
-  }
-  return shards;
-}
-
-tokenizer::Tokenizer train_tokenizer(const std::vector<std::string>& docs) {
-  tokenizer::BpeTrainer trainer(1);
-  trainer.add_documents(docs);
-  std::vector<std::string> specials(tokenizer::kSpecialTokens.begin(), tokenizer::kSpecialTokens.end());
-  return tokenizer::Tokenizer(trainer.train(300 - specials.size()), specials);
-}
-
-// The corpus, tokenizer and shard split every training test starts from; a log sink for the
-// trainers' progress lines.
-struct TinySetup {
-  explicit TinySetup(const std::string& name) : corpus(name) {
-    std::vector<std::string> docs;
-    const auto shards = write_corpus(corpus.path, docs);
-    tok = train_tokenizer(docs);
-    train_shards = data::split_shards(shards, data::Split::train);
-    val_shards = data::split_shards(shards, data::Split::val);
-  }
-  ~TinySetup() { std::fclose(quiet); }
-  ScratchDir corpus;
-  tokenizer::Tokenizer tok;
-  std::vector<fs::path> train_shards, val_shards;
-  std::FILE* quiet = std::fopen("/dev/null", "w");
-};
-
-BaseTrainOptions tiny_options(const fs::path& dir) {
-  BaseTrainOptions o;
-  o.max_seq_len = 16;
-  o.device_batch_size = 2;
-  o.total_batch_size = 64;  // two micro-batches per step
-  o.num_iterations = 6;
-  o.eval_every = 3;
-  o.eval_tokens = 64;
-  o.sample_every = 0;
-  o.save_every = 3;
-  o.loader_threads = 1;
-  o.checkpoint_dir = dir;
-  return o;
-}
-
-}  // namespace
 
 TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights and optimizer state") {
   TinySetup setup("train_corpus");
@@ -112,6 +36,9 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
   CHECK(fs::exists(straight.path / "model_000003.safetensors"));
   CHECK(fs::exists(straight.path / "meta_000006.json"));
   CHECK(latest_checkpoint_step(straight.path) == 6);
+  std::ofstream(straight.path / "meta_abcdef.json") << "{}";  // not a step: ignored, not a crash
+  CHECK(latest_checkpoint_step(straight.path) == 6);
+  fs::remove(straight.path / "meta_abcdef.json");
   const std::vector<float> weights_a = to_host(cpu, a.model().weights().flat());
 
   // Resume from the step-3 checkpoint of the same run, in another directory.

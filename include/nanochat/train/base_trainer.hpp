@@ -2,7 +2,9 @@
 // nanochat's base_train loop (spec §5.1) for one process: horizon and gradient accumulation from
 // the token budget, periodic validation bits per byte, greedy samples and checkpoints, the
 // training step (accumulate, clip, schedule, AdamW + Muon), a log line per step and a JSONL file
-// of metrics. Resuming from a checkpoint continues the run exactly: same batches, same updates.
+// of metrics. Resuming from a checkpoint continues the run exactly: same batches, same updates;
+// what would make it inexact (another batch geometry, a step past the horizon) is refused. A loss
+// or gradient norm that stops being finite stops the run before it updates or saves anything.
 
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "nanochat/data/token_loader.hpp"
@@ -97,8 +100,23 @@ class BaseTrainer {
         token_bytes_(tok.token_bytes()) {
     model_.init(o_.seed);
     if (o_.resume_from_step >= 0) {
+      NANOCHAT_CHECK(o_.resume_from_step <= horizon_.iterations, "--resume-from-step ", o_.resume_from_step,
+                     " is past the end of this run's ", horizon_.iterations, " iterations (from --num-iterations, "
+                     "--target-flops or --target-param-data-ratio): there is nothing left to train");
       state_ = load_checkpoint(backend, o_.checkpoint_dir, o_.resume_from_step, model_.weights(), optimizers_);
+      const std::string meta = (o_.checkpoint_dir / ("meta_" + step_name(o_.resume_from_step) + ".json")).string();
+      for (const auto& [flag, saved, now] : {std::tuple{"--max-seq-len", state_.max_seq_len, o_.max_seq_len},
+                                             std::tuple{"--device-batch-size", state_.device_batch_size,
+                                                        o_.device_batch_size},
+                                             std::tuple{"--total-batch-size", state_.total_batch_size,
+                                                        o_.total_batch_size}}) {
+        NANOCHAT_CHECK(saved == now, meta, ": the checkpoint was trained with ", flag, " ", saved,
+                       " but this run has ", flag, " ", now, "; resuming would not continue the same batches");
+      }
     }
+    state_.max_seq_len = o_.max_seq_len;
+    state_.device_batch_size = o_.device_batch_size;
+    state_.total_batch_size = o_.total_batch_size;
   }
 
   const Horizon& horizon() const { return horizon_; }
@@ -108,7 +126,10 @@ class BaseTrainer {
   // Runs to the end of the horizon; returns the final state (the last checkpoint's, too).
   const TrainState& run() {
     std::filesystem::create_directories(o_.checkpoint_dir);
-    std::ofstream metrics(o_.checkpoint_dir / "metrics.jsonl", std::ios::app);
+    remove_stale_temp_files(o_.checkpoint_dir);
+    const std::filesystem::path metrics_path = o_.checkpoint_dir / "metrics.jsonl";
+    keep_metrics_before(metrics_path, state_.step);
+    std::ofstream metrics(metrics_path, std::ios::app);
     data::LoaderOptions lo{static_cast<std::size_t>(o_.device_batch_size), static_cast<std::size_t>(o_.max_seq_len),
                            0, 1, o_.loader_threads, 4, {}};
     data::TokenLoader train(*tok_, train_shards_, lo,
@@ -122,20 +143,22 @@ class BaseTrainer {
     print_header(n);
 
     for (std::int64_t step = state_.step;; ++step) {
-      const bool last = step == n;
+      const bool last = step >= n;  // >=, not ==: no start can skip past the end
       if (last || (o_.eval_every > 0 && step % o_.eval_every == 0)) {
         state_.val_bpb = validation_bpb();
+        stop_unless_finite(step, "the validation bits per byte", state_.val_bpb);
         state_.min_val_bpb = step == 0 || state_.min_val_bpb == 0.0 ? state_.val_bpb
                                                                     : std::min(state_.min_val_bpb, state_.val_bpb);
         std::fprintf(log_, "step %05lld | validation bpb: %.4f\n", static_cast<long long>(step), state_.val_bpb);
+        std::fflush(log_);
         metrics << "{\"step\": " << step << ", \"val_bpb\": " << state_.val_bpb << "}\n" << std::flush;
       }
       if (o_.sample_every > 0 && (last || (step > 0 && step % o_.sample_every == 0))) print_samples();
       state_.step = step;
       state_.loader = train.state();
       if (last || (step > 0 && step != o_.resume_from_step && o_.save_every > 0 && step % o_.save_every == 0)) {
-        save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, o_.max_seq_len,
-                        user_config_);
+        stop_unless_saveable(step);
+        save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, user_config_);
       }
       if (last) break;
 
@@ -146,9 +169,13 @@ class BaseTrainer {
         copy_from_host(*backend_, ids.view(), std::span<const std::int32_t>(inputs_host));
         copy_from_host(*backend_, targets.view(), std::span<const std::int32_t>(targets_host));
         loss = model_.forward_loss(ids.view(), targets.view());
+        stop_unless_finite(step, "the training loss", loss);
         model_.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(horizon_.grad_accum));
       }
-      const float grad_norm = o_.grad_clip > 0 ? clip_grad_norm(*backend_, model_.grads(), o_.grad_clip) : 0.0f;
+      // The norm is computed (and logged) with clipping off too.
+      const float norm = grad_norm(*backend_, model_.grads());
+      stop_unless_finite(step, "the gradient norm", norm);
+      if (o_.grad_clip > 0) clip_grads(*backend_, model_.grads(), norm, o_.grad_clip);
       const LrSchedule schedule{n, o_.warmup_ratio, o_.warmdown_ratio, o_.final_lr_frac};
       const double lrm = schedule.multiplier(step);
       optimizers_.step(static_cast<float>(lrm), static_cast<float>(muon_momentum_at(step)));
@@ -161,14 +188,15 @@ class BaseTrainer {
       if (step > 10) state_.total_training_time += dt;
       const double tok_per_sec = static_cast<double>(o_.total_batch_size) / dt;
       const double mfu = o_.peak_flops > 0 ? 100.0 * flops_per_step / dt / o_.peak_flops : 0.0;
-      print_step(step, n, debiased, grad_norm, lrm, dt, tok_per_sec, mfu);
-      metrics << "{\"step\": " << step << ", \"loss\": " << debiased << ", \"grad_norm\": " << grad_norm
+      print_step(step, n, debiased, norm, lrm, dt, tok_per_sec, mfu);
+      metrics << "{\"step\": " << step << ", \"loss\": " << debiased << ", \"grad_norm\": " << norm
               << ", \"lrm\": " << lrm << ", \"dt\": " << dt << ", \"tok_per_sec\": " << tok_per_sec
               << ", \"mfu\": " << mfu << ", \"total_training_flops\": " << flops_per_step * static_cast<double>(step + 1)
               << "}\n" << std::flush;
     }
     std::fprintf(log_, "total training time: %.2f s, minimum validation bpb: %.4f\n", state_.total_training_time,
                  state_.min_val_bpb);
+    std::fflush(log_);
     return state_;
   }
 
@@ -184,6 +212,46 @@ class BaseTrainer {
   }
 
  private:
+  // A NaN or infinity poisons every later step and checkpoint: the run ends here, before this
+  // step updates or saves anything, and the last checkpoint stays the last good one.
+  void stop_unless_finite(std::int64_t step, const std::string& what, double value) {
+    if (std::isfinite(value)) return;
+    const std::int64_t last_good = latest_checkpoint_step(o_.checkpoint_dir);
+    NANOCHAT_FAIL("step ", step, ": ", what, " is ", value, ", not finite; the run stops here (lower the learning "
+                  "rates or enable --grad-clip?). ",
+                  last_good >= 0 ? cat("The last good checkpoint is step ", last_good, " in ", o_.checkpoint_dir.string())
+                                 : std::string("No checkpoint was saved"));
+  }
+
+  // An update can overflow the weights or the optimizer's moments while the loss was still finite;
+  // such a checkpoint is not written (a sum of squares in double is finite iff every value is).
+  void stop_unless_saveable(std::int64_t step) {
+    const auto sum = [&](TensorView<float, B> v) { return sum_of_squares(*backend_, TensorView<const float, B>(v)); };
+    stop_unless_finite(step, "the weights' sum of squares", sum(model_.weights().flat()));
+    for (const auto& [name, view] : optimizers_.adamw().state()) stop_unless_finite(step, "AdamW's " + name, sum(view));
+    for (const auto& [name, view] : optimizers_.muon().state()) stop_unless_finite(step, "Muon's " + name, sum(view));
+  }
+
+  // Keeps the lines of metrics.jsonl from before `step`, so that a resumed (or restarted) run's
+  // file reads as one run; a line without a step (torn by a kill) goes too.
+  static void keep_metrics_before(const std::filesystem::path& path, std::int64_t step) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return;
+    std::string kept, line;
+    while (std::getline(in, line)) {
+      try {
+        const json::Value entry = json::parse(line, path.string());
+        const json::Value* at = entry.find("step");
+        if (at != nullptr && static_cast<std::int64_t>(at->whole_number("step")) < step) {
+          kept += line + "\n";
+        }
+      } catch (const Error&) {  // not a line this trainer wrote whole
+      }
+    }
+    in.close();
+    write_file_atomically(path, kept);
+  }
+
   void print_header(std::int64_t n) {
     const double params = static_cast<double>(C::total_params(tok_->vocab_size()));
     const double tokens = static_cast<double>(n) * static_cast<double>(o_.total_batch_size);
@@ -196,6 +264,7 @@ class BaseTrainer {
                  static_cast<long long>(o_.total_batch_size), static_cast<long long>(o_.device_batch_size),
                  static_cast<long long>(o_.max_seq_len), static_cast<long long>(horizon_.grad_accum), tokens / 1e6,
                  tokens / params, tokens * C::flops_per_token(tok_->vocab_size(), o_.max_seq_len));
+    std::fflush(log_);
   }
 
   void print_step(std::int64_t step, std::int64_t n, double loss, float norm, double lrm, double dt,
@@ -222,16 +291,24 @@ class BaseTrainer {
   }
 
   void print_samples() {
-    // A batch-1 copy of the model for nanochat's naive generation (16 greedy tokens).
-    Gpt<C, B> sampler(*backend_, tok_->vocab_size(), 1, std::min<std::int64_t>(o_.max_seq_len, 64));
+    constexpr int new_tokens = 16;
+    std::vector<std::vector<std::int32_t>> prompts;
+    std::size_t longest = 0;
+    for (const std::string& prompt : sample_prompts()) {
+      std::vector<std::int32_t>& tokens = prompts.emplace_back(1, static_cast<std::int32_t>(tok_->bos_id()));
+      for (auto id : tok_->encode(prompt)) tokens.push_back(static_cast<std::int32_t>(id));
+      longest = std::max(longest, tokens.size());
+    }
+    // A batch-1 copy of the model for nanochat's naive generation, as long as the longest prompt
+    // and its continuation need (a short --max-seq-len must not end the run here).
+    Gpt<C, B> sampler(*backend_, tok_->vocab_size(), 1, static_cast<std::int64_t>(longest) + new_tokens);
     backend_->copy_on_device(sampler.weights().flat().data(), model_.weights().flat().data(),
                              model_.weights().flat().bytes());
-    for (const std::string& prompt : sample_prompts()) {
-      std::vector<std::int32_t> tokens{static_cast<std::int32_t>(tok_->bos_id())};
-      for (auto id : tok_->encode(prompt)) tokens.push_back(static_cast<std::int32_t>(id));
-      const auto out = greedy_continue(*backend_, sampler, tokens, 16);
+    for (const auto& tokens : prompts) {
+      const auto out = greedy_continue(*backend_, sampler, tokens, new_tokens);
       std::vector<tokenizer::TokenId> ids(out.begin() + 1, out.end());
       std::fprintf(log_, "sample: %s\n", tok_->decode(ids).c_str());
+      std::fflush(log_);
     }
   }
 

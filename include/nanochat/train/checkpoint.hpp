@@ -2,19 +2,26 @@
 // Training checkpoints, in nanochat's layout (spec §5.2) with our file formats: per step S,
 // model_SSSSSS.safetensors (weights, nanochat's names), optim_SSSSSS_rank0.safetensors (AdamW
 // moments, Muon momentum buffers, step counts) and meta_SSSSSS.json (step, model_config, the
-// run's flags, the data loader's exact position, the loop's state). Each file is written to a
-// temporary name and renamed; meta goes last, so a checkpoint without its meta is incomplete and
-// is never picked up.
+// run's flags and batch geometry, the data loader's exact position, the loop's state).
+//
+// The three files are one unit. A save first removes meta_S (from then on step S is no
+// checkpoint), writes model and optim, then meta last, each atomically and durably
+// (core/atomic_file.hpp); a fresh random save id goes into all three, and loading requires the
+// ids to agree. So a save interrupted at any instant leaves either the previous checkpoint S,
+// or no checkpoint S, never the new weights beside the old meta.
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/safetensors.hpp"
 #include "nanochat/data/token_loader.hpp"
@@ -28,6 +35,8 @@ struct TrainState {
   std::int64_t step = 0;
   double val_bpb = 0.0, min_val_bpb = 0.0, smooth_train_loss = 0.0, total_training_time = 0.0;
   data::LoaderState loader;
+  // The batch geometry the run was saved with; the loader's position means nothing under another.
+  std::int64_t max_seq_len = 0, device_batch_size = 0, total_batch_size = 0;
 };
 
 inline std::string step_name(std::int64_t step) {
@@ -42,25 +51,64 @@ inline std::int64_t latest_checkpoint_step(const std::filesystem::path& dir) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() == 16 && name.starts_with("meta_") && name.ends_with(".json")) {
-      best = std::max(best, static_cast<std::int64_t>(std::stoll(name.substr(5, 6))));
-    }
+    if (name.size() != 16 || !name.starts_with("meta_") || !name.ends_with(".json")) continue;
+    const std::string digits = name.substr(5, 6);
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;  // meta_abcdef.json
+    best = std::max(best, static_cast<std::int64_t>(std::stoll(digits)));
   }
   return best;
 }
 
+// Removes the temporary files an interrupted save (or metrics rewrite) left in dir: ours only,
+// and only regular files.
+inline void remove_stale_temp_files(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name.starts_with("model_") || name.starts_with("optim_") || name.starts_with("meta_") ||
+                      name.starts_with("metrics");
+    if (ours && name.ends_with(".tmp") && entry.symlink_status().type() == std::filesystem::file_type::regular) {
+      std::filesystem::remove(entry.path(), ec);
+      NANOCHAT_CHECK(!ec, entry.path().string(), ": cannot remove this stale temporary file: ", ec.message());
+    }
+  }
+}
+
 namespace checkpoint_detail {
 
-inline void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    NANOCHAT_CHECK(out.good(), path.string(), ": cannot open for writing");
-    out << text;
-    out.flush();
-    NANOCHAT_CHECK(out.good(), path.string(), ": write failed");
+// A fresh id for one save, written into its three files (see the top of this file).
+inline std::string new_save_id() {
+  std::random_device entropy;
+  const std::uint64_t id = (std::uint64_t{entropy()} << 32) ^ entropy();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// A safetensors file of the checkpoint must carry the save id its meta file names.
+inline void check_save_id(const SafetensorsFile& file, const std::string& save_id,
+                          const std::filesystem::path& meta_path) {
+  const auto it = file.metadata().find("save_id");
+  NANOCHAT_CHECK(it != file.metadata().end() && it->second == save_id, file.path(), " and ", meta_path.string(),
+                 " are not from the same save (save ids ", it == file.metadata().end() ? "(none)" : it->second,
+                 " and ", save_id, "): an interrupted save or a mix of two runs; not resuming from it");
+}
+
+// Every F32/BF16 value of the file is finite: a NaN or infinity would poison every later step.
+inline void check_finite(const SafetensorsFile& file) {
+  for (const SafetensorsTensor& t : file.tensors()) {
+    const auto first_bad = [&](auto values) {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!std::isfinite(static_cast<float>(values[i]))) return static_cast<std::int64_t>(i);
+      }
+      return std::int64_t{-1};
+    };
+    std::int64_t bad = -1;
+    if (t.dtype == DType::f32) bad = first_bad(file.values<float>(t.name));
+    if (t.dtype == DType::bf16) bad = first_bad(file.values<bf16>(t.name));
+    NANOCHAT_CHECK(bad < 0, file.path(), ": tensor ", t.name, " holds a non-finite value at element ", bad,
+                   "; not resuming from it");
   }
-  std::filesystem::rename(tmp, path);
 }
 
 inline std::string number(double v) {
@@ -87,26 +135,31 @@ void save_state(B& backend, const std::filesystem::path& path,
 
 template <Config C, Backend B>
 void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeights<C, B>& weights,
-                     NanochatOptimizers<C, B>& optimizers, const TrainState& state, std::int64_t sequence_len,
+                     NanochatOptimizers<C, B>& optimizers, const TrainState& state,
                      const std::map<std::string, std::string>& user_config) {
   std::filesystem::create_directories(dir);
+  remove_stale_temp_files(dir);
   const std::string s = step_name(state.step);
-  save_weights(backend, weights, dir / ("model_" + s + ".safetensors"), sequence_len,
-               {{"source_step", std::to_string(state.step)}});
+  // Step S stops being a checkpoint before any of its files changes.
+  remove_file_durably(dir / ("meta_" + s + ".json"));
+  const std::string save_id = checkpoint_detail::new_save_id();
+  save_weights(backend, weights, dir / ("model_" + s + ".safetensors"), state.max_seq_len,
+               {{"source_step", std::to_string(state.step)}, {"save_id", save_id}});
 
   std::vector<std::pair<std::string, TensorView<float, B>>> optim;
   for (const auto& [name, view] : optimizers.adamw().state()) optim.emplace_back("adamw." + name, view);
   for (const auto& [name, view] : optimizers.muon().state()) optim.emplace_back("muon." + name, view);
   checkpoint_detail::save_state(backend, dir / ("optim_" + s + "_rank0.safetensors"), optim,
                                 {{"adamw.steps", std::to_string(optimizers.adamw().steps())},
-                                 {"muon.steps", std::to_string(optimizers.muon().steps())}});
+                                 {"muon.steps", std::to_string(optimizers.muon().steps())},
+                                 {"save_id", save_id}});
 
   using json::quote;
   using checkpoint_detail::number;
-  std::string meta = "{\n  \"step\": " + std::to_string(state.step) + ",\n  \"val_bpb\": " + number(state.val_bpb) +
-                     ",\n  \"model_config\": {";
+  std::string meta = "{\n  \"step\": " + std::to_string(state.step) + ",\n  \"save_id\": " + quote(save_id) +
+                     ",\n  \"val_bpb\": " + number(state.val_bpb) + ",\n  \"model_config\": {";
   bool first = true;
-  for (const auto& [k, v] : model_config_metadata<C>(weights.vocab_size(), sequence_len)) {
+  for (const auto& [k, v] : model_config_metadata<C>(weights.vocab_size(), state.max_seq_len)) {
     meta += (first ? "" : ", ") + quote(k) + ": " + v;
     first = false;
   }
@@ -117,15 +170,19 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
     first = false;
   }
   const auto& l = state.loader;
-  meta += "},\n  \"dataloader_state_dict\": {\"epoch\": " + std::to_string(l.epoch) + ", \"shard\": " +
+  meta += "},\n  \"device_batch_size\": " + std::to_string(state.device_batch_size) +
+          ",\n  \"total_batch_size\": " + std::to_string(state.total_batch_size) +
+          ",\n  \"max_seq_len\": " + std::to_string(state.max_seq_len) +
+          ",\n  \"dataloader_state_dict\": {\"epoch\": " + std::to_string(l.epoch) + ", \"shard\": " +
           std::to_string(l.shard) + ", \"group\": " + std::to_string(l.group) + ", \"offset\": " +
           std::to_string(l.offset) + "},\n  \"loop_state\": {\"min_val_bpb\": " + number(state.min_val_bpb) +
           ", \"smooth_train_loss\": " + number(state.smooth_train_loss) +
           ", \"total_training_time\": " + number(state.total_training_time) + "}\n}\n";
-  checkpoint_detail::write_text_atomically(dir / ("meta_" + s + ".json"), meta);
+  write_file_atomically(dir / ("meta_" + s + ".json"), meta);
 }
 
-// Restores weights, optimizer state and the loop/loader state of step `step` from dir.
+// Restores weights, optimizer state and the loop/loader state of step `step` from dir. The three
+// files must be of one save and hold finite numbers, and the model must be the Config's.
 template <Config C, Backend B>
 TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::int64_t step,
                            GptWeights<C, B>& weights, NanochatOptimizers<C, B>& optimizers) {
@@ -141,8 +198,12 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
     NANOCHAT_CHECK(v != nullptr, meta_path.string(), ": missing field ", key);
     return *v;
   };
+  // A loop-state number: finite and not negative (bits, a loss, seconds).
   auto field = [&](const json::Value& obj, const char* key) {
-    return member(obj, key).number(cat(meta_path.string(), ": ", key));
+    const double v = member(obj, key).number(cat(meta_path.string(), ": ", key));
+    NANOCHAT_CHECK(std::isfinite(v) && v >= 0, meta_path.string(), ": ", key, " is ", v,
+                   ", not a finite non-negative number");
+    return v;
   };
   auto count = [&](const json::Value& obj, const char* key) {
     return member(obj, key).whole_number(cat(meta_path.string(), ": ", key));
@@ -150,7 +211,11 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   TrainState state;
   state.step = static_cast<std::int64_t>(count(meta, "step"));
   NANOCHAT_CHECK(state.step == step, meta_path.string(), ": says step ", state.step);
+  const std::string& save_id = member(meta, "save_id").string(cat(meta_path.string(), ": save_id"));
   state.val_bpb = field(meta, "val_bpb");
+  state.max_seq_len = static_cast<std::int64_t>(count(meta, "max_seq_len"));
+  state.device_batch_size = static_cast<std::int64_t>(count(meta, "device_batch_size"));
+  state.total_batch_size = static_cast<std::int64_t>(count(meta, "total_batch_size"));
   const auto* loop = meta.find("loop_state");
   const auto* loader = meta.find("dataloader_state_dict");
   NANOCHAT_CHECK(loop && loader, meta_path.string(), ": missing loop_state or dataloader_state_dict");
@@ -159,9 +224,23 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   state.total_training_time = field(*loop, "total_training_time");
   state.loader = {count(*loader, "epoch"), static_cast<std::size_t>(count(*loader, "shard")),
                   static_cast<std::size_t>(count(*loader, "group")), static_cast<std::size_t>(count(*loader, "offset"))};
+  // The model shape first, so that another depth is named as such rather than as a tensor shape.
+  const auto& saved_config = member(meta, "model_config");
+  for (const auto& [key, expected] : model_config_metadata<C>(weights.vocab_size(), 0)) {
+    if (key == "sequence_len") continue;  // the run's --max-seq-len, compared by the trainer
+    const auto saved = member(saved_config, key.c_str()).whole_number(cat(meta_path.string(), ": model_config.", key));
+    NANOCHAT_CHECK(std::to_string(saved) == expected, meta_path.string(), ": the checkpoint's model has ", key, " ",
+                   saved, " but this run's (", C::name(), ", vocab ", weights.vocab_size(), ") has ", expected,
+                   key == "vocab_size" ? " (another tokenizer?)" : " (another --depth?)");
+  }
 
-  load_weights(backend, weights, SafetensorsFile::load(dir / ("model_" + s + ".safetensors")));
+  const auto model = SafetensorsFile::load(dir / ("model_" + s + ".safetensors"));
+  checkpoint_detail::check_save_id(model, save_id, meta_path);
+  checkpoint_detail::check_finite(model);
   const auto optim = SafetensorsFile::load(dir / ("optim_" + s + "_rank0.safetensors"));
+  checkpoint_detail::check_save_id(optim, save_id, meta_path);
+  checkpoint_detail::check_finite(optim);
+  load_weights(backend, weights, model);
   auto restore = [&](const std::string& prefix, const auto& named) {
     for (const auto& [name, view] : named) {
       check_shape(optim.at(prefix + name).shape, view.shape(), cat(optim.path(), ": ", prefix, name));
