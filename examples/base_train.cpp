@@ -20,6 +20,7 @@ using namespace nanochat;
 using TrainDepths = DepthList<2, 4, 6, 8, 12, 16, 20, 26, 32>;
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each log line reaches a log file at once, not at exit
   BaseTrainOptions o;
   int depth = 20;
   std::string device = "cpu", dtype = "float32", model_tag, data_dir, tokenizer_dir;
