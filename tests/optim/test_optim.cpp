@@ -174,7 +174,7 @@ TEST_CASE("five training steps with nanochat's optimizers give PyTorch's losses"
   }
 }
 
-TEST_CASE("the LR multiplier warms up, holds, and warms down to final_lr_frac; momentum ramps") {
+TEST_CASE("the LR multiplier warms up then holds then warms down to final_lr_frac and momentum ramps") {
   const LrSchedule s{.num_iterations = 100, .warmup_ratio = 0.1, .warmdown_ratio = 0.2, .final_lr_frac = 0.1};
   CHECK(s.multiplier(0) == doctest::Approx(0.1));
   CHECK(s.multiplier(9) == doctest::Approx(1.0));

@@ -41,7 +41,7 @@ Run run(const std::string& command) {
 
 }  // namespace
 
-TEST_CASE("base_train: a tiny run, and resumes it refuses with status 2 after its log lines") {
+TEST_CASE("base_train: a tiny run and the resumes it refuses with status 2 after its log lines") {
   ScratchDir base("base_train_program");
   std::vector<std::string> docs;
   fs::create_directories(base.path / "corpus");

@@ -90,7 +90,7 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
   }
 }
 
-TEST_CASE("a bf16 Config trains like the fp32 one on the same data (its matmuls differ, its learning does not)") {
+TEST_CASE("a bf16 Config trains like the fp32 one on the same data (its matmuls differ but not its learning)") {
   TinySetup setup("train_corpus_bf16");
   ScratchDir fp32_dir("train_fp32"), bf16_dir("train_bf16");
   const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
@@ -104,7 +104,7 @@ TEST_CASE("a bf16 Config trains like the fp32 one on the same data (its matmuls 
   CHECK(b.smooth_train_loss == doctest::Approx(a.smooth_train_loss).epsilon(2e-3));
 }
 
-TEST_CASE("the horizon follows nanochat's precedence, and the batch must divide") {
+TEST_CASE("the horizon follows nanochat's precedence and the batch must divide") {
   BaseTrainOptions o;
   o.max_seq_len = 2048;
   o.device_batch_size = 32;

@@ -83,7 +83,7 @@ std::vector<std::string> metrics_lines(const fs::path& path) {
 
 }  // namespace
 
-TEST_CASE("a save interrupted at any point leaves the previous checkpoint or none, never a mix") {
+TEST_CASE("a save interrupted at any point leaves the previous checkpoint or none and never a mix") {
   TinySetup setup("ckpt_interrupt_corpus");
   ScratchDir first_run("ckpt_interrupt_first"), dir("ckpt_interrupt_dir");
   const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
@@ -136,7 +136,7 @@ TEST_CASE("a save interrupted at any point leaves the previous checkpoint or non
                        doctest::Contains("optim_000003_rank0.safetensors and"), Error);
 }
 
-TEST_CASE("stale temporary files of a killed save are removed; a full disk is named with the file") {
+TEST_CASE("stale temporary files of a killed save are removed and a full disk is named with the file") {
   TinySetup setup("ckpt_tmp_corpus");
   ScratchDir dir("ckpt_tmp_dir");
   const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
@@ -163,7 +163,7 @@ TEST_CASE("stale temporary files of a killed save are removed; a full disk is na
                        Error);
 }
 
-TEST_CASE("non-finite numbers: refused in a checkpoint; a run stops before it saves them") {
+TEST_CASE("non-finite numbers are refused in a checkpoint and a run stops before it saves them") {
   TinySetup setup("ckpt_nan_corpus");
   ScratchDir good("ckpt_nan_good"), dir("ckpt_nan_dir");
   const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
@@ -223,7 +223,7 @@ TEST_CASE("non-finite numbers: refused in a checkpoint; a run stops before it sa
   CHECK(latest_checkpoint_step(fresh.path) == -1);
 }
 
-TEST_CASE("resuming at, or past, the end of the horizon; with another batch geometry or depth") {
+TEST_CASE("resuming at or past the end of the horizon or with another batch geometry or depth") {
   TinySetup setup("ckpt_resume_corpus");
   ScratchDir dir("ckpt_resume_dir");
   const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
@@ -268,7 +268,7 @@ TEST_CASE("resuming at, or past, the end of the horizon; with another batch geom
                        doctest::Contains("meta_000003.json: the checkpoint's model has n_layer 2 but this run's"), Error);
 }
 
-TEST_CASE("metrics.jsonl reads as one run after a resume; the gradient norm is logged without clipping") {
+TEST_CASE("metrics.jsonl reads as one run after a resume and the gradient norm is logged without clipping") {
   TinySetup setup("ckpt_metrics_corpus");
   ScratchDir straight("ckpt_metrics_straight"), resumed("ckpt_metrics_resumed");
   const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
