@@ -134,6 +134,14 @@ TEST_CASE("a save interrupted at any point leaves the previous checkpoint or non
   o.resume_from_step = 3;
   CHECK_THROWS_WITH_AS((BaseTrainer<Tiny, Cpu>(cpu, tok, train_shards, val_shards, o, {}, quiet)),
                        doctest::Contains("optim_000003_rank0.safetensors and"), Error);
+  // A meta file without a save id (an older version's) cannot vouch for the files beside it.
+  std::string meta = read_text(dir.path / "meta_000003.json");
+  const auto line = meta.find("  \"save_id\"");
+  REQUIRE(line != std::string::npos);
+  meta.erase(line, meta.find('\n', line) + 1 - line);
+  std::ofstream(dir.path / "meta_000003.json") << meta;
+  CHECK_THROWS_WITH_AS((BaseTrainer<Tiny, Cpu>(cpu, tok, train_shards, val_shards, o, {}, quiet)),
+                       doctest::Contains("meta_000003.json: has no save_id"), Error);
 }
 
 TEST_CASE("stale temporary files of a killed save are removed and a full disk is named with the file") {

@@ -137,6 +137,9 @@ template <Config C, Backend B>
 void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeights<C, B>& weights,
                      NanochatOptimizers<C, B>& optimizers, const TrainState& state,
                      const std::map<std::string, std::string>& user_config) {
+  NANOCHAT_CHECK(state.max_seq_len > 0 && state.device_batch_size > 0 && state.total_batch_size > 0,
+                 "save_checkpoint: the state has no batch geometry (max_seq_len ", state.max_seq_len,
+                 ", device_batch_size ", state.device_batch_size, ", total_batch_size ", state.total_batch_size, ")");
   std::filesystem::create_directories(dir);
   remove_stale_temp_files(dir);
   const std::string s = step_name(state.step);
@@ -211,6 +214,8 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   TrainState state;
   state.step = static_cast<std::int64_t>(count(meta, "step"));
   NANOCHAT_CHECK(state.step == step, meta_path.string(), ": says step ", state.step);
+  NANOCHAT_CHECK(meta.find("save_id") != nullptr, meta_path.string(), ": has no save_id (written by an older "
+                 "version?), so nothing tells whether the model and optimizer files beside it are of the same save");
   const std::string& save_id = member(meta, "save_id").string(cat(meta_path.string(), ": save_id"));
   state.val_bpb = field(meta, "val_bpb");
   state.max_seq_len = static_cast<std::int64_t>(count(meta, "max_seq_len"));
@@ -234,13 +239,17 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
                    key == "vocab_size" ? " (another tokenizer?)" : " (another --depth?)");
   }
 
-  const auto model = SafetensorsFile::load(dir / ("model_" + s + ".safetensors"));
-  checkpoint_detail::check_save_id(model, save_id, meta_path);
-  checkpoint_detail::check_finite(model);
+  // One file in memory at a time. On an error the weights may be restored and the optimizer not:
+  // the caller discards both.
+  {
+    const auto model = SafetensorsFile::load(dir / ("model_" + s + ".safetensors"));
+    checkpoint_detail::check_save_id(model, save_id, meta_path);
+    checkpoint_detail::check_finite(model);
+    load_weights(backend, weights, model);
+  }
   const auto optim = SafetensorsFile::load(dir / ("optim_" + s + "_rank0.safetensors"));
   checkpoint_detail::check_save_id(optim, save_id, meta_path);
   checkpoint_detail::check_finite(optim);
-  load_weights(backend, weights, model);
   auto restore = [&](const std::string& prefix, const auto& named) {
     for (const auto& [name, view] : named) {
       check_shape(optim.at(prefix + name).shape, view.shape(), cat(optim.path(), ": ", prefix, name));
