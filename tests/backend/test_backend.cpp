@@ -243,7 +243,7 @@ TEST_CASE("a thread's scratch survives a failed request: the old buffer stays, t
   CHECK(again[999] == 1.5f);
 }
 
-TEST_CASE("Cpu attention saves each row's log-sum-exp of the scores; bf16 products track fp32 over several query blocks") {
+TEST_CASE("Cpu attention saves each row's log-sum-exp of the scores and bf16 products track fp32 over several query blocks") {
   Cpu cpu;
   // Three 128-row query blocks, the last partial; two query heads per KV head.
   const std::int64_t batch = 1, seq = 300, heads = 4, kv_heads = 2, dim = 64;

@@ -230,7 +230,7 @@ TEST_CASE("data.loader: bad configurations and corrupt shards are errors, not ha
   CHECK_THROWS_WITH_AS(loader.next(inputs, targets), doctest::Contains("shard_broken.jsonl"), nanochat::Error);
 }
 
-TEST_CASE("data.loader: parquet nulls are skipped and counted in the log; empty strings are documents") {
+TEST_CASE("data.loader: parquet nulls are skipped and counted in the log while empty strings are documents") {
   const fs::path parquet = fs::path(NANOCHAT_FIXTURES) / "data" / "parquet";
   // ["a", null, ""], [], ["b"]; then a file with runs of nulls and empty strings.
   const std::vector<fs::path> shards = {parquet / "empty_row_group.parquet", parquet / "zstd_delta_v2.parquet"};
