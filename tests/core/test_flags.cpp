@@ -1,12 +1,15 @@
-// Flags: both spellings of a flag, both value forms, short names, and errors naming the flag.
+// Flags: both spellings of a flag, both value forms, short names, ranges, finite floats, and errors
+// naming the flag; checked_mul.
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 
 using nanochat::Flags;
 
@@ -81,4 +84,55 @@ TEST_CASE("positional arguments are collected when the program takes them") {
   CHECK(depth == 3);
   CHECK(inputs == std::vector<std::string>{"a.txt", "b.jsonl"});
   CHECK(flags.values() == std::map<std::string, std::string>{{"depth", "3"}});
+}
+
+TEST_CASE("floating-point flags refuse nan and inf, naming the flag") {
+  Parsed p;
+  CHECK_THROWS_WITH(parse(p, {"--matrix-lr", "nan"}), doctest::Contains("flag --matrix-lr: 'nan' is not a finite number"));
+  CHECK_THROWS_WITH(parse(p, {"--matrix-lr=inf"}), doctest::Contains("flag --matrix-lr: 'inf' is not a finite number"));
+  CHECK_THROWS_WITH(parse(p, {"--matrix-lr=-infinity"}), doctest::Contains("not a finite number"));
+  CHECK_THROWS_WITH(parse(p, {"-t", "NaN"}), doctest::Contains("flag --temperature: 'NaN' is not a finite number"));
+  CHECK_THROWS_WITH(parse(p, {"--matrix-lr=1e999"}), doctest::Contains("flag --matrix-lr: '1e999' is not a number in range"));
+  CHECK(p.lr == 0.02);  // a refused value leaves the default
+}
+
+TEST_CASE("a ranged flag refuses values outside its range before anything multiplies them") {
+  std::int64_t seq = 2048;
+  std::size_t threads = 2;
+  double ratio = 0.2;
+  const auto parse_ranged = [&](std::vector<const char*> args) {
+    args.insert(args.begin(), "prog");
+    Flags flags("prog", "test");
+    flags.add("--max-seq-len", seq, "context", nanochat::FlagRange<std::int64_t>{1, 1 << 20})
+        .add("--threads", threads, "workers", {1, 1024}, 'j')
+        .add("--warmdown-ratio", ratio, "fraction", {0.0, 1.0});
+    return flags.parse(static_cast<int>(args.size()), args.data());
+  };
+  CHECK(parse_ranged({"--max-seq-len", "1048576", "-j", "16", "--warmdown-ratio=1"}));
+  CHECK(seq == 1048576);
+  CHECK(threads == 16);
+  CHECK(ratio == 1.0);
+  CHECK_THROWS_WITH(parse_ranged({"--max-seq-len", "4611686018427387904"}),
+                    doctest::Contains("flag --max-seq-len: 4611686018427387904 is outside the allowed range 1..1048576"));
+  CHECK_THROWS_WITH(parse_ranged({"--max-seq-len=0"}), doctest::Contains("outside the allowed range 1..1048576"));
+  CHECK_THROWS_WITH(parse_ranged({"--threads", "100000"}),
+                    doctest::Contains("flag --threads: 100000 is outside the allowed range 1..1024"));
+  CHECK_THROWS_WITH(parse_ranged({"-j", "0"}), doctest::Contains("flag --threads: 0 is outside"));
+  CHECK_THROWS_WITH(parse_ranged({"--threads=-1"}), doctest::Contains("flag --threads: '-1' is not an integer in range"));
+  CHECK_THROWS_WITH(parse_ranged({"--warmdown-ratio", "1.5"}), doctest::Contains("outside the allowed range 0..1"));
+  CHECK_THROWS_WITH(parse_ranged({"--warmdown-ratio", "nan"}), doctest::Contains("not a finite number"));
+  CHECK(seq == 1048576);  // refused values leave the variables as they were
+
+  int depth = 0;
+  Flags bad_default("prog", "test");
+  CHECK_THROWS_WITH(bad_default.add("--depth", depth, "depth", {1, 64}),
+                    doctest::Contains("flag --depth: the default 0 is outside its range 1..64"));
+}
+
+TEST_CASE("checked_mul names what overflowed") {
+  CHECK(nanochat::checked_mul<std::int64_t>(32, 2048, "B x T") == 65536);
+  CHECK_THROWS_WITH(nanochat::checked_mul<std::int64_t>(8, std::int64_t{1} << 61, "--device-batch-size x --max-seq-len"),
+                    doctest::Contains("--device-batch-size x --max-seq-len: 8 x 2305843009213693952 overflows"));
+  CHECK_THROWS_WITH(nanochat::checked_mul<std::size_t>(std::size_t{1} << 40, std::size_t{1} << 40, "rows x cols"),
+                    doctest::Contains("overflows"));
 }

@@ -2,7 +2,9 @@
 // Command-line flags for the example programs, in nanochat's spelling: `--depth=20` or
 // `--depth 20`, with `--device_batch_size` and `--device-batch-size` the same flag. Every flag
 // binds to a variable that holds its default. An unknown flag or a bad value is an Error that
-// names the flag; `--help` prints the flags with their defaults.
+// names the flag; `--help` prints the flags with their defaults. A numeric flag may carry an
+// allowed range (FlagRange), checked as it is parsed, so that sizes are bounded before any
+// arithmetic on them; floating-point flags never take nan or inf.
 
 #include <charconv>
 #include <cmath>
@@ -20,6 +22,12 @@
 
 namespace nanochat {
 
+// The values a numeric flag allows, both ends included.
+template <class T>
+struct FlagRange {
+  T min, max;
+};
+
 class Flags {
  public:
   Flags(std::string program, std::string summary)
@@ -32,11 +40,33 @@ class Flags {
                       std::is_same_v<T, std::vector<std::string>> || std::is_arithmetic_v<T>,
                   "flags bind to bool, string, numeric or (repeatable) vector<string> variables");
     std::string key = normalise(std::move(name));
-    Flag f{key, short_name, std::move(help), describe(target), std::is_same_v<T, bool>,
+    Flag f{key, short_name, std::move(help), describe(target), "", std::is_same_v<T, bool>,
            [&target, key](std::string_view value) { parse_value(key, value, target); },
            [&target] { return describe(target); }};
     NANOCHAT_CHECK(find(f.name) == nullptr, "flag --", f.name, " is defined twice");
     flags_.push_back(std::move(f));
+    return *this;
+  }
+
+  // A numeric flag whose value must lie in range (the default too): anything else is an Error
+  // naming the flag and the range.
+  template <class T>
+    requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+  Flags& add(std::string name, T& target, std::string help, FlagRange<T> range, char short_name = 0) {
+    const std::string key = normalise(name);
+    NANOCHAT_CHECK(range.min <= range.max && target >= range.min && target <= range.max, "flag --", key,
+                   ": the default ", describe(target), " is outside its range ", describe(range.min), "..",
+                   describe(range.max));
+    add(std::move(name), target, std::move(help), short_name);
+    Flag& f = flags_.back();
+    f.range_text = cat(describe(range.min), "..", describe(range.max));
+    f.set = [&target, key, range, text = f.range_text](std::string_view value) {
+      T parsed = target;
+      parse_value(key, value, parsed);
+      NANOCHAT_CHECK(parsed >= range.min && parsed <= range.max, "flag --", key, ": ", value,
+                     " is outside the allowed range ", text);
+      target = parsed;
+    };
     return *this;
   }
 
@@ -105,7 +135,8 @@ class Flags {
     std::printf("flags:\n");
     for (const Flag& f : flags_) {
       std::string names = f.short_name ? cat("-", f.short_name, ", --", f.name) : cat("    --", f.name);
-      std::printf("  %-30s %s (default: %s)\n", names.c_str(), f.help.c_str(), f.default_text.c_str());
+      std::printf("  %-30s %s (default: %s%s%s)\n", names.c_str(), f.help.c_str(), f.default_text.c_str(),
+                  f.range_text.empty() ? "" : "; range ", f.range_text.c_str());
     }
   }
 
@@ -115,6 +146,7 @@ class Flags {
     char short_name;
     std::string help;
     std::string default_text;
+    std::string range_text;  // "min..max" for a flag added with a FlagRange
     bool is_bool;
     std::function<void(std::string_view)> set;
     std::function<std::string()> current;
@@ -175,6 +207,10 @@ class Flags {
                      "flag --", name, ": '", text, "' is not ",
                      std::is_integral_v<T> ? "an integer" : "a number",
                      ec == std::errc::result_out_of_range ? " in range" : "");
+      if constexpr (std::is_floating_point_v<T>) {
+        // No setting means nan or inf; taken, they would only surface as a diverged run.
+        NANOCHAT_CHECK(std::isfinite(parsed), "flag --", name, ": '", text, "' is not a finite number");
+      }
       target = parsed;
     }
   }

@@ -1,0 +1,27 @@
+#pragma once
+// Bounds on what users may ask of the programs, and arithmetic on user-given sizes that cannot
+// overflow quietly: a product that does not fit is an Error naming what was multiplied, where a
+// wrapped value would have become a division by zero (SIGFPE) or a tiny allocation.
+
+#include <concepts>
+#include <cstdint>
+#include <string_view>
+
+#include "nanochat/core/error.hpp"
+
+namespace nanochat {
+
+// The most threads a program starts for one pool (tokenizing workers, BPE counting, downloads):
+// far beyond any machine's cores, far below what makes thread creation fail.
+inline constexpr std::int64_t max_threads = 1024;
+
+// a x b, or an Error "<what>: a x b overflows" (what names the factors: "--device-batch-size x
+// --max-seq-len").
+template <std::integral T>
+T checked_mul(T a, T b, std::string_view what) {
+  T product{};
+  NANOCHAT_CHECK(!__builtin_mul_overflow(a, b, &product), what, ": ", a, " x ", b, " overflows");
+  return product;
+}
+
+}  // namespace nanochat
