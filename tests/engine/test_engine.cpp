@@ -266,6 +266,43 @@ TEST_CASE("KV cache: grows in steps of 1024 keeping its contents; broadcast copi
   CHECK(cache.capacity() == 3072);
 }
 
+TEST_CASE("decoder memory follows the positions in use, not a huge context; growth keeps the logits") {
+  Cpu cpu;
+  using C = GptConfig<2, 4, 2, 16>;
+  const auto tok = engine_test::byte_tokenizer();
+  GptWeights<C, Cpu> w(cpu, engine_test::byte_vocab);
+  randomize(cpu, w, 11);
+  // A checkpoint with sequence_len 2^20 gives a context of 10 x 2^20 positions (chat_cli's).
+  const std::int64_t huge_context = 10 * (std::int64_t{1} << 20);
+  GptDecoder<C, Cpu> huge(cpu, w, 1, huge_context);
+  const std::size_t per_position = 2 * C::depth * C::kv_dim * sizeof(float) + C::head_dim * sizeof(float);
+  CAPTURE(huge.bytes());
+  CHECK(huge.max_positions() == huge_context);
+  CHECK(huge.bytes() < 2048 * per_position + 512 * 1024);  // about the first 1024 positions, not 10M
+  Engine engine(huge, tok);
+  GenerateOptions o;
+  o.max_tokens = 3;
+  const auto reply = engine.generate_batch(ids_of(tok, "hi"), o);
+  CHECK(huge.bytes() < 2048 * per_position + 512 * 1024);
+
+  // Past the first tables: 2500 positions through the growing decoder, one chunk at a time, give
+  // the logits of a decoder sized for them up front.
+  GptDecoder<C, Cpu> sized(cpu, w, 1, 4096);
+  sized.reserve(4096);
+  huge.reset();
+  std::vector<std::int32_t> ids(2500);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int32_t>((i * 37 + 5) % 256);
+  for (std::size_t begin = 0; begin < ids.size(); begin += 500) {
+    const std::span<const std::int32_t> part(ids.data() + begin, 500);
+    const auto got = huge.forward(part, 1);
+    const std::vector<float> grown(got.begin(), got.end());
+    const auto want = sized.forward(part, 1);
+    CHECK(std::equal(grown.begin(), grown.end(), want.begin(), want.end()));
+  }
+  CHECK(huge.position() == 2500);
+  CHECK(huge.bytes() < 4096 * per_position + 512 * 1024);
+}
+
 TEST_CASE("sampling: same seed same text, rows independent, temperature 0 and top-k") {
   Cpu cpu;
   using C = GptConfig<2, 4, 2, 16>;

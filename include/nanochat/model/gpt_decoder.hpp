@@ -3,8 +3,11 @@
 // (a training Gpt, a loaded checkpoint: shared, never copied), owns its cache and one arena for
 // the activations of a step of at most `step_tokens` tokens (rows x chunk). A prompt longer than
 // a step is prefilled in chunks; each chunk sees the cached prefix and is causal inside itself,
-// and rotary positions start at the cache's length. Nothing is allocated per step except when
-// the cache is full and grows by 1024 positions (reserve() ahead of time avoids that).
+// and rotary positions start at the cache's length. Memory follows the positions in use, not the
+// context: the cache grows by 1024 positions when full and the rotary table doubles (up to
+// max_positions) when the cache outgrows it, so a model whose context is a million positions
+// costs little for a short conversation. Nothing is allocated per step except at such growth
+// (reserve() ahead of time avoids it).
 // W is the weights' element type: float, or bf16 for inference at half the bytes per token (the
 // ops widen each weight to float as they read it; activations and the cache stay float).
 
@@ -31,7 +34,8 @@ class GptDecoder {
   static constexpr float softcap = 15.0f;
 
   // max_positions bounds prompt + generated tokens (nanochat: 10 x sequence_len, the rotary
-  // table's length). step_tokens is the most tokens one step computes (rows x chunk).
+  // table's length); nothing is allocated for positions not yet used. step_tokens is the most
+  // tokens one step computes (rows x chunk).
   GptDecoder(B& backend, const GptWeights<C, B, W>& weights, std::int64_t max_rows,
              std::int64_t max_positions, std::int64_t step_tokens = 256)
       : backend_(&backend),
@@ -40,7 +44,7 @@ class GptDecoder {
         max_positions_(max_positions),
         step_tokens_(std::max(step_tokens, max_rows)),
         cache_(backend, max_rows),
-        rotary_(backend, C::head_dim, max_positions),
+        rotary_(backend, C::head_dim, std::min(cache_.capacity(), std::max<std::int64_t>(max_positions, 1))),
         arena_(backend, [&](Arena<B>& a) { layout(a); }) {
     NANOCHAT_CHECK(max_rows > 0 && max_positions > 0 && step_tokens > 0,
                    "GptDecoder: rows, positions and step tokens must be positive, got ", max_rows,
@@ -55,10 +59,16 @@ class GptDecoder {
   std::int64_t max_positions() const { return max_positions_; }
   std::int64_t position() const { return cache_.position(); }
   const engine::KvCache<C, B>& cache() const { return cache_; }
+  // Bytes this decoder holds (cache, rotary table, activations), besides the borrowed weights.
+  std::size_t bytes() const { return cache_.bytes() + rotary_.bytes() + arena_.bytes(); }
 
   void reset() { cache_.reset(); }
-  // Grows the cache now so that `positions` fit without growing during decode.
-  void reserve(std::int64_t positions) { cache_.reserve(std::min(positions, max_positions_)); }
+  // Grows the cache and rotary table now so that `positions` fit without growing during decode.
+  void reserve(std::int64_t positions) {
+    positions = std::min(positions, max_positions_);
+    cache_.reserve(positions);
+    grow_rotary(positions);
+  }
   // After a batch-1 prefill: rows [1, rows) get row 0's cache.
   void broadcast_row0(std::int64_t rows) { cache_.broadcast_row0(rows); }
 
@@ -105,6 +115,13 @@ class GptDecoder {
     return t;
   }
 
+  // Doubling keeps the rebuilds' total work linear in the positions reached.
+  void grow_rotary(std::int64_t positions) {
+    if (positions <= rotary_.positions()) return;
+    const std::int64_t grown = std::min(max_positions_, std::max(positions, 2 * rotary_.positions()));
+    rotary_ = RotaryTable<B>(*backend_, C::head_dim, grown);
+  }
+
   std::span<const float> host(TensorView<float, B> v) {
     if constexpr (B::host_accessible) {
       return {v.data(), static_cast<std::size_t>(v.numel())};
@@ -119,7 +136,8 @@ class GptDecoder {
     B& be = *backend_;
     const GptWeights<C, B, W>& w = *weights_;
     const std::int64_t n = rows * t, pos0 = cache_.position();
-    cache_.reserve(pos0 + t);  // a no-op unless the cache is full
+    cache_.reserve(pos0 + t);  // no-ops unless the cache or the table is full
+    grow_rotary(pos0 + t);
     auto ids = ids_.slice(0, 0, n);
     backend_->copy_from_host(ids.data(), staged_.data(), ids.bytes());
     auto x = x_.slice(0, 0, n), xn = xn_.slice(0, 0, n), y = y_.slice(0, 0, n), h = h_.slice(0, 0, n);

@@ -36,6 +36,9 @@ struct RotaryTable {
     copy_from_host(backend, sin.view(), std::span<const float>(s));
   }
 
+  std::int64_t positions() const { return cos.shape()[0]; }
+  std::size_t bytes() const { return cos.bytes() + sin.bytes(); }
+
   Tensor<float, B> cos, sin;
 };
 
