@@ -213,6 +213,11 @@ TEST_CASE("data.loader: bad configurations and corrupt shards are errors, not ha
                        nanochat::Error);
   CHECK_THROWS_WITH_AS(TokenLoader(test_tokenizer(), corpus.shards, corpus.loader(1, 2), LoaderState{0, 0, 2, 0}),
                        doctest::Contains("does not belong to rank 1 of 2"), nanochat::Error);
+  // 100000 threads once aborted the process (a std::thread left joinable when creation failed).
+  CHECK_THROWS_WITH_AS(TokenLoader(test_tokenizer(), corpus.shards, corpus.loader(0, 1, 100000)),
+                       doctest::Contains("loader: 100000 threads; it takes 1 to 1024"), nanochat::Error);
+  CHECK_THROWS_WITH_AS(TokenLoader(test_tokenizer(), corpus.shards, corpus.loader(0, 1, 0)),
+                       doctest::Contains("loader: 0 threads"), nanochat::Error);
   TokenLoader past_end(test_tokenizer(), corpus.shards, corpus.loader(), LoaderState{0, 2, 3, 0});
   CHECK_THROWS_WITH_AS(past_end.next(inputs, targets), doctest::Contains("has 3"), nanochat::Error);
   TokenLoader big_offset(test_tokenizer(), corpus.shards, corpus.loader(), LoaderState{0, 0, 0, 1000000});

@@ -14,6 +14,15 @@ namespace nanochat {
 // The most threads a program starts for one pool (tokenizing workers, BPE counting, downloads):
 // far beyond any machine's cores, far below what makes thread creation fail.
 inline constexpr std::int64_t max_threads = 1024;
+// A model's context (sequence_len): 512x nanochat's 2048.
+inline constexpr std::int64_t max_sequence_len = std::int64_t{1} << 20;
+// Rows of one forward (a device batch).
+inline constexpr std::int64_t max_batch_rows = std::int64_t{1} << 16;
+// A tokenizer's vocabulary, special tokens included (nanochat's is 65536).
+inline constexpr std::int64_t max_vocab_size = std::int64_t{1} << 21;
+// Steps, tokens and characters a run may ask for. With the bounds above, rows x
+// positions x vocabulary stays below 2^63, so tensor sizes built from flags cannot wrap.
+inline constexpr std::int64_t max_count = std::int64_t{1} << 50;
 
 // a x b, or an Error "<what>: a x b overflows" (what names the factors: "--device-batch-size x
 // --max-seq-len").

@@ -19,10 +19,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/data/document_source.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 
@@ -60,24 +62,31 @@ class TokenLoader {
     NANOCHAT_CHECK(options_.batch_size > 0 && options_.seq_len > 0, "loader: B and T must be positive");
     NANOCHAT_CHECK(options_.world > 0 && options_.rank < options_.world, "loader: rank ", options_.rank,
                    " outside world of ", options_.world);
-    NANOCHAT_CHECK(options_.threads > 0, "loader: needs at least one thread");
+    NANOCHAT_CHECK(options_.threads > 0 && options_.threads <= static_cast<std::size_t>(max_threads), "loader: ",
+                   options_.threads, " threads; it takes 1 to ", max_threads);
     NANOCHAT_CHECK(state_.shard < shards_.size() && state_.group % options_.world == options_.rank,
                    "loader: resume state (shard ", state_.shard, ", group ", state_.group,
                    ") does not belong to rank ", options_.rank, " of ", options_.world, " over ",
                    shards_.size(), " shards");
     resume_group_ = resume.has_value();  // a saved state must name a group that exists
     options_.prefetch = std::max(options_.prefetch, options_.threads);
-    for (std::size_t t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { work(); });
+    try {
+      for (std::size_t t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { work(); });
+    } catch (const std::system_error& e) {
+      // The destructor does not run for a constructor that throws: stop the workers started so
+      // far here, else their std::thread objects terminate the process.
+      stop_workers();
+      NANOCHAT_FAIL("loader: cannot start ", options_.threads, " tokenizing threads (", workers_.size(),
+                    " started): ", e.what());
+    }
   }
 
   ~TokenLoader() {
     {
       std::lock_guard lock(mutex_);
-      stop_ = true;
       report_nulls();  // of the shard the run stopped in
     }
-    changed_.notify_all();
-    for (auto& worker : workers_) worker.join();
+    stop_workers();
   }
   TokenLoader(const TokenLoader&) = delete;
   TokenLoader& operator=(const TokenLoader&) = delete;
@@ -107,6 +116,15 @@ class TokenLoader {
   std::uint64_t epoch() const { return state_.epoch; }
 
  private:
+  void stop_workers() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    for (auto& worker : workers_) worker.join();
+  }
+
   struct Group {
     std::uint64_t epoch = 0;
     std::size_t shard = 0;
