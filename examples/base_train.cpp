@@ -10,14 +10,12 @@
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/depth_dispatch.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/base_trainer.hpp"
 
 using namespace nanochat;
-
-// The depths this program is built for (each is a full instantiation of model and optimizers).
-using TrainDepths = DepthList<2, 4, 6, 8, 12, 16, 20, 26, 32>;
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each log line reaches a log file at once, not at exit
@@ -25,32 +23,37 @@ int main(int argc, char** argv) {
   int depth = 20;
   std::string device = "cpu", dtype = "float32", model_tag, data_dir, tokenizer_dir;
   Flags flags("base_train", "pretrain a base model (nanochat's scripts/base_train.py)");
+  // Sizes are bounded as they are parsed (core/limits.hpp), so no product of them can wrap.
+  const FlagRange<std::int64_t> rows{1, max_batch_rows}, positions{1, max_sequence_len}, tokens{1, max_count},
+      every{-1, max_count};
+  const FlagRange<double> fraction{0.0, 1.0};
   flags.add("--depth", depth, "transformer blocks; width, heads and LR scaling follow from it")
-      .add("--max-seq-len", o.max_seq_len, "context length in tokens")
-      .add("--device-batch-size", o.device_batch_size, "rows per forward/backward")
-      .add("--total-batch-size", o.total_batch_size, "tokens per optimizer step (gradient accumulation fills it)")
-      .add("--num-iterations", o.num_iterations, "explicit number of steps (-1: from --target-flops or the ratio)")
+      .add("--max-seq-len", o.max_seq_len, "context length in tokens", positions)
+      .add("--device-batch-size", o.device_batch_size, "rows per forward/backward", rows)
+      .add("--total-batch-size", o.total_batch_size, "tokens per optimizer step (gradient accumulation fills it)", tokens)
+      .add("--num-iterations", o.num_iterations, "explicit number of steps (-1: from --target-flops or the ratio)", every)
       .add("--target-flops", o.target_flops, "training FLOPs budget (-1: from the ratio)")
       .add("--target-param-data-ratio", o.target_param_data_ratio, "training tokens per parameter (20 = Chinchilla)")
-      .add("--embedding-lr", o.lr.embedding, "AdamW lr for wte (scaled by (dim/768)^-0.5)")
-      .add("--unembedding-lr", o.lr.unembedding, "AdamW lr for lm_head (scaled likewise)")
-      .add("--matrix-lr", o.lr.matrix, "Muon lr for the block matrices")
-      .add("--weight-decay", o.lr.weight_decay, "AdamW weight decay")
-      .add("--grad-clip", o.grad_clip, "global gradient-norm clip (0: off)")
-      .add("--warmup-ratio", o.warmup_ratio, "fraction of steps warming the LR up")
-      .add("--warmdown-ratio", o.warmdown_ratio, "fraction of steps decaying the LR at the end")
-      .add("--final-lr-frac", o.final_lr_frac, "LR multiplier at the last step")
-      .add("--eval-every", o.eval_every, "steps between validation bpb evaluations (-1: end only)")
-      .add("--eval-tokens", o.eval_tokens, "validation tokens per evaluation")
-      .add("--sample-every", o.sample_every, "steps between greedy samples (-1: never)")
-      .add("--save-every", o.save_every, "steps between checkpoints (-1: end only)")
-      .add("--resume-from-step", o.resume_from_step, "continue from this checkpoint step (-1: fresh)")
+      .add("--embedding-lr", o.lr.embedding, "AdamW lr for wte (scaled by (dim/768)^-0.5)", {0.0f, 1e6f})
+      .add("--unembedding-lr", o.lr.unembedding, "AdamW lr for lm_head (scaled likewise)", {0.0f, 1e6f})
+      .add("--matrix-lr", o.lr.matrix, "Muon lr for the block matrices", {0.0f, 1e6f})
+      .add("--weight-decay", o.lr.weight_decay, "AdamW weight decay", {0.0f, 1e6f})
+      .add("--grad-clip", o.grad_clip, "global gradient-norm clip (0: off)", {0.0f, 1e30f})
+      .add("--warmup-ratio", o.warmup_ratio, "fraction of steps warming the LR up", fraction)
+      .add("--warmdown-ratio", o.warmdown_ratio, "fraction of steps decaying the LR at the end", fraction)
+      .add("--final-lr-frac", o.final_lr_frac, "LR multiplier at the last step", fraction)
+      .add("--eval-every", o.eval_every, "steps between validation bpb evaluations (-1: end only)", every)
+      .add("--eval-tokens", o.eval_tokens, "validation tokens per evaluation", tokens)
+      .add("--sample-every", o.sample_every, "steps between greedy samples (-1: never)", every)
+      .add("--save-every", o.save_every, "steps between checkpoints (-1: end only)", every)
+      .add("--resume-from-step", o.resume_from_step, "continue from this checkpoint step (-1: fresh)", every)
       .add("--model-tag", model_tag, "checkpoint directory name (default d<depth>)")
       .add("--device", device, "cpu (the Cuda model is not available yet)")
       .add("--dtype", dtype, "the matmuls' compute type: float32 (nanochat on a CPU) or bfloat16 (its autocast)")
       .add("--seed", o.seed, "initialisation seed")
       .add("--peak-flops", o.peak_flops, "peak FLOP/s the MFU column is relative to (0: no MFU)")
-      .add("--loader-threads", o.loader_threads, "tokenizing threads of the data loader")
+      .add("--loader-threads", o.loader_threads, "tokenizing threads of the data loader",
+           {1, static_cast<std::size_t>(max_threads)})
       .add("--data", data_dir, "directory of shards (default: base_data if present, else offline_data)")
       .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)");
   try {
@@ -58,6 +61,7 @@ int main(int argc, char** argv) {
     NANOCHAT_CHECK(device == "cpu", "--device ", device, ": only cpu is available for training so far");
     NANOCHAT_CHECK(dtype == "float32" || dtype == "bfloat16", "--dtype ", dtype,
                    " is unknown: float32 or bfloat16");
+    if (!model_tag.empty()) data::check_path_component(model_tag, "--model-tag");  // stays under base_checkpoints/
     const auto base = data::base_dir();
     const std::filesystem::path data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
     const auto shards = data::list_shards(data);
@@ -72,8 +76,8 @@ int main(int argc, char** argv) {
                                        data::split_shards(shards, data::Split::val), o, user_config);
       trainer.run();
     };
-    if (dtype == "bfloat16") dispatch_depth<bf16>(depth, TrainDepths{}, train);
-    else dispatch_depth(depth, TrainDepths{}, train);
+    if (dtype == "bfloat16") dispatch_depth<bf16>(depth, CompiledDepths{}, train);
+    else dispatch_depth(depth, CompiledDepths{}, train);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "base_train: %s\n", e.what());

@@ -15,6 +15,7 @@
 
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/engine/engine.hpp"
@@ -123,13 +124,14 @@ int run(const Options& opt) {
   const bool bf16_weights = opt.dtype == "bfloat16";
   NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
   return engine::with_checkpoint_config(
-      file, NanochatDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
+      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
         engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
         const auto talk = [&]<class W>() {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);
           load_weights(cpu, weights, f);
-          // nanochat's rotary table covers 10 x sequence_len positions: that is the context.
+          // nanochat's rotary table covers 10 x sequence_len positions: that is the context. The
+          // decoder's memory follows the positions the conversation uses, not that bound.
           GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
           engine::Engine engine(model, tok);
           return chat(engine, tok, opt);
@@ -147,12 +149,12 @@ int main(int argc, char** argv) {
   flags.add("checkpoint", opt.checkpoint, "weights file (.safetensors); else found from --source/--model-tag/--step")
       .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
       .add("model-tag", opt.model_tag, "checkpoint tag (default: the largest d<N>)", 'g')
-      .add("step", opt.step, "checkpoint step (default: the last)", 's')
+      .add("step", opt.step, "checkpoint step (default: the last)", {-1, max_count}, 's')
       .add("tokenizer", opt.tokenizer, "tokenizer directory (default: <base>/tokenizer)")
       .add("prompt", opt.prompt, "answer this prompt once and exit", 'p')
-      .add("temperature", opt.temperature, "sampling temperature (0: greedy)", 't')
-      .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", 'k')
-      .add("max-tokens", opt.max_tokens, "most tokens per reply")
+      .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
+      .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
+      .add("max-tokens", opt.max_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
       .add("seed", opt.seed, "sampling seed")
       .add("device", opt.device, "cpu (cuda is not available for the model yet)")
       .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/data/downloader.hpp"
 #include "nanochat/data/paths.hpp"
 
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {
   std::string dir_flag;
   nanochat::Flags flags("download", "FineWeb-EDU shards, like python -m nanochat.dataset -n N -w W");
   flags.add("--num-shards", n, "download the first N shards (-1: all 1823)", 'n')
-      .add("--workers", options.workers, "parallel downloads", 'w')
+      .add("--workers", options.workers, "parallel downloads", {1, static_cast<int>(nanochat::max_threads)}, 'w')
       .add("--base-url", options.base_url, "the shard mirror")
       .add("--dir", dir_flag, "target directory (default $NANOCHAT_BASE_DIR/base_data)");
   try {

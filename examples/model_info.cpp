@@ -10,6 +10,7 @@
 #include "nanochat/backend/cuda.hpp"
 #include "nanochat/core/depth_dispatch.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 
 using namespace nanochat;
 
@@ -58,13 +59,12 @@ int main(int argc, char** argv) {
   Options o;
   Flags flags("model_info", "shape, size and cost of a nanochat model of a given depth");
   flags.add("--depth", o.depth, "number of transformer blocks (nanochat's one dial)")
-      .add("--vocab-size", o.vocab_size, "tokenizer vocabulary size")
-      .add("--seq-len", o.seq_len, "sequence length (for the attention FLOPs)")
+      .add("--vocab-size", o.vocab_size, "tokenizer vocabulary size", {1, max_vocab_size})
+      .add("--seq-len", o.seq_len, "sequence length (for the attention FLOPs)", {1, max_sequence_len})
       .add("--seed", o.seed, "Philox seed for the initialisation check");
   try {
     if (!flags.parse(argc, argv)) return 0;
-    NANOCHAT_CHECK(o.vocab_size > 0 && o.seq_len > 0, "--vocab-size and --seq-len must be positive");
-    return dispatch_depth(o.depth, NanochatDepths{}, [&]<class C>() { return report<C>(o); });
+    return dispatch_depth(o.depth, CompiledDepths{}, [&]<class C>() { return report<C>(o); });
   } catch (const Error& e) {
     std::fprintf(stderr, "model_info: %s\n", e.what());
     return 2;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/data/offline_corpus.hpp"
 #include "nanochat/data/paths.hpp"
 
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
   std::size_t per_shard = 128;
   nanochat::Flags flags("prepare_corpus", "the offline default corpus (KJV from Debian) as JSONL shards");
   flags.add("--dir", dir_flag, "output directory (default $NANOCHAT_BASE_DIR/offline_data)")
-      .add("--per-shard", per_shard, "chapters per shard");
+      .add("--per-shard", per_shard, "chapters per shard", {1, static_cast<std::size_t>(nanochat::max_count)});
   try {
     if (!flags.parse(argc, argv)) return EXIT_SUCCESS;
     const std::filesystem::path dir = dir_flag.empty() ? offline_corpus_dir() : std::filesystem::path(dir_flag);

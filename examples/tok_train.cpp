@@ -25,6 +25,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/core/utf8.hpp"
 #include "nanochat/data/document_source.hpp"
 #include "nanochat/data/paths.hpp"
@@ -54,11 +55,16 @@ std::optional<Args> parse_args(int argc, char** argv) {
   std::string out, text_split = "paragraph";
   std::vector<std::string> inputs;
   nanochat::Flags flags("tok_train", "train nanochat's BPE tokenizer on a corpus");
-  flags.add("--max-chars", args.max_chars, "stop after the document that takes the character count past this")
-      .add("--doc-cap", args.doc_cap, "characters kept from the start of each document")
-      .add("--vocab-size", args.vocab_size, "tokens including the 9 special tokens")
+  using nanochat::max_count;
+  flags.add("--max-chars", args.max_chars, "stop after the document that takes the character count past this",
+            {1, static_cast<std::uint64_t>(max_count)})
+      .add("--doc-cap", args.doc_cap, "characters kept from the start of each document",
+           {1, static_cast<std::size_t>(max_count)})
+      .add("--vocab-size", args.vocab_size, "tokens including the 9 special tokens",
+           {256 + tk::kSpecialTokens.size(), static_cast<std::size_t>(nanochat::max_vocab_size)})
       .add("--out", out, "output directory (default $NANOCHAT_BASE_DIR/tokenizer)")
-      .add("--threads", args.threads, "threads for reading and counting (0: all)")
+      .add("--threads", args.threads, "threads for reading and counting (0: all)",
+           {0, static_cast<int>(nanochat::max_threads)})
       .add("--text-split", text_split, "documents of .txt inputs: paragraph, line or file")
       .add("--jsonl-field", args.corpus.jsonl_field, "field holding the text in .jsonl inputs")
       .positional("INPUT...", inputs, ".parquet, .jsonl or .txt files, or directories of shards (their last, "
@@ -71,8 +77,6 @@ std::optional<Args> parse_args(int argc, char** argv) {
                                                                                           : TextSplit::paragraph;
   args.inputs.assign(inputs.begin(), inputs.end());
   NANOCHAT_CHECK(!args.inputs.empty(), "no input files or directories given (see --help)");
-  NANOCHAT_CHECK(args.vocab_size >= 256 + tk::kSpecialTokens.size(), "--vocab-size ", args.vocab_size,
-                 " is below 256 byte tokens + ", tk::kSpecialTokens.size(), " special tokens");
   args.out = out.empty() ? nanochat::data::base_dir() / "tokenizer" : fs::path(out);
   return args;
 }
@@ -124,6 +128,13 @@ int run(const Args& args) {
               trainer.num_pieces(), std::chrono::duration<double>(counted - start).count());
 
   std::vector<std::string> tokens = trainer.train(args.vocab_size - tk::kSpecialTokens.size());
+  // A smaller vocabulary than asked for would not fit the model it was asked for: an error, and
+  // nothing is written.
+  const std::size_t reachable = tokens.size() + tk::kSpecialTokens.size();
+  NANOCHAT_CHECK(reachable == args.vocab_size, "tok_train: --vocab-size ", args.vocab_size,
+                 " cannot be reached: the corpus has pairs for only ", tokens.size() - 256, " merges, a vocabulary of ",
+                 reachable, " tokens with the specials; give more text (--max-chars, more inputs) or --vocab-size ",
+                 reachable, " or less");
   const auto trained = std::chrono::steady_clock::now();
   const double train_time = std::chrono::duration<double>(trained - start).count();
   std::printf("learned %zu merges in %.2f s (total train_time %.2f s)\n", tokens.size() - 256,

@@ -40,7 +40,7 @@ TEST_CASE("GQA shrinks the K and V projections only") {
 }
 
 TEST_CASE("the depth dispatcher picks the compiled config, and names the ones there are") {
-  const auto dim = dispatch_depth(20, NanochatDepths{}, []<class C>() { return C::model_dim; });
+  const auto dim = dispatch_depth(20, CompiledDepths{}, []<class C>() { return C::model_dim; });
   CHECK(dim == 1280);
   int seen = 0;
   dispatch_depth<bf16>(4, DepthList<4, 8>{}, [&]<class C>() {

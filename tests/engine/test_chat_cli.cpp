@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -57,23 +58,92 @@ void write_metadata_only(const fs::path& path, std::map<std::string, std::string
   save_safetensors(path, tensors, metadata);
 }
 
+// The meta file that makes a step's checkpoint complete (its contents are base_train's business).
+void write_meta(const fs::path& dir, std::int64_t step) {
+  std::ofstream(dir / step_file_name("meta_", step, ".json")) << "{\"step\": " << step << "}\n";
+}
+
 }  // namespace
 
-TEST_CASE("checkpoints: found by source/tag/step; refused when no compiled Config matches") {
+TEST_CASE("checkpoints: found by source/tag/step among complete ones; a tag is one plain name") {
   const fs::path dir = temp_dir("ckpt");
-  using Depths = DepthList<4, 8>;
-  const auto noop = []<Config C>(const SafetensorsFile&, std::int64_t, std::int64_t) { return C::depth; };
   CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "sft", "", -1), doctest::Contains("chatsft_checkpoints"), Error);
   CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "nope", "", -1), doctest::Contains("unknown"), Error);
-  fs::create_directories(dir / "base_checkpoints" / "d4");
-  fs::create_directories(dir / "base_checkpoints" / "d12");
-  write_metadata_only(dir / "base_checkpoints" / "d12" / "model_000010.safetensors", {{"n_layer", "12"}});
-  write_metadata_only(dir / "base_checkpoints" / "d12" / "model_000200.safetensors", {{"n_layer", "12"}});
-  CHECK(engine::find_checkpoint(dir, "base", "", -1) == dir / "base_checkpoints" / "d12" / "model_000200.safetensors");
-  CHECK(engine::find_checkpoint(dir, "base", "d12", 10) == dir / "base_checkpoints" / "d12" / "model_000010.safetensors");
-  CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "base", "d4", -1), doctest::Contains("no model_<step>"), Error);
+  const fs::path base = dir / "base_checkpoints";
+  fs::create_directories(base / "d4");
+  fs::create_directories(base / "d12");
+  write_metadata_only(base / "d12" / "model_000010.safetensors", {{"n_layer", "12"}});
+  write_meta(base / "d12", 10);
+  write_metadata_only(base / "d12" / "model_000200.safetensors", {{"n_layer", "12"}});
+  write_meta(base / "d12", 200);
+  CHECK(engine::find_checkpoint(dir, "base", "", -1) == base / "d12" / "model_000200.safetensors");
+  CHECK(engine::find_checkpoint(dir, "base", "d12", 10) == base / "d12" / "model_000010.safetensors");
+  CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "base", "d4", -1), doctest::Contains("no complete checkpoint"), Error);
   CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "base", "d12", 5), doctest::Contains("does not exist"), Error);
+  // A step whose meta file is missing (a save that stopped half-way) is not taken.
+  write_metadata_only(base / "d12" / "model_000300.safetensors", {{"n_layer", "12"}});
+  CHECK(engine::find_checkpoint(dir, "base", "", -1) == base / "d12" / "model_000200.safetensors");
+  CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "base", "d12", 300), doctest::Contains("meta_000300.json is missing"),
+                       Error);
+  // A tag is one plain directory name: nothing outside the checkpoints directory is reached.
+  for (const char* tag : {"../../x", "..", ".", "d12/../d4", "/tmp", "a\\b", "d4\n"}) {
+    CAPTURE(tag);
+    CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "base", tag, -1), doctest::Contains("--model-tag"), Error);
+  }
+  fs::remove_all(dir);
+}
 
+TEST_CASE("checkpoints: stray entries are skipped; the deepest tag with a complete checkpoint is the default") {
+  const fs::path dir = temp_dir("stray");
+  const fs::path base = dir / "base_checkpoints";
+  fs::create_directories(base / "d4");
+  write_metadata_only(base / "d4" / "model_000050.safetensors", {{"n_layer", "4"}});
+  write_meta(base / "d4", 50);
+  // What a refused run, a copy or a typo leaves behind; none of it may hide d4 or throw.
+  fs::create_directories(base / "d20");             // an empty directory of a refused run
+  fs::create_directories(base / "d26");             // a run that stopped before its first meta
+  write_metadata_only(base / "d26" / "model_000001.safetensors", {{"n_layer", "26"}});
+  fs::create_directories(base / "d99999999999");    // a depth that fits no int
+  write_meta(base / "d99999999999", 1);
+  write_metadata_only(base / "d99999999999" / "model_000001.safetensors", {{"n_layer", "4"}});
+  fs::create_directories(base / "d0x");
+  write_metadata_only(base / "d32", {{"n_layer", "32"}});  // a file, not a directory
+  for (const char* name : {"model_99999999999999999999.safetensors", "meta_99999999999999999999.json",
+                           "meta_abcdef.json", "model_abcdef.safetensors", "model_.safetensors", "model_0000050.safetensors",
+                           "model_-00001.safetensors"})
+    write_metadata_only(base / "d4" / name, {{"n_layer", "4"}});
+  CHECK(engine::find_checkpoint(dir, "base", "", -1) == base / "d4" / "model_000050.safetensors");
+  CHECK(engine::latest_complete_step(base / "d4") == 50);
+  CHECK(engine::latest_complete_step(base / "d20") == -1);
+  CHECK(engine::latest_complete_step(dir / "missing") == -1);
+
+  CHECK(parse_step_file_name("model_000050.safetensors", "model_", ".safetensors") == 50);
+  CHECK(parse_step_file_name("model_1234567.safetensors", "model_", ".safetensors") == 1234567);
+  CHECK(parse_step_file_name("meta_000007.json", "meta_", ".json") == 7);
+  CHECK(step_file_name("meta_", 7, ".json") == "meta_000007.json");
+  for (const char* name : {"model_99999999999999999999.safetensors", "model_abcdef.safetensors", "model_.safetensors",
+                           "model_0000050.safetensors", "model_00050.safetensors", "model_-00001.safetensors",
+                           "model_+00001.safetensors", "model_000050.safetensors.tmp", "optim_000050_rank0.safetensors"}) {
+    CAPTURE(name);
+    CHECK_FALSE(parse_step_file_name(name, "model_", ".safetensors").has_value());
+  }
+  CHECK(engine::tag_depth("d12") == 12);
+  CHECK_FALSE(engine::tag_depth("d99999999999").has_value());
+  CHECK_FALSE(engine::tag_depth("d012").has_value());
+  CHECK_FALSE(engine::tag_depth("d-4").has_value());
+  CHECK_FALSE(engine::tag_depth("d4x").has_value());
+  CHECK_FALSE(engine::tag_depth("big").has_value());
+
+  fs::remove_all(base / "d4");
+  CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "base", "", -1), doctest::Contains("holds a complete checkpoint"),
+                       Error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoints: refused when no compiled Config matches") {
+  const fs::path dir = temp_dir("config");
+  using Depths = DepthList<4, 8>;
+  const auto noop = []<Config C>(const SafetensorsFile&, std::int64_t, std::int64_t) { return C::depth; };
   CHECK_THROWS_WITH_AS(SafetensorsFile::load(dir / "missing.safetensors"), doctest::Contains("missing.safetensors"), Error);
   const fs::path d5 = dir / "d5.safetensors";
   write_metadata_only(d5, {{"n_layer", "5"}, {"vocab_size", "265"}, {"sequence_len", "64"}});
@@ -154,6 +224,47 @@ TEST_CASE("chat_cli answers a one-shot prompt from a tiny checkpoint, and refuse
                               std::string(700, 'a') + " -t 0");
   CHECK(long_prompt.status != 0);
   CHECK(long_prompt.output.find("context") != std::string::npos);
+  fs::remove_all(dir);
+}
+#endif
+
+#ifdef NANOCHAT_CHAT_CLI
+TEST_CASE("chat_cli finds a d2 base checkpoint past stray entries, refuses a tag that climbs out, and sizes "
+          "memory from the conversation") {
+  const fs::path dir = temp_dir("cli_found");
+  Cpu cpu;
+  tokenizer::save_tokenizer(engine_test::byte_tokenizer(), dir / "tokenizer");
+  // d2 is the smallest depth base_train trains; every program that loads a model takes it too.
+  using C = NanochatConfig<2>;
+  GptWeights<C, Cpu> w(cpu, engine_test::byte_vocab);
+  cpu::fill_normal(cpu, w.flat(), 7, 0, 0.0f, 0.05f);
+  const fs::path base = dir / "base_checkpoints";
+  fs::create_directories(base / "d2");
+  // sequence_len 2^20: a context of 10M positions, whose rotary tables alone once took 10 GB.
+  save_weights(cpu, w, base / "d2" / "model_000005.safetensors", std::int64_t{1} << 20);
+  write_meta(base / "d2", 5);
+  fs::create_directories(base / "d20");  // left by a refused run
+  fs::create_directories(base / "d99999999999");
+  write_metadata_only(base / "d2" / "model_99999999999999999999.safetensors", {{"n_layer", "2"}});
+  write_metadata_only(base / "d2" / "meta_abcdef.json", {});
+  const std::string cli = "NANOCHAT_BASE_DIR='" + dir.string() + "' " + NANOCHAT_CHAT_CLI + " --source base";
+
+  // 4 GB of address space is far more than the d2 model needs and far less than a 10M-position table.
+  const Run ok = run("ulimit -v 4000000; " + cli + " -p 'Hello' -t 0 --max-tokens 3");
+  CAPTURE(ok.output);
+  CHECK(ok.status == 0);
+  const Run tagged = run(cli + " --model-tag d2 --step 5 -p 'Hello' -t 0 --max-tokens 3");
+  CHECK(tagged.status == 0);
+  CHECK(tagged.output == ok.output);
+  const Run climbing = run(cli + " --model-tag ../../x -p hi");
+  CHECK(climbing.status != 0);
+  CHECK(climbing.output.find("--model-tag '../../x' must be one plain directory name") != std::string::npos);
+  const Run zero = run(cli + " -p hi --max-tokens 0");
+  CHECK(zero.status != 0);
+  CHECK(zero.output.find("flag --max-tokens: 0 is outside the allowed range") != std::string::npos);
+  const Run nan = run(cli + " -p hi --temperature nan");
+  CHECK(nan.status != 0);
+  CHECK(nan.output.find("flag --temperature: 'nan' is not a finite number") != std::string::npos);
   fs::remove_all(dir);
 }
 #endif

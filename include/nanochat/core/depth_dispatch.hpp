@@ -21,8 +21,12 @@ struct DepthList {
   }
 };
 
-// The depths nanochat's recipes use, d4 (the CPU main job) to d32 (the $1000 tier).
-using NanochatDepths = DepthList<4, 6, 8, 10, 12, 16, 20, 24, 26, 32>;
+// The one list of depths the programs are built for: base_train trains them and every program
+// that loads or describes a model (base_eval, chat_cli, model_info) takes exactly these, so any
+// model that trains can be evaluated and chatted with. d2 (the smallest, for tests) and d4 (the
+// CPU main job) to d32 (nanochat's $1000 tier); each is a full instantiation of model and
+// optimizers in base_train.
+using CompiledDepths = DepthList<2, 4, 6, 8, 12, 16, 20, 26, 32>;
 
 // Calls fn.template operator()<NanochatConfig<depth, Element>>() for the runtime depth and
 // returns its result; every instantiation must return the same type.

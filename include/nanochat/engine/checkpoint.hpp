@@ -2,19 +2,24 @@
 // Finding and opening an inference checkpoint: our safetensors weights file (nanochat's
 // state_dict names, model_config as metadata). A file is named directly, or found nanochat's way
 // (spec §5.2): <base>/<source dir>/<tag>/model_<step>.safetensors with the tag defaulting to the
-// largest d<N> directory and the step to the largest present. Its n_layer picks the compiled
+// largest d<N> directory and the step to the largest present, both among complete checkpoints
+// (weights and meta file of the same step). Its n_layer picks the compiled
 // Config (dispatch_depth); a depth not compiled in, or other fields that disagree with that
 // depth's shape, are errors that say what the file has and what the program knows.
 
-#include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
-#include <utility>
+#include <string_view>
 
 #include "nanochat/core/depth_dispatch.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/core/safetensors.hpp"
+#include "nanochat/core/step_names.hpp"
+#include "nanochat/data/paths.hpp"
 #include "nanochat/model/weights_file.hpp"
 
 namespace nanochat::engine {
@@ -27,7 +32,38 @@ inline std::string checkpoint_dir_name(const std::string& source) {
   NANOCHAT_FAIL("checkpoint source '", source, "' is unknown; use base, mid, sft or rl");
 }
 
-// The weights file for source/tag/step under base; tag "" and step < 0 pick the defaults.
+// Whether dir holds a complete checkpoint of `step`: its weights and its meta file (written last,
+// so a run stopped while saving leaves no meta and the step is not taken).
+inline bool is_complete_checkpoint(const std::filesystem::path& dir, std::int64_t step) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(dir / step_file_name("model_", step, ".safetensors"), ec) &&
+         std::filesystem::is_regular_file(dir / step_file_name("meta_", step, ".json"), ec);
+}
+
+// The largest step with a complete checkpoint in dir; -1 if none. Names that are not a step's
+// files are skipped.
+inline std::int64_t latest_complete_step(const std::filesystem::path& dir) {
+  std::int64_t best = -1;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const auto step = parse_step_file_name(e.path().filename().string(), "model_", ".safetensors");
+    if (step && *step > best && is_complete_checkpoint(dir, *step)) best = *step;
+  }
+  return best;
+}
+
+// The depth N of a d<N> tag (nanochat's default tags); nullopt for any other name.
+inline std::optional<int> tag_depth(std::string_view tag) {
+  int depth = 0;
+  if (tag.size() < 2 || tag[0] != 'd' || tag[1] < '1' || tag[1] > '9') return std::nullopt;
+  const auto [end, ec] = std::from_chars(tag.data() + 1, tag.data() + tag.size(), depth);
+  if (ec != std::errc{} || end != tag.data() + tag.size()) return std::nullopt;
+  return depth;
+}
+
+// The weights file for source/tag/step under base. Tag "" picks the deepest d<N> directory that
+// holds a complete checkpoint (an empty or half-written one, or a stray entry, is passed over);
+// step < 0 picks the latest complete step.
 inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, const std::string& source,
                                              std::string tag, std::int64_t step) {
   namespace fs = std::filesystem;
@@ -35,35 +71,28 @@ inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, 
   NANOCHAT_CHECK(fs::is_directory(root), "no ", source, " checkpoints: ", root, " is not a directory");
   if (tag.empty()) {
     int best = -1;
-    for (const auto& e : fs::directory_iterator(root)) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root, ec)) {
       const std::string name = e.path().filename().string();
-      if (!e.is_directory() || name.size() < 2 || name[0] != 'd' ||
-          name.find_first_not_of("0123456789", 1) != std::string::npos)
-        continue;
-      if (const int depth = std::stoi(name.substr(1)); depth > best) {
-        best = depth;
+      const auto depth = tag_depth(name);
+      if (depth && *depth > best && e.is_directory(ec) && latest_complete_step(e.path()) >= 0) {
+        best = *depth;
         tag = name;
       }
     }
-    NANOCHAT_CHECK(best >= 0, "no checkpoint tag (d<depth> directory) under ", root);
+    NANOCHAT_CHECK(best >= 0, "no d<depth> directory under ", root,
+                   " holds a complete checkpoint (model_<step>.safetensors with its meta_<step>.json)");
   }
-  const fs::path dir = root / tag;
+  const fs::path dir = root / data::check_path_component(tag, "--model-tag");
   NANOCHAT_CHECK(fs::is_directory(dir), "checkpoint tag ", tag, ": ", dir, " is not a directory");
   if (step < 0) {
-    for (const auto& e : fs::directory_iterator(dir)) {
-      const std::string name = e.path().filename().string();
-      const std::string prefix = "model_", suffix = ".safetensors";
-      if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix)) continue;
-      const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-      if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
-      step = std::max(step, static_cast<std::int64_t>(std::stoll(digits)));
-    }
-    NANOCHAT_CHECK(step >= 0, "no model_<step>.safetensors in ", dir);
+    step = latest_complete_step(dir);
+    NANOCHAT_CHECK(step >= 0, "no complete checkpoint (model_<step>.safetensors with its meta_<step>.json) in ", dir);
   }
-  std::string digits = std::to_string(step);
-  if (digits.size() < 6) digits.insert(0, 6 - digits.size(), '0');
-  const fs::path file = dir / ("model_" + digits + ".safetensors");
+  const fs::path file = dir / step_file_name("model_", step, ".safetensors");
   NANOCHAT_CHECK(fs::is_regular_file(file), "checkpoint step ", step, ": ", file, " does not exist");
+  NANOCHAT_CHECK(is_complete_checkpoint(dir, step), "checkpoint step ", step, " in ", dir, " is incomplete: ",
+                 step_file_name("meta_", step, ".json"), " is missing (the run stopped while saving it?)");
   return file;
 }
 
@@ -83,9 +112,7 @@ decltype(auto) with_checkpoint_config(const SafetensorsFile& file, Depths depths
   const std::int64_t sequence_len = metadata_integer(file, "sequence_len");
   NANOCHAT_CHECK(vocab > 0 && sequence_len > 0, file.path(), ": vocab_size ", vocab, " and sequence_len ",
                  sequence_len, " must be positive");
-  // The context is 10 x sequence_len positions of rotary tables (nanochat's); beyond this bound
-  // the tables alone would not fit a machine's memory, so the file is taken as corrupt.
-  constexpr std::int64_t max_sequence_len = std::int64_t{1} << 20;
+  // Beyond this bound (core/limits.hpp) the file is taken as corrupt.
   NANOCHAT_CHECK(sequence_len <= max_sequence_len, file.path(), ": sequence_len ", sequence_len,
                  " is more than the ", max_sequence_len, " a checkpoint may have");
   NANOCHAT_CHECK(n_layer > 0 && n_layer < 1000 && Depths::contains(static_cast<int>(n_layer)), file.path(),

@@ -1,0 +1,35 @@
+#pragma once
+// Checkpoint file names carry their step as nanochat writes it: <prefix><step><suffix> with the
+// step zero-padded to six digits (model_000200.safetensors, meta_000200.json; 1234567 has seven).
+// Parsing takes only that exact form, so a stray name in a checkpoint directory (model_abc.json,
+// a step too large for int64, a differently padded copy) is no step, never an exception.
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nanochat {
+
+inline std::string step_file_name(std::string_view prefix, std::int64_t step, std::string_view suffix) {
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%06lld", static_cast<long long>(step));
+  return std::string(prefix) + digits + std::string(suffix);
+}
+
+// The step of `name` if it is exactly step_file_name(prefix, step, suffix) for a step >= 0.
+inline std::optional<std::int64_t> parse_step_file_name(std::string_view name, std::string_view prefix,
+                                                        std::string_view suffix) {
+  if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix))
+    return std::nullopt;
+  const std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() < 6 || (digits.size() > 6 && digits[0] == '0')) return std::nullopt;
+  std::int64_t step = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), step);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || step < 0) return std::nullopt;
+  return step;
+}
+
+}  // namespace nanochat
