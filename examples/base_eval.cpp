@@ -88,8 +88,8 @@ int main(int argc, char** argv) {
   EvalOptions o;
   std::string model_tag, data_dir, tokenizer_dir;
   Flags flags("base_eval", "bits per byte, samples and completions of a base checkpoint");
-  flags.add("--model-tag", model_tag, "checkpoint directory under base_checkpoints (default: the deepest d<N>)")
-      .add("--step", o.step, "checkpoint step (-1: the latest)", {-1, max_count})
+  flags.add("--model-tag", model_tag, "checkpoint directory under base_checkpoints (default: the deepest d<N> with a complete checkpoint)")
+      .add("--step", o.step, "checkpoint step (-1: the latest complete one)", {-1, max_count})
       .add("--device-batch-size", o.device_batch_size, "rows per forward", {1, max_batch_rows})
       .add("--eval-tokens", o.eval_tokens, "tokens per split for bits per byte", {1, max_count})
       .add("--sample-tokens", o.sample_tokens, "greedy tokens per sample", {1, max_sequence_len})

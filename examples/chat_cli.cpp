@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   Flags flags("chat_cli", "Chat with a nanochat model on the CPU.");
   flags.add("checkpoint", opt.checkpoint, "weights file (.safetensors); else found from --source/--model-tag/--step")
       .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
-      .add("model-tag", opt.model_tag, "checkpoint tag (default: the largest d<N>)", 'g')
+      .add("model-tag", opt.model_tag, "checkpoint tag (default: the largest d<N> with a complete checkpoint)", 'g')
       .add("step", opt.step, "checkpoint step (default: the last)", {-1, max_count}, 's')
       .add("tokenizer", opt.tokenizer, "tokenizer directory (default: <base>/tokenizer)")
       .add("prompt", opt.prompt, "answer this prompt once and exit", 'p')

@@ -1,6 +1,7 @@
-// chat_cli end to end (non-interactive, -p): a tiny d4 checkpoint and a byte-level tokenizer are
-// written to a temporary directory, then the program answers one prompt; checkpoints it cannot
-// run are refused with errors that name the problem.
+// Finding checkpoints (complete ones only, stray names skipped, tags that stay put) and opening
+// them; chat_cli (non-interactive, -p) and base_eval end to end: a tiny checkpoint and a
+// byte-level tokenizer are written to a temporary directory, then the program answers one prompt
+// or evaluates; checkpoints and flags it cannot take are refused with errors that name the problem.
 
 #include <doctest/doctest.h>
 
@@ -266,6 +267,48 @@ TEST_CASE("chat_cli finds a d2 base checkpoint past stray entries, refuses a tag
   const Run nan = run(cli + " -p hi --temperature nan");
   CHECK(nan.status != 0);
   CHECK(nan.output.find("flag --temperature: 'nan' is not a finite number") != std::string::npos);
+  fs::remove_all(dir);
+}
+#endif
+
+#ifdef NANOCHAT_BASE_EVAL
+TEST_CASE("base_eval evaluates the deepest complete checkpoint past stray entries and refuses bad flags") {
+  const fs::path dir = temp_dir("base_eval");
+  Cpu cpu;
+  tokenizer::save_tokenizer(engine_test::byte_tokenizer(), dir / "tokenizer");
+  fs::create_directories(dir / "data");
+  for (int s = 0; s < 2; ++s) {  // a training shard and a validation shard
+    std::ofstream shard(dir / "data" / ("shard_0000" + std::to_string(s) + ".txt"));
+    for (int p = 0; p < 20; ++p) shard << "Paragraph " << p << " of shard " << s << ", some words to read.\n\n";
+  }
+  using C = NanochatConfig<2>;
+  GptWeights<C, Cpu> w(cpu, engine_test::byte_vocab);
+  cpu::fill_normal(cpu, w.flat(), 9, 0, 0.0f, 0.05f);
+  const fs::path base = dir / "base_checkpoints";
+  fs::create_directories(base / "d2");
+  save_weights(cpu, w, base / "d2" / "model_000003.safetensors", 64);
+  write_meta(base / "d2", 3);
+  fs::create_directories(base / "d20");  // left by a refused run: it must not become the default
+  fs::create_directories(base / "d99999999999");
+  write_metadata_only(base / "d2" / "model_99999999999999999999.safetensors", {{"n_layer", "2"}});
+  write_metadata_only(base / "d2" / "meta_abcdef.json", {});
+  const std::string eval = "NANOCHAT_BASE_DIR='" + dir.string() + "' " + NANOCHAT_BASE_EVAL + " --data '" +
+                           (dir / "data").string() + "' --interactive no --device-batch-size 2 --eval-tokens 128";
+
+  const Run ok = run(eval + " --sample-tokens 4");
+  CAPTURE(ok.output);
+  CHECK(ok.status == 0);
+  CHECK(ok.output.find("model: depth 2") != std::string::npos);
+  CHECK(ok.output.find("step 3, " + (base / "d2" / "model_000003.safetensors").string()) != std::string::npos);
+  CHECK(ok.output.find("val bpb: ") != std::string::npos);
+  CHECK(ok.output.find("sample: The capital of France is") != std::string::npos);
+  const Run climbing = run(eval + " --model-tag ../../x");
+  CHECK(climbing.status != 0);
+  CHECK(climbing.output.find("--model-tag '../../x' must be one plain directory name") != std::string::npos);
+  const Run huge_batch = run(eval + " --device-batch-size 4611686018427387904");
+  CHECK(huge_batch.status != 0);
+  CHECK(huge_batch.output.find("flag --device-batch-size: 4611686018427387904 is outside the allowed range") !=
+        std::string::npos);
   fs::remove_all(dir);
 }
 #endif
