@@ -3,9 +3,9 @@
 // state_dict names, model_config as metadata). A file is named directly, or found nanochat's way
 // (spec §5.2): <base>/<source dir>/<tag>/model_<step>.safetensors with the tag defaulting to the
 // largest d<N> directory and the step to the largest present, both among complete checkpoints
-// (weights and meta file of the same step). Its n_layer picks the compiled
-// Config (dispatch_depth); a depth not compiled in, or other fields that disagree with that
-// depth's shape, are errors that say what the file has and what the program knows.
+// (weights and meta file of the same step). Its n_layer picks the compiled Config
+// (dispatch_depth); a depth not compiled in, or other fields that disagree with that depth's
+// shape, are errors that say what the file has and what the program knows.
 
 #include <charconv>
 #include <cstddef>
