@@ -282,7 +282,13 @@ TEST_CASE("decoder memory follows the positions in use, not a huge context; grow
   Engine engine(huge, tok);
   GenerateOptions o;
   o.max_tokens = 3;
-  const auto reply = engine.generate_batch(ids_of(tok, "hi"), o);
+  CHECK(engine.generate_batch(ids_of(tok, "hi"), o).sequences.size() == 1);
+  CHECK(huge.bytes() < 2048 * per_position + 512 * 1024);
+  // max_tokens 0 ("until the context is full") reserves nothing ahead; this reply is stopped at 3.
+  o.max_tokens = 0;
+  int columns = 0;
+  engine.generate(ids_of(tok, "hi"), o, [&](auto, auto) { return ++columns < 3; });
+  CHECK(columns == 3);
   CHECK(huge.bytes() < 2048 * per_position + 512 * 1024);
 
   // Past the first tables: 2500 positions through the growing decoder, one chunk at a time, give

@@ -135,7 +135,10 @@ class Engine {
     const std::int64_t columns = o.max_tokens == 0 ? room : std::min(o.max_tokens, room);
 
     model_->reset();
-    model_->reserve(prompt_len + columns);
+    // An explicit max_tokens is reserved up front, so decode never reallocates. "Until the
+    // context is full" reserves only the prompt and lets the model grow with the reply: a reply
+    // usually ends long before a large context (10 x sequence_len) is full.
+    model_->reserve(prompt_len + (o.max_tokens > 0 ? columns : 0));
     std::span<const float> logits = model_->forward(prompt, 1);
     const auto vocab = static_cast<std::size_t>(model_->vocab_size());
 
