@@ -86,7 +86,7 @@ TEST_CASE("positional arguments are collected when the program takes them") {
   CHECK(flags.values() == std::map<std::string, std::string>{{"depth", "3"}});
 }
 
-TEST_CASE("floating-point flags refuse nan and inf, naming the flag") {
+TEST_CASE("floating-point flags refuse nan and inf and name the flag") {
   Parsed p;
   CHECK_THROWS_WITH(parse(p, {"--matrix-lr", "nan"}), doctest::Contains("flag --matrix-lr: 'nan' is not a finite number"));
   CHECK_THROWS_WITH(parse(p, {"--matrix-lr=inf"}), doctest::Contains("flag --matrix-lr: 'inf' is not a finite number"));

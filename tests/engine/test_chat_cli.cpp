@@ -66,7 +66,7 @@ void write_meta(const fs::path& dir, std::int64_t step) {
 
 }  // namespace
 
-TEST_CASE("checkpoints: found by source/tag/step among complete ones; a tag is one plain name") {
+TEST_CASE("checkpoints: found by source/tag/step among complete ones and a tag is one plain name") {
   const fs::path dir = temp_dir("ckpt");
   CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "sft", "", -1), doctest::Contains("chatsft_checkpoints"), Error);
   CHECK_THROWS_WITH_AS(engine::find_checkpoint(dir, "nope", "", -1), doctest::Contains("unknown"), Error);
@@ -94,7 +94,7 @@ TEST_CASE("checkpoints: found by source/tag/step among complete ones; a tag is o
   fs::remove_all(dir);
 }
 
-TEST_CASE("checkpoints: stray entries are skipped; the deepest tag with a complete checkpoint is the default") {
+TEST_CASE("checkpoints: stray entries are skipped and the deepest tag with a complete checkpoint is the default") {
   const fs::path dir = temp_dir("stray");
   const fs::path base = dir / "base_checkpoints";
   fs::create_directories(base / "d4");
@@ -230,7 +230,7 @@ TEST_CASE("chat_cli answers a one-shot prompt from a tiny checkpoint, and refuse
 #endif
 
 #ifdef NANOCHAT_CHAT_CLI
-TEST_CASE("chat_cli finds a d2 base checkpoint past stray entries, refuses a tag that climbs out, and sizes "
+TEST_CASE("chat_cli finds a d2 base checkpoint past stray entries and refuses a tag that climbs out and sizes "
           "memory from the conversation") {
   const fs::path dir = temp_dir("cli_found");
   Cpu cpu;

@@ -266,7 +266,7 @@ TEST_CASE("KV cache: grows in steps of 1024 keeping its contents; broadcast copi
   CHECK(cache.capacity() == 3072);
 }
 
-TEST_CASE("decoder memory follows the positions in use, not a huge context; growth keeps the logits") {
+TEST_CASE("decoder memory follows the positions in use and not a huge context and growth keeps the logits") {
   Cpu cpu;
   using C = GptConfig<2, 4, 2, 16>;
   const auto tok = engine_test::byte_tokenizer();
