@@ -92,7 +92,7 @@ std::string random_expr(std::mt19937& rng, int depth, std::int64_t& value) {
 }
 }  // namespace
 
-TEST_CASE("calculator fuzz: random expressions evaluate exactly; random text never crashes") {
+TEST_CASE("calculator fuzz: random expressions evaluate exactly and random text never crashes") {
   std::mt19937 rng(1234);
   for (int i = 0; i < 3000; ++i) {
     std::int64_t value = 0;

@@ -182,7 +182,7 @@ TEST_CASE("checkpoints: refused when no compiled Config matches") {
 }
 
 #ifdef NANOCHAT_CHAT_CLI
-TEST_CASE("chat_cli answers a one-shot prompt from a tiny checkpoint, and refuses bad ones") {
+TEST_CASE("chat_cli answers a one-shot prompt from a tiny checkpoint and refuses bad ones") {
   const fs::path dir = temp_dir("cli");
   Cpu cpu;
   tokenizer::save_tokenizer(engine_test::byte_tokenizer(), dir / "tokenizer");

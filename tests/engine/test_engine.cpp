@@ -222,7 +222,7 @@ std::vector<std::int32_t> ids_of(const tokenizer::Tokenizer& tok, const std::str
 
 }  // namespace
 
-TEST_CASE("cached forward equals PyTorch's logits: whole, chunked and token-by-token prefill") {
+TEST_CASE("cached forward equals PyTorch's logits: whole and chunked and token-by-token prefill") {
   check_cached_against_pytorch<GptConfig<2, 4, 2, 16>>("gqa");
   check_cached_against_pytorch<GptConfig<2, 2, 2, 32>>("odd_t");
   check_cached_against_pytorch<GptConfig<3, 3, 1, 8>>("mqa_ignored");
@@ -238,7 +238,7 @@ TEST_CASE("bf16 weights: greedy decoding with the cache equals full fp32 recompu
   check_greedy_equals_recompute<GptConfig<3, 3, 1, 8>, bf16>(11);
 }
 
-TEST_CASE("KV cache: grows in steps of 1024 keeping its contents; broadcast copies row 0") {
+TEST_CASE("KV cache: grows in steps of 1024 keeping its contents and broadcast copies row 0") {
   Cpu cpu;
   using C = GptConfig<1, 2, 2, 4>;
   KvCache<C, Cpu> cache(cpu, 3);
@@ -309,7 +309,7 @@ TEST_CASE("decoder memory follows the positions in use and not a huge context an
   CHECK(huge.bytes() < 4096 * per_position + 512 * 1024);
 }
 
-TEST_CASE("sampling: same seed same text, rows independent, temperature 0 and top-k") {
+TEST_CASE("sampling: same seed same text and rows independent and temperature 0 and top-k") {
   Cpu cpu;
   using C = GptConfig<2, 4, 2, 16>;
   const auto tok = engine_test::byte_tokenizer();
@@ -425,7 +425,7 @@ TEST_CASE("tool use: python block -> calculator -> forced output tokens with mas
   CHECK(batch.masks[0][prompt.size() + forced_begin - 1] == 1);
 }
 
-TEST_CASE("bad input: prompt longer than the context, too many samples, out-of-vocabulary ids") {
+TEST_CASE("bad input: prompt longer than the context or too many samples or out-of-vocabulary ids") {
   Cpu cpu;
   using C = GptConfig<1, 2, 2, 8>;
   const auto tok = engine_test::byte_tokenizer();
@@ -499,7 +499,7 @@ void check_linear_forward(std::int64_t k, std::int64_t outs) {
     }
 }
 
-TEST_CASE("linear_forward with float and bf16 weights equals a plain sum for 1 to 17 rows, beta 0 and 1") {
+TEST_CASE("linear_forward with float and bf16 weights equals a plain sum for 1 to 17 rows and beta 0 and 1") {
   // Sizes that do not divide into 16 lanes or tiles of 3, 4 or 8 weight rows.
   for (const auto& [k, outs] : {std::pair<std::int64_t, std::int64_t>{70, 37}, {16, 5}, {5, 1}, {5, 40}, {33, 9}, {256, 19}}) {
     check_linear_forward<float>(k, outs);
@@ -537,7 +537,7 @@ TEST_CASE("bf16 weights: logits equal the fp32 decoder's on the same rounded wei
   check_bf16_decoder_logits<GptConfig<3, 3, 1, 8>>(6);
 }
 
-TEST_CASE("bf16 weights: loaded from F32 files rounded to nearest even, from BF16 files exactly") {
+TEST_CASE("bf16 weights: loaded from F32 files rounded to nearest even and from BF16 files exactly") {
   using C = GptConfig<1, 2, 1, 8>;
   Cpu cpu;
   GptWeights<C, Cpu> w32(cpu, 40);
