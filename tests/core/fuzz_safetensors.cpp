@@ -14,6 +14,7 @@
 //     model with the file's own vocab_size and sequence_len, whose weights then load or fail so.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <cstring>
 #include <span>
 #include <string>
