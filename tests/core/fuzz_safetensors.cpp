@@ -209,7 +209,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const SafetensorsTensor& t : file->tensors()) named = named && !t.name.empty();
   try {
     check_round_trip(*file);
-  } catch (const Error& e) {
+  } catch (const Error&) {
     check(!named, "a loaded file cannot be saved again");  // the writer refuses empty names
   }
   load_into<Tiny, float>(*file, kTinyVocab);
