@@ -1,10 +1,12 @@
 // libFuzzer target: a training checkpoint's meta file as load_checkpoint reads it
 // (train/checkpoint.hpp), under ASan and UBSan. A tiny model's checkpoint is saved once at start
 // (its meta file is also the seed); each input replaces meta_000007.json and is loaded through
-// load_checkpoint's public signature. What must hold:
+// load_checkpoint's public signature. The save id is new in every process, so inputs kept from an
+// earlier run reach the id check at most; the success path starts from this run's seed.
+// What must hold:
 //   - loading either succeeds or raises a nanochat::Error naming the checkpoint directory;
-//   - a loaded state is what the meta file says (step 7, the numbers, the loader's position),
-//     and the weights and optimizer state are the saved ones, bit for bit;
+//   - a loaded state is what the meta file says (step 7, the numbers, the batch geometry, the
+//     loader's position), and the weights and optimizer state are the saved ones, bit for bit;
 //   - saving the loaded checkpoint again and loading that gives the same state.
 #include <cmath>
 #include <cstddef>
@@ -26,7 +28,7 @@ using fuzz::check;
 namespace {
 
 using Tiny = GptConfig<1, 1, 1, 2>;
-constexpr std::int64_t kVocab = 3, kSequenceLen = 16, kStep = 7;
+constexpr std::int64_t kVocab = 3, kStep = 7;
 
 // Weights, their gradients and the optimizers over them: what a trainer holds.
 struct Model {
@@ -61,7 +63,9 @@ bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; 
 bool same_state(const TrainState& a, const TrainState& b) {
   return a.step == b.step && same_bits(a.val_bpb, b.val_bpb) && same_bits(a.min_val_bpb, b.min_val_bpb) &&
          same_bits(a.smooth_train_loss, b.smooth_train_loss) &&
-         same_bits(a.total_training_time, b.total_training_time) && a.loader == b.loader;
+         same_bits(a.total_training_time, b.total_training_time) && a.loader == b.loader &&
+         a.max_seq_len == b.max_seq_len && a.device_batch_size == b.device_batch_size &&
+         a.total_batch_size == b.total_batch_size;
 }
 
 // The state the meta text states, read with the JSON tree on its own.
@@ -75,6 +79,10 @@ void check_state_matches_meta(const TrainState& s, std::string_view meta) {
             s.smooth_train_loss == number(loop, "smooth_train_loss") &&
             s.total_training_time == number(loop, "total_training_time"),
         "loop state");
+  check(static_cast<double>(s.max_seq_len) == number(v, "max_seq_len") &&
+            static_cast<double>(s.device_batch_size) == number(v, "device_batch_size") &&
+            static_cast<double>(s.total_batch_size) == number(v, "total_batch_size"),
+        "batch geometry");
   check(static_cast<double>(s.loader.epoch) == number(loader, "epoch") &&
             static_cast<double>(s.loader.shard) == number(loader, "shard") &&
             static_cast<double>(s.loader.group) == number(loader, "group") &&
@@ -106,8 +114,11 @@ const std::filesystem::path& checkpoint_dir() {
     state.smooth_train_loss = 3.5;
     state.total_training_time = 12.0;
     state.loader = {1, 2, 3, 4};
+    state.max_seq_len = 16;
+    state.device_batch_size = 2;
+    state.total_batch_size = 64;
     Model& m = saved();
-    save_checkpoint(m.cpu, d, m.weights, m.optimizers, state, kSequenceLen, {{"depth", "1"}, {"run", "fuzz"}});
+    save_checkpoint(m.cpu, d, m.weights, m.optimizers, state, {{"depth", "1"}, {"run", "fuzz"}});
     return d;
   }();
   return dir;
@@ -137,7 +148,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(same_model(loaded, saved()), "loaded weights or optimizer state differ from the saved ones");
 
   const auto again_dir = fuzz::scratch().path() / "again";
-  save_checkpoint(loaded.cpu, again_dir, loaded.weights, loaded.optimizers, state, kSequenceLen, {});
+  try {
+    save_checkpoint(loaded.cpu, again_dir, loaded.weights, loaded.optimizers, state, {});
+  } catch (const Error&) {
+    // load_checkpoint takes a zero batch geometry that save_checkpoint refuses to write.
+    check(state.max_seq_len == 0 || state.device_batch_size == 0 || state.total_batch_size == 0,
+          "a loaded checkpoint cannot be saved again");
+    return 0;
+  }
   Model reloaded;
   const TrainState again = load_checkpoint(reloaded.cpu, again_dir, kStep, reloaded.weights, reloaded.optimizers);
   check(same_state(state, again), "save then load changed the state");
