@@ -47,6 +47,15 @@ TEST_CASE("data.text: lines, paragraphs and whole files are documents") {
   CHECK(all_documents(dir.write("empty.txt", ""), text_options(TextSplit::file)).empty());
 }
 
+TEST_CASE("data.text: a last line without a newline loses its trailing CR like every other line") {
+  // Found by fuzz_corpus: "b\r" at the end of the file was kept as "b\r".
+  TempDir dir;
+  auto path = dir.write("cr.txt", "a\r\nb\r");
+  CHECK(all_documents(path, text_options(TextSplit::line)) == std::vector<std::string>{"a", "b"});
+  CHECK(all_documents(path, text_options(TextSplit::paragraph)) == std::vector<std::string>{"a\nb"});
+  CHECK(all_documents(dir.write("only_cr.txt", "\r"), text_options(TextSplit::line)).empty());
+}
+
 TEST_CASE("data.jsonl: the named field is decoded, other fields are skipped") {
   TempDir dir;
   auto path = dir.write("a.jsonl",

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine_test_util.hpp"
+#include "scripted_model.hpp"
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/engine/engine.hpp"
 #include "nanochat/model/gpt.hpp"
@@ -179,39 +180,7 @@ void check_greedy_equals_recompute(std::uint64_t seed) {
   }
 }
 
-// A model that plays a script: at step s it puts all weight on script[s] (every row alike) and
-// records what it was fed, so the Engine's tool handling can be checked token by token.
-class ScriptedModel {
- public:
-  ScriptedModel(std::vector<std::int32_t> script, std::int64_t vocab) : script_(std::move(script)), vocab_(vocab) {}
-
-  std::span<const float> forward(std::span<const std::int32_t> ids, std::int64_t rows) {
-    fed_.emplace_back(ids.begin(), ids.end());
-    pos_ += static_cast<std::int64_t>(ids.size()) / rows;
-    logits_.assign(static_cast<std::size_t>(rows * vocab_), 0.0f);
-    const std::int32_t next = step_ < script_.size() ? script_[step_] : 0;
-    ++step_;
-    for (std::int64_t r = 0; r < rows; ++r) logits_[static_cast<std::size_t>(r * vocab_ + next)] = 100.0f;
-    return logits_;
-  }
-  void reset() { pos_ = 0; step_ = 0; fed_.clear(); }
-  void reserve(std::int64_t) {}
-  void broadcast_row0(std::int64_t rows) { broadcast_rows_ = rows; }
-  std::int64_t vocab_size() const { return vocab_; }
-  std::int64_t max_rows() const { return 4; }
-  std::int64_t max_positions() const { return 1000; }
-  std::int64_t position() const { return pos_; }
-
-  std::vector<std::vector<std::int32_t>> fed_;
-  std::int64_t broadcast_rows_ = 0;
-
- private:
-  std::vector<std::int32_t> script_;
-  std::int64_t vocab_, pos_ = 0;
-  std::size_t step_ = 0;
-  std::vector<float> logits_;
-};
-static_assert(CachedModel<ScriptedModel>);
+static_assert(CachedModel<engine_test::ScriptedModel>);
 static_assert(CachedModel<GptDecoder<GptConfig<1, 1, 1, 4>, Cpu>>);
 
 std::vector<std::int32_t> ids_of(const tokenizer::Tokenizer& tok, const std::string& text) {
@@ -374,7 +343,7 @@ TEST_CASE("tool use: python block -> calculator -> forced output tokens with mas
   script.push_back(t.assistant_end);
   script.push_back(static_cast<std::int32_t>('z'));
 
-  ScriptedModel model(script, engine_test::byte_vocab);
+  engine_test::ScriptedModel model(script, engine_test::byte_vocab);
   Engine engine(model, tok);
   const std::vector<std::int32_t> prompt{t.bos, 65, 66};
   GenerateOptions o;

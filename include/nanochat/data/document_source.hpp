@@ -126,7 +126,7 @@ class IndexedTextShard : public DocumentShard {
         if (c != ' ' && c != '\t' && c != '\r') blank = false;
       }
     }
-    if (line_begin < file_.size()) on_line(line_begin, file_.size(), blank);
+    if (line_begin < file_.size()) on_line(line_begin, after_cr ? file_.size() - 1 : file_.size(), blank);
   }
 
   virtual std::string decode(std::string_view raw, std::size_t document) = 0;
