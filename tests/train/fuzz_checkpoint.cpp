@@ -124,7 +124,7 @@ const std::filesystem::path& checkpoint_dir() {
   return dir;
 }
 
-const std::filesystem::path meta_path() { return checkpoint_dir() / ("meta_" + step_name(kStep) + ".json"); }
+const std::filesystem::path meta_path() { return checkpoint_dir() / step_file_name("meta_", kStep, ".json"); }
 
 }  // namespace
 
@@ -148,14 +148,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(same_model(loaded, saved()), "loaded weights or optimizer state differ from the saved ones");
 
   const auto again_dir = fuzz::scratch().path() / "again";
-  try {
-    save_checkpoint(loaded.cpu, again_dir, loaded.weights, loaded.optimizers, state, {});
-  } catch (const Error&) {
-    // load_checkpoint takes a zero batch geometry that save_checkpoint refuses to write.
-    check(state.max_seq_len == 0 || state.device_batch_size == 0 || state.total_batch_size == 0,
-          "a loaded checkpoint cannot be saved again");
-    return 0;
-  }
+  // Whatever loads can be saved again: the loader takes nothing a save refuses to write.
+  save_checkpoint(loaded.cpu, again_dir, loaded.weights, loaded.optimizers, state, {});
   Model reloaded;
   const TrainState again = load_checkpoint(reloaded.cpu, again_dir, kStep, reloaded.weights, reloaded.optimizers);
   check(same_state(state, again), "save then load changed the state");

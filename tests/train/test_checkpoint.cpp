@@ -274,6 +274,30 @@ TEST_CASE("resuming at or past the end of the horizon or with another batch geom
   deeper.resume_from_step = 3;
   CHECK_THROWS_WITH_AS((BaseTrainer<GptConfig<3, 2, 1, 16>, Cpu>(cpu, tok, train_shards, val_shards, deeper, {}, quiet)),
                        doctest::Contains("meta_000003.json: the checkpoint's model has n_layer 2 but this run's"), Error);
+
+  // A geometry no save writes (0) marks the meta as corrupt rather than as another run's.
+  std::string meta = read_text(dir.path / "meta_000003.json");
+  const std::string key = "\"max_seq_len\": ";
+  const std::size_t at = meta.find(key) + key.size();
+  meta.replace(at, meta.find_first_not_of("0123456789", at) - at, "0");
+  std::ofstream(dir.path / "meta_000003.json") << meta;
+  auto corrupt = tiny_options(dir.path);
+  corrupt.resume_from_step = 3;
+  CHECK_THROWS_WITH_AS((BaseTrainer<Tiny, Cpu>(cpu, tok, train_shards, val_shards, corrupt, {}, quiet)),
+                       doctest::Contains("meta_000003.json: max_seq_len 0, device_batch_size 2"), Error);
+}
+
+TEST_CASE("a run that fails before it writes anything leaves no checkpoint directory") {
+  TinySetup setup("ckpt_nodir_corpus");
+  ScratchDir scratch("ckpt_nodir");
+  const auto& [corpus, tok, train_shards, val_shards, quiet] = setup;
+  Cpu cpu;
+  auto o = tiny_options(scratch.path / "d2");
+  o.eval_every = -1;  // the first thing written would be step 0's training line
+  const std::vector<fs::path> missing{scratch.path / "no_such_shard.parquet"};
+  BaseTrainer<Tiny, Cpu> t(cpu, tok, missing, val_shards, o, {}, quiet);
+  CHECK_THROWS_AS(t.run(), Error);
+  CHECK_FALSE(fs::exists(scratch.path / "d2"));  // an empty d2/ would look like a run to the scanners
 }
 
 TEST_CASE("metrics.jsonl reads as one run after a resume and the gradient norm is logged without clipping") {

@@ -104,7 +104,7 @@ class BaseTrainer {
                      " is past the end of this run's ", horizon_.iterations, " iterations (from --num-iterations, "
                      "--target-flops or --target-param-data-ratio): there is nothing left to train");
       state_ = load_checkpoint(backend, o_.checkpoint_dir, o_.resume_from_step, model_.weights(), optimizers_);
-      const std::string meta = (o_.checkpoint_dir / ("meta_" + step_name(o_.resume_from_step) + ".json")).string();
+      const std::string meta = (o_.checkpoint_dir / step_file_name("meta_", o_.resume_from_step, ".json")).string();
       for (const auto& [flag, saved, now] : {std::tuple{"--max-seq-len", state_.max_seq_len, o_.max_seq_len},
                                              std::tuple{"--device-batch-size", state_.device_batch_size,
                                                         o_.device_batch_size},
@@ -125,11 +125,20 @@ class BaseTrainer {
 
   // Runs to the end of the horizon; returns the final state (the last checkpoint's, too).
   const TrainState& run() {
-    std::filesystem::create_directories(o_.checkpoint_dir);
     remove_stale_temp_files(o_.checkpoint_dir);
     const std::filesystem::path metrics_path = o_.checkpoint_dir / "metrics.jsonl";
     keep_metrics_before(metrics_path, state_.step);
-    std::ofstream metrics(metrics_path, std::ios::app);
+    // The directory appears with the first line written: a run that fails before it leaves no
+    // empty d<N>/ behind.
+    std::ofstream metrics_file;
+    auto metrics = [&]() -> std::ofstream& {
+      if (!metrics_file.is_open()) {
+        std::filesystem::create_directories(o_.checkpoint_dir);
+        metrics_file.open(metrics_path, std::ios::app);
+        NANOCHAT_CHECK(metrics_file.good(), metrics_path.string(), ": cannot open for appending");
+      }
+      return metrics_file;
+    };
     data::LoaderOptions lo{static_cast<std::size_t>(o_.device_batch_size), static_cast<std::size_t>(o_.max_seq_len),
                            0, 1, o_.loader_threads, 4, {}};
     data::TokenLoader train(*tok_, train_shards_, lo,
@@ -151,7 +160,7 @@ class BaseTrainer {
                                                                     : std::min(state_.min_val_bpb, state_.val_bpb);
         std::fprintf(log_, "step %05lld | validation bpb: %.4f\n", static_cast<long long>(step), state_.val_bpb);
         std::fflush(log_);
-        metrics << "{\"step\": " << step << ", \"val_bpb\": " << state_.val_bpb << "}\n" << std::flush;
+        metrics() << "{\"step\": " << step << ", \"val_bpb\": " << state_.val_bpb << "}\n" << std::flush;
       }
       if (o_.sample_every > 0 && (last || (step > 0 && step % o_.sample_every == 0))) print_samples();
       state_.step = step;
@@ -189,7 +198,7 @@ class BaseTrainer {
       const double tok_per_sec = static_cast<double>(o_.total_batch_size) / dt;
       const double mfu = o_.peak_flops > 0 ? 100.0 * flops_per_step / dt / o_.peak_flops : 0.0;
       print_step(step, n, debiased, norm, lrm, dt, tok_per_sec, mfu);
-      metrics << "{\"step\": " << step << ", \"loss\": " << debiased << ", \"grad_norm\": " << norm
+      metrics() << "{\"step\": " << step << ", \"loss\": " << debiased << ", \"grad_norm\": " << norm
               << ", \"lrm\": " << lrm << ", \"dt\": " << dt << ", \"tok_per_sec\": " << tok_per_sec
               << ", \"mfu\": " << mfu << ", \"total_training_flops\": " << flops_per_step * static_cast<double>(step + 1)
               << "}\n" << std::flush;

@@ -24,6 +24,7 @@
 #include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/safetensors.hpp"
+#include "nanochat/core/step_names.hpp"
 #include "nanochat/data/token_loader.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/optim/nanochat_optimizers.hpp"
@@ -39,22 +40,14 @@ struct TrainState {
   std::int64_t max_seq_len = 0, device_batch_size = 0, total_batch_size = 0;
 };
 
-inline std::string step_name(std::int64_t step) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%06lld", static_cast<long long>(step));
-  return buf;
-}
-
-// The largest step with a complete checkpoint (its meta file present) in dir; -1 if none.
+// The largest step with a complete checkpoint (its meta file present) in dir; -1 if none. Names
+// that are no step (meta_abcdef.json, a step past int64) are skipped.
 inline std::int64_t latest_checkpoint_step(const std::filesystem::path& dir) {
   std::int64_t best = -1;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() != 16 || !name.starts_with("meta_") || !name.ends_with(".json")) continue;
-    const std::string digits = name.substr(5, 6);
-    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;  // meta_abcdef.json
-    best = std::max(best, static_cast<std::int64_t>(std::stoll(digits)));
+    if (const auto step = parse_step_file_name(entry.path().filename().string(), "meta_", ".json"))
+      best = std::max(best, *step);
   }
   return best;
 }
@@ -142,7 +135,7 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
                  ", device_batch_size ", state.device_batch_size, ", total_batch_size ", state.total_batch_size, ")");
   std::filesystem::create_directories(dir);
   remove_stale_temp_files(dir);
-  const std::string s = step_name(state.step);
+  const std::string s = step_file_name("", state.step, "");
   // Step S stops being a checkpoint before any of its files changes.
   remove_file_durably(dir / ("meta_" + s + ".json"));
   const std::string save_id = checkpoint_detail::new_save_id();
@@ -189,7 +182,7 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
 template <Config C, Backend B>
 TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::int64_t step,
                            GptWeights<C, B>& weights, NanochatOptimizers<C, B>& optimizers) {
-  const std::string s = step_name(step);
+  const std::string s = step_file_name("", step, "");
   const std::filesystem::path meta_path = dir / ("meta_" + s + ".json");
   std::ifstream in(meta_path, std::ios::binary);
   NANOCHAT_CHECK(in.good(), meta_path.string(), ": no checkpoint for step ", step, " in ", dir.string());
@@ -221,6 +214,9 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   state.max_seq_len = static_cast<std::int64_t>(count(meta, "max_seq_len"));
   state.device_batch_size = static_cast<std::int64_t>(count(meta, "device_batch_size"));
   state.total_batch_size = static_cast<std::int64_t>(count(meta, "total_batch_size"));
+  NANOCHAT_CHECK(state.max_seq_len > 0 && state.device_batch_size > 0 && state.total_batch_size > 0, meta_path.string(),
+                 ": max_seq_len ", state.max_seq_len, ", device_batch_size ", state.device_batch_size,
+                 " and total_batch_size ", state.total_batch_size, " must be positive (no save writes otherwise)");
   const auto* loop = meta.find("loop_state");
   const auto* loader = meta.find("dataloader_state_dict");
   NANOCHAT_CHECK(loop && loader, meta_path.string(), ": missing loop_state or dataloader_state_dict");
