@@ -4,7 +4,8 @@
 
 #include <doctest/doctest.h>
 
-#include <array>
+#include "run_program.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -12,7 +13,6 @@
 #include <random>
 #include <set>
 #include <string>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -352,21 +352,8 @@ TEST_CASE("HF conversion needs nanochat's nine special tokens, both ways") {
 }
 
 #ifdef NANOCHAT_HF_CONVERT  // the program is built only with the examples
-namespace {
-struct Run {
-  int status;
-  std::string output;
-};
-Run run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-}  // namespace
+using nanochat::testing::Run;
+using nanochat::testing::run;
 
 TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets") {
   TempDir dir;

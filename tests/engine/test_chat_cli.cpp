@@ -5,10 +5,10 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
+#include "run_program.hpp"
+
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -30,20 +30,8 @@ namespace fs = std::filesystem;
 namespace {
 
 #ifdef NANOCHAT_CHAT_CLI  // the program is built only with the examples
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using nanochat::testing::Run;
+using nanochat::testing::run;
 #endif
 
 fs::path temp_dir(const std::string& name) {

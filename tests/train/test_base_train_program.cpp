@@ -4,11 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include "run_program.hpp"
+
 #ifdef NANOCHAT_BASE_TRAIN  // the program is built only with the examples
 
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -22,24 +22,8 @@ using namespace nanochat;
 using namespace nanochat_train_test;
 namespace fs = std::filesystem;
 
-namespace {
-
-struct Run {
-  int status;
-  std::string output;  // stdout and stderr in the order they were written
-};
-
-Run run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-}  // namespace
+using nanochat::testing::Run;
+using nanochat::testing::run;
 
 TEST_CASE("base_train: a tiny run and the resumes it refuses with status 2 after its log lines") {
   ScratchDir base("base_train_program");
