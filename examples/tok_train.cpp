@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
@@ -150,16 +151,9 @@ int run(const Args& args) {
                  "tok_train: the saved tokenizer does not round-trip the sanity text");
 
   const std::vector<std::int32_t> token_bytes = tok.token_bytes();
-  {
-    const fs::path path = args.out / "token_bytes.bin";
-    const fs::path tmp = path.string() + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(token_bytes.data()),
-              static_cast<std::streamsize>(token_bytes.size() * sizeof(std::int32_t)));
-    out.close();
-    NANOCHAT_CHECK(out.good(), "tok_train: error writing ", tmp.string());
-    fs::rename(tmp, path);
-  }
+  nanochat::write_file_atomically(args.out / "token_bytes.bin",
+                                  std::string_view(reinterpret_cast<const char*>(token_bytes.data()),
+                                                   token_bytes.size() * sizeof(std::int32_t)));
   double sum = 0, sum_sq = 0, n = 0;
   std::int32_t lo = 0, hi = 0;
   for (std::int32_t b : token_bytes) {

@@ -57,7 +57,6 @@ int run_export(const Options& opt) {
   const auto bos = static_cast<std::int64_t>(tok.bos_id());
   const auto eos = static_cast<std::int64_t>(tok.encode_special("<|assistant_end|>"));
   export_hf_weights(ours, shape, out / "model.safetensors", dtype);
-  using tokenizer::detail::write_file_atomically;
   write_file_atomically(out / "config.json", hf_config_json(shape, bos, eos, dtype));
   // nanochat's engine stops at <|assistant_end|> and at <|bos|>.
   write_file_atomically(out / "generation_config.json",

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/data/document_source.hpp"
@@ -67,16 +68,11 @@ inline std::vector<std::filesystem::path> write_jsonl_shards(const std::vector<s
     char name[32];
     std::snprintf(name, sizeof name, "shard_%05zu.jsonl", shards.size());
     auto path = dir / name;
-    auto temp = dir / (std::string(name) + ".tmp");
-    {
-      std::ofstream out(temp, std::ios::binary);
-      NANOCHAT_CHECK(out, temp.string(), ": cannot create");
-      for (std::size_t d = first; d < std::min(documents.size(), first + per_shard); ++d) {
-        out << "{\"text\": " << json::quote(documents[d]) << "}\n";
-      }
-      NANOCHAT_CHECK(out.flush(), temp.string(), ": write failed");
+    std::string text;
+    for (std::size_t d = first; d < std::min(documents.size(), first + per_shard); ++d) {
+      text += "{\"text\": " + json::quote(documents[d]) + "}\n";
     }
-    std::filesystem::rename(temp, path);
+    write_file_atomically(path, text);
     shards.push_back(path);
   }
   return shards;

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
@@ -89,21 +90,6 @@ inline std::string read_file(const std::filesystem::path& path) {
   return data;
 }
 
-inline void write_file_atomically(const std::filesystem::path& path, std::string_view data) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    NANOCHAT_CHECK(out.good(), "tokenizer: cannot write ", tmp.string());
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    out.flush();
-    NANOCHAT_CHECK(out.good(), "tokenizer: error writing ", tmp.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  NANOCHAT_CHECK(!ec, "tokenizer: cannot rename ", tmp.string(), " to ", path.string(), ": ",
-                 ec.message());
-}
-
 }  // namespace detail
 
 // Parses a tiktoken ranks file: returns the token bytes by rank. Ranks must be 0..n-1, each once.
@@ -168,14 +154,14 @@ inline void save_tokenizer(const Tokenizer& tok, const std::filesystem::path& di
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   NANOCHAT_CHECK(!ec, "tokenizer: cannot create directory ", dir.string(), ": ", ec.message());
-  detail::write_file_atomically(dir / kRanksFileName, format_ranks(tok.encoder().tokens()));
+  write_file_atomically(dir / kRanksFileName, format_ranks(tok.encoder().tokens()));
   std::string config = "{\n  \"pattern\": " + json::quote(kSplitPattern) + ",\n  \"special_tokens\": {";
   for (std::size_t i = 0; i < tok.special_tokens().size(); ++i) {
     config += (i ? ",\n    " : "\n    ") + json::quote(tok.special_tokens()[i]) + ": " +
               std::to_string(tok.num_ranks() + i);
   }
   config += "\n  }\n}\n";
-  detail::write_file_atomically(dir / kConfigFileName, config);
+  write_file_atomically(dir / kConfigFileName, config);
 }
 
 inline Tokenizer load_tokenizer(const std::filesystem::path& dir) {
