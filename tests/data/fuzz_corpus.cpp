@@ -68,17 +68,23 @@ std::vector<std::string> text_documents(std::string_view file, data::TextSplit s
   return docs;
 }
 
-// A JSONL line's text, or nullopt when the shard must refuse the line.
-std::optional<std::string> jsonl_text(std::string_view line) {
+// What a shard must make of one document: refuse it, skip it (a null), or read its text.
+struct Expected {
+  bool valid = true;
+  std::optional<std::string> text;  // nullopt: a null document
+};
+
+Expected jsonl_document(std::string_view line) {
   try {
     json::Reader in(line, "line", json::LoneSurrogate::keep);
     const json::Value v = json::read_value(in);
     in.finish();
     const json::Value* text = v.is_object() ? v.find("text") : nullptr;
-    if (text == nullptr || !text->is_string()) return std::nullopt;
-    return std::get<std::string>(text->data);
+    if (text != nullptr && text->is_null()) return {true, std::nullopt};
+    if (text == nullptr || !text->is_string()) return {false, std::nullopt};
+    return {true, std::get<std::string>(text->data)};
   } catch (const Error&) {
-    return std::nullopt;
+    return {false, std::nullopt};
   }
 }
 
@@ -94,13 +100,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                 : format == 2 ? data::TextSplit::paragraph
                                               : data::TextSplit::file;
 
-  // Reference: per document its text, or nullopt when the shard must raise.
-  std::vector<std::optional<std::string>> expected;
+  // Reference: what the shard must make of each document.
+  std::vector<Expected> expected;
   if (jsonl) {
     for (const Line& line : split_lines(file))
-      if (!line.blank) expected.push_back(jsonl_text(line.text));
+      if (!line.blank) expected.push_back(jsonl_document(line.text));
   } else {
-    for (std::string& doc : text_documents(file, split)) expected.emplace_back(std::move(doc));
+    for (std::string& doc : text_documents(file, split)) expected.push_back({true, std::move(doc)});
   }
 
   const auto path = fuzz::write_file(fuzz::scratch().path() / (jsonl ? "shard.jsonl" : "shard.txt"), file);
@@ -113,18 +119,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t g = 0; g < shard->num_groups(); ++g) {
     const std::size_t first = g * group_size, last = std::min(expected.size(), first + group_size);
     std::optional<std::size_t> bad;
-    for (std::size_t d = first; d < last && !bad; ++d)
-      if (!expected[d]) bad = d;
+    std::vector<std::string> texts;
+    std::size_t nulls = 0;
+    for (std::size_t d = first; d < last && !bad; ++d) {
+      if (!expected[d].valid) bad = d;
+      else if (expected[d].text) texts.push_back(*expected[d].text);
+      else ++nulls;
+    }
     try {
-      shard->read_group(g, docs);
+      check(shard->read_group(g, docs) == nulls, "null documents counted");
       check(!bad, "a group with an invalid document was read");
     } catch (const Error& e) {
       check(bad.has_value(), "a valid group was refused");
       fuzz::check_names(e, cat(path.string(), ": document ", *bad, ":"));
       continue;
     }
-    check(docs.size() == last - first, "documents per group");
-    for (std::size_t d = first; d < last; ++d) check(docs[d - first] == *expected[d], "document text");
+    check(docs == texts, "the group's documents");
   }
   try {
     shard->read_group(shard->num_groups(), docs);

@@ -74,11 +74,24 @@ TEST_CASE("data.jsonl: the named field is decoded, other fields are skipped") {
                        nanochat::Error);
 }
 
+TEST_CASE("data.jsonl: a null text is no document and is counted as parquet nulls are") {
+  TempDir dir;
+  // The repeated field's last value counts (json.loads): the last line is a null document.
+  auto path = dir.write("n.jsonl", "{\"text\": \"a\"}\n{\"text\": null}\n{\"text\": \"\"}\n"
+                                   "{\"text\": \"b\", \"text\": null}\n");
+  CorpusOptions options;
+  options.group_size = 4;
+  const auto shard = open_shard(path, options);
+  std::vector<std::string> docs;
+  CHECK(shard->read_group(0, docs) == 2);
+  CHECK(docs == std::vector<std::string>{"a", ""});
+}
+
 TEST_CASE("data.jsonl: malformed lines are errors naming file and document") {
   TempDir dir;
   for (const char* line : {"{\"text\": \"unterminated}", "[\"text\"]", "{\"text\": 3}", "{\"text\": \"\\x\"}",
                            "{\"text\": \"\\u12\"}", "{\"text\": \"a\"} x", "{\"text\": \"a\", \"n\": 01}",
-                           "{\"text\": \"a\tb\"}", "{\"text\": \"a\", \"x\": nul}"}) {
+                           "{\"text\": nul}", "{\"text\": \"a\tb\"}", "{\"text\": \"a\", \"x\": nul}"}) {
     CAPTURE(line);
     auto path = dir.write("bad.jsonl", std::string("{\"text\": \"fine\"}\n") + line + "\n");
     CHECK_THROWS_WITH_AS(all_documents(path, {}), doctest::Contains("bad.jsonl: document 1"), nanochat::Error);

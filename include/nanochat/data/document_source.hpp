@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,7 +41,7 @@ class DocumentShard {
   virtual const std::string& name() const = 0;
   virtual std::size_t num_groups() const = 0;
   // Replaces out with the documents of one group, in file order, and returns how many null
-  // values it skipped (parquet nulls are no documents; an empty string is one).
+  // values it skipped (parquet nulls and JSONL null fields are no documents; "" is one).
   virtual std::size_t read_group(std::size_t group, std::vector<std::string>& out) = 0;
 };
 
@@ -80,12 +81,14 @@ class IndexedTextShard : public DocumentShard {
     file_.read_checked(begin, buffer_.size(), reinterpret_cast<std::uint8_t*>(buffer_.data()), "document group");
     out.clear();
     out.reserve(last - first);
+    std::size_t nulls = 0;
     for (std::size_t d = first; d < last; ++d) {
       std::string_view raw(buffer_.data() + (spans_[d].begin - begin),
                            static_cast<std::size_t>(spans_[d].end - spans_[d].begin));
-      out.push_back(decode(raw, d));
+      if (auto text = decode(raw, d)) out.push_back(std::move(*text));
+      else ++nulls;
     }
-    return 0;  // text and JSONL have no nulls
+    return nulls;
   }
 
  protected:
@@ -129,7 +132,8 @@ class IndexedTextShard : public DocumentShard {
     if (line_begin < file_.size()) on_line(line_begin, after_cr ? file_.size() - 1 : file_.size(), blank);
   }
 
-  virtual std::string decode(std::string_view raw, std::size_t document) = 0;
+  // A document's text, or nullopt for a null one (skipped and counted, as parquet nulls are).
+  virtual std::optional<std::string> decode(std::string_view raw, std::size_t document) = 0;
 
   FileSource file_;
   std::size_t group_size_;
@@ -161,7 +165,7 @@ class TextShard final : public IndexedTextShard {
 
  private:
   // Paragraphs keep their inner line breaks; "\r\n" inside them becomes "\n".
-  std::string decode(std::string_view raw, std::size_t) override {
+  std::optional<std::string> decode(std::string_view raw, std::size_t) override {
     std::string out;
     out.reserve(raw.size());
     for (std::size_t i = 0; i < raw.size(); ++i) {
@@ -184,17 +188,18 @@ class JsonlShard final : public IndexedTextShard {
  private:
   // Only the field is decoded; other values are checked while skipped, without building a tree.
   // A lone surrogate is kept (as its 3 bytes) because Python's json.loads keeps it too; a repeated
-  // field gives its last value, as json.loads does.
-  std::string decode(std::string_view raw, std::size_t document) override {
+  // field gives its last value, as json.loads does. A null field is a null document.
+  std::optional<std::string> decode(std::string_view raw, std::size_t document) override {
     const std::string what = cat(name(), ": document ", document);
     json::Reader in(raw, what, json::LoneSurrogate::keep);
-    std::string out;
+    std::optional<std::string> out;
     bool found = false;
     in.read_object([&](const std::string& key) {
       if (key != field_) return in.skip_value();
-      if (in.peek() != '"') in.fail("field '", field_, "' is not a string");
-      out = in.read_string();
       found = true;
+      if (in.accept_null()) return out.reset();
+      if (in.peek() != '"') in.fail("field '", field_, "' is neither a string nor null");
+      out = in.read_string();
     });
     in.finish();
     NANOCHAT_CHECK(found, what, ": has no field '", field_, "'");

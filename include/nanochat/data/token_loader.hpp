@@ -5,9 +5,10 @@
 // Rank r of W reads groups r, r+W, ... of every shard in order (parquet row groups; for text
 // and JSONL blocks of group_size documents). Worker threads tokenize whole groups ahead of the
 // consumer; groups are handed out and consumed in sequence order, so the stream is the same for
-// any thread count. Parquet nulls are skipped (an empty string is a document) and counted; the
-// log gets a line per shard pass that had any. Unlike nanochat (whose resume point is approximate and which hangs at the
-// end of the training shards), the state is exact and the loader wraps into a new epoch.
+// any thread count. Null documents (parquet nulls, JSONL null fields; "" is a document) are
+// skipped and counted, and the log gets a line per shard pass that had any. Unlike nanochat
+// (whose resume point is approximate and which hangs at the end of the training shards), the
+// state is exact and the loader wraps into a new epoch.
 
 #include <algorithm>
 #include <condition_variable>
