@@ -278,3 +278,21 @@ TEST_CASE("data.loader: parquet nulls are skipped and counted in the log while e
   CHECK(text.find("loader: skipped " + std::to_string(nulls[1]) + " null documents in " + shards[1].string() +
                   " (epoch 0, rank 0)\n") != std::string::npos);
 }
+
+TEST_CASE("data.loader: shards without a single document are an error, not an endless wait") {
+  TempDir dir;
+  const auto nulls = dir.write("nulls.jsonl", "{\"text\": null}\n{\"text\": null}\n");
+  const auto zero_rows = fs::path(NANOCHAT_FIXTURES) / "data" / "parquet" / "zero_rows.parquet";
+  for (const auto& shards : {std::vector<fs::path>{nulls}, std::vector<fs::path>{zero_rows, nulls}}) {
+    CAPTURE(shards.size());
+    LoaderOptions options;
+    options.batch_size = 1;
+    options.seq_len = 4;
+    options.log = nullptr;
+    options.corpus.group_size = 1;
+    TokenLoader loader(test_tokenizer(), shards, options);
+    std::vector<std::int32_t> x, y;
+    CHECK_THROWS_WITH_AS(loader.next(x, y), doctest::Contains("hold no document for rank 0 of 1"), nanochat::Error);
+    CHECK_THROWS_AS(loader.next(x, y), nanochat::Error);  // and stays failed
+  }
+}

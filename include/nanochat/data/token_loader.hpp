@@ -71,6 +71,7 @@ class TokenLoader {
                    shards_.size(), " shards");
     resume_group_ = resume.has_value();  // a saved state must name a group that exists
     options_.prefetch = std::max(options_.prefetch, options_.threads);
+    workers_.reserve(options_.threads);  // so that only the thread start itself can throw below
     try {
       for (std::size_t t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { work(); });
     } catch (const std::system_error& e) {
@@ -163,7 +164,24 @@ class TokenLoader {
       }
       if (first_group_) position_ = state_.offset;
       first_group_ = false;
+      check_stream_has_tokens();
     } while (position_ == current_.tokens.size());
+  }
+
+  // Groups without a token (every document null, a row group of 0 rows) are passed over; when
+  // two whole epochs pass without a token there is none to find, and waiting would never end.
+  void check_stream_has_tokens() {
+    if (!current_.tokens.empty()) {
+      empty_since_epoch_.reset();
+      return;
+    }
+    if (!empty_since_epoch_) empty_since_epoch_ = current_.epoch;
+    if (current_.epoch < *empty_since_epoch_ + 2) return;
+    error_ = std::make_exception_ptr(Error(cat(
+        "loader: the ", shards_.size(), " shard", shards_.size() == 1 ? "" : "s", " (", shards_.front().string(),
+        shards_.size() == 1 ? "" : ", ...", ") hold no document for rank ", options_.rank, " of ", options_.world,
+        ": every value is null or every row group empty")));
+    std::rethrow_exception(error_);
   }
 
   // Claims the next group of this rank and reads its documents; called with mutex_ held.
@@ -266,6 +284,7 @@ class TokenLoader {
   Cursor cursor_;
   bool resume_group_ = false;
   std::unique_ptr<DocumentShard> shard_;
+  std::optional<std::uint64_t> empty_since_epoch_;  // epoch of the first of the latest run of empty groups
   std::size_t shard_nulls_ = 0;     // nulls skipped in this pass over shard_
   std::size_t null_documents_ = 0;  // nulls skipped in all groups read
   std::size_t next_seq_ = 0;     // next group sequence number to claim
