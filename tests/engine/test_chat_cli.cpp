@@ -102,9 +102,9 @@ TEST_CASE("checkpoints: stray entries are skipped and the deepest tag with a com
                            "model_-00001.safetensors"})
     write_metadata_only(base / "d4" / name, {{"n_layer", "4"}});
   CHECK(engine::find_checkpoint(dir, "base", "", -1) == base / "d4" / "model_000050.safetensors");
-  CHECK(engine::latest_complete_step(base / "d4") == 50);
-  CHECK(engine::latest_complete_step(base / "d20") == -1);
-  CHECK(engine::latest_complete_step(dir / "missing") == -1);
+  CHECK(latest_complete_step(base / "d4") == 50);
+  CHECK(latest_complete_step(base / "d20") == -1);
+  CHECK(latest_complete_step(dir / "missing") == -1);
 
   CHECK(parse_step_file_name("model_000050.safetensors", "model_", ".safetensors") == 50);
   CHECK(parse_step_file_name("model_1234567.safetensors", "model_", ".safetensors") == 1234567);

@@ -35,9 +35,9 @@ TEST_CASE("N steps straight and N/2 + resume + N/2 give bit-identical weights an
   CHECK(end_a.step == 6);
   CHECK(fs::exists(straight.path / "model_000003.safetensors"));
   CHECK(fs::exists(straight.path / "meta_000006.json"));
-  CHECK(latest_checkpoint_step(straight.path) == 6);
+  CHECK(latest_complete_step(straight.path) == 6);
   std::ofstream(straight.path / "meta_abcdef.json") << "{}";  // not a step: ignored, not a crash
-  CHECK(latest_checkpoint_step(straight.path) == 6);
+  CHECK(latest_complete_step(straight.path) == 6);
   fs::remove(straight.path / "meta_abcdef.json");
   const std::vector<float> weights_a = to_host(cpu, a.model().weights().flat());
 
@@ -120,6 +120,21 @@ TEST_CASE("the horizon follows nanochat's precedence and the batch must divide")
   CHECK_THROWS_WITH(plan_horizon<NanochatConfig<20>>(o, 65536),
                     doctest::Contains("--total-batch-size 1000 is not a multiple of --device-batch-size x "
                                       "--max-seq-len = 32 x 2048 = 65536 tokens"));
+}
+
+TEST_CASE("a horizon too large for a step count is an error naming the flag it came from") {
+  BaseTrainOptions o;
+  o.max_seq_len = 2048;
+  o.device_batch_size = 32;
+  o.total_batch_size = 524288;
+  o.target_param_data_ratio = 1e290;  // a cast of 1e293 steps to int64 was undefined behaviour
+  CHECK_THROWS_WITH(plan_horizon<NanochatConfig<20>>(o, 65536),
+                    doctest::Contains("--target-param-data-ratio: the horizon comes out at 1.07"));
+  o.target_flops = 1e40;  // llround's result was unspecified: "-9223372036854775808 iterations"
+  CHECK_THROWS_WITH(plan_horizon<NanochatConfig<20>>(o, 65536), doctest::Contains("--target-flops: the horizon"));
+  o.target_flops = 1.0;  // rounds to 0 steps
+  CHECK_THROWS_WITH(plan_horizon<NanochatConfig<20>>(o, 65536),
+                    doctest::Contains("--target-flops: the horizon comes out at 0 iterations; it must be 1 to"));
 }
 
 TEST_CASE("bits per byte: nats over the bytes of targets that have bytes") {

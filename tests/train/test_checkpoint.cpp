@@ -218,7 +218,7 @@ TEST_CASE("non-finite numbers are refused in a checkpoint and a run stops before
   CHECK(stopped.find("not finite; the run stops here") != std::string::npos);
   CHECK(stopped.find("The last good checkpoint is step 3 in " + dir.path.string()) != std::string::npos);
   for (const char* f : kStep3Files) CHECK(read_text(dir.path / f) == read_text(good.path / f));
-  CHECK(latest_checkpoint_step(dir.path) == 3);
+  CHECK(latest_complete_step(dir.path) == 3);
 
   // A NaN row of a token the data never has leaves the loss finite, but the weights are not:
   // the save of step 3 is not made.
@@ -228,7 +228,7 @@ TEST_CASE("non-finite numbers are refused in a checkpoint and a run stops before
   BaseTrainer<Tiny, Cpu> t(cpu, tok, train_shards, val_shards, o, {}, quiet);
   poison_row(cpu, t, "transformer.wte.weight", tok.vocab_size() - 1);  // the last special token
   CHECK_THROWS_WITH_AS(t.run(), doctest::Contains("step 3: the weights' sum of squares is "), Error);
-  CHECK(latest_checkpoint_step(fresh.path) == -1);
+  CHECK(latest_complete_step(fresh.path) == -1);
 }
 
 TEST_CASE("resuming at or past the end of the horizon or with another batch geometry or depth") {
@@ -242,8 +242,12 @@ TEST_CASE("resuming at or past the end of the horizon or with another batch geom
   // At the horizon: the final evaluation and save again, nothing trained.
   auto o = tiny_options(dir.path);
   o.resume_from_step = 6;
+  const std::string final_meta = read_text(dir.path / "meta_000006.json");
   BaseTrainer<Tiny, Cpu> at_end(cpu, tok, train_shards, val_shards, o, {}, quiet);
   CHECK(at_end.run().step == 6);
+  // Not saved again (a save first removes the meta: a kill then would lose the final step); a
+  // new save would carry a new save id.
+  CHECK(read_text(dir.path / "meta_000006.json") == final_meta);
   CHECK(to_host(cpu, at_end.model().weights().flat()) == to_host(cpu, straight.model().weights().flat()));
   CHECK(at_end.state().val_bpb == end.val_bpb);
 
@@ -298,6 +302,14 @@ TEST_CASE("a run that fails before it writes anything leaves no checkpoint direc
   BaseTrainer<Tiny, Cpu> t(cpu, tok, missing, val_shards, o, {}, quiet);
   CHECK_THROWS_AS(t.run(), Error);
   CHECK_FALSE(fs::exists(scratch.path / "d2"));  // an empty d2/ would look like a run to the scanners
+
+  // Nor does it trim an earlier run's metrics: that happens with its own first line.
+  fs::create_directories(scratch.path / "d2");
+  const std::string earlier = "{\"step\": 0, \"val_bpb\": 3.5}\n{\"step\": 1, \"loss\": 7}\n";
+  std::ofstream(scratch.path / "d2" / "metrics.jsonl") << earlier;
+  BaseTrainer<Tiny, Cpu> again(cpu, tok, missing, val_shards, o, {}, quiet);
+  CHECK_THROWS_AS(again.run(), Error);
+  CHECK(read_text(scratch.path / "d2" / "metrics.jsonl") == earlier);
 }
 
 TEST_CASE("metrics.jsonl reads as one run after a resume and the gradient norm is logged without clipping") {

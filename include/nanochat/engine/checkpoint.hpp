@@ -32,26 +32,6 @@ inline std::string checkpoint_dir_name(const std::string& source) {
   NANOCHAT_FAIL("checkpoint source '", source, "' is unknown; use base, mid, sft or rl");
 }
 
-// Whether dir holds a complete checkpoint of `step`: its weights and its meta file (written last,
-// so a run stopped while saving leaves no meta and the step is not taken).
-inline bool is_complete_checkpoint(const std::filesystem::path& dir, std::int64_t step) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(dir / step_file_name("model_", step, ".safetensors"), ec) &&
-         std::filesystem::is_regular_file(dir / step_file_name("meta_", step, ".json"), ec);
-}
-
-// The largest step with a complete checkpoint in dir; -1 if none. Names that are not a step's
-// files are skipped.
-inline std::int64_t latest_complete_step(const std::filesystem::path& dir) {
-  std::int64_t best = -1;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    const auto step = parse_step_file_name(e.path().filename().string(), "model_", ".safetensors");
-    if (step && *step > best && is_complete_checkpoint(dir, *step)) best = *step;
-  }
-  return best;
-}
-
 // The depth N of a d<N> tag (nanochat's default tags); nullopt for any other name.
 inline std::optional<int> tag_depth(std::string_view tag) {
   int depth = 0;

@@ -21,6 +21,7 @@
 #include <tuple>
 #include <vector>
 
+#include "nanochat/core/limits.hpp"
 #include "nanochat/data/token_loader.hpp"
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/model/naive_generate.hpp"
@@ -55,25 +56,33 @@ struct Horizon {
 
 template <Config C>
 Horizon plan_horizon(const BaseTrainOptions& o, std::int64_t vocab_size) {
-  const std::int64_t per_fwdbwd = o.device_batch_size * o.max_seq_len;
   NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.total_batch_size > 0,
                  "--device-batch-size, --max-seq-len and --total-batch-size must be positive");
+  const std::int64_t per_fwdbwd =
+      checked_mul(o.device_batch_size, o.max_seq_len, "--device-batch-size x --max-seq-len");
   NANOCHAT_CHECK(o.total_batch_size % per_fwdbwd == 0, "--total-batch-size ", o.total_batch_size,
                  " is not a multiple of --device-batch-size x --max-seq-len = ", o.device_batch_size, " x ",
                  o.max_seq_len, " = ", per_fwdbwd, " tokens");
-  std::int64_t iterations;
+  // Computed in double and bounded before the cast: a huge budget must be an error, not UB.
+  double steps;
+  const char* from;
   if (o.num_iterations > 0) {
-    iterations = o.num_iterations;
+    steps = static_cast<double>(o.num_iterations);
+    from = "--num-iterations";
   } else if (o.target_flops > 0) {
-    iterations = std::llround(o.target_flops / (C::flops_per_token(vocab_size, o.max_seq_len) *
-                                                static_cast<double>(o.total_batch_size)));
+    steps = std::round(o.target_flops / (C::flops_per_token(vocab_size, o.max_seq_len) *
+                                         static_cast<double>(o.total_batch_size)));
+    from = "--target-flops";
   } else {
     NANOCHAT_CHECK(o.target_param_data_ratio > 0, "set --num-iterations, --target-flops or a positive "
                                                   "--target-param-data-ratio");
     const double tokens = o.target_param_data_ratio * static_cast<double>(C::total_params(vocab_size));
-    iterations = static_cast<std::int64_t>(tokens / static_cast<double>(o.total_batch_size));
+    steps = std::floor(tokens / static_cast<double>(o.total_batch_size));
+    from = "--target-param-data-ratio";
   }
-  NANOCHAT_CHECK(iterations > 0, "the horizon comes out at ", iterations, " iterations");
+  NANOCHAT_CHECK(steps >= 1 && steps <= static_cast<double>(max_count), from, ": the horizon comes out at ", steps,
+                 " iterations; it must be 1 to ", max_count);
+  const auto iterations = static_cast<std::int64_t>(steps);
   return {iterations, o.total_batch_size / per_fwdbwd, per_fwdbwd};
 }
 
@@ -127,12 +136,13 @@ class BaseTrainer {
   const TrainState& run() {
     remove_stale_temp_files(o_.checkpoint_dir);
     const std::filesystem::path metrics_path = o_.checkpoint_dir / "metrics.jsonl";
-    keep_metrics_before(metrics_path, state_.step);
-    // The directory appears with the first line written: a run that fails before it leaves no
-    // empty d<N>/ behind.
+    // The directory appears, and earlier lines past the resume step go, with the first line
+    // written: a run that fails before it leaves no empty d<N>/ and loses no metrics.
     std::ofstream metrics_file;
+    const std::int64_t first_step = state_.step;
     auto metrics = [&]() -> std::ofstream& {
       if (!metrics_file.is_open()) {
+        keep_metrics_before(metrics_path, first_step);
         std::filesystem::create_directories(o_.checkpoint_dir);
         metrics_file.open(metrics_path, std::ios::app);
         NANOCHAT_CHECK(metrics_file.good(), metrics_path.string(), ": cannot open for appending");
@@ -165,7 +175,8 @@ class BaseTrainer {
       if (o_.sample_every > 0 && (last || (step > 0 && step % o_.sample_every == 0))) print_samples();
       state_.step = step;
       state_.loader = train.state();
-      if (last || (step > 0 && step != o_.resume_from_step && o_.save_every > 0 && step % o_.save_every == 0)) {
+      // Never the step resumed from: its checkpoint is there, and a save would first remove it.
+      if (step != o_.resume_from_step && (last || (step > 0 && o_.save_every > 0 && step % o_.save_every == 0))) {
         stop_unless_saveable(step);
         save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, user_config_);
       }
@@ -225,7 +236,7 @@ class BaseTrainer {
   // step updates or saves anything, and the last checkpoint stays the last good one.
   void stop_unless_finite(std::int64_t step, const std::string& what, double value) {
     if (std::isfinite(value)) return;
-    const std::int64_t last_good = latest_checkpoint_step(o_.checkpoint_dir);
+    const std::int64_t last_good = latest_complete_step(o_.checkpoint_dir);
     NANOCHAT_FAIL("step ", step, ": ", what, " is ", value, ", not finite; the run stops here (lower the learning "
                   "rates or enable --grad-clip?). ",
                   last_good >= 0 ? cat("The last good checkpoint is step ", last_good, " in ", o_.checkpoint_dir.string())

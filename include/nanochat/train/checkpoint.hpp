@@ -40,18 +40,6 @@ struct TrainState {
   std::int64_t max_seq_len = 0, device_batch_size = 0, total_batch_size = 0;
 };
 
-// The largest step with a complete checkpoint (its meta file present) in dir; -1 if none. Names
-// that are no step (meta_abcdef.json, a step past int64) are skipped.
-inline std::int64_t latest_checkpoint_step(const std::filesystem::path& dir) {
-  std::int64_t best = -1;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (const auto step = parse_step_file_name(entry.path().filename().string(), "meta_", ".json"))
-      best = std::max(best, *step);
-  }
-  return best;
-}
-
 // Removes the temporary files an interrupted save (or metrics rewrite) left in dir: ours only,
 // and only regular files.
 inline void remove_stale_temp_files(const std::filesystem::path& dir) {
