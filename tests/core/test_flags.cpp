@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -135,4 +136,21 @@ TEST_CASE("checked_mul names what overflowed") {
                     doctest::Contains("--device-batch-size x --max-seq-len: 8 x 2305843009213693952 overflows"));
   CHECK_THROWS_WITH(nanochat::checked_mul<std::size_t>(std::size_t{1} << 40, std::size_t{1} << 40, "rows x cols"),
                     doctest::Contains("overflows"));
+}
+
+TEST_CASE("an integer flag written as 2^63 in scientific notation is out of range, not a wrapped cast") {
+  std::int64_t seed = 0;
+  std::uint64_t wide_seed = 0;
+  Flags flags("prog", "test");
+  flags.add("--seed", seed, "s").add("--wide-seed", wide_seed, "u");
+  const char* at_limit[] = {"prog", "--seed=9.223372036854775808e18"};
+  CHECK_THROWS_WITH(flags.parse(2, at_limit), doctest::Contains("in range"));
+  const char* unsigned_limit[] = {"prog", "--wide-seed=1.8446744073709551616e19"};
+  CHECK_THROWS_WITH(flags.parse(2, unsigned_limit), doctest::Contains("in range"));
+  const char* below[] = {"prog", "--seed=4.611686018427387904e18"};
+  CHECK(flags.parse(2, below));
+  CHECK(seed == std::int64_t{1} << 62);
+  const char* lowest[] = {"prog", "--seed=-9.223372036854775808e18"};
+  CHECK(flags.parse(2, lowest));
+  CHECK(seed == std::numeric_limits<std::int64_t>::lowest());
 }

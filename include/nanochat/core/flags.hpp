@@ -196,8 +196,9 @@ class Flags {
         if (end != text.data() + text.size() &&
             std::from_chars(text.data(), text.data() + text.size(), wide).ptr == text.data() + text.size() &&
             std::isfinite(wide) && std::trunc(wide) == wide) {
-          const bool fits = wide >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
-                            wide <= static_cast<double>(std::numeric_limits<T>::max());
+          // max() rounds up to 2^digits as a double, which no longer fits: compare with < that.
+          const double limit = std::ldexp(1.0, std::numeric_limits<T>::digits);
+          const bool fits = wide >= static_cast<double>(std::numeric_limits<T>::lowest()) && wide < limit;
           ec = fits ? std::errc{} : std::errc::result_out_of_range;
           end = text.data() + text.size();
           parsed = fits ? static_cast<T>(wide) : T{};

@@ -4,6 +4,7 @@
 // (lr 0.02, Nesterov) for every block matrix. Plus global gradient-norm clipping (§3.5).
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -66,10 +67,12 @@ class NanochatOptimizers {
   Muon<B> muon_;
 };
 
-// The global L2 norm of all gradients (what clipping compares with max_norm).
+// The global L2 norm of all gradients (what clipping compares with max_norm); +inf when it is
+// past float's range (a cast of such a double to float is undefined).
 template <Config C, Backend B>
 float grad_norm(B& backend, const GptWeights<C, B>& grads) {
-  return static_cast<float>(std::sqrt(sum_of_squares(backend, TensorView<const float, B>(grads.flat()))));
+  const double norm = std::sqrt(sum_of_squares(backend, TensorView<const float, B>(grads.flat())));
+  return norm > std::numeric_limits<float>::max() ? std::numeric_limits<float>::infinity() : static_cast<float>(norm);
 }
 
 // Scales all gradients by min(1, max_norm / (norm + 1e-6)), norm being grad_norm's.
