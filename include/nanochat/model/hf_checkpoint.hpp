@@ -10,20 +10,26 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <ios>
 #include <iterator>
 #include <limits>
 #include <map>
-#include <memory>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
 #include <vector>
 
+#include "nanochat/core/bf16.hpp"
+#include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/safetensors.hpp"
+#include "nanochat/core/shape.hpp"
 #include "nanochat/model/weights_file.hpp"
 
 namespace nanochat {
