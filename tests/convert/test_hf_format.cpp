@@ -202,6 +202,27 @@ TEST_CASE("HF import refuses a config.json our model cannot be, naming the field
   CHECK(model_shape_from_hf_config(config_without(kShape, {"num_key_value_heads"}), "config.json").n_kv_head == 4);
 }
 
+TEST_CASE("HF config.json and our model_config are bounded before any size is built from them") {
+  const auto refused = [](const json::Value& config, const std::string& words) {
+    CAPTURE(words);
+    CHECK_THROWS_WITH(model_shape_from_hf_config(config, "config.json"), doctest::Contains(words.c_str()));
+  };
+  // 6 names per layer would be built for each of these layers.
+  refused(config_with(kShape, "num_hidden_layers", "1e15"), "config.json: n_layer 1000000000000000 is outside 1..999");
+  refused(config_with(kShape, "vocab_size", "2097153"), "config.json: vocab_size 2097153 is outside 1..2097152");
+  refused(config_with(kShape, "max_position_embeddings", "1048577"),
+          "config.json: sequence_len 1048577 is outside 1..1048576");
+  // 4 x width x width elements in one MLP matrix: past int64.
+  refused(config_with(kShape, "hidden_size", "4398046511104"), "overflows");
+
+  TempDir dir;
+  ModelShape deep = kShape;
+  deep.n_layer = 999999999999999999;
+  save_safetensors(dir / "deep.safetensors", {}, model_config_metadata(deep));
+  CHECK_THROWS_WITH(model_shape_of(SafetensorsFile::load(dir / "deep.safetensors")),
+                    doctest::Contains("n_layer 999999999999999999 is outside 1..999"));
+}
+
 TEST_CASE("HF import refuses weights our model has no place for, and takes tied embeddings") {
   TempDir dir;
   fs::create_directories(dir / "hf");

@@ -28,6 +28,7 @@
 #include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/core/safetensors.hpp"
 #include "nanochat/core/shape.hpp"
 #include "nanochat/model/weights_file.hpp"
@@ -46,15 +47,26 @@ inline std::map<std::string, std::string> model_config_metadata(const ModelShape
           {"vocab_size", std::to_string(s.vocab_size)},  {"sequence_len", std::to_string(s.sequence_len)}};
 }
 
-// The shape rules our model (GptConfig) has; `source` names the file in the error.
+// The shape rules our model (GptConfig) has; `source` names the file in the error. The sizes come
+// from a user's file, so they are bounded (core/limits.hpp; fewer than 1000 layers, as
+// engine::with_checkpoint_config takes) before any list of names or tensor size is built from them.
 inline void check_model_shape(const ModelShape& s, std::string_view source) {
-  NANOCHAT_CHECK(s.n_layer >= 1 && s.n_head >= 1 && s.n_kv_head >= 1 && s.n_embd >= 1 && s.vocab_size >= 1 &&
-                     s.sequence_len >= 1,
-                 source, ": layers, heads, KV heads, width, vocabulary and sequence length must all be positive");
+  const auto check_range = [&](std::int64_t v, std::string_view field, std::int64_t max) {
+    NANOCHAT_CHECK(v >= 1 && v <= max, source, ": ", field, " ", v, " is outside 1..", max);
+  };
+  check_range(s.n_layer, "n_layer", 999);
+  check_range(s.vocab_size, "vocab_size", max_vocab_size);
+  check_range(s.sequence_len, "sequence_len", max_sequence_len);
+  NANOCHAT_CHECK(s.n_head >= 1 && s.n_kv_head >= 1 && s.n_embd >= 1, source,
+                 ": heads, KV heads and width must all be positive");
   NANOCHAT_CHECK(s.n_embd % s.n_head == 0, source, ": width ", s.n_embd, " does not divide into ", s.n_head, " heads");
   NANOCHAT_CHECK(s.head_dim() % 2 == 0, source, ": head dim ", s.head_dim(), " must be even (rotary pairs)");
   NANOCHAT_CHECK(s.n_kv_head <= s.n_head && s.n_head % s.n_kv_head == 0, source, ": ", s.n_head,
                  " heads are not a multiple of ", s.n_kv_head, " KV heads");
+  // The largest tensors' element counts (K/V are at most n_embd rows: n_kv_head <= n_head).
+  checked_mul(checked_mul(s.n_embd, std::int64_t{4}, cat(source, ": 4 x width")), s.n_embd,
+              cat(source, ": the MLP's 4 x width x width"));
+  checked_mul(s.vocab_size, s.n_embd, cat(source, ": vocab_size x width"));
 }
 
 inline ModelShape model_shape_of(const SafetensorsFile& file) {
@@ -126,6 +138,8 @@ inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, 
   NANOCHAT_CHECK(dtype == DType::f32 || dtype == DType::bf16, "export_hf_weights: the HF weights are f32 or bf16, not ",
                  name_of(dtype));
   const auto names = hf_tensor_names(s);
+  NANOCHAT_CHECK(ours.tensors().size() == names.size(), ours.path(), ": has ", ours.tensors().size(),
+                 " tensors but a model of this shape has ", names.size(), " (what are the others?)");
   std::vector<std::vector<float>> widened(names.size());  // bf16 input as f32
   std::vector<std::vector<bf16>> rounded(names.size());   // f32 values as bf16
   std::vector<TensorToSave> tensors;
@@ -146,8 +160,6 @@ inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, 
     }
     tensors.push_back({n.hf, dtype, n.shape, data});
   }
-  NANOCHAT_CHECK(ours.tensors().size() == tensors.size(), ours.path(), ": has ", ours.tensors().size(),
-                 " tensors but a model of this shape has ", tensors.size(), " (what are the others?)");
   save_safetensors(out, tensors, {{"format", "pt"}});  // transformers checks the format field
 }
 
