@@ -394,6 +394,26 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
     CHECK(fs::is_regular_file(dir / "hf" / f));
 
+  // Existing files in --out are kept unless --force; our tokenizer directory has a tokenizer.json too.
+  const Run over = run(export_cmd + " --out " + (dir / "hf").string());
+  CHECK(over.status == 1);
+  CHECK(over.output.find("model.safetensors exists; --force replaces it") != std::string::npos);
+  CHECK(run(export_cmd + " --out " + (dir / "hf").string() + " --force").status == 0);
+  const std::string tok_config = read_hf_file(dir / "tok" / "tokenizer.json");
+  const Run over_tok = run(export_cmd + " --out " + (dir / "tok").string());
+  CHECK(over_tok.status == 1);
+  CHECK(over_tok.output.find("tokenizer.json exists; --force replaces it") != std::string::npos);
+  CHECK(read_hf_file(dir / "tok" / "tokenizer.json") == tok_config);
+  CHECK_FALSE(fs::exists(dir / "tok" / "model.safetensors"));
+  // A refused export leaves no directory behind.
+  const std::vector<float> extra(4, 1.0f);
+  write_ours(dir / "extra.safetensors", shape, {{"idx", DType::f32, {4}, extra.data()}});
+  const Run extra_run = run(exe + " export --checkpoint " + (dir / "extra.safetensors").string() + " --tokenizer " +
+                            (dir / "tok").string() + " --out " + (dir / "hf4").string());
+  CHECK(extra_run.status == 1);
+  CHECK(extra_run.output.find("(what are the others?)") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "hf4"));
+
   const std::string import_cmd = exe + " import --hf " + (dir / "hf").string() + " --checkpoint " +
                                  (dir / "back" / "model_000000.safetensors").string() + " --tokenizer " + (dir / "tok").string();
   const Run imported = run(import_cmd);  // the tokenizer there is the same one: kept
@@ -432,5 +452,37 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   const Run gelu = run(import_cmd + " --force");
   CHECK(gelu.status == 1);
   CHECK(gelu.output.find("hidden_act is gelu") != std::string::npos);
+}
+
+TEST_CASE("hf_convert import under --source: one tag inside it, a step the flag bounds, no directory when refused") {
+  TempDir dir;
+  const auto tok = fixture_tokenizer();
+  tokenizer::save_tokenizer(tok, dir / "tok");
+  ModelShape shape = kShape;
+  shape.vocab_size = static_cast<std::int64_t>(tok.vocab_size());
+  write_ours(dir / "ours.safetensors", shape);
+  const std::string exe = "NANOCHAT_BASE_DIR=" + (dir / "base").string() + " " + NANOCHAT_HF_CONVERT;
+  const std::string tok_flag = " --tokenizer " + (dir / "tok").string();
+  REQUIRE(run(exe + " export --checkpoint " + (dir / "ours.safetensors").string() + tok_flag + " --out " +
+              (dir / "hf").string()).status == 0);
+  const std::string import_cmd = exe + " import --hf " + (dir / "hf").string() + tok_flag + " --source base --step 5";
+
+  const Run climbing = run(import_cmd + " --model-tag ../../x");
+  CHECK(climbing.status == 1);
+  CHECK(climbing.output.find("--model-tag '../../x'") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "x"));
+  const Run negative = run(import_cmd + " --step -5");
+  CHECK(negative.status == 1);
+  CHECK(negative.output.find("flag --step: -5 is outside the allowed range 0..") != std::string::npos);
+  CHECK(run(exe + " export --source base --step -2" + tok_flag + " --out " + (dir / "hf5").string())
+            .output.find("flag --step: -2 is outside the allowed range -1..") != std::string::npos);
+
+  // A refused import creates no directory.
+  fs::create_directories(dir / "hf_noweights");
+  for (const char* f : {"config.json", "tokenizer.json"}) fs::copy_file(dir / "hf" / f, dir / "hf_noweights" / f);
+  const Run no_weights = run(exe + " import --hf " + (dir / "hf_noweights").string() + tok_flag + " --source mid");
+  CHECK(no_weights.status == 1);
+  CHECK(no_weights.output.find("has neither model.safetensors") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "base" / "mid_checkpoints"));
 }
 #endif

@@ -130,6 +130,15 @@ inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std:
              ",\n  \"dtype\": \"", dtype == DType::bf16 ? "bfloat16" : "float32", "\",\n  \"use_cache\": true\n}\n");
 }
 
+// Makes the directory a file is about to be written to: only then, so that a refused conversion
+// leaves no empty directory behind.
+inline void create_parent_directories(const std::filesystem::path& file) {
+  if (!file.has_parent_path()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  NANOCHAT_CHECK(!ec, "cannot create ", file.parent_path().string(), ": ", ec.message());
+}
+
 // Writes model.safetensors: our parameters under transformers' names, checked against the file's
 // model_config, as f32 (bf16 input widened exactly) or bf16 (rounded to nearest even: half the
 // bytes, as hub conversions store nanochat's models).
@@ -160,6 +169,7 @@ inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, 
     }
     tensors.push_back({n.hf, dtype, n.shape, data});
   }
+  create_parent_directories(out);
   save_safetensors(out, tensors, {{"format", "pt"}});  // transformers checks the format field
 }
 
@@ -317,6 +327,7 @@ inline void import_hf_weights(const std::filesystem::path& dir, const ModelShape
     }
     tensors.push_back({n.ours, DType::f32, n.shape, data});
   }
+  create_parent_directories(out);
   save_safetensors(out, tensors, model_config_metadata(s));
 }
 
