@@ -5,7 +5,8 @@
 //     --dtype bfloat16; transformers' names),
 //     tokenizer.json and tokenizer_config.json (with the chat template).
 //   hf_convert import --hf DIR [--checkpoint FILE | --source/--model-tag/--step] [--tokenizer DIR]
-//     writes our weights file and tokenizer directory from such a directory.
+//     writes our weights file and tokenizer directory from such a directory; under --source, a
+//     complete checkpoint step (model_S with its meta_S, one save id) that chat_cli finds.
 // Both replace existing files only with --force.
 // What one side cannot represent is refused with the field that says so (docs/model.md).
 
@@ -23,6 +24,7 @@
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/model/hf_checkpoint.hpp"
 #include "nanochat/tokenizer/hf_tokenizer.hpp"
+#include "nanochat/train/checkpoint.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 
 using namespace nanochat;
@@ -106,23 +108,40 @@ int run_import(const Options& opt) {
               << " of the merges that tiktoken's rule implies; transformers may split some text differently from "
                  "the imported ranks (ours follow the ranks)\n";
 
-  fs::path out = opt.checkpoint;
-  if (out.empty()) {
+  // Under --source: one step of a checkpoint directory, whose meta file makes it complete.
+  const bool checkpoint_step = opt.checkpoint.empty();
+  fs::path out = opt.checkpoint, meta, optim;
+  if (checkpoint_step) {
     const std::string tag = opt.model_tag.empty() ? cat("d", shape.n_layer) : opt.model_tag;
     const fs::path ckpt_dir = data::base_dir() / engine::checkpoint_dir_name(opt.source) /
                               data::check_path_component(tag, "--model-tag");
     out = ckpt_dir / step_file_name("model_", opt.step, ".safetensors");
+    meta = ckpt_dir / step_file_name("meta_", opt.step, ".json");
+    optim = ckpt_dir / step_file_name("optim_", opt.step, "_rank0.safetensors");
   }
   const fs::path tok_dir = tokenizer_dir(opt);
   std::error_code ec;
   const bool same_tokenizer = holds_tokenizer(tok_dir, tok);
   if (!opt.force) {
     NANOCHAT_CHECK(!fs::exists(out, ec), out.string(), " exists; --force replaces it");
+    NANOCHAT_CHECK(!checkpoint_step || !fs::exists(meta, ec), meta.string(), " exists; --force replaces it");
     NANOCHAT_CHECK(same_tokenizer || (!fs::exists(tok_dir / tokenizer::kRanksFileName, ec) &&
                                       !fs::exists(tok_dir / tokenizer::kConfigFileName, ec)),
                    tok_dir.string(), " holds a different tokenizer; --force replaces it (or name another with --tokenizer)");
   }
-  import_hf_weights(dir, shape, tied, out);
+  if (checkpoint_step) {
+    // As train's save_checkpoint: the step's old files go first (no mix of two saves remains), the
+    // meta file comes last, and one save id ties it to the weights.
+    const std::string save_id = checkpoint_detail::new_save_id();
+    import_hf_weights(dir, shape, tied, out, {{"save_id", save_id}}, {meta, optim});
+    std::string model_config;
+    for (const auto& [key, value] : model_config_metadata(shape))
+      model_config += cat(model_config.empty() ? "" : ", ", json::quote(key), ": ", value);
+    write_file_atomically(meta, cat("{\n  \"step\": ", opt.step, ",\n  \"save_id\": ", json::quote(save_id),
+                                    ",\n  \"model_config\": {", model_config, "}\n}\n"));
+  } else {
+    import_hf_weights(dir, shape, tied, out);
+  }
   if (!same_tokenizer) tokenizer::save_tokenizer(tok, tok_dir);
   std::cout << "imported " << dir.string() << " (" << shape.n_layer << " layers, vocab " << shape.vocab_size
             << ") to " << out.string() << " and " << tok_dir.string() << "\n";

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/model/hf_checkpoint.hpp"
 #include "nanochat/tokenizer/hf_tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -454,7 +455,7 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   CHECK(gelu.output.find("hidden_act is gelu") != std::string::npos);
 }
 
-TEST_CASE("hf_convert import under --source: one tag inside it, a step the flag bounds, no directory when refused") {
+TEST_CASE("hf_convert import writes a complete checkpoint under --source, one tag inside it") {
   TempDir dir;
   const auto tok = fixture_tokenizer();
   tokenizer::save_tokenizer(tok, dir / "tok");
@@ -466,6 +467,27 @@ TEST_CASE("hf_convert import under --source: one tag inside it, a step the flag 
   REQUIRE(run(exe + " export --checkpoint " + (dir / "ours.safetensors").string() + tok_flag + " --out " +
               (dir / "hf").string()).status == 0);
   const std::string import_cmd = exe + " import --hf " + (dir / "hf").string() + tok_flag + " --source base --step 5";
+
+  const Run imported = run(import_cmd);
+  REQUIRE_MESSAGE(imported.status == 0, imported.output);
+  const fs::path ckpt = dir / "base" / "base_checkpoints" / "d2";
+  CHECK(engine::find_checkpoint(dir / "base", "base", "", -1) == ckpt / "model_000005.safetensors");
+  const auto meta_save_id = [&] {
+    const json::Value meta = json::parse(read_hf_file(ckpt / "meta_000005.json"), "meta");
+    CHECK(meta.find("step")->whole_number("step") == 5);
+    CHECK(meta.find("model_config")->find("n_layer")->whole_number("n_layer") == 2);
+    const std::string id = meta.find("save_id")->string("save_id");
+    CHECK(SafetensorsFile::load(ckpt / "model_000005.safetensors").metadata().at("save_id") == id);
+    return id;
+  };
+  const std::string first_id = meta_save_id();
+  // Over an existing step, the old step's other files go: no mix of two saves remains.
+  std::ofstream(ckpt / "optim_000005_rank0.safetensors") << "old";
+  REQUIRE(run(import_cmd + " --force").status == 0);
+  CHECK_FALSE(fs::exists(ckpt / "optim_000005_rank0.safetensors"));
+  CHECK(meta_save_id() != first_id);
+  const Run found = run(exe + " export --source base" + tok_flag + " --out " + (dir / "hf_again").string());
+  CHECK_MESSAGE(found.status == 0, found.output);
 
   const Run climbing = run(import_cmd + " --model-tag ../../x");
   CHECK(climbing.status == 1);

@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
@@ -290,11 +291,14 @@ inline std::vector<SafetensorsFile> load_hf_weight_files(const std::filesystem::
 
 }  // namespace detail
 
-// Writes our weights file (f32, nanochat's names and order, model_config metadata) from an HF
-// model directory whose config gave `s`. Tied embeddings without an lm_head tensor take wte's
-// values; a tensor nanochat has no place for (a bias, a norm weight) is refused.
+// Writes our weights file (f32, nanochat's names and order, model_config and `metadata`) from an
+// HF model directory whose config gave `s`. Tied embeddings without an lm_head tensor take wte's
+// values; a tensor nanochat has no place for (a bias, a norm weight) is refused. Once all is
+// checked, and only then, the files in `remove_first` (the rest of a checkpoint step being
+// replaced) are removed durably, before out is written.
 inline void import_hf_weights(const std::filesystem::path& dir, const ModelShape& s, bool tied,
-                              const std::filesystem::path& out) {
+                              const std::filesystem::path& out, const std::map<std::string, std::string>& metadata = {},
+                              const std::vector<std::filesystem::path>& remove_first = {}) {
   const std::vector<SafetensorsFile> files = detail::load_hf_weight_files(dir);
   const auto find = [&](const std::string& name) -> const SafetensorsFile* {
     for (const SafetensorsFile& f : files)
@@ -327,8 +331,11 @@ inline void import_hf_weights(const std::filesystem::path& dir, const ModelShape
     }
     tensors.push_back({n.ours, DType::f32, n.shape, data});
   }
+  for (const std::filesystem::path& stale : remove_first) remove_file_durably(stale);
   create_parent_directories(out);
-  save_safetensors(out, tensors, model_config_metadata(s));
+  std::map<std::string, std::string> all_metadata = model_config_metadata(s);
+  all_metadata.insert(metadata.begin(), metadata.end());
+  save_safetensors(out, tensors, all_metadata);
 }
 
 }  // namespace nanochat
