@@ -5,21 +5,26 @@
 //     --dtype bfloat16; transformers' names),
 //     tokenizer.json and tokenizer_config.json (with the chat template).
 //   hf_convert import --hf DIR [--checkpoint FILE | --source/--model-tag/--step] [--tokenizer DIR]
-//     writes our weights file and tokenizer directory from such a directory. Existing files are
-//     replaced only with --force.
+//     writes our weights file and tokenizer directory from such a directory; under --source, a
+//     complete checkpoint step (model_S with its meta_S, one save id) that chat_cli finds.
+// Both replace existing files only with --force.
 // What one side cannot represent is refused with the field that says so (docs/model.md).
 
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/json.hpp"
+#include "nanochat/core/limits.hpp"
+#include "nanochat/core/step_names.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/model/hf_checkpoint.hpp"
 #include "nanochat/tokenizer/hf_tokenizer.hpp"
+#include "nanochat/train/checkpoint.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 
 using namespace nanochat;
@@ -51,9 +56,11 @@ int run_export(const Options& opt) {
   engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, ours, shape.vocab_size);
   tokenizer::check_nanochat_specials(tok, tok_dir.string());
   const fs::path out = opt.out;
+  // --out may be any directory, ours too (our tokenizer directory has a tokenizer.json).
   std::error_code ec;
-  fs::create_directories(out, ec);
-  NANOCHAT_CHECK(!ec, "cannot create ", out.string(), ": ", ec.message());
+  for (const char* name : {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+                           "tokenizer_config.json"})
+    NANOCHAT_CHECK(opt.force || !fs::exists(out / name, ec), (out / name).string(), " exists; --force replaces it");
   const auto bos = static_cast<std::int64_t>(tok.bos_id());
   const auto eos = static_cast<std::int64_t>(tok.encode_special("<|assistant_end|>"));
   export_hf_weights(ours, shape, out / "model.safetensors", dtype);
@@ -101,26 +108,40 @@ int run_import(const Options& opt) {
               << " of the merges that tiktoken's rule implies; transformers may split some text differently from "
                  "the imported ranks (ours follow the ranks)\n";
 
-  fs::path out = opt.checkpoint;
-  if (out.empty()) {
-    char step[32];
-    NANOCHAT_CHECK(opt.step >= 0, "--step must be 0 or more, got ", opt.step);
-    std::snprintf(step, sizeof step, "%06lld", static_cast<long long>(opt.step));
+  // Under --source: one step of a checkpoint directory, whose meta file makes it complete.
+  const bool checkpoint_step = opt.checkpoint.empty();
+  fs::path out = opt.checkpoint, meta, optim;
+  if (checkpoint_step) {
     const std::string tag = opt.model_tag.empty() ? cat("d", shape.n_layer) : opt.model_tag;
-    out = data::base_dir() / engine::checkpoint_dir_name(opt.source) / tag / cat("model_", step, ".safetensors");
+    const fs::path ckpt_dir = data::base_dir() / engine::checkpoint_dir_name(opt.source) /
+                              data::check_path_component(tag, "--model-tag");
+    out = ckpt_dir / step_file_name("model_", opt.step, ".safetensors");
+    meta = ckpt_dir / step_file_name("meta_", opt.step, ".json");
+    optim = ckpt_dir / step_file_name("optim_", opt.step, "_rank0.safetensors");
   }
   const fs::path tok_dir = tokenizer_dir(opt);
   std::error_code ec;
   const bool same_tokenizer = holds_tokenizer(tok_dir, tok);
   if (!opt.force) {
     NANOCHAT_CHECK(!fs::exists(out, ec), out.string(), " exists; --force replaces it");
+    NANOCHAT_CHECK(!checkpoint_step || !fs::exists(meta, ec), meta.string(), " exists; --force replaces it");
     NANOCHAT_CHECK(same_tokenizer || (!fs::exists(tok_dir / tokenizer::kRanksFileName, ec) &&
                                       !fs::exists(tok_dir / tokenizer::kConfigFileName, ec)),
                    tok_dir.string(), " holds a different tokenizer; --force replaces it (or name another with --tokenizer)");
   }
-  if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
-  NANOCHAT_CHECK(!ec, "cannot create ", out.parent_path().string(), ": ", ec.message());
-  import_hf_weights(dir, shape, tied, out);
+  if (checkpoint_step) {
+    // As train's save_checkpoint: the step's old files go first (no mix of two saves remains), the
+    // meta file comes last, and one save id ties it to the weights.
+    const std::string save_id = checkpoint_detail::new_save_id();
+    import_hf_weights(dir, shape, tied, out, {{"save_id", save_id}}, {meta, optim});
+    std::string model_config;
+    for (const auto& [key, value] : model_config_metadata(shape))
+      model_config += cat(model_config.empty() ? "" : ", ", json::quote(key), ": ", value);
+    write_file_atomically(meta, cat("{\n  \"step\": ", opt.step, ",\n  \"save_id\": ", json::quote(save_id),
+                                    ",\n  \"model_config\": {", model_config, "}\n}\n"));
+  } else {
+    import_hf_weights(dir, shape, tied, out);
+  }
   if (!same_tokenizer) tokenizer::save_tokenizer(tok, tok_dir);
   std::cout << "imported " << dir.string() << " (" << shape.n_layer << " layers, vocab " << shape.vocab_size
             << ") to " << out.string() << " and " << tok_dir.string() << "\n";
@@ -146,11 +167,13 @@ int main(int argc, char** argv) {
                       : "weights file to write; else <base>/<source>/<model-tag or d<layers>>/model_<step>.safetensors")
       .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
       .add("model-tag", opt.model_tag, exporting ? "checkpoint tag (default: the largest d<N>)" : "checkpoint tag (default: d<layers>)", 'g')
-      .add("step", opt.step, exporting ? "checkpoint step (default: the last)" : "step in the written file's name", 's')
+      .add("step", opt.step, exporting ? "checkpoint step (default: the last)" : "step in the written file's name",
+           {exporting ? -1 : 0, max_count}, 's')
       .add("tokenizer", opt.tokenizer, "our tokenizer directory (default: <base>/tokenizer)");
   if (exporting) {
     flags.add("out", opt.out, "Hugging Face model directory to write", 'o')
-        .add("dtype", opt.dtype, "weights: float32 (as our checkpoints hold them) or bfloat16 (half the bytes, rounded)", 'd');
+        .add("dtype", opt.dtype, "weights: float32 (as our checkpoints hold them) or bfloat16 (half the bytes, rounded)", 'd')
+        .add("force", opt.force, "replace existing files in --out");
   } else {
     flags.add("hf", opt.hf, "Hugging Face model directory to read")
         .add("force", opt.force, "replace existing weights and tokenizer files")

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/model/hf_checkpoint.hpp"
 #include "nanochat/tokenizer/hf_tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -202,6 +203,27 @@ TEST_CASE("HF import refuses a config.json our model cannot be, naming the field
   CHECK(model_shape_from_hf_config(config_without(kShape, {"num_key_value_heads"}), "config.json").n_kv_head == 4);
 }
 
+TEST_CASE("HF config.json and our model_config are bounded before any size is built from them") {
+  const auto refused = [](const json::Value& config, const std::string& words) {
+    CAPTURE(words);
+    CHECK_THROWS_WITH(model_shape_from_hf_config(config, "config.json"), doctest::Contains(words.c_str()));
+  };
+  // 6 names per layer would be built for each of these layers.
+  refused(config_with(kShape, "num_hidden_layers", "1e15"), "config.json: n_layer 1000000000000000 is outside 1..999");
+  refused(config_with(kShape, "vocab_size", "2097153"), "config.json: vocab_size 2097153 is outside 1..2097152");
+  refused(config_with(kShape, "max_position_embeddings", "1048577"),
+          "config.json: sequence_len 1048577 is outside 1..1048576");
+  // 4 x width x width elements in one MLP matrix: past int64.
+  refused(config_with(kShape, "hidden_size", "4398046511104"), "overflows");
+
+  TempDir dir;
+  ModelShape deep = kShape;
+  deep.n_layer = 999999999999999999;
+  save_safetensors(dir / "deep.safetensors", {}, model_config_metadata(deep));
+  CHECK_THROWS_WITH(model_shape_of(SafetensorsFile::load(dir / "deep.safetensors")),
+                    doctest::Contains("n_layer 999999999999999999 is outside 1..999"));
+}
+
 TEST_CASE("HF import refuses weights our model has no place for, and takes tied embeddings") {
   TempDir dir;
   fs::create_directories(dir / "hf");
@@ -373,6 +395,26 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
     CHECK(fs::is_regular_file(dir / "hf" / f));
 
+  // Existing files in --out are kept unless --force; our tokenizer directory has a tokenizer.json too.
+  const Run over = run(export_cmd + " --out " + (dir / "hf").string());
+  CHECK(over.status == 1);
+  CHECK(over.output.find("model.safetensors exists; --force replaces it") != std::string::npos);
+  CHECK(run(export_cmd + " --out " + (dir / "hf").string() + " --force").status == 0);
+  const std::string tok_config = read_hf_file(dir / "tok" / "tokenizer.json");
+  const Run over_tok = run(export_cmd + " --out " + (dir / "tok").string());
+  CHECK(over_tok.status == 1);
+  CHECK(over_tok.output.find("tokenizer.json exists; --force replaces it") != std::string::npos);
+  CHECK(read_hf_file(dir / "tok" / "tokenizer.json") == tok_config);
+  CHECK_FALSE(fs::exists(dir / "tok" / "model.safetensors"));
+  // A refused export leaves no directory behind.
+  const std::vector<float> extra(4, 1.0f);
+  write_ours(dir / "extra.safetensors", shape, {{"idx", DType::f32, {4}, extra.data()}});
+  const Run extra_run = run(exe + " export --checkpoint " + (dir / "extra.safetensors").string() + " --tokenizer " +
+                            (dir / "tok").string() + " --out " + (dir / "hf4").string());
+  CHECK(extra_run.status == 1);
+  CHECK(extra_run.output.find("(what are the others?)") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "hf4"));
+
   const std::string import_cmd = exe + " import --hf " + (dir / "hf").string() + " --checkpoint " +
                                  (dir / "back" / "model_000000.safetensors").string() + " --tokenizer " + (dir / "tok").string();
   const Run imported = run(import_cmd);  // the tokenizer there is the same one: kept
@@ -411,5 +453,58 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   const Run gelu = run(import_cmd + " --force");
   CHECK(gelu.status == 1);
   CHECK(gelu.output.find("hidden_act is gelu") != std::string::npos);
+}
+
+TEST_CASE("hf_convert import writes a complete checkpoint under --source, one tag inside it") {
+  TempDir dir;
+  const auto tok = fixture_tokenizer();
+  tokenizer::save_tokenizer(tok, dir / "tok");
+  ModelShape shape = kShape;
+  shape.vocab_size = static_cast<std::int64_t>(tok.vocab_size());
+  write_ours(dir / "ours.safetensors", shape);
+  const std::string exe = "NANOCHAT_BASE_DIR=" + (dir / "base").string() + " " + NANOCHAT_HF_CONVERT;
+  const std::string tok_flag = " --tokenizer " + (dir / "tok").string();
+  REQUIRE(run(exe + " export --checkpoint " + (dir / "ours.safetensors").string() + tok_flag + " --out " +
+              (dir / "hf").string()).status == 0);
+  const std::string import_cmd = exe + " import --hf " + (dir / "hf").string() + tok_flag + " --source base --step 5";
+
+  const Run imported = run(import_cmd);
+  REQUIRE_MESSAGE(imported.status == 0, imported.output);
+  const fs::path ckpt = dir / "base" / "base_checkpoints" / "d2";
+  CHECK(engine::find_checkpoint(dir / "base", "base", "", -1) == ckpt / "model_000005.safetensors");
+  const auto meta_save_id = [&] {
+    const json::Value meta = json::parse(read_hf_file(ckpt / "meta_000005.json"), "meta");
+    CHECK(meta.find("step")->whole_number("step") == 5);
+    CHECK(meta.find("model_config")->find("n_layer")->whole_number("n_layer") == 2);
+    const std::string id = meta.find("save_id")->string("save_id");
+    CHECK(SafetensorsFile::load(ckpt / "model_000005.safetensors").metadata().at("save_id") == id);
+    return id;
+  };
+  const std::string first_id = meta_save_id();
+  // Over an existing step, the old step's other files go: no mix of two saves remains.
+  std::ofstream(ckpt / "optim_000005_rank0.safetensors") << "old";
+  REQUIRE(run(import_cmd + " --force").status == 0);
+  CHECK_FALSE(fs::exists(ckpt / "optim_000005_rank0.safetensors"));
+  CHECK(meta_save_id() != first_id);
+  const Run found = run(exe + " export --source base" + tok_flag + " --out " + (dir / "hf_again").string());
+  CHECK_MESSAGE(found.status == 0, found.output);
+
+  const Run climbing = run(import_cmd + " --model-tag ../../x");
+  CHECK(climbing.status == 1);
+  CHECK(climbing.output.find("--model-tag '../../x'") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "x"));
+  const Run negative = run(import_cmd + " --step -5");
+  CHECK(negative.status == 1);
+  CHECK(negative.output.find("flag --step: -5 is outside the allowed range 0..") != std::string::npos);
+  CHECK(run(exe + " export --source base --step -2" + tok_flag + " --out " + (dir / "hf5").string())
+            .output.find("flag --step: -2 is outside the allowed range -1..") != std::string::npos);
+
+  // A refused import creates no directory.
+  fs::create_directories(dir / "hf_noweights");
+  for (const char* f : {"config.json", "tokenizer.json"}) fs::copy_file(dir / "hf" / f, dir / "hf_noweights" / f);
+  const Run no_weights = run(exe + " import --hf " + (dir / "hf_noweights").string() + tok_flag + " --source mid");
+  CHECK(no_weights.status == 1);
+  CHECK(no_weights.output.find("has neither model.safetensors") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "base" / "mid_checkpoints"));
 }
 #endif

@@ -10,20 +10,28 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <ios>
 #include <iterator>
 #include <limits>
 #include <map>
-#include <memory>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
 #include <vector>
 
+#include "nanochat/core/atomic_file.hpp"
+#include "nanochat/core/bf16.hpp"
+#include "nanochat/core/dtype.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/core/limits.hpp"
 #include "nanochat/core/safetensors.hpp"
+#include "nanochat/core/shape.hpp"
 #include "nanochat/model/weights_file.hpp"
 
 namespace nanochat {
@@ -40,15 +48,26 @@ inline std::map<std::string, std::string> model_config_metadata(const ModelShape
           {"vocab_size", std::to_string(s.vocab_size)},  {"sequence_len", std::to_string(s.sequence_len)}};
 }
 
-// The shape rules our model (GptConfig) has; `source` names the file in the error.
+// The shape rules our model (GptConfig) has; `source` names the file in the error. The sizes come
+// from a user's file, so they are bounded (core/limits.hpp; fewer than 1000 layers, as
+// engine::with_checkpoint_config takes) before any list of names or tensor size is built from them.
 inline void check_model_shape(const ModelShape& s, std::string_view source) {
-  NANOCHAT_CHECK(s.n_layer >= 1 && s.n_head >= 1 && s.n_kv_head >= 1 && s.n_embd >= 1 && s.vocab_size >= 1 &&
-                     s.sequence_len >= 1,
-                 source, ": layers, heads, KV heads, width, vocabulary and sequence length must all be positive");
+  const auto check_range = [&](std::int64_t v, std::string_view field, std::int64_t max) {
+    NANOCHAT_CHECK(v >= 1 && v <= max, source, ": ", field, " ", v, " is outside 1..", max);
+  };
+  check_range(s.n_layer, "n_layer", 999);
+  check_range(s.vocab_size, "vocab_size", max_vocab_size);
+  check_range(s.sequence_len, "sequence_len", max_sequence_len);
+  NANOCHAT_CHECK(s.n_head >= 1 && s.n_kv_head >= 1 && s.n_embd >= 1, source,
+                 ": heads, KV heads and width must all be positive");
   NANOCHAT_CHECK(s.n_embd % s.n_head == 0, source, ": width ", s.n_embd, " does not divide into ", s.n_head, " heads");
   NANOCHAT_CHECK(s.head_dim() % 2 == 0, source, ": head dim ", s.head_dim(), " must be even (rotary pairs)");
   NANOCHAT_CHECK(s.n_kv_head <= s.n_head && s.n_head % s.n_kv_head == 0, source, ": ", s.n_head,
                  " heads are not a multiple of ", s.n_kv_head, " KV heads");
+  // The largest tensors' element counts (K/V are at most n_embd rows: n_kv_head <= n_head).
+  checked_mul(checked_mul(s.n_embd, std::int64_t{4}, cat(source, ": 4 x width")), s.n_embd,
+              cat(source, ": the MLP's 4 x width x width"));
+  checked_mul(s.vocab_size, s.n_embd, cat(source, ": vocab_size x width"));
 }
 
 inline ModelShape model_shape_of(const SafetensorsFile& file) {
@@ -112,6 +131,15 @@ inline std::string hf_config_json(const ModelShape& s, std::int64_t bos_id, std:
              ",\n  \"dtype\": \"", dtype == DType::bf16 ? "bfloat16" : "float32", "\",\n  \"use_cache\": true\n}\n");
 }
 
+// Makes the directory a file is about to be written to: only then, so that a refused conversion
+// leaves no empty directory behind.
+inline void create_parent_directories(const std::filesystem::path& file) {
+  if (!file.has_parent_path()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  NANOCHAT_CHECK(!ec, "cannot create ", file.parent_path().string(), ": ", ec.message());
+}
+
 // Writes model.safetensors: our parameters under transformers' names, checked against the file's
 // model_config, as f32 (bf16 input widened exactly) or bf16 (rounded to nearest even: half the
 // bytes, as hub conversions store nanochat's models).
@@ -120,6 +148,8 @@ inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, 
   NANOCHAT_CHECK(dtype == DType::f32 || dtype == DType::bf16, "export_hf_weights: the HF weights are f32 or bf16, not ",
                  name_of(dtype));
   const auto names = hf_tensor_names(s);
+  NANOCHAT_CHECK(ours.tensors().size() == names.size(), ours.path(), ": has ", ours.tensors().size(),
+                 " tensors but a model of this shape has ", names.size(), " (what are the others?)");
   std::vector<std::vector<float>> widened(names.size());  // bf16 input as f32
   std::vector<std::vector<bf16>> rounded(names.size());   // f32 values as bf16
   std::vector<TensorToSave> tensors;
@@ -140,8 +170,7 @@ inline void export_hf_weights(const SafetensorsFile& ours, const ModelShape& s, 
     }
     tensors.push_back({n.hf, dtype, n.shape, data});
   }
-  NANOCHAT_CHECK(ours.tensors().size() == tensors.size(), ours.path(), ": has ", ours.tensors().size(),
-                 " tensors but a model of this shape has ", tensors.size(), " (what are the others?)");
+  create_parent_directories(out);
   save_safetensors(out, tensors, {{"format", "pt"}});  // transformers checks the format field
 }
 
@@ -262,11 +291,14 @@ inline std::vector<SafetensorsFile> load_hf_weight_files(const std::filesystem::
 
 }  // namespace detail
 
-// Writes our weights file (f32, nanochat's names and order, model_config metadata) from an HF
-// model directory whose config gave `s`. Tied embeddings without an lm_head tensor take wte's
-// values; a tensor nanochat has no place for (a bias, a norm weight) is refused.
+// Writes our weights file (f32, nanochat's names and order, model_config and `metadata`) from an
+// HF model directory whose config gave `s`. Tied embeddings without an lm_head tensor take wte's
+// values; a tensor nanochat has no place for (a bias, a norm weight) is refused. Once all is
+// checked, and only then, the files in `remove_first` (the rest of a checkpoint step being
+// replaced) are removed durably, before out is written.
 inline void import_hf_weights(const std::filesystem::path& dir, const ModelShape& s, bool tied,
-                              const std::filesystem::path& out) {
+                              const std::filesystem::path& out, const std::map<std::string, std::string>& metadata = {},
+                              const std::vector<std::filesystem::path>& remove_first = {}) {
   const std::vector<SafetensorsFile> files = detail::load_hf_weight_files(dir);
   const auto find = [&](const std::string& name) -> const SafetensorsFile* {
     for (const SafetensorsFile& f : files)
@@ -299,7 +331,11 @@ inline void import_hf_weights(const std::filesystem::path& dir, const ModelShape
     }
     tensors.push_back({n.ours, DType::f32, n.shape, data});
   }
-  save_safetensors(out, tensors, model_config_metadata(s));
+  for (const std::filesystem::path& stale : remove_first) remove_file_durably(stale);
+  create_parent_directories(out);
+  std::map<std::string, std::string> all_metadata = model_config_metadata(s);
+  all_metadata.insert(metadata.begin(), metadata.end());
+  save_safetensors(out, tensors, all_metadata);
 }
 
 }  // namespace nanochat
