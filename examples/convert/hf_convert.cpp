@@ -24,7 +24,6 @@
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/model/hf_checkpoint.hpp"
 #include "nanochat/tokenizer/hf_tokenizer.hpp"
-#include "nanochat/train/checkpoint.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 
 using namespace nanochat;
@@ -132,7 +131,7 @@ int run_import(const Options& opt) {
   if (checkpoint_step) {
     // As train's save_checkpoint: the step's old files go first (no mix of two saves remains), the
     // meta file comes last, and one save id ties it to the weights.
-    const std::string save_id = checkpoint_detail::new_save_id();
+    const std::string save_id = new_save_id();
     import_hf_weights(dir, shape, tied, out, {{"save_id", save_id}}, {meta, optim});
     std::string model_config;
     for (const auto& [key, value] : model_config_metadata(shape))

@@ -14,6 +14,8 @@ namespace nanochat {
 // The most threads a program starts for one pool (tokenizing workers, BPE counting, downloads):
 // far beyond any machine's cores, far below what makes thread creation fail.
 inline constexpr std::int64_t max_threads = 1024;
+// A model's depth (n_layer): far past any compiled Config (nanochat's largest is 32).
+inline constexpr std::int64_t max_layers = 999;
 // A model's context (sequence_len): 512x nanochat's 2048.
 inline constexpr std::int64_t max_sequence_len = std::int64_t{1} << 20;
 // Rows of one forward (a device batch).

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -42,6 +43,16 @@ inline bool is_complete_checkpoint(const std::filesystem::path& dir, std::int64_
   std::error_code ec;
   return std::filesystem::is_regular_file(dir / step_file_name("model_", step, ".safetensors"), ec) &&
          std::filesystem::is_regular_file(dir / step_file_name("meta_", step, ".json"), ec);
+}
+
+// A fresh id for one save of a checkpoint step, written into each of its files so that files of
+// different saves are never taken for one checkpoint.
+inline std::string new_save_id() {
+  std::random_device entropy;
+  const std::uint64_t id = (std::uint64_t{entropy()} << 32) ^ entropy();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
 }
 
 // The largest step with a complete checkpoint in dir; -1 if none. Names that are not a step's

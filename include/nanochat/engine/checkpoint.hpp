@@ -95,7 +95,7 @@ decltype(auto) with_checkpoint_config(const SafetensorsFile& file, Depths depths
   // Beyond this bound (core/limits.hpp) the file is taken as corrupt.
   NANOCHAT_CHECK(sequence_len <= max_sequence_len, file.path(), ": sequence_len ", sequence_len,
                  " is more than the ", max_sequence_len, " a checkpoint may have");
-  NANOCHAT_CHECK(n_layer > 0 && n_layer < 1000 && Depths::contains(static_cast<int>(n_layer)), file.path(),
+  NANOCHAT_CHECK(n_layer > 0 && n_layer <= max_layers && Depths::contains(static_cast<int>(n_layer)), file.path(),
                  ": n_layer ", n_layer, " matches no model compiled into this program; compiled depths: ",
                  Depths::str());
   return dispatch_depth<float>(static_cast<int>(n_layer), depths, [&]<Config C>() -> decltype(auto) {

@@ -55,7 +55,7 @@ inline void check_model_shape(const ModelShape& s, std::string_view source) {
   const auto check_range = [&](std::int64_t v, std::string_view field, std::int64_t max) {
     NANOCHAT_CHECK(v >= 1 && v <= max, source, ": ", field, " ", v, " is outside 1..", max);
   };
-  check_range(s.n_layer, "n_layer", 999);
+  check_range(s.n_layer, "n_layer", max_layers);
   check_range(s.vocab_size, "vocab_size", max_vocab_size);
   check_range(s.sequence_len, "sequence_len", max_sequence_len);
   NANOCHAT_CHECK(s.n_head >= 1 && s.n_kv_head >= 1 && s.n_embd >= 1, source,

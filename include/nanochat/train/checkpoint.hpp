@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -56,15 +55,6 @@ inline void remove_stale_temp_files(const std::filesystem::path& dir) {
 }
 
 namespace checkpoint_detail {
-
-// A fresh id for one save, written into its three files (see the top of this file).
-inline std::string new_save_id() {
-  std::random_device entropy;
-  const std::uint64_t id = (std::uint64_t{entropy()} << 32) ^ entropy();
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
-  return buf;
-}
 
 // A safetensors file of the checkpoint must carry the save id its meta file names.
 inline void check_save_id(const SafetensorsFile& file, const std::string& save_id,
@@ -126,7 +116,7 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
   const std::string s = step_file_name("", state.step, "");
   // Step S stops being a checkpoint before any of its files changes.
   remove_file_durably(dir / ("meta_" + s + ".json"));
-  const std::string save_id = checkpoint_detail::new_save_id();
+  const std::string save_id = new_save_id();
   save_weights(backend, weights, dir / ("model_" + s + ".safetensors"), state.max_seq_len,
                {{"source_step", std::to_string(state.step)}, {"save_id", save_id}});
 
