@@ -91,13 +91,13 @@ int run_import(const Options& opt) {
   NANOCHAT_CHECK(!opt.hf.empty(), "import needs --hf DIR (the Hugging Face model directory to read)");
   const fs::path dir = opt.hf;
   const fs::path config_path = dir / "config.json";
-  const json::Value config = json::parse(read_hf_file(config_path), config_path.string());
+  const json::Value config = json::parse(read_file(config_path), config_path.string());
   const ModelShape shape = model_shape_from_hf_config(config, config_path.string(), {opt.allow_norm_eps});
   const json::Value* tie = config.find("tie_word_embeddings");
   const bool tied = tie != nullptr && std::holds_alternative<bool>(tie->data) && std::get<bool>(tie->data);
 
   const fs::path tok_json = dir / "tokenizer.json";
-  const tokenizer::HfTokenizerImport imported = tokenizer::tokenizer_from_hf_json(read_hf_file(tok_json), tok_json.string());
+  const tokenizer::HfTokenizerImport imported = tokenizer::tokenizer_from_hf_json(read_file(tok_json), tok_json.string());
   const tokenizer::Tokenizer& tok = imported.tokenizer;
   tokenizer::check_nanochat_specials(tok, tok_json.string());
   NANOCHAT_CHECK(static_cast<std::int64_t>(tok.vocab_size()) == shape.vocab_size, tok_json.string(), " has ",

@@ -45,7 +45,7 @@ void fuzz_config(std::string_view text) {
   const std::string path = fuzz::write_file(fuzz::scratch().path() / "config.json", text).string();
   ModelShape s;
   try {
-    s = model_shape_from_hf_config(json::parse(read_hf_file(path), path), path);
+    s = model_shape_from_hf_config(json::parse(read_file(path), path), path);
   } catch (const Error& e) {
     fuzz::check_names(e, path);
     return;
@@ -59,7 +59,7 @@ void fuzz_tokenizer(std::string_view text) {
   const std::string path = fuzz::write_file(fuzz::scratch().path() / "tokenizer.json", text).string();
   std::optional<tk::HfTokenizerImport> imported;
   try {
-    imported.emplace(tk::tokenizer_from_hf_json(read_hf_file(path), path));
+    imported.emplace(tk::tokenizer_from_hf_json(read_file(path), path));
   } catch (const Error& e) {
     fuzz::check_names(e, path);
     return;

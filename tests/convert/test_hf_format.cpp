@@ -400,11 +400,11 @@ TEST_CASE("hf_convert end to end: export, import, and the refusals a user meets"
   CHECK(over.status == 1);
   CHECK(over.output.find("model.safetensors exists; --force replaces it") != std::string::npos);
   CHECK(run(export_cmd + " --out " + (dir / "hf").string() + " --force").status == 0);
-  const std::string tok_config = read_hf_file(dir / "tok" / "tokenizer.json");
+  const std::string tok_config = read_file(dir / "tok" / "tokenizer.json");
   const Run over_tok = run(export_cmd + " --out " + (dir / "tok").string());
   CHECK(over_tok.status == 1);
   CHECK(over_tok.output.find("tokenizer.json exists; --force replaces it") != std::string::npos);
-  CHECK(read_hf_file(dir / "tok" / "tokenizer.json") == tok_config);
+  CHECK(read_file(dir / "tok" / "tokenizer.json") == tok_config);
   CHECK_FALSE(fs::exists(dir / "tok" / "model.safetensors"));
   // A refused export leaves no directory behind.
   const std::vector<float> extra(4, 1.0f);
@@ -473,7 +473,7 @@ TEST_CASE("hf_convert import writes a complete checkpoint under --source, one ta
   const fs::path ckpt = dir / "base" / "base_checkpoints" / "d2";
   CHECK(engine::find_checkpoint(dir / "base", "base", "", -1) == ckpt / "model_000005.safetensors");
   const auto meta_save_id = [&] {
-    const json::Value meta = json::parse(read_hf_file(ckpt / "meta_000005.json"), "meta");
+    const json::Value meta = json::parse(read_file(ckpt / "meta_000005.json"), "meta");
     CHECK(meta.find("step")->whole_number("step") == 5);
     CHECK(meta.find("model_config")->find("n_layer")->whole_number("n_layer") == 2);
     const std::string id = meta.find("save_id")->string("save_id");

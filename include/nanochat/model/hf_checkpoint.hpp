@@ -13,9 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <ios>
-#include <iterator>
 #include <limits>
 #include <map>
 #include <string>
@@ -30,6 +28,7 @@
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/limits.hpp"
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/core/safetensors.hpp"
 #include "nanochat/core/shape.hpp"
 #include "nanochat/model/weights_file.hpp"
@@ -37,16 +36,6 @@
 namespace nanochat {
 
 // The model_config fields at run time (a converter handles any shape, not only compiled ones).
-struct ModelShape {
-  std::int64_t n_layer = 0, n_head = 0, n_kv_head = 0, n_embd = 0, vocab_size = 0, sequence_len = 0;
-  std::int64_t head_dim() const { return n_embd / n_head; }
-};
-
-inline std::map<std::string, std::string> model_config_metadata(const ModelShape& s) {
-  return {{"n_layer", std::to_string(s.n_layer)},       {"n_head", std::to_string(s.n_head)},
-          {"n_kv_head", std::to_string(s.n_kv_head)}, {"n_embd", std::to_string(s.n_embd)},
-          {"vocab_size", std::to_string(s.vocab_size)},  {"sequence_len", std::to_string(s.sequence_len)}};
-}
 
 // The shape rules our model (GptConfig) has; `source` names the file in the error. The sizes come
 // from a user's file, so they are bounded (core/limits.hpp; fewer than 1000 layers, as
@@ -252,16 +241,6 @@ inline ModelShape model_shape_from_hf_config(const json::Value& config, std::str
   return s;
 }
 
-// The text of a file of an HF model directory (config.json, tokenizer.json, the shard index).
-inline std::string read_hf_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), path.string(), " is not a readable file");
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  NANOCHAT_CHECK(!in.bad(), path.string(), ": cannot read");
-  return text;
-}
-
 namespace detail {
 
 // The safetensors files of an HF model directory: model.safetensors, or the shards that
@@ -275,7 +254,7 @@ inline std::vector<SafetensorsFile> load_hf_weight_files(const std::filesystem::
   const std::filesystem::path index_path = dir / "model.safetensors.index.json";
   NANOCHAT_CHECK(std::filesystem::is_regular_file(index_path), dir.string(),
                  ": has neither model.safetensors nor model.safetensors.index.json");
-  const json::Value index = json::parse(read_hf_file(index_path), index_path.string());
+  const json::Value index = json::parse(read_file(index_path), index_path.string());
   const json::Value* map = index.find("weight_map");
   NANOCHAT_CHECK(map != nullptr, index_path.string(), ": has no weight_map");
   std::vector<std::string> shards;

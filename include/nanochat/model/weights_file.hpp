@@ -17,12 +17,24 @@
 
 namespace nanochat {
 
-// The model_config a Config and vocabulary stand for, as safetensors metadata.
+// A model's shape as a checkpoint's model_config states it (runtime values: what a file says,
+// before a compiled Config is chosen for it).
+struct ModelShape {
+  std::int64_t n_layer = 0, n_head = 0, n_kv_head = 0, n_embd = 0, vocab_size = 0, sequence_len = 0;
+  std::int64_t head_dim() const { return n_embd / n_head; }
+};
+
+// The model_config of a shape, as safetensors metadata.
+inline std::map<std::string, std::string> model_config_metadata(const ModelShape& s) {
+  return {{"n_layer", std::to_string(s.n_layer)},       {"n_head", std::to_string(s.n_head)},
+          {"n_kv_head", std::to_string(s.n_kv_head)}, {"n_embd", std::to_string(s.n_embd)},
+          {"vocab_size", std::to_string(s.vocab_size)},  {"sequence_len", std::to_string(s.sequence_len)}};
+}
+
+// The model_config a Config and vocabulary stand for.
 template <Config C>
 std::map<std::string, std::string> model_config_metadata(std::int64_t vocab_size, std::int64_t sequence_len) {
-  return {{"n_layer", std::to_string(C::depth)},       {"n_head", std::to_string(C::n_head)},
-          {"n_kv_head", std::to_string(C::n_kv_head)}, {"n_embd", std::to_string(C::model_dim)},
-          {"vocab_size", std::to_string(vocab_size)},  {"sequence_len", std::to_string(sequence_len)}};
+  return model_config_metadata(ModelShape{C::depth, C::n_head, C::n_kv_head, C::model_dim, vocab_size, sequence_len});
 }
 
 // A non-negative integer metadata field of a weights or checkpoint file (decimal digits only, as

@@ -10,8 +10,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -21,6 +19,7 @@
 #include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/tokenizer/pretokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 
@@ -77,20 +76,6 @@ inline bool base64_decode(std::string_view text, std::string& out) {
   }
   return true;
 }
-
-namespace detail {
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), "tokenizer: ", path.string(), " is not a readable file");
-  std::ifstream in(path, std::ios::binary);
-  NANOCHAT_CHECK(in.good(), "tokenizer: cannot open ", path.string());
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  NANOCHAT_CHECK(!in.bad(), "tokenizer: error reading ", path.string());
-  return data;
-}
-
-}  // namespace detail
 
 // Parses a tiktoken ranks file: returns the token bytes by rank. Ranks must be 0..n-1, each once.
 inline std::vector<std::string> parse_ranks(std::string_view text, std::string_view source) {
@@ -167,8 +152,8 @@ inline void save_tokenizer(const Tokenizer& tok, const std::filesystem::path& di
 inline Tokenizer load_tokenizer(const std::filesystem::path& dir) {
   const std::filesystem::path ranks_path = dir / kRanksFileName;
   const std::filesystem::path config_path = dir / kConfigFileName;
-  std::vector<std::string> tokens = parse_ranks(detail::read_file(ranks_path), ranks_path.string());
-  const std::string config_text = detail::read_file(config_path);
+  std::vector<std::string> tokens = parse_ranks(read_file(ranks_path), ranks_path.string());
+  const std::string config_text = read_file(config_path);
   const std::string source = config_path.string();
   const json::Value config = json::parse(config_text, source);
   const json::Value* pattern = config.find("pattern");

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -22,6 +21,7 @@
 
 #include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/core/safetensors.hpp"
 #include "nanochat/core/step_names.hpp"
 #include "nanochat/data/token_loader.hpp"
@@ -162,11 +162,10 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
                            GptWeights<C, B>& weights, NanochatOptimizers<C, B>& optimizers) {
   const std::string s = step_file_name("", step, "");
   const std::filesystem::path meta_path = dir / ("meta_" + s + ".json");
-  std::ifstream in(meta_path, std::ios::binary);
-  NANOCHAT_CHECK(in.good(), meta_path.string(), ": no checkpoint for step ", step, " in ", dir.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto meta = json::parse(text.str(), meta_path.string());
+  std::error_code missing;
+  NANOCHAT_CHECK(std::filesystem::is_regular_file(meta_path, missing), meta_path.string(), ": no checkpoint for step ",
+                 step, " in ", dir.string());
+  const auto meta = json::parse(read_file(meta_path), meta_path.string());
   auto member = [&](const json::Value& obj, const char* key) -> const json::Value& {
     const auto* v = obj.find(key);
     NANOCHAT_CHECK(v != nullptr, meta_path.string(), ": missing field ", key);
