@@ -20,7 +20,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -74,7 +73,7 @@ class TokenLoader {
     workers_.reserve(options_.threads);  // so that only the thread start itself can throw below
     try {
       for (std::size_t t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { work(); });
-    } catch (const std::system_error& e) {
+    } catch (const std::exception& e) {  // system_error, or bad_alloc for a thread's state
       // The destructor does not run for a constructor that throws: stop the workers started so
       // far here, else their std::thread objects terminate the process.
       stop_workers();
