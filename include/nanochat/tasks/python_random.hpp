@@ -10,6 +10,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -63,7 +64,7 @@ class PythonRandom {
   // random._randbelow(n): rejection sampling on bit_length(n) bits.
   std::uint64_t randbelow(std::uint64_t n) {
     NANOCHAT_CHECK(n > 0, "PythonRandom::randbelow: empty range");
-    const int bits = std::bit_width(n);
+    const int bits = static_cast<int>(std::bit_width(n));
     std::uint64_t r = getrandbits(bits);
     while (r >= n) r = getrandbits(bits);
     return r;
@@ -77,8 +78,8 @@ class PythonRandom {
 
   template <class Sequence>
   const auto& choice(const Sequence& items) {
-    NANOCHAT_CHECK(!items.empty(), "PythonRandom::choice: empty sequence");
-    return items[static_cast<std::size_t>(randbelow(items.size()))];
+    NANOCHAT_CHECK(std::size(items) > 0, "PythonRandom::choice: empty sequence");
+    return items[static_cast<std::size_t>(randbelow(std::size(items)))];
   }
 
   // random.shuffle: Fisher-Yates from the back.

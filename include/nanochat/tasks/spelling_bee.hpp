@@ -127,7 +127,7 @@ inline std::string ascii_lower(std::string_view s) {
   return out;
 }
 
-inline std::string fill(std::string_view pattern, std::string_view letter, std::string_view word) {
+inline std::string fill_template(std::string_view pattern, std::string_view letter, std::string_view word) {
   std::string out;
   for (std::size_t i = 0; i < pattern.size();) {
     if (pattern.compare(i, 8, "{letter}") == 0) {
@@ -198,7 +198,7 @@ class SpellingBee final : public Task {
     constexpr std::array<std::string_view, 3> quotes = {"", "'", "\""};
     const std::string_view letter_quote = rng.choice(quotes);
     const std::string_view word_quote = rng.choice(quotes);
-    std::string user = fill(pattern, cat(letter_quote, letter, letter_quote), cat(word_quote, word, word_quote));
+    std::string user = fill_template(pattern, cat(letter_quote, letter, letter_quote), cat(word_quote, word, word_quote));
     if (rng.random() < 0.5) user += "?";
     Example out;
     out.conversation.messages.push_back({"user", user});

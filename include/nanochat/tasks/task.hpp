@@ -80,7 +80,7 @@ using TaskPtr = std::shared_ptr<const Task>;
 // length is ceil((stop - start) / step).
 struct Slice {
   std::size_t start = 0;
-  std::optional<std::size_t> stop;
+  std::optional<std::size_t> stop{};
   std::size_t step = 1;
 };
 
