@@ -162,7 +162,7 @@ TEST_CASE("tasks/mixture: nanochat's shuffled order, every example once, determi
   CHECK(std::count(hit.begin(), hit.end(), 1) == 100000);
 }
 
-TEST_CASE("tasks/mixture: a task listed twice is seen twice; TaskSequence keeps order") {
+TEST_CASE("tasks/mixture: a task listed twice is seen twice, TaskSequence keeps order") {
   auto a = std::make_shared<LabelledTask>(0, 3);
   const ts::TaskMixture twice({a, a});
   std::multiset<std::string> labels;
