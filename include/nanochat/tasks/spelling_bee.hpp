@@ -64,7 +64,9 @@ inline std::int64_t example_seed(Split split, std::size_t index) {
   return static_cast<std::int64_t>(index) + (split == Split::test ? kTestSeedOffset : 0);
 }
 
-// nanochat's user message templates (data augmentation over phrasing and language).
+// nanochat's user message templates (data augmentation over phrasing and language), kept
+// verbatim (nanochat is MIT-licensed) because they define the task: with them our SpellingBee
+// train and test conversations are nanochat's, so its scores compare with nanochat's.
 inline constexpr std::array<std::string_view, 51> kTemplates = {
     "How many {letter} are in the word {word}",
     "How many {letter} are in {word}",
