@@ -16,6 +16,7 @@ packages=(
   bible-kjv                # offline default corpus: the King James Bible (public domain), dumped by `bible`
   python3-torch            # reference model fixtures and the nanochat checkpoint converter (tests/convert)
   libpcre2-dev             # PCRE2: the split-pattern oracle in the tokenizer tests
+  wamerican                # /usr/share/dict/words: the word list of the SpellingBee and SimpleSpelling tasks
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,79 @@
+#pragma once
+// Where the public chat datasets live offline, and the small readers they share. Every file is
+// read from a local directory (nothing is downloaded here): a missing one is an Error naming
+// the path it is expected at and what to put there; a malformed one names the file and line.
+//
+// Layout under task_data_dir() = BASE/task_data (BASE as data::base_dir()), each dataset in the
+// form its publisher distributes it:
+//   gsm8k/main/{train,test}-00000-of-00001.parquet   openai/gsm8k on Hugging Face
+//   gsm8k/{train,test}.jsonl                           or openai/grade-school-math's JSONL
+//   smol-smoltalk/{train,test}.jsonl                   HuggingFaceTB/smol-smoltalk as JSONL
+//   mmlu/data/{auxiliary_train,dev,val,test}/*.csv     Hendrycks' data.tar, extracted
+//   ARC-V1-Feb2018-2/ARC-{Easy,Challenge}/ARC-*-{Train,Dev,Test}.jsonl   AI2's ARC zip, extracted
+//   humaneval/HumanEval.jsonl                          openai/human-eval's HumanEval.jsonl.gz, gunzipped
+// and, as nanochat keeps them, BASE/identity_conversations.jsonl and a word list.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/json.hpp"
+#include "nanochat/core/read_file.hpp"
+#include "nanochat/data/paths.hpp"
+#include "nanochat/tasks/python_random.hpp"
+
+namespace nanochat::tasks {
+
+inline std::filesystem::path task_data_dir() { return data::base_dir() / "task_data"; }
+
+// Throws unless path is a regular file; the message says which dataset file belongs there.
+inline void require_dataset_file(const std::filesystem::path& path, std::string_view dataset,
+                                 std::string_view what_goes_there) {
+  std::error_code ec;
+  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), dataset, ": missing ", path.string(),
+                 "; put ", what_goes_there, " there");
+}
+
+// Calls on_line(value, where) for each non-blank line of a JSONL file, where = "file:line N".
+template <class OnLine>
+void for_each_jsonl(const std::filesystem::path& path, OnLine on_line) {
+  const std::string text = read_file(path);
+  std::size_t line_number = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    ++line_number;
+    pos = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    const std::string where = cat(path.string(), ":", line_number);
+    on_line(json::parse(line, where), where);
+  }
+}
+
+// A string member of a JSON object, or an Error naming where it is missing.
+inline const std::string& json_string(const json::Value& object, std::string_view key, std::string_view where) {
+  const json::Value* member = object.find(key);
+  NANOCHAT_CHECK(member != nullptr, where, ": no \"", key, "\"");
+  return member->string(cat(where, ": \"", key, "\""));
+}
+
+// The row order nanochat reads a Hugging Face dataset in after .shuffle(seed=42). HF's order
+// comes from numpy's PCG64 permutation; this is Python's random.Random(seed).shuffle of
+// 0..n-1 instead: deterministic and a uniform shuffle, so a prefix slice (SmolTalk's first
+// 10,000, GSM8K test's first 420) is a random subset as in nanochat, but not the same subset.
+inline std::vector<std::uint32_t> shuffled_rows(std::size_t rows, std::int64_t seed = 42) {
+  NANOCHAT_CHECK(rows < (std::size_t{1} << 32), "shuffled_rows: ", rows, " rows exceed 2^32");
+  std::vector<std::uint32_t> order(rows);
+  std::iota(order.begin(), order.end(), std::uint32_t{0});
+  PythonRandom(seed).shuffle(order);
+  return order;
+}
+
+}  // namespace nanochat::tasks
