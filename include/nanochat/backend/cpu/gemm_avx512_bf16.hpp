@@ -56,7 +56,8 @@ NANOCHAT_UNROLL
     const __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
 NANOCHAT_UNROLL
     for (int i = 0; i < mr; ++i) {
-      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
+      // Not _mm512_set1_epi32: Clang 16 crashes (segfaults) compiling that broadcast into VDPBF16PS.
+      const __m512bh ai = (__m512bh)_mm512_maskz_broadcastd_epi32(avx512::all16, _mm_cvtsi32_si128(static_cast<int>(a[i])));
       acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
       acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
     }
