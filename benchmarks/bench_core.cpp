@@ -19,6 +19,7 @@
 #endif
 
 #include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/macros.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -135,8 +136,11 @@ void fma_peak_run(benchmark::State& state) {
   for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_ps(1.0f + static_cast<float>(i) * 1e-7f);
   const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
   for (auto _ : state) {
-    for (int r = 0; r < repeats; ++r)
+    for (int r = 0; r < repeats; ++r) {
+      // Unrolled, so the accumulators stay in registers (rolled, GCC kept them in memory).
+NANOCHAT_UNROLL
       for (int i = 0; i < chains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, shift);
+    }
     benchmark::DoNotOptimize(acc);
   }
   state.counters["GFLOP/s"] = all_threads_rate(2.0 * 16 * chains * repeats);
@@ -150,8 +154,11 @@ void dpbf16_peak_run(benchmark::State& state) {
   for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
   const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x33d633d6);
   for (auto _ : state) {
-    for (int r = 0; r < repeats; ++r)
+    for (int r = 0; r < repeats; ++r) {
+      // Unrolled, so the accumulators stay in registers (rolled, GCC kept them in memory).
+NANOCHAT_UNROLL
       for (int i = 0; i < chains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    }
     benchmark::DoNotOptimize(acc);
   }
   state.counters["GFLOP/s"] = all_threads_rate(4.0 * 16 * chains * repeats);
