@@ -1,19 +1,25 @@
 // Cpu backend throughput: GEMM in GFLOP/s (square sizes, and the shapes of a d4..d20 forward
 // pass; ours beside OpenBLAS's sgemm, and computing in bf16) and RMSNorm in GB/s. The best square
 // sgemm figure is the "sgemm peak" that the model benchmarks are judged against
-// (docs/benchmarks.md). Beside them, the ceilings the GEMM kernels work under, measured on
-// registers alone: AVX-512 FMAs, and AMX tile multiplies with 0, 1 or 4 tile loads per four.
+// (docs/benchmarks.md); the bf16 products of d8's step on each bf16 kernel this machine runs.
+// Beside them, the ceilings the GEMM kernels work under, measured on registers alone: AVX-512
+// FMAs, VDPBF16PS, and AMX tile multiplies with 0, 1 or 4 tile loads per four.
 
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
 #include <cstdint>
 
-#if defined(__AVX512F__)
+#include <string>
+#include <utility>
+
+#include "nanochat/backend/cpu/x86_target.hpp"
+#if defined(NANOCHAT_X86_KERNELS)
 #include <immintrin.h>
 #endif
 
 #include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/macros.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -31,8 +37,9 @@ Tensor<T, Cpu> random_tensor(Cpu& cpu, Shape shape, std::uint64_t seed) {
 // inputs (weights stored [out, in]), by range(3): 0 the forward y = x W^T, 1 the input gradient
 // dx = dy W, 2 the weight gradient dW += dy^T x (beta 1, as gradients accumulate). Through
 // cpu::gemm with the given compute type, or (Openblas) straight through OpenBLAS's sgemm for the
-// side-by-side (run it with OPENBLAS_CORETYPE set where OpenBLAS does not know the CPU).
-enum class Impl { ours, openblas };
+// side-by-side (run it with OPENBLAS_CORETYPE set where OpenBLAS does not know the CPU), or
+// (Kernel) on the GEMM kernel range(4) (a cpu::GemmKernel) instead of the process's choice.
+enum class Impl { ours, openblas, kernel };
 template <class T, GemmCompute Compute = GemmCompute::fp32, Impl Using = Impl::ours>
 void gemm_linear(benchmark::State& state) {
   const std::int64_t tokens = state.range(0), outs = state.range(1), ins = state.range(2), pass = state.range(3);
@@ -46,12 +53,24 @@ void gemm_linear(benchmark::State& state) {
   auto a = ta == Transpose::yes ? random_tensor<T>(cpu, {k, m}, 1) : random_tensor<T>(cpu, {m, k}, 1);
   auto b = tb == Transpose::yes ? random_tensor<T>(cpu, {n, k}, 2) : random_tensor<T>(cpu, {k, n}, 2);
   auto c = random_tensor<float>(cpu, {m, n}, 3);
+  cpu::GemmKernel kernel{};
+  if constexpr (Using == Impl::kernel) {
+    kernel = static_cast<cpu::GemmKernel>(state.range(4));
+    const std::string missing = cpu::gemm_kernel_missing(kernel, cpu::cpu_features());
+    if (!missing.empty()) {
+      state.SkipWithError(("this machine lacks " + missing).c_str());
+      return;
+    }
+  }
   for (auto _ : state) {
     if constexpr (Using == Impl::openblas) {
       const auto op = [](Transpose x) { return x == Transpose::yes ? CblasTrans : CblasNoTrans; };
       cblas_sgemm(CblasRowMajor, op(ta), op(tb), static_cast<blasint>(m), static_cast<blasint>(n),
                   static_cast<blasint>(k), 1.0f, a.data(), static_cast<blasint>(a.shape()[1]), b.data(),
                   static_cast<blasint>(b.shape()[1]), beta, c.data(), static_cast<blasint>(n));
+    } else if constexpr (Using == Impl::kernel) {
+      cpu::gemm_on(kernel, cpu, c.view(), TensorView<const T, Cpu>(a.view()), TensorView<const T, Cpu>(b.view()), ta, tb,
+                   1.0f, beta, GemmOptions{.compute = Compute});
     } else {
       cpu::gemm(cpu, c.view(), TensorView<const T, Cpu>(a.view()), TensorView<const T, Cpu>(b.view()), ta, tb, 1.0f,
                 beta, GemmOptions{.compute = Compute});
@@ -107,33 +126,63 @@ benchmark::Counter all_threads_rate(double per_iteration) {
                             benchmark::Counter::kIs1000);
 }
 
-#if defined(__AVX512F__)
+#if defined(NANOCHAT_X86_KERNELS)
+NANOCHAT_TARGET_BEGIN(NANOCHAT_TARGET_AVX512_BF16)
 // FMAs on 16 independent accumulators (enough to cover the latency of two FMA ports), nothing
 // read or written: what the fp32 kernel's 24 accumulators can reach at best. One run per thread.
-void fma_peak(benchmark::State& state) {
+void fma_peak_run(benchmark::State& state) {
   constexpr int chains = 16, repeats = 1024;
   __m512 acc[chains];
   for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_ps(1.0f + static_cast<float>(i) * 1e-7f);
   const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
   for (auto _ : state) {
-    for (int r = 0; r < repeats; ++r)
+    for (int r = 0; r < repeats; ++r) {
+      // Unrolled, so the accumulators stay in registers (rolled, GCC kept them in memory).
+NANOCHAT_UNROLL
       for (int i = 0; i < chains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, shift);
+    }
     benchmark::DoNotOptimize(acc);
   }
   state.counters["GFLOP/s"] = all_threads_rate(2.0 * 16 * chains * repeats);
 }
+
+// VDPBF16PS the same way: each adds two bf16 products into each of 16 fp32 lanes (4 FLOP a
+// lane), the ceiling of the AVX512_BF16 kernel (gemm_avx512_bf16.hpp).
+void dpbf16_peak_run(benchmark::State& state) {
+  constexpr int chains = 16, repeats = 1024;
+  __m512 acc[chains];
+  for (int i = 0; i < chains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+  for (auto _ : state) {
+    for (int r = 0; r < repeats; ++r) {
+      // Unrolled, so the accumulators stay in registers (rolled, GCC kept them in memory).
+NANOCHAT_UNROLL
+      for (int i = 0; i < chains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    }
+    benchmark::DoNotOptimize(acc);
+  }
+  state.counters["GFLOP/s"] = all_threads_rate(4.0 * 16 * chains * repeats);
+}
+NANOCHAT_TARGET_END
+
+// The probes, where this CPU runs them.
+void fma_peak(benchmark::State& state) {
+  if (!cpu::cpu_features().avx512()) return state.SkipWithError("no AVX-512 here");
+  fma_peak_run(state);
+}
+void dpbf16_peak(benchmark::State& state) {
+  if (!cpu::cpu_features().avx512_bf16_usable()) return state.SkipWithError("no AVX512_BF16 here");
+  dpbf16_peak_run(state);
+}
 #endif
 
 #if defined(NANOCHAT_CPU_AMX)
+NANOCHAT_TARGET_BEGIN(NANOCHAT_TARGET_AMX)
 // The tile unit with the kernel's register blocking (four C tiles fed by two A and two B tiles,
 // gemm_amx.hpp), loading range(0) of the four operand tiles (1 KB each, from L1) per four
 // TDPBF16PS: 0 is the multiplier alone, 4 is the kernel's inner loop.
-void amx_tile_peak(benchmark::State& state) {
+void amx_tile_peak_run(benchmark::State& state) {
   const std::int64_t loads = state.range(0);
-  if (!cpu::amx::usable()) {
-    state.SkipWithError("Linux did not grant this process the AMX tile state");
-    return;
-  }
   alignas(64) static const std::uint16_t operands[4][512] = {};  // zeros: the products do not matter
   constexpr int repeats = 256;
   cpu::amx::detail::load_tile_config();
@@ -162,6 +211,12 @@ void amx_tile_peak(benchmark::State& state) {
   _tile_release();
   state.counters["GFLOP/s"] = all_threads_rate(4.0 * 2 * 16 * 16 * 32 * repeats);
 }
+NANOCHAT_TARGET_END
+
+void amx_tile_peak(benchmark::State& state) {
+  if (!cpu::cpu_features().amx()) return state.SkipWithError("no AMX here, or Linux did not grant its tile state");
+  amx_tile_peak_run(state);
+}
 #endif
 
 // A square product, as {tokens, outputs, inputs, forward}.
@@ -185,6 +240,14 @@ void d8_step_shapes(benchmark::internal::Benchmark* b) {
     b->Args({2048, 512, 2048, pass});
   }
 }
+// d8_step_shapes in bf16 on each bf16 kernel (the old path is avx512: the fp32 kernel on rounded
+// operands).
+void d8_step_kernels(benchmark::internal::Benchmark* b) {
+  for (cpu::GemmKernel kernel : {cpu::GemmKernel::amx, cpu::GemmKernel::avx512_bf16, cpu::GemmKernel::avx512})
+    for (std::int64_t pass : {0, 1, 2})
+      for (auto [outs, ins] : {std::pair<std::int64_t, std::int64_t>{512, 512}, {2048, 512}, {512, 2048}})
+        b->Args({2048, outs, ins, pass, static_cast<std::int64_t>(kernel)});
+}
 void norm_shapes(benchmark::internal::Benchmark* b) {
   for (std::int64_t dim : {256, 1280}) b->Args({4096, dim});
 }
@@ -199,13 +262,15 @@ BENCHMARK(gemm_linear<float>)->Name("sgemm_d8_step")->Apply(d8_step_shapes)->Use
 BENCHMARK(gemm_linear<float, GemmCompute::fp32, Impl::openblas>)->Name("openblas_sgemm_d8_step")->Apply(d8_step_shapes)->UseRealTime();
 BENCHMARK(gemm_linear<bf16>)->Name("bf16_gemm_linear")->Apply(model_shapes)->UseRealTime();
 BENCHMARK(gemm_linear<float, GemmCompute::bf16>)->Name("bf16_compute_gemm_linear")->Apply(model_shapes)->UseRealTime();
+BENCHMARK(gemm_linear<float, GemmCompute::bf16, Impl::kernel>)->Name("bf16_compute_d8_step")->Apply(d8_step_kernels)->UseRealTime();
 BENCHMARK(rmsnorm_forward<float>)->Name("rmsnorm_forward_f32")->Apply(norm_shapes)->UseRealTime();
 BENCHMARK(rmsnorm_forward<bf16>)->Name("rmsnorm_forward_bf16")->Apply(norm_shapes)->UseRealTime();
 BENCHMARK(rmsnorm_backward<float>)->Name("rmsnorm_backward_f32")->Apply(norm_shapes)->UseRealTime();
 BENCHMARK(rmsnorm_backward<bf16>)->Name("rmsnorm_backward_bf16")->Apply(norm_shapes)->UseRealTime();
 
-#if defined(__AVX512F__)
+#if defined(NANOCHAT_X86_KERNELS)
 BENCHMARK(fma_peak)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(dpbf16_peak)->Threads(1)->Threads(2)->UseRealTime();
 #endif
 #if defined(NANOCHAT_CPU_AMX)
 BENCHMARK(amx_tile_peak)->Arg(0)->Arg(1)->Arg(4)->Threads(1)->Threads(2)->UseRealTime();

@@ -1,7 +1,8 @@
 // model_info: what a --depth means. Prints the compiled config nanochat's rule gives for the
 // depth (shapes, parameter counts, FLOPs per token), then initialises the token embedding from
 // the Philox stream on the Cpu backend and on the Cuda backend's emulated device, and checks the
-// two are bit-identical (the GPU suite checks the same on a real device).
+// two are bit-identical (the GPU suite checks the same on a real device). Also says which GEMM
+// kernels the Cpu backend chose on this machine (gemm_kernel.hpp) and from which CPU features.
 
 #include <cstdio>
 #include <vector>
@@ -35,6 +36,9 @@ int report(const Options& o) {
               static_cast<double>(C::embedding_params(o.vocab_size)) / m,
               static_cast<double>(C::embedding_params(o.vocab_size)) / m);
   std::printf("FLOPs per token:  %.4e (forward + backward)\n", C::flops_per_token(o.vocab_size, o.seq_len));
+  const cpu::GemmKernels kernels = cpu::gemm_kernels();
+  std::printf("Cpu GEMM kernels: fp32 %s, bf16 %s (CPU features: %s)\n", cpu::gemm_kernel_name(kernels.fp32),
+              cpu::gemm_kernel_name(kernels.bf16), cpu::cpu_features().describe().c_str());
 
   // wte ~ N(0, 1), as nanochat initialises it, on both backends from the same Philox stream.
   cpu::Cpu cpu;

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -39,11 +42,13 @@ std::vector<float> naive_gemm(const std::vector<TA>& a, std::int64_t lda, const 
 }
 
 // One Cpu gemm against the definition: operands padded by `pad` per row (a strided view), C
-// filled with NaN when beta is 0 (it must not be read).
+// filled with NaN when beta is 0 (it must not be read). On the given kernel, else the process's.
 template <class TA, class TB>
 void check_cpu_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, bool tb, float alpha, float beta,
-                    std::int64_t pad, std::uint64_t seed, GemmCompute compute = GemmCompute::fp32) {
+                    std::int64_t pad, std::uint64_t seed, GemmCompute compute = GemmCompute::fp32,
+                    std::optional<cpu::GemmKernel> kernel = std::nullopt) {
   CAPTURE(static_cast<int>(compute));
+  CAPTURE(std::string(kernel ? cpu::gemm_kernel_name(*kernel) : "chosen"));
   CAPTURE(m);
   CAPTURE(n);
   CAPTURE(k);
@@ -58,15 +63,24 @@ void check_cpu_gemm(std::int64_t m, std::int64_t n, std::int64_t k, bool ta, boo
   auto ta_ = upload(cpu, ta ? Shape{k, lda} : Shape{m, lda}, a);
   auto tb_ = upload(cpu, tb ? Shape{n, ldb} : Shape{k, ldb}, b);
   auto tc = upload(cpu, {m, n}, c0);
-  cpu::gemm(cpu, tc.view(), TensorView<const TA, Cpu>(ta_.view().slice(1, 0, lda - pad)),
-            TensorView<const TB, Cpu>(tb_.view().slice(1, 0, ldb - pad)), Transpose{ta}, Transpose{tb}, alpha, beta,
-            GemmOptions{.compute = compute});
+  const TensorView<const TA, Cpu> av(ta_.view().slice(1, 0, lda - pad));
+  const TensorView<const TB, Cpu> bv(tb_.view().slice(1, 0, ldb - pad));
+  if (kernel) cpu::gemm_on(*kernel, cpu, tc.view(), av, bv, Transpose{ta}, Transpose{tb}, alpha, beta, GemmOptions{.compute = compute});
+  else cpu::gemm(cpu, tc.view(), av, bv, Transpose{ta}, Transpose{tb}, alpha, beta, GemmOptions{.compute = compute});
   const auto got = to_host(cpu, tc.view());
   CHECK(relative_error(got, naive_gemm(a, lda, b, ldb, c0, m, n, k, ta, tb, alpha, beta, compute)) < 1e-6);
-  if (compute == GemmCompute::bf16 && std::is_same_v<TA, float> && k > 16) {
+  if (compute == GemmCompute::bf16 && (std::is_same_v<TA, float> || std::is_same_v<TB, float>) && k > 16) {
     // The rounding really happens: the unrounded product is 2^-9-ish away, far above fp32 noise.
     CHECK(relative_error(got, naive_gemm(a, lda, b, ldb, c0, m, n, k, ta, tb, alpha, beta)) > 1e-4);
   }
+}
+
+// The kernels this machine runs.
+std::vector<cpu::GemmKernel> runnable_kernels() {
+  std::vector<cpu::GemmKernel> kernels;
+  for (cpu::GemmKernel k : cpu::all_gemm_kernels)
+    if (cpu::gemm_kernel_missing(k, cpu::cpu_features()).empty()) kernels.push_back(k);
+  return kernels;
 }
 
 }  // namespace
@@ -99,31 +113,123 @@ TEST_CASE("Cpu gemm computing in bf16 equals the definition on rounded operands 
         check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 1.0f, 0, seed++, GemmCompute::bf16);  // C tiles loaded
         check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 1, seed++, GemmCompute::bf16);
       }
-#if defined(__AVX512F__)
-  // The fp32 kernel on rounded operands, which AMX-less machines and triangular products use.
-  const std::int64_t m = 70, n = 90, k = 600;
-  const auto a = random_values<float>(m * k, 3), b = random_values<float>(n * k, 4);
-  std::vector<float> c(static_cast<std::size_t>(m * n), std::nanf(""));
-  GemmShape g{};
-  g.batch = 1, g.m = m, g.n = n, g.k = k, g.lda = k, g.ldb = k, g.ldc = n, g.trans_b = Transpose::yes;
-  cpu::avx512::gemm(g, a.data(), b.data(), c.data(), 1.0f, 0.0f, GemmOptions{.compute = GemmCompute::bf16});
-  CHECK(relative_error(c, naive_gemm(a, k, b, k, std::vector<float>(c.size()), m, n, k, false, true, 1.0f, 0.0f,
-                                     GemmCompute::bf16)) < 1e-6);
+}
+
+TEST_CASE("Cpu gemm on every kernel this machine runs equals the definition, on bf16-rounded operands for bf16") {
+  // Each kernel forced (the process's choice is tested above): the tiles (12 x 32, AMX 32 x 32),
+  // partial ones, odd depths (a pair padded with zero, also at the end of a 512-deep block), several
+  // blocks deep, wide and tall; every transpose, strides, alpha and beta (beta 0 over NaN);
+  // float x float, bf16 x bf16 and float x bf16 operands.
+  const std::int64_t sizes[][3] = {{1, 1, 1}, {19, 23, 29}, {12, 32, 512}, {33, 70, 513}, {251, 45, 1031}, {13, 1100, 40}};
+  std::uint64_t seed = 3000;
+  const auto kernels = runnable_kernels();
+  REQUIRE(kernels.back() == cpu::GemmKernel::openblas);
+  for (cpu::GemmKernel kernel : kernels)
+    for (auto [m, n, k] : sizes)
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          constexpr auto bf16c = GemmCompute::bf16;
+          check_cpu_gemm<float, float>(m, n, k, ta, tb, 0.75f, -0.5f, 0, seed++, bf16c, kernel);
+          check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 0.0f, 3, seed++, bf16c, kernel);
+          check_cpu_gemm<bf16, bf16>(m, n, k, ta, tb, 1.0f, 1.0f, 1, seed++, bf16c, kernel);
+          check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 0.0f, 0, seed++, bf16c, kernel);
+          if (kernel == cpu::GemmKernel::avx512 || kernel == cpu::GemmKernel::openblas) {
+            check_cpu_gemm<float, float>(m, n, k, ta, tb, 0.5f, 1.0f, 2, seed++, GemmCompute::fp32, kernel);
+            check_cpu_gemm<bf16, bf16>(m, n, k, ta, tb, 1.0f, 0.0f, 0, seed++, GemmCompute::fp32, kernel);
+          }
+        }
+}
+
+TEST_CASE("the GEMM kernels are chosen from the CPU's features and NANOCHAT_CPU_GEMM forces one") {
+  using cpu::GemmKernel;
+  cpu::CpuFeatures all;
+  all.avx512f = all.avx512bw = all.avx512vl = all.avx512dq = all.avx512_bf16 = true;
+  all.amx_tile = all.amx_bf16 = all.os_avx512 = all.os_amx = true;
+  const auto chosen = [](const char* forced, const cpu::CpuFeatures& f) {
+    const cpu::GemmKernels k = cpu::choose_gemm_kernels(forced, f);
+    return std::string(cpu::gemm_kernel_name(k.fp32)) + "/" + cpu::gemm_kernel_name(k.bf16);
+  };
+#if defined(NANOCHAT_X86_KERNELS)
+  // The best each machine offers: a feature the OS withholds counts as missing.
+  cpu::CpuFeatures no_grant = all, no_bf16 = all, no_zmm = all, no_bw = all;
+  no_grant.os_amx = false;
+  no_bf16.avx512_bf16 = false;
+  no_bf16.amx_tile = no_bf16.amx_bf16 = false;
+  no_zmm.os_avx512 = false;
+  no_bw.avx512bw = false;
+  CHECK(chosen(nullptr, all) == "avx512/amx");
+  CHECK(chosen("", no_grant) == "avx512/avx512_bf16");
+  CHECK(chosen(nullptr, no_bf16) == "avx512/avx512");
+  CHECK(chosen(nullptr, no_zmm) == "openblas/openblas");
+  CHECK(chosen(nullptr, no_bw) == "openblas/openblas");
+  CHECK(chosen(nullptr, cpu::CpuFeatures{}) == "openblas/openblas");
+  // Forcing sets the bf16 kernel (fp32 stays on AVX-512 unless OpenBLAS is forced).
+  CHECK(chosen("avx512_bf16", all) == "avx512/avx512_bf16");
+  CHECK(chosen("avx512", all) == "avx512/avx512");
+  CHECK(chosen("openblas", all) == "openblas/openblas");
+  CHECK(chosen("amx", all) == "avx512/amx");
+  CHECK_THROWS_WITH(chosen("amx", no_grant), doctest::Contains("NANOCHAT_CPU_GEMM=amx: this machine lacks the OS's grant"));
+  CHECK_THROWS_WITH(chosen("avx512_bf16", no_bf16), doctest::Contains("lacks avx512_bf16"));
+  CHECK_THROWS_WITH(chosen("avx512", no_zmm), doctest::Contains("NANOCHAT_CPU_GEMM=avx512: this machine lacks the OS's zmm"));
+#else
+  CHECK(chosen(nullptr, all) == "openblas/openblas");
+  CHECK_THROWS_WITH(chosen("avx512", all), doctest::Contains("NANOCHAT_CPU_GEMM=avx512"));
 #endif
+  CHECK_THROWS_WITH(chosen("AVX512", all), doctest::Contains("NANOCHAT_CPU_GEMM=AVX512: unknown GEMM kernel"));
+  CHECK_THROWS_WITH(chosen("sse", cpu::CpuFeatures{}), doctest::Contains("unknown GEMM kernel"));
+
+  // This machine: what a build for it promises is there; the process's choice is the best here
+  // (unless the environment forces one), and a kernel it lacks is refused.
+  const cpu::CpuFeatures& here = cpu::cpu_features();
+  CAPTURE(here.describe());
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+  CHECK(here.avx512());
+#endif
+#if defined(__AVX512BF16__)
+  CHECK(here.avx512_bf16_usable());
+#endif
+  const char* forced = std::getenv("NANOCHAT_CPU_GEMM");
+  const cpu::GemmKernels process = cpu::gemm_kernels(), best = cpu::choose_gemm_kernels(nullptr, here);
+  if (forced == nullptr || *forced == '\0') {
+    CHECK(process.fp32 == best.fp32);
+    CHECK(process.bf16 == best.bf16);
+  }
+  CHECK(best.bf16 == (here.amx() ? GemmKernel::amx : here.avx512_bf16_usable() ? GemmKernel::avx512_bf16
+                      : here.avx512() ? GemmKernel::avx512 : GemmKernel::openblas));
+  Cpu cpu;
+  auto a = upload(cpu, {4, 4}, random_values<float>(16, 1)), c = upload(cpu, {4, 4}, random_values<float>(16, 2));
+  const TensorView<const float, Cpu> av(a.view());
+  for (GemmKernel k : cpu::all_gemm_kernels) {
+    CAPTURE(std::string(cpu::gemm_kernel_name(k)));
+    const std::string missing = cpu::gemm_kernel_missing(k, here);
+    if (!missing.empty()) {
+      CHECK_THROWS_WITH(cpu::gemm_on(k, cpu, c.view(), av, av, Transpose::no, Transpose::no, 1.0f, 0.0f,
+                                     GemmOptions{.compute = GemmCompute::bf16}),
+                        doctest::Contains(missing.c_str()));
+    } else if (k == GemmKernel::amx || k == GemmKernel::avx512_bf16) {
+      // A bf16 kernel does not compute in fp32 (GemmCompute is a contract).
+      CHECK_THROWS_WITH(cpu::gemm_on(k, cpu, c.view(), av, av, Transpose::no, Transpose::no, 1.0f, 0.0f, {}),
+                        doctest::Contains("computes only in bf16"));
+    }
+  }
 }
 
 TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(A), in fp32 and bf16") {
-  // Square products deeper than a packed block (512 deep, fp32 and AMX alike) and wider than a
+  // Square products deeper than a packed block (512 deep, every kernel alike) and wider than a
   // thread's half, so whole tiles and whole k-blocks are skipped; beta 0 (NaN in C) and 1, every
-  // transpose of A.
+  // transpose of A; on every kernel this machine runs.
   Cpu cpu;
   const std::int64_t cols = 70;
   std::uint64_t seed = 500;
+  for (cpu::GemmKernel kernel : runnable_kernels())
   for (GemmCompute compute : {GemmCompute::fp32, GemmCompute::bf16})
     for (Triangle tri : {Triangle::lower, Triangle::upper})
       for (bool ta : {false, true})
         for (float beta : {0.0f, 1.0f}) {
+          if (compute == GemmCompute::fp32 && kernel != cpu::GemmKernel::avx512 && kernel != cpu::GemmKernel::openblas)
+            continue;  // a bf16 kernel
           const std::int64_t n = 560;
+          CAPTURE(std::string(cpu::gemm_kernel_name(kernel)));
           CAPTURE(static_cast<int>(compute));
           CAPTURE(static_cast<int>(tri));
           CAPTURE(ta);
@@ -134,8 +240,8 @@ TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(
           auto c0 = random_values<float>(n * n, seed++);
           if (beta == 0.0f) std::fill(c0.begin(), c0.end(), std::nanf(""));
           auto ta_ = upload(cpu, {n, n}, a), tb_ = upload(cpu, {n, n}, b), tc = upload(cpu, {n, n}, c0);
-          cpu::gemm(cpu, tc.view(), ta_.view(), tb_.view(), Transpose{ta}, Transpose::yes, 1.0f, beta,
-                    GemmOptions{tri, Triangle::full, compute});
+          cpu::gemm_on(kernel, cpu, tc.view(), TensorView<const float, Cpu>(ta_.view()), TensorView<const float, Cpu>(tb_.view()),
+                       Transpose{ta}, Transpose::yes, 1.0f, beta, GemmOptions{tri, Triangle::full, compute});
           const auto want = naive_gemm(a, n, b, n, c0, n, n, n, ta, true, 1.0f, beta, compute);
           const auto got = to_host(cpu, tc.view());
           double worst = 0;
@@ -151,8 +257,8 @@ TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(
           auto c2 = random_values<float>(n * cols, seed++);
           if (beta == 0.0f) std::fill(c2.begin(), c2.end(), std::nanf(""));
           auto ta2 = upload(cpu, {n, n}, a), tb2 = upload(cpu, {n, cols}, b2), tc2 = upload(cpu, {n, cols}, c2);
-          cpu::gemm(cpu, tc2.view(), ta2.view(), tb2.view(), Transpose{ta}, Transpose::no, 1.0f, beta,
-                    GemmOptions{Triangle::full, tri, compute});
+          cpu::gemm_on(kernel, cpu, tc2.view(), TensorView<const float, Cpu>(ta2.view()), TensorView<const float, Cpu>(tb2.view()),
+                       Transpose{ta}, Transpose::no, 1.0f, beta, GemmOptions{Triangle::full, tri, compute});
           CHECK(relative_error(to_host(cpu, tc2.view()),
                                naive_gemm(a, n, b2, cols, c2, n, cols, n, ta, false, 1.0f, beta, compute)) < 1e-6);
         }

@@ -1,8 +1,12 @@
 #pragma once
 // AVX-512 building blocks shared by the Cpu backend's kernels (GEMM, decode, AMX packing): lane
 // masks, loads that widen bf16 to float, rounding to bf16 in registers, and a 16 x 16 transpose.
+// Compiled for AVX-512 in every x86-64 build (x86_target.hpp): the GEMM kernels choose at run
+// time; code compiled with -march=...avx512 may call them directly.
 
-#if defined(__AVX512F__)
+#include "nanochat/backend/cpu/x86_target.hpp"
+
+#if defined(NANOCHAT_X86_KERNELS)
 
 #include <immintrin.h>
 
@@ -10,6 +14,8 @@
 #include <cstdint>
 
 #include "nanochat/core/bf16.hpp"
+
+NANOCHAT_TARGET_BEGIN(NANOCHAT_TARGET_AVX512)
 
 namespace nanochat::cpu::avx512 {
 
@@ -74,4 +80,6 @@ inline __m512 round_to_bf16(__m512 x) {
 
 }  // namespace nanochat::cpu::avx512
 
-#endif  // __AVX512F__
+NANOCHAT_TARGET_END
+
+#endif  // NANOCHAT_X86_KERNELS

@@ -1,11 +1,12 @@
 #pragma once
 // GEMM on the Cpu backend: C = alpha * op(A) op(B) + beta * C with a float C and float or bf16
 // operands (bf16 x bf16 gives the products a GPU's bf16 matmul gives, exact in fp32; float x
-// bf16 is a Linear with bf16 weights). With AVX-512 the backend's own kernel runs
-// (gemm_avx512.hpp); elsewhere OpenBLAS's sgemm, after widening bf16 operands into per-thread
-// scratch. GemmCompute::bf16 rounds float operands to bf16 first: on AMX (gemm_amx.hpp) the tile
-// unit multiplies them; elsewhere the fp32 paths multiply the rounded values (the same products,
-// summed in another order).
+// bf16 is a Linear with bf16 weights). The kernel is chosen at run time (gemm_kernel.hpp): on a
+// CPU with AVX-512 the backend's own (gemm_avx512.hpp); elsewhere OpenBLAS's sgemm, after
+// widening bf16 operands into per-thread scratch. GemmCompute::bf16 rounds float operands to bf16
+// first: on AMX (gemm_amx.hpp) the tile unit multiplies them, on AVX512_BF16
+// (gemm_avx512_bf16.hpp) VDPBF16PS; elsewhere the fp32 paths multiply the rounded values (the
+// same products, summed in another order).
 
 #include <cblas.h>
 
@@ -16,6 +17,8 @@
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/gemm_amx.hpp"
 #include "nanochat/backend/cpu/gemm_avx512.hpp"
+#include "nanochat/backend/cpu/gemm_avx512_bf16.hpp"
+#include "nanochat/backend/cpu/gemm_kernel.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/gemm_shape.hpp"
 
@@ -30,7 +33,6 @@ inline blasint blas_int(std::int64_t v, const char* what) {
   return static_cast<blasint>(v);
 }
 
-#if !defined(__AVX512F__)
 // Whether sgemm needs a float copy of an operand: bf16 is widened, float only when rounded.
 template <class T>
 bool needs_copy(bool round) {
@@ -90,53 +92,72 @@ void openblas_gemm(const GemmShape& g, CpuView<const TA> a, CpuView<const TB> b,
                 blas_int(g.ldc, "ldc"));
   }
 }
-#endif
 
+// One GEMM on the given kernel (one this machine runs: gemm_kernel_missing). AMX takes a float A;
+// with a bf16 A it hands over to AVX512_BF16, which every AMX CPU has.
 template <class TA, class TB>
-void gemm(CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a, Transpose trans_b, float alpha,
+void gemm(GemmKernel kernel, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a, Transpose trans_b, float alpha,
           float beta, GemmOptions options) {
   const GemmShape g = gemm_shape(c, a, b, trans_a, trans_b);
   if (g.batch == 0 || g.m == 0 || g.n == 0) return;
-#if defined(__AVX512F__)
-  for (std::int64_t i = 0; i < g.batch; ++i) {
-    const std::int64_t oa = i * g.stride_a, ob = i * g.stride_b;
-    float* ci = c.data() + i * g.stride_c;
-#if defined(NANOCHAT_CPU_AMX)
-    // The tile unit takes the bf16 products of a float A.
-    if constexpr (std::is_same_v<TA, float>) {
-      if (options.compute == GemmCompute::bf16 && amx::usable()) {
-        amx::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, options);
-        continue;
-      }
-    }
-#endif
-    avx512::gemm(g, a.data() + oa, b.data() + ob, ci, alpha, beta, options);
+  NANOCHAT_CHECK(options.compute == GemmCompute::bf16 || kernel == GemmKernel::avx512 || kernel == GemmKernel::openblas,
+                 "gemm: the ", gemm_kernel_name(kernel), " kernel computes only in bf16");
+  if (kernel == GemmKernel::openblas) {
+    openblas_gemm(g, a, b, c.data(), alpha, beta, options);
+    return;
   }
-#else
-  openblas_gemm(g, a, b, c.data(), alpha, beta, options);
+#if defined(NANOCHAT_X86_KERNELS)
+  for (std::int64_t i = 0; i < g.batch; ++i) {
+    const TA* ai = a.data() + i * g.stride_a;
+    const TB* bi = b.data() + i * g.stride_b;
+    float* ci = c.data() + i * g.stride_c;
+    switch (kernel) {
+      case GemmKernel::amx:
+#if defined(NANOCHAT_CPU_AMX)
+        if constexpr (std::is_same_v<TA, float>) {
+          amx::gemm(g, ai, bi, ci, alpha, beta, options);
+          break;
+        }
+#endif
+        [[fallthrough]];
+      case GemmKernel::avx512_bf16: avx512_bf16::gemm(g, ai, bi, ci, alpha, beta, options); break;
+      default: avx512::gemm(g, ai, bi, ci, alpha, beta, options); break;
+    }
+  }
 #endif
 }
 }  // namespace detail
 
 // C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is not read (it may hold NaN). The
 // options say how the products are formed (fp32 or bf16) and what structure lets the kernel skip
-// work (a wanted triangle of C, a triangular op(A)).
+// work (a wanted triangle of C, a triangular op(A)). The kernel is this process's choice for the
+// compute type (gemm_kernels()).
 inline void gemm(Cpu&, CpuView<float> c, CpuView<const float> a, CpuView<const float> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
                  float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
+  detail::gemm(gemm_kernels().of(options.compute), c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 inline void gemm(Cpu&, CpuView<float> c, CpuView<const bf16> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
                  float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
+  detail::gemm(gemm_kernels().of(options.compute), c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 inline void gemm(Cpu&, CpuView<float> c, CpuView<const float> a, CpuView<const bf16> b,
                  Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
                  float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
+  detail::gemm(gemm_kernels().of(options.compute), c, a, b, trans_a, trans_b, alpha, beta, options);
+}
+
+// gemm on a kernel named by the caller, for tests and benchmarks that compare them: an error
+// where this machine cannot run it, or where it cannot compute `options.compute`.
+template <class TA, class TB>
+void gemm_on(GemmKernel kernel, Cpu&, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a,
+             Transpose trans_b, float alpha, float beta, GemmOptions options) {
+  const std::string missing = gemm_kernel_missing(kernel, cpu_features());
+  NANOCHAT_CHECK(missing.empty(), "gemm: the ", gemm_kernel_name(kernel), " kernel needs ", missing);
+  detail::gemm(kernel, c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 }  // namespace nanochat::cpu

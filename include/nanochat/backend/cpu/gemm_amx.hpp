@@ -11,17 +11,17 @@
 // A whole tile with alpha 1 and beta 0 or 1 is loaded and stored by the tile unit in C itself;
 // every other alpha, beta and ragged edge goes through a scratch tile and a small epilogue.
 //
-// Linux gives a process the tile registers only after it asks (arch_prctl); usable() asks once
-// and says whether it was granted. Programs compiled without AMX, or on a machine without it,
-// never reach this file: gemm.hpp then uses the fp32 kernel on rounded operands, the same products
-// summed in another order (and denormal operands kept, which the tile unit flushes to zero).
+// Linux gives a process the tile registers only after it asks (arch_prctl); cpu_features.hpp asks
+// once, where the CPU has AMX. Compiled for AMX in every x86-64 Linux build (x86_target.hpp);
+// gemm.hpp calls it only where the CPU has it and Linux granted it. Elsewhere GemmCompute::bf16
+// runs on AVX512_BF16 (gemm_avx512_bf16.hpp) or the fp32 kernel on rounded operands.
 
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__linux__)
+#include "nanochat/backend/cpu/x86_target.hpp"
+
+#if defined(NANOCHAT_X86_KERNELS) && defined(__linux__)
 #define NANOCHAT_CPU_AMX 1
 
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -30,11 +30,14 @@
 
 #include "nanochat/backend/cpu/avx512_vector.hpp"
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/backend/cpu/cpu_features.hpp"
 #include "nanochat/backend/cpu/gemm_avx512.hpp"
 #include "nanochat/backend/cpu/gemm_threads.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/gemm_shape.hpp"
+
+NANOCHAT_TARGET_BEGIN(NANOCHAT_TARGET_AMX)
 
 namespace nanochat::cpu::amx {
 
@@ -44,15 +47,6 @@ inline constexpr std::int64_t mc = 256;    // rows of a packed A block
 inline constexpr std::int64_t nc = 1024;   // columns of a packed B block
 inline constexpr GemmBlocking blocking{tile, tile, kc, mc, nc};
 static_assert(blocking.whole_panels(), "mc and nc must be whole numbers of tiles");
-
-// Whether this process may use the tile registers (asks the kernel the first time).
-inline bool usable() {
-  static const bool granted = [] {
-    constexpr long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
-    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
-  }();
-  return granted;
-}
 
 namespace detail {
 
@@ -283,12 +277,18 @@ void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, floa
 }
 
 }  // namespace detail
+}  // namespace nanochat::cpu::amx
+
+NANOCHAT_TARGET_END
+
+namespace nanochat::cpu::amx {
 
 // One (batch entry of a) GEMM computing in bf16, over the threads unless called inside a parallel
-// region. Without usable() the tile instructions would fault, so that is an error.
+// region. Without the tile state (cpu_features().amx()) the tile instructions would fault, so
+// that is an error.
 template <class TB>
 void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, GemmOptions options) {
-  NANOCHAT_CHECK(usable(), "amx::gemm: Linux did not grant this process the AMX tile state");
+  NANOCHAT_CHECK(cpu_features().amx(), "amx::gemm: this CPU has no AMX or Linux did not grant this process the tile state");
   detail::gemm_packed(g, a, b, c, alpha, beta, options);
 }
 

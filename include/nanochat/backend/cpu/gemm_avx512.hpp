@@ -15,9 +15,12 @@
 // to SSE3 kernels there (4-8x slower), and a kernel of our own can read bf16 operands directly.
 // The threads share the packed B block and claim rows of C (gemm_threads.hpp); a call made inside
 // a parallel region runs on its thread alone. Packing buffers come from the calling thread's
-// scratch and are reused, so steady-state calls allocate nothing.
+// scratch and are reused, so steady-state calls allocate nothing. Compiled for AVX-512 in every
+// x86-64 build (x86_target.hpp); gemm.hpp calls it where the CPU has AVX-512.
 
-#if defined(__AVX512F__)
+#include "nanochat/backend/cpu/x86_target.hpp"
+
+#if defined(NANOCHAT_X86_KERNELS)
 
 #include <immintrin.h>
 
@@ -31,6 +34,8 @@
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/gemm_shape.hpp"
 #include "nanochat/core/macros.hpp"
+
+NANOCHAT_TARGET_BEGIN(NANOCHAT_TARGET_AVX512)
 
 namespace nanochat::cpu::avx512 {
 
@@ -85,6 +90,27 @@ void pack(const T* x, std::int64_t ld, bool transposed, std::int64_t r0, std::in
   }
 }
 
+// C[0:rows, 0:cols] = alpha * acc + beta * C for a tile of Rows x 32 accumulators (the kernels'
+// epilogue); with beta == 0, C is not read.
+template <int Rows>
+NANOCHAT_FORCEINLINE void store_tile(const __m512 (&acc)[Rows][2], float* c, std::int64_t ldc, std::int64_t rows,
+                                     std::int64_t cols, float alpha, float beta) {
+  const __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+NANOCHAT_UNROLL
+  for (int i = 0; i < Rows; ++i) {
+    if (i >= rows) break;
+    float* ci = c + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+    }
+    _mm512_mask_storeu_ps(ci, m0, r0);
+    _mm512_mask_storeu_ps(ci + 16, m1, r1);
+  }
+}
+
 // C[0:rows, 0:cols] = alpha * (A panel x B panel) + beta * C, rows <= mr, cols <= nr. The panels
 // are zero-padded, so the tile is always computed whole; only its valid part is stored. With
 // beta == 0, C is not read. Never inlined: inlined into gemm_packed's loops, GCC 12 ran out of
@@ -105,20 +131,7 @@ NANOCHAT_UNROLL
     a += mr;
     b += nr;
   }
-  const __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-NANOCHAT_UNROLL
-  for (int i = 0; i < mr; ++i) {
-    if (i >= rows) break;
-    float* ci = c + i * ldc;
-    __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
-    if (beta != 0.0f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
-    }
-    _mm512_mask_storeu_ps(ci, m0, r0);
-    _mm512_mask_storeu_ps(ci + 16, m1, r1);
-  }
+  store_tile(acc, c, ldc, rows, cols, alpha, beta);
 }
 
 // C = alpha op(A) op(B) + beta C over the threads (gemm_threads.hpp), each thread's rows of op(A)
@@ -181,4 +194,6 @@ void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, f
 
 }  // namespace nanochat::cpu::avx512
 
-#endif  // __AVX512F__
+NANOCHAT_TARGET_END
+
+#endif  // NANOCHAT_X86_KERNELS
