@@ -18,7 +18,7 @@ void relu_squared_rows(CpuView<TOut> out, CpuView<const float> in) {
 #pragma omp parallel for simd schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     const float r = x[i] > 0.0f ? x[i] : 0.0f;
-    y[i] = TOut(r * r);
+    store_as(y[i], r * r);
   }
 }
 }  // namespace detail

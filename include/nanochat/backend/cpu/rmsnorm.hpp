@@ -30,7 +30,7 @@ void rmsnorm_rows(CpuView<TOut> out, CpuView<float> rstd, CpuView<const TIn> in,
     const float r = 1.0f / std::sqrt(sum_sq / static_cast<float>(s.dim) + eps);
     r_all[row] = r;
 #pragma omp simd
-    for (int i = 0; i < s.dim; ++i) y[i] = TOut(static_cast<float>(x[i]) * r);
+    for (int i = 0; i < s.dim; ++i) store_as(y[i], static_cast<float>(x[i]) * r);
   }
 }
 }  // namespace detail
