@@ -97,6 +97,7 @@ TEST_CASE("Cpu gemm equals the definition: every transpose, several blocks deep 
         check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 0.0f, 3, seed++);
         check_cpu_gemm<bf16, bf16>(m, n, k, ta, tb, 1.0f, 0.0f, 1, seed++);
         check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 0, seed++);
+        check_cpu_gemm<bf16, float>(m, n, k, ta, tb, 0.5f, 1.0f, 2, seed++);
       }
 }
 
@@ -112,6 +113,7 @@ TEST_CASE("Cpu gemm computing in bf16 equals the definition on rounded operands 
         check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 0.0f, 3, seed++, GemmCompute::bf16);
         check_cpu_gemm<float, float>(m, n, k, ta, tb, 1.0f, 1.0f, 0, seed++, GemmCompute::bf16);  // C tiles loaded
         check_cpu_gemm<float, bf16>(m, n, k, ta, tb, -1.0f, 1.0f, 1, seed++, GemmCompute::bf16);
+        check_cpu_gemm<bf16, float>(m, n, k, ta, tb, 1.0f, 0.0f, 2, seed++, GemmCompute::bf16);
       }
 }
 
@@ -212,6 +214,41 @@ TEST_CASE("the GEMM kernels are chosen from the CPU's features and NANOCHAT_CPU_
                         doctest::Contains("computes only in bf16"));
     }
   }
+}
+
+TEST_CASE("Cpu gemm computing in bf16: an operand stored in bf16 gives the bits of the float it was rounded from") {
+  // What lets a bf16 Config keep the Linear layers' inputs in bf16 (model/activations.hpp): the
+  // product of the rounded copy is the product of the float, bit for bit, as A or as B.
+  const std::int64_t sizes[][3] = {{19, 23, 29}, {251, 70, 600}, {13, 1100, 40}};
+  std::uint64_t seed = 1700;
+  Cpu cpu;
+  for (auto [m, n, k] : sizes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        const Shape a_shape = ta ? Shape{k, m} : Shape{m, k}, b_shape = tb ? Shape{n, k} : Shape{k, n};
+        const auto a = random_values<float>(a_shape.numel(), seed++), b = random_values<float>(b_shape.numel(), seed++);
+        std::vector<bf16> a16(a.size()), b16(b.size());
+        std::transform(a.begin(), a.end(), a16.begin(), [](float v) { return bf16(v); });
+        std::transform(b.begin(), b.end(), b16.begin(), [](float v) { return bf16(v); });
+        auto fa = upload(cpu, a_shape, a), fb = upload(cpu, b_shape, b);
+        auto ha = upload(cpu, a_shape, a16), hb = upload(cpu, b_shape, b16);
+        const auto c0 = random_values<float>(m * n, seed++);
+        auto product = [&](auto av, auto bv) {
+          auto c = upload(cpu, {m, n}, c0);
+          cpu::gemm(cpu, c.view(), av, bv, Transpose{ta}, Transpose{tb}, 0.75f, 1.0f,
+                    GemmOptions{.compute = GemmCompute::bf16});
+          return to_host(cpu, c.view());
+        };
+        const auto from_floats = product(fa.view(), fb.view());
+        CHECK(product(ha.view(), fb.view()) == from_floats);
+        CHECK(product(fa.view(), hb.view()) == from_floats);
+        CHECK(product(ha.view(), hb.view()) == from_floats);
+      }
 }
 
 TEST_CASE("Cpu gemm with a structure: the wanted triangle of C, a triangular op(A), in fp32 and bf16") {
@@ -437,6 +474,30 @@ TEST_CASE("Cpu RMSNorm equals the definition, and its backward equals finite dif
       CHECK(dx_host[at] == doctest::Approx(fd).epsilon(1e-4).scale(1.0));
     }
   }
+}
+
+TEST_CASE("Cpu RMSNorm and relu^2 with a bf16 output round the fp32 result once") {
+  // The producers of a bf16 Config's Linear inputs: the bits of bf16(float op), and RMSNorm's
+  // saved statistics are the float op's.
+  Cpu cpu;
+  const std::int64_t rows = 5, dim = 70;
+  auto x = upload(cpu, {rows, dim}, random_values<float>(rows * dim, 11));
+  Tensor<float, Cpu> y(cpu, {rows, dim}), r(cpu, {rows}), r16(cpu, {rows});
+  Tensor<bf16, Cpu> y16(cpu, {rows, dim});
+  cpu::rmsnorm_forward<float>(cpu, y.view(), r.view(), x.view());
+  cpu::rmsnorm_forward(cpu, y16.view(), r16.view(), x.view());
+  auto rounded = [](std::vector<float> v) {
+    for (float& e : v) e = round_to_bf16(e);
+    return v;
+  };
+  CHECK(as_float(to_host(cpu, y16.view())) == rounded(to_host(cpu, y.view())));
+  CHECK(to_host(cpu, r16.view()) == to_host(cpu, r.view()));
+  CHECK(as_float(to_host(cpu, y16.view())) != to_host(cpu, y.view()));  // it did round
+
+  cpu::relu_squared_forward(cpu, y.view(), x.view());
+  cpu::relu_squared_forward(cpu, y16.view(), x.view());
+  CHECK(as_float(to_host(cpu, y16.view())) == rounded(to_host(cpu, y.view())));
+  CHECK(as_float(to_host(cpu, y16.view())) != to_host(cpu, y.view()));
 }
 
 TEST_CASE("Cuda gemm on the emulated device matches Cpu: transposes, odd sizes, batches, strides") {

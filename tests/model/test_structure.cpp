@@ -1,6 +1,7 @@
 // The GPT's parameters: nanochat's names, shapes and counts; nanochat's initialisation, the same
 // bits on the Cpu backend and on the Cuda backend; gradients that accumulate across backward
-// calls; activation memory linear in the sequence length; a NaN or a bad target is not hidden.
+// calls; activation memory linear in the sequence length, and bf16 where only Linear layers read
+// it in a bf16 Config; a NaN or a bad target is not hidden.
 
 #include <doctest/doctest.h>
 
@@ -8,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nanochat/backend/cpu.hpp"
@@ -131,6 +133,22 @@ TEST_CASE("activation memory grows linearly with the sequence: no T x T tensor i
   const GptActivations<Cfg, Cpu> short_seq(cpu, 2, 256, 97), long_seq(cpu, 2, 1024, 97);
   // Every tensor is [B * T, .] or [B, H, T]; only the arena's alignment padding is not.
   CHECK(static_cast<double>(long_seq.bytes()) / static_cast<double>(short_seq.bytes()) <= 4.01);
+}
+
+TEST_CASE("a bf16 Config keeps the Linear layers' inputs in bf16: half their bytes, nothing else changes") {
+  using Fp32 = GptConfig<2, 4, 2, 16>;
+  using Bf16 = GptConfig<2, 4, 2, 16, bf16>;
+  Cpu cpu;
+  const std::int64_t batch = 2, seq = 256, n = batch * seq;  // n * 2 bytes: whole 64-byte lines, no new padding
+  const GptActivations<Fp32, Cpu> fp32(cpu, batch, seq, 97);
+  const GptActivations<Bf16, Cpu> half(cpu, batch, seq, 97);
+  // Per block xn1, xn2 [N, C] and relu(h)^2 [N, 4C]; then xf [N, C]; each 2 bytes an element fewer.
+  const std::int64_t halved = Bf16::depth * (2 * n * Bf16::model_dim + n * Bf16::mlp_dim) + n * Bf16::model_dim;
+  CHECK(fp32.bytes() - half.bytes() == static_cast<std::size_t>(halved) * (sizeof(float) - sizeof(bf16)));
+  CHECK(std::is_same_v<decltype(half.layers[0].xn1)::element_type, bf16>);
+  CHECK(std::is_same_v<decltype(half.layers[0].a)::element_type, bf16>);
+  CHECK(std::is_same_v<decltype(half.layers[0].h)::element_type, float>);  // relu^2's backward reads it
+  CHECK(std::is_same_v<decltype(fp32.xf)::element_type, float>);
 }
 
 // A one-block model over a 17-token vocabulary, initialised, and a batch of 4 ids and targets.

@@ -52,6 +52,11 @@ NANOCHAT_HOST_DEVICE constexpr float round_to_bf16(float value) {
   return static_cast<float>(bf16(value));
 }
 
+// dst = T(value): a float stored as it is, or rounded to bf16. Written through the bits, which
+// GCC 12 vectorises in an `omp simd` loop; assigning a bf16 temporary it does not.
+NANOCHAT_HOST_DEVICE constexpr void store_as(bf16& dst, float value) { dst.bits = bf16::round_to_bits(value); }
+NANOCHAT_HOST_DEVICE constexpr void store_as(float& dst, float value) { dst = value; }
+
 }  // namespace nanochat
 
 template <>

@@ -2,6 +2,13 @@
 // Every buffer one forward + backward step of the GPT touches, planned once from the Config,
 // batch, sequence length and vocabulary in a single arena. The forward keeps what the backward
 // needs per layer; the backward's scratch is shared by all layers (one layer at a time).
+//
+// The tensors that only Linear layers read — the normalised inputs of the attention projections,
+// the MLP and lm_head, and relu(h)^2 — are stored in the Config's element type: a bf16 Config's
+// matmuls round their operands to bf16 anyway, so their producers round once and the products are
+// the same, at half the bytes (autocast keeps these in bf16 too). Everything an fp32 op reads (the
+// residual stream, h, q/k/v, the statistics, the logits) stays fp32. The attention output y, which
+// only attn_proj reads, is fp32 still: the attention op writes fp32.
 
 #include <array>
 #include <cstdint>
@@ -14,19 +21,23 @@ namespace nanochat {
 template <Config C, Backend B>
 struct GptActivations {
   using View = TensorView<float, B>;
+  using LinearInput = TensorView<typename C::element_type, B>;  // read only by Linear layers
 
   // Saved by the forward for the backward, per block. q, k, v are [B, T, heads, D] views of the
   // projections' [N, heads * D] outputs (N = B * T).
   struct Layer {
-    View xn1, rstd1;          // pre-attention norm
+    LinearInput xn1;          // pre-attention norm
+    View rstd1;
     View q, k, v;             // projections; q and k after rotary
     View rstd_q, rstd_k;      // QK-norm, one per (token, head)
     View qn, kn;              // normalised q and k, the attention's inputs
     View score_lse;           // [B, H, T] log-sum-exp of each attention row's scores
     View y;                   // [N, C] attention output before c_proj
     View mid;                 // residual stream after attention
-    View xn2, rstd2;          // pre-MLP norm
-    View h, a;                // [N, 4C] c_fc output and relu(h)^2
+    LinearInput xn2;          // pre-MLP norm
+    View rstd2;
+    View h;                   // [N, 4C] c_fc output
+    LinearInput a;            // relu(h)^2
   };
 
   GptActivations(B& backend, std::int64_t batch, std::int64_t seq, std::int64_t vocab)
@@ -42,7 +53,8 @@ struct GptActivations {
   View emb, rstd0;                            // wte rows, and their norm
   std::array<View, C::depth + 1> resid;       // resid[l] enters block l; resid[depth] leaves
   std::array<Layer, C::depth> layers;
-  View xf, rstd_f;                            // final norm
+  LinearInput xf;                             // final norm
+  View rstd_f;
   View logits;                                // [N, V]: soft-capped; the backward's dlogits
   View losses, lse;                           // [N]: per-token loss, log-sum-exp of each row
   // Backward scratch.
@@ -54,12 +66,13 @@ struct GptActivations {
   void layout(Arena<B>& a) {
     const std::int64_t n = tokens(), c = C::model_dim, d = C::head_dim;
     auto take = [&](Shape s) { return a.template take<float>(s); };
+    auto take_linear_input = [&](Shape s) { return a.template take<typename C::element_type>(s); };
     const Shape q4{batch_, seq_, C::n_head, d}, kv4{batch_, seq_, C::n_kv_head, d};
     emb = take({n, c});
     rstd0 = take({n});
     for (View& r : resid) r = take({n, c});
     for (Layer& l : layers) {
-      l.xn1 = take({n, c});
+      l.xn1 = take_linear_input({n, c});
       l.rstd1 = take({n});
       l.q = take(q4);
       l.k = take(kv4);
@@ -71,12 +84,12 @@ struct GptActivations {
       l.score_lse = take({batch_, C::n_head, seq_});
       l.y = take({n, c});
       l.mid = take({n, c});
-      l.xn2 = take({n, c});
+      l.xn2 = take_linear_input({n, c});
       l.rstd2 = take({n});
       l.h = take({n, C::mlp_dim});
-      l.a = take({n, C::mlp_dim});
+      l.a = take_linear_input({n, C::mlp_dim});
     }
-    xf = take({n, c});
+    xf = take_linear_input({n, c});
     rstd_f = take({n});
     logits = take({n, vocab_});
     losses = take({n});

@@ -9,8 +9,10 @@
 //
 // The Config's element type is the matmuls' compute type: with bf16 every product, forward and
 // backward, of the Linear layers and of attention (scores, probabilities times values) rounds its
-// operands to bf16 and sums in fp32 (nanochat's autocast on a GPU; AMX on a recent Xeon). Weights,
-// activations, the softmax and the loss stay fp32 either way.
+// operands to bf16 and sums in fp32 (nanochat's autocast on a GPU; AMX on a recent Xeon). The
+// activations only Linear layers read are then stored in bf16, rounded once where they are made
+// (activations.hpp), which gives the same products; weights, the other activations, the norms,
+// the softmax and the loss stay fp32 either way.
 //
 // All memory — weights, gradients, activations, scratch — is planned at construction; a step
 // allocates nothing. Gradients accumulate across backward calls until zero_grad().
@@ -217,9 +219,11 @@ class Gpt {
   // Every matmul's compute type, the Config's element type.
   static constexpr GemmOptions matmul_options{
       .compute = std::is_same_v<typename C::element_type, bf16> ? GemmCompute::bf16 : GemmCompute::fp32};
-  // A Linear layer's product, forward or backward: c = op(a) op(b) + beta c.
-  void linear(TensorView<float, B> c, TensorView<const float, B> a, TensorView<const float, B> b, Transpose ta,
-              Transpose tb, float beta) {
+  // A Linear layer's product, forward or backward: c = op(a) op(b) + beta c; an operand is a
+  // float weight or gradient, or an activation of the Config's element type.
+  template <class TA, class TB>
+  void linear(TensorView<float, B> c, TensorView<TA, B> a, TensorView<TB, B> b, Transpose ta, Transpose tb,
+              float beta) {
     gemm(*backend_, c, a, b, ta, tb, 1.0f, beta, matmul_options);
   }
 

@@ -160,4 +160,11 @@ void gemm_on(GemmKernel kernel, Cpu&, CpuView<float> c, CpuView<const TA> a, Cpu
   detail::gemm(kernel, c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
+// bf16 x float: a Linear's bf16-stored activation times its float weight (bf16 Configs).
+inline void gemm(Cpu&, CpuView<float> c, CpuView<const bf16> a, CpuView<const float> b,
+                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
+                 float beta = 0.0f, GemmOptions options = {}) {
+  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
+}
+
 }  // namespace nanochat::cpu

@@ -1,6 +1,6 @@
 #pragma once
 // RMSNorm without weights on the Cpu backend: y = x * r, r = 1 / sqrt(mean(x^2) + eps).
-// The forward saves r per row; the backward uses dx = r * (dy - x * r^2 * mean(dy * x)).
+// The forward saves r per row (its output may be bf16 for a float input); the backward uses dx = r * (dy - x * r^2 * mean(dy * x)).
 
 #include <cmath>
 #include <type_traits>
@@ -10,18 +10,17 @@
 
 namespace nanochat::cpu {
 
-template <class T>
-void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd,
-                     std::type_identity_t<CpuView<const T>> in,
-                     float eps = rmsnorm_default_eps<T>()) {
+namespace detail {
+template <class TOut, class TIn>
+void rmsnorm_rows(CpuView<TOut> out, CpuView<float> rstd, CpuView<const TIn> in, float eps) {
   const RmsNormShape s = rmsnorm_shape(out, in, rstd, "rmsnorm_forward");
-  const T* x_all = in.data();
-  T* y_all = out.data();
+  const TIn* x_all = in.data();
+  TOut* y_all = out.data();
   float* r_all = rstd.data();
 #pragma omp parallel for schedule(static)
   for (std::int64_t row = 0; row < s.rows; ++row) {
-    const T* x = x_all + row * s.dim;
-    T* y = y_all + row * s.dim;
+    const TIn* x = x_all + row * s.dim;
+    TOut* y = y_all + row * s.dim;
     float sum_sq = 0.0f;
 #pragma omp simd reduction(+ : sum_sq)
     for (int i = 0; i < s.dim; ++i) {
@@ -31,8 +30,23 @@ void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd,
     const float r = 1.0f / std::sqrt(sum_sq / static_cast<float>(s.dim) + eps);
     r_all[row] = r;
 #pragma omp simd
-    for (int i = 0; i < s.dim; ++i) y[i] = T(static_cast<float>(x[i]) * r);
+    for (int i = 0; i < s.dim; ++i) store_as(y[i], static_cast<float>(x[i]) * r);
   }
+}
+}  // namespace detail
+
+template <class T>
+void rmsnorm_forward(Cpu&, CpuView<T> out, CpuView<float> rstd,
+                     std::type_identity_t<CpuView<const T>> in,
+                     float eps = rmsnorm_default_eps<T>()) {
+  detail::rmsnorm_rows<T, T>(out, rstd, in, eps);
+}
+
+// A float input normalised in fp32 and stored in bf16, rounded once: the operand of a bf16
+// matmul, which would round the float output the same way (the eps is the input's, float's).
+inline void rmsnorm_forward(Cpu&, CpuView<bf16> out, CpuView<float> rstd, CpuView<const float> in,
+                            float eps = rmsnorm_default_eps<float>()) {
+  detail::rmsnorm_rows<bf16, float>(out, rstd, in, eps);
 }
 
 // din = d(loss)/d(in), or din += it with accumulate (the residual stream adds each block's
