@@ -150,6 +150,13 @@ inline void gemm(Cpu&, CpuView<float> c, CpuView<const float> a, CpuView<const b
   detail::gemm(gemm_kernels().of(options.compute), c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
+// bf16 x float: a Linear's bf16-stored activation times its float weight (bf16 Configs).
+inline void gemm(Cpu&, CpuView<float> c, CpuView<const bf16> a, CpuView<const float> b,
+                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
+                 float beta = 0.0f, GemmOptions options = {}) {
+  detail::gemm(gemm_kernels().of(options.compute), c, a, b, trans_a, trans_b, alpha, beta, options);
+}
+
 // gemm on a kernel named by the caller, for tests and benchmarks that compare them: an error
 // where this machine cannot run it, or where it cannot compute `options.compute`.
 template <class TA, class TB>
@@ -158,13 +165,6 @@ void gemm_on(GemmKernel kernel, Cpu&, CpuView<float> c, CpuView<const TA> a, Cpu
   const std::string missing = gemm_kernel_missing(kernel, cpu_features());
   NANOCHAT_CHECK(missing.empty(), "gemm: the ", gemm_kernel_name(kernel), " kernel needs ", missing);
   detail::gemm(kernel, c, a, b, trans_a, trans_b, alpha, beta, options);
-}
-
-// bf16 x float: a Linear's bf16-stored activation times its float weight (bf16 Configs).
-inline void gemm(Cpu&, CpuView<float> c, CpuView<const bf16> a, CpuView<const float> b,
-                 Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, float alpha = 1.0f,
-                 float beta = 0.0f, GemmOptions options = {}) {
-  detail::gemm(c, a, b, trans_a, trans_b, alpha, beta, options);
 }
 
 }  // namespace nanochat::cpu
