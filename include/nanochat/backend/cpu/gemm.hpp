@@ -93,8 +93,7 @@ void openblas_gemm(const GemmShape& g, CpuView<const TA> a, CpuView<const TB> b,
   }
 }
 
-// One GEMM on the given kernel (one this machine runs: gemm_kernel_missing). AMX takes a float A;
-// with a bf16 A it hands over to AVX512_BF16, which every AMX CPU has.
+// One GEMM on the given kernel (one this machine runs: gemm_kernel_missing).
 template <class TA, class TB>
 void gemm(GemmKernel kernel, CpuView<float> c, CpuView<const TA> a, CpuView<const TB> b, Transpose trans_a, Transpose trans_b, float alpha,
           float beta, GemmOptions options) {
@@ -114,12 +113,11 @@ void gemm(GemmKernel kernel, CpuView<float> c, CpuView<const TA> a, CpuView<cons
     switch (kernel) {
       case GemmKernel::amx:
 #if defined(NANOCHAT_CPU_AMX)
-        if constexpr (std::is_same_v<TA, float>) {
-          amx::gemm(g, ai, bi, ci, alpha, beta, options);
-          break;
-        }
-#endif
+        amx::gemm(g, ai, bi, ci, alpha, beta, options);
+        break;
+#else
         [[fallthrough]];
+#endif
       case GemmKernel::avx512_bf16: avx512_bf16::gemm(g, ai, bi, ci, alpha, beta, options); break;
       default: avx512::gemm(g, ai, bi, ci, alpha, beta, options); break;
     }

@@ -1,6 +1,6 @@
 #pragma once
 // GEMM with GemmCompute::bf16 on Intel AMX (Sapphire Rapids and later): C = alpha * op(A) op(B)
-// + beta * C with float A, float or bf16 B, float C; the operands are rounded to bf16 while
+// + beta * C with float or bf16 A and B, float C; float operands are rounded to bf16 while
 // packing and the tile unit sums their products in fp32 (TDPBF16PS, 1024 multiply-adds per
 // instruction). On this project's 2-core Xeon it is 2-3x the fp32 kernel (docs/benchmarks.md).
 //
@@ -50,7 +50,9 @@ static_assert(blocking.whole_panels(), "mc and nc must be whole numbers of tiles
 
 namespace detail {
 
+using avx512::all16;
 using avx512::first_lanes;
+using avx512::load16;
 using avx512::transpose16;
 
 // Eight 16-row x 64-byte tiles: 0-3 accumulate C, 4-5 hold A, 6-7 hold B.
@@ -73,8 +75,10 @@ inline void load_tile_config() { _tile_loadconfig(&tile_config); }
 inline __m512i to_bf16(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
 
 // Rows [r0, r0 + rows) x depth [k0, k0 + depth) of op(A) (element (i, k) at a[i * lda + k], or
-// a[k * lda + i] when transposed) as panels of 32 rows of kpad bf16 each, zero-padded.
-inline void pack_a(const float* a, std::int64_t lda, bool transposed, std::int64_t r0, std::int64_t rows,
+// a[k * lda + i] when transposed) as panels of 32 rows of kpad bf16 each, zero-padded. A float A
+// is rounded to bf16; a bf16 A is widened and rounded back, which gives its own bits.
+template <class TA>
+void pack_a(const TA* a, std::int64_t lda, bool transposed, std::int64_t r0, std::int64_t rows,
                    std::int64_t k0, std::int64_t depth, std::int64_t kpad, std::uint16_t* out) {
   for (std::int64_t p = 0; p * tile < rows; ++p) {
     std::uint16_t* panel = out + p * tile * kpad;
@@ -87,13 +91,13 @@ inline void pack_a(const float* a, std::int64_t lda, bool transposed, std::int64
             std::memset(dst, 0, static_cast<std::size_t>(kpad) * 2);
             continue;
           }
-          const float* src = a + (r0 + first + i) * lda + k0;
+          const TA* src = a + (r0 + first + i) * lda + k0;
           std::int64_t k = 0;
           for (; k + 32 <= depth; k += 32)
-            _mm512_store_si512(dst + k, to_bf16(_mm512_loadu_ps(src + k), _mm512_loadu_ps(src + k + 16)));
+            _mm512_store_si512(dst + k, to_bf16(load16(src + k, all16), load16(src + k + 16, all16)));
           for (; k < kpad; k += 32)
-            _mm512_store_si512(dst + k, to_bf16(_mm512_maskz_loadu_ps(first_lanes(depth - k), src + k),
-                                                _mm512_maskz_loadu_ps(first_lanes(depth - k - 16), src + k + 16)));
+            _mm512_store_si512(dst + k, to_bf16(load16(src + k, first_lanes(depth - k)),
+                                                load16(src + k + 16, first_lanes(depth - k - 16))));
         }
         continue;
       }
@@ -102,7 +106,7 @@ inline void pack_a(const float* a, std::int64_t lda, bool transposed, std::int64
       for (std::int64_t k = 0; k < kpad; k += 16) {
         __m512 r[16];
         for (std::int64_t j = 0; j < 16; ++j)
-          r[j] = k + j < depth ? _mm512_maskz_loadu_ps(lanes, a + (k0 + k + j) * lda + r0 + first) : _mm512_setzero_ps();
+          r[j] = k + j < depth ? load16(a + (k0 + k + j) * lda + r0 + first, lanes) : _mm512_setzero_ps();
         transpose16(r);
         for (std::int64_t i = 0; i < 16; ++i)
           _mm256_store_si256(reinterpret_cast<__m256i*>(panel + (g + i) * kpad + k),
@@ -211,8 +215,8 @@ inline void kernel(std::int64_t depth, const std::uint16_t* a, std::int64_t kpad
 // options' triangles skip whole tiles of C and cut the k-stretch of a tile to where op(A) is
 // nonzero, in the tile unit's steps of 32 (the extra k read zeros); a tile whose stretch is empty
 // still applies beta.
-template <class TB>
-void gemm_packed(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta,
+template <class TA, class TB>
+void gemm_packed(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta,
                  GemmOptions options) {
   const bool ta = g.trans_a == Transpose::yes, tb = g.trans_b == Transpose::yes;
   const int threads = gemm_threads(g);
@@ -286,8 +290,8 @@ namespace nanochat::cpu::amx {
 // One (batch entry of a) GEMM computing in bf16, over the threads unless called inside a parallel
 // region. Without the tile state (cpu_features().amx()) the tile instructions would fault, so
 // that is an error.
-template <class TB>
-void gemm(const GemmShape& g, const float* a, const TB* b, float* c, float alpha, float beta, GemmOptions options) {
+template <class TA, class TB>
+void gemm(const GemmShape& g, const TA* a, const TB* b, float* c, float alpha, float beta, GemmOptions options) {
   NANOCHAT_CHECK(cpu_features().amx(), "amx::gemm: this CPU has no AMX or Linux did not grant this process the tile state");
   detail::gemm_packed(g, a, b, c, alpha, beta, options);
 }
