@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   try {
     if (!flags.parse(argc, argv)) return 0;
     NANOCHAT_CHECK(p.source == "base" || p.source == "mid", "--source ", p.source, " is unknown: base or mid");
-    const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), false) : chat_sft_data();
+    const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), false) : nanochats_mixture_or_hint(chat_sft_data);
     cpu::Cpu cpu;
     run_stage<SftStage>(cpu, p, o, "chatsft_checkpoints", data, flags.values());
     return 0;

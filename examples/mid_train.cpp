@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       .add("--eval-tokens", o.eval_tokens, "validation tokens per evaluation", {1, max_count});
   try {
     if (!flags.parse(argc, argv)) return 0;
-    const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), true) : mid_train_data();
+    const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), true) : nanochats_mixture_or_hint(mid_train_data);
     cpu::Cpu cpu;
     run_stage<MidStage>(cpu, p, o, "mid_checkpoints", data, flags.values());
     return 0;

@@ -30,11 +30,12 @@ struct StageData {
 // 200K, SpellingBee 80K; validation SmolTalk test, MMLU test[:5200], GSM8K test[:420].
 inline StageData mid_train_data() {
   using namespace tasks;
-  const auto words = read_word_list(default_word_list());
+  // The datasets before the word list: a fresh base directory's first error names task_data.
+  const TaskPtr smoltalk = std::make_shared<SmolTalk>(SmolTalk::default_path("train"));
   const TaskPtr identity = std::make_shared<CustomJSON>(default_identity_conversations());
+  const auto words = read_word_list(default_word_list());
   return {std::make_shared<TaskMixture>(std::vector<TaskPtr>{
-              std::make_shared<SmolTalk>(SmolTalk::default_path("train")),
-              std::make_shared<MMLU>(MMLU::default_path("auxiliary_train")),
+              smoltalk, std::make_shared<MMLU>(MMLU::default_path("auxiliary_train")),
               std::make_shared<GSM8K>(GSM8K::default_path("train")), identity, identity,
               std::make_shared<SimpleSpelling>(words, 200000, Split::train),
               std::make_shared<SpellingBee>(words, 80000, Split::train)}),
@@ -48,9 +49,10 @@ inline StageData mid_train_data() {
 // identity, SimpleSpelling 300, SpellingBee 300; validation SmolTalk test.
 inline StageData chat_sft_data() {
   using namespace tasks;
+  const TaskPtr arc_easy = std::make_shared<ARC>(ARC::default_path("ARC-Easy", "Train"));
   const auto words = read_word_list(default_word_list());
   return {std::make_shared<TaskMixture>(std::vector<TaskPtr>{
-              std::make_shared<ARC>(ARC::default_path("ARC-Easy", "Train")),
+              arc_easy,
               std::make_shared<ARC>(ARC::default_path("ARC-Challenge", "Train")),
               std::make_shared<GSM8K>(GSM8K::default_path("train")),
               slice(std::make_shared<SmolTalk>(SmolTalk::default_path("train")), {.start = 0, .stop = 10000}),
@@ -58,6 +60,16 @@ inline StageData chat_sft_data() {
               std::make_shared<SimpleSpelling>(words, 300, Split::train),
               std::make_shared<SpellingBee>(words, 300, Split::train)}),
           std::make_shared<SmolTalk>(SmolTalk::default_path("test"))};
+}
+
+// make() (mid_train_data, chat_sft_data), or its error saying also how to train without the
+// datasets.
+inline StageData nanochats_mixture_or_hint(StageData (*make)()) {
+  try {
+    return make();
+  } catch (const Error& e) {
+    NANOCHAT_FAIL(e.what(), "; or pass --offline to train on the offline tasks");
+  }
 }
 
 // The offline tasks, `rows` examples of each generated one (identity has its fixed questions,
