@@ -6,8 +6,6 @@
 // what would make it inexact (another batch geometry, a step past the horizon) is refused. A loss
 // or gradient norm that stops being finite stops the run before it updates or saves anything.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,7 +16,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "nanochat/core/limits.hpp"
@@ -28,6 +25,9 @@
 #include "nanochat/optim/nanochat_optimizers.hpp"
 #include "nanochat/train/bits_per_byte.hpp"
 #include "nanochat/train/checkpoint.hpp"
+#include "nanochat/train/finite_guard.hpp"
+#include "nanochat/train/metrics_file.hpp"
+#include "nanochat/train/progress_bar.hpp"
 
 namespace nanochat {
 
@@ -113,19 +113,9 @@ class BaseTrainer {
                      " is past the end of this run's ", horizon_.iterations, " iterations (from --num-iterations, "
                      "--target-flops or --target-param-data-ratio): there is nothing left to train");
       state_ = load_checkpoint(backend, o_.checkpoint_dir, o_.resume_from_step, model_.weights(), optimizers_);
-      const std::string meta = (o_.checkpoint_dir / step_file_name("meta_", o_.resume_from_step, ".json")).string();
-      for (const auto& [flag, saved, now] : {std::tuple{"--max-seq-len", state_.max_seq_len, o_.max_seq_len},
-                                             std::tuple{"--device-batch-size", state_.device_batch_size,
-                                                        o_.device_batch_size},
-                                             std::tuple{"--total-batch-size", state_.total_batch_size,
-                                                        o_.total_batch_size}}) {
-        NANOCHAT_CHECK(saved == now, meta, ": the checkpoint was trained with ", flag, " ", saved,
-                       " but this run has ", flag, " ", now, "; resuming would not continue the same batches");
-      }
     }
-    state_.max_seq_len = o_.max_seq_len;
-    state_.device_batch_size = o_.device_batch_size;
-    state_.total_batch_size = o_.total_batch_size;
+    set_batch_geometry(state_, o_.resume_from_step, o_.checkpoint_dir,
+                       {o_.max_seq_len, o_.device_batch_size, o_.total_batch_size}, "--total-batch-size");
   }
 
   const Horizon& horizon() const { return horizon_; }
@@ -135,20 +125,8 @@ class BaseTrainer {
   // Runs to the end of the horizon; returns the final state (the last checkpoint's, too).
   const TrainState& run() {
     remove_stale_temp_files(o_.checkpoint_dir);
-    const std::filesystem::path metrics_path = o_.checkpoint_dir / "metrics.jsonl";
-    // The directory appears, and earlier lines past the resume step go, with the first line
-    // written: a run that fails before it leaves no empty d<N>/ and loses no metrics.
-    std::ofstream metrics_file;
-    const std::int64_t first_step = state_.step;
-    auto metrics = [&]() -> std::ofstream& {
-      if (!metrics_file.is_open()) {
-        keep_metrics_before(metrics_path, first_step);
-        std::filesystem::create_directories(o_.checkpoint_dir);
-        metrics_file.open(metrics_path, std::ios::app);
-        NANOCHAT_CHECK(metrics_file.good(), metrics_path.string(), ": cannot open for appending");
-      }
-      return metrics_file;
-    };
+    MetricsFile metrics_file(o_.checkpoint_dir / "metrics.jsonl", state_.step);
+    auto metrics = [&]() -> std::ofstream& { return metrics_file.line(); };
     data::LoaderOptions lo{static_cast<std::size_t>(o_.device_batch_size), static_cast<std::size_t>(o_.max_seq_len),
                            0, 1, o_.loader_threads, 4, {}};
     data::TokenLoader train(*tok_, train_shards_, lo,
@@ -165,7 +143,7 @@ class BaseTrainer {
       const bool last = step >= n;  // >=, not ==: no start can skip past the end
       if (last || (o_.eval_every > 0 && step % o_.eval_every == 0)) {
         state_.val_bpb = validation_bpb();
-        stop_unless_finite(step, "the validation bits per byte", state_.val_bpb);
+        stop_unless_finite(o_.checkpoint_dir, step, "the validation bits per byte", state_.val_bpb);
         state_.min_val_bpb = step == 0 || state_.min_val_bpb == 0.0 ? state_.val_bpb
                                                                     : std::min(state_.min_val_bpb, state_.val_bpb);
         std::fprintf(log_, "step %05lld | validation bpb: %.4f\n", static_cast<long long>(step), state_.val_bpb);
@@ -177,7 +155,7 @@ class BaseTrainer {
       state_.loader = train.state();
       // Never the step resumed from: its checkpoint is there, and a save would first remove it.
       if (step != o_.resume_from_step && (last || (step > 0 && o_.save_every > 0 && step % o_.save_every == 0))) {
-        stop_unless_saveable(step);
+        stop_unless_saveable(*backend_, o_.checkpoint_dir, step, model_.weights(), optimizers_);
         save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, user_config_);
       }
       if (last) break;
@@ -189,12 +167,12 @@ class BaseTrainer {
         copy_from_host(*backend_, ids.view(), std::span<const std::int32_t>(inputs_host));
         copy_from_host(*backend_, targets.view(), std::span<const std::int32_t>(targets_host));
         loss = model_.forward_loss(ids.view(), targets.view());
-        stop_unless_finite(step, "the training loss", loss);
+        stop_unless_finite(o_.checkpoint_dir, step, "the training loss", loss);
         model_.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(horizon_.grad_accum));
       }
       // The norm is computed (and logged) with clipping off too.
       const float norm = grad_norm(*backend_, model_.grads());
-      stop_unless_finite(step, "the gradient norm", norm);
+      stop_unless_finite(o_.checkpoint_dir, step, "the gradient norm", norm);
       if (o_.grad_clip > 0) clip_grads(*backend_, model_.grads(), norm, o_.grad_clip);
       const LrSchedule schedule{n, o_.warmup_ratio, o_.warmdown_ratio, o_.final_lr_frac};
       const double lrm = schedule.multiplier(step);
@@ -232,46 +210,6 @@ class BaseTrainer {
   }
 
  private:
-  // A NaN or infinity poisons every later step and checkpoint: the run ends here, before this
-  // step updates or saves anything, and the last checkpoint stays the last good one.
-  void stop_unless_finite(std::int64_t step, const std::string& what, double value) {
-    if (std::isfinite(value)) return;
-    const std::int64_t last_good = latest_complete_step(o_.checkpoint_dir);
-    NANOCHAT_FAIL("step ", step, ": ", what, " is ", value, ", not finite; the run stops here (lower the learning "
-                  "rates or enable --grad-clip?). ",
-                  last_good >= 0 ? cat("The last good checkpoint is step ", last_good, " in ", o_.checkpoint_dir.string())
-                                 : std::string("No checkpoint was saved"));
-  }
-
-  // An update can overflow the weights or the optimizer's moments while the loss was still finite;
-  // such a checkpoint is not written (a sum of squares in double is finite iff every value is).
-  void stop_unless_saveable(std::int64_t step) {
-    const auto sum = [&](TensorView<float, B> v) { return sum_of_squares(*backend_, TensorView<const float, B>(v)); };
-    stop_unless_finite(step, "the weights' sum of squares", sum(model_.weights().flat()));
-    for (const auto& [name, view] : optimizers_.adamw().state()) stop_unless_finite(step, "AdamW's " + name, sum(view));
-    for (const auto& [name, view] : optimizers_.muon().state()) stop_unless_finite(step, "Muon's " + name, sum(view));
-  }
-
-  // Keeps the lines of metrics.jsonl from before `step`, so that a resumed (or restarted) run's
-  // file reads as one run; a line without a step (torn by a kill) goes too.
-  static void keep_metrics_before(const std::filesystem::path& path, std::int64_t step) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return;
-    std::string kept, line;
-    while (std::getline(in, line)) {
-      try {
-        const json::Value entry = json::parse(line, path.string());
-        const json::Value* at = entry.find("step");
-        if (at != nullptr && static_cast<std::int64_t>(at->whole_number("step")) < step) {
-          kept += line + "\n";
-        }
-      } catch (const Error&) {  // not a line this trainer wrote whole
-      }
-    }
-    in.close();
-    write_file_atomically(path, kept);
-  }
-
   void print_header(std::int64_t n) {
     const double params = static_cast<double>(C::total_params(tok_->vocab_size()));
     const double tokens = static_cast<double>(n) * static_cast<double>(o_.total_batch_size);
@@ -289,15 +227,8 @@ class BaseTrainer {
 
   void print_step(std::int64_t step, std::int64_t n, double loss, float norm, double lrm, double dt,
                   double tok_per_sec, double mfu) {
-    std::string tail;
-    if (isatty(fileno(log_))) {  // a progress bar with ETA for people watching
-      const int width = 20, done = static_cast<int>(width * (step + 1) / n);
-      const double eta = dt * static_cast<double>(n - step - 1);
-      tail = " [" + std::string(static_cast<std::size_t>(done), '#') +
-             std::string(static_cast<std::size_t>(width - done), '.') + "] ETA " +
-             std::to_string(static_cast<long long>(eta / 60)) + "m" +
-             std::to_string(static_cast<long long>(eta) % 60) + "s";
-    }
+    const std::string tail = progress_bar(log_, static_cast<double>(step + 1) / static_cast<double>(n),
+                                          dt * static_cast<double>(n - step - 1));
     // Without a stated peak there is no MFU to show (0.00 would read as a measurement).
     char mfu_column[32] = "";
     if (o_.peak_flops > 0) std::snprintf(mfu_column, sizeof mfu_column, " | mfu: %.2f", mfu);

@@ -34,10 +34,39 @@ namespace nanochat {
 struct TrainState {
   std::int64_t step = 0;
   double val_bpb = 0.0, min_val_bpb = 0.0, smooth_train_loss = 0.0, total_training_time = 0.0;
+  double val_loss = 0.0;  // chat_sft's validation loss (its meta field); 0 for the bpb stages
   data::LoaderState loader;
   // The batch geometry the run was saved with; the loader's position means nothing under another.
   std::int64_t max_seq_len = 0, device_batch_size = 0, total_batch_size = 0;
 };
+
+// A run's batch geometry: rows per forward, their length, and the step's total (tokens for the
+// pretraining and mid stages, conversations for SFT).
+struct BatchGeometry {
+  std::int64_t max_seq_len, device_batch_size, total_batch_size;
+};
+
+// Puts this run's geometry into state for its saves. A resumed state (resumed_from >= 0) must
+// have been saved with the same one: the loader's position means nothing under another.
+// total_flag names the flag the total comes from.
+inline void set_batch_geometry(TrainState& state, std::int64_t resumed_from, const std::filesystem::path& dir,
+                               BatchGeometry now, const char* total_flag) {
+  if (resumed_from >= 0) {
+    const std::string meta = (dir / step_file_name("meta_", resumed_from, ".json")).string();
+    const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> fields[] = {
+        {"--max-seq-len", {state.max_seq_len, now.max_seq_len}},
+        {"--device-batch-size", {state.device_batch_size, now.device_batch_size}},
+        {total_flag, {state.total_batch_size, now.total_batch_size}}};
+    for (const auto& [flag, values] : fields) {
+      NANOCHAT_CHECK(values.first == values.second, meta, ": the checkpoint was trained with ", flag, " ",
+                     values.first, " but this run has ", flag, " ", values.second,
+                     "; resuming would not continue the same batches");
+    }
+  }
+  state.max_seq_len = now.max_seq_len;
+  state.device_batch_size = now.device_batch_size;
+  state.total_batch_size = now.total_batch_size;
+}
 
 // Removes the temporary files an interrupted save (or metrics rewrite) left in dir: ours only,
 // and only regular files.
@@ -131,7 +160,8 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
   using json::quote;
   using checkpoint_detail::number;
   std::string meta = "{\n  \"step\": " + std::to_string(state.step) + ",\n  \"save_id\": " + quote(save_id) +
-                     ",\n  \"val_bpb\": " + number(state.val_bpb) + ",\n  \"model_config\": {";
+                     ",\n  \"val_bpb\": " + number(state.val_bpb) +
+                     ",\n  \"val_loss\": " + number(state.val_loss) + ",\n  \"model_config\": {";
   bool first = true;
   for (const auto& [k, v] : model_config_metadata<C>(weights.vocab_size(), state.max_seq_len)) {
     meta += (first ? "" : ", ") + quote(k) + ": " + v;
@@ -188,6 +218,8 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
                  "version?), so nothing tells whether the model and optimizer files beside it are of the same save");
   const std::string& save_id = member(meta, "save_id").string(cat(meta_path.string(), ": save_id"));
   state.val_bpb = field(meta, "val_bpb");
+  // Absent from checkpoints written before the chat stages had it.
+  if (meta.find("val_loss") != nullptr) state.val_loss = field(meta, "val_loss");
   state.max_seq_len = static_cast<std::int64_t>(count(meta, "max_seq_len"));
   state.device_batch_size = static_cast<std::int64_t>(count(meta, "device_batch_size"));
   state.total_batch_size = static_cast<std::int64_t>(count(meta, "total_batch_size"));

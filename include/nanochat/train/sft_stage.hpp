@@ -1,0 +1,120 @@
+#pragma once
+// chat_sft as a Stage of StageTrainer (spec §5.5): batches of B padded conversations from
+// SftLoader with assistant-only targets and the loss their mean, gradient accumulation =
+// target_examples_per_step / B, num_iterations = floor(rows / target_examples_per_step) x
+// num_epochs unless given, the run stopping at step num_iterations - 1 (nanochat's loop breaks
+// there, so it makes num_iterations - 1 updates), lrm = 1 - step / num_iterations, Muon momentum
+// 0.95, validation loss = the mean of eval_steps batch losses, and nanochat's log line.
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "nanochat/core/limits.hpp"
+#include "nanochat/train/checkpoint.hpp"
+#include "nanochat/train/sft_loader.hpp"
+#include "nanochat/train/stage_trainer.hpp"
+
+namespace nanochat {
+
+struct SftOptions : StageOptions {
+  SftOptions() {
+    device_batch_size = 4;
+    init_lr_frac = 0.02;
+    eval_every = 100;
+  }
+  std::int64_t target_examples_per_step = 32;
+  std::int64_t num_epochs = 1;
+  std::int64_t eval_steps = 100;  // validation batches per evaluation
+};
+
+struct SftStage {
+  using Options = SftOptions;
+  using Loader = SftLoader;
+  static constexpr const char* name = "chat_sft";
+  static constexpr const char* total_flag = "--target-examples-per-step";
+
+  static std::int64_t grad_accum(const Options& o) {
+    NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.target_examples_per_step > 0,
+                   "--device-batch-size, --max-seq-len and --target-examples-per-step must be positive");
+    NANOCHAT_CHECK(o.target_examples_per_step % o.device_batch_size == 0, "--target-examples-per-step ",
+                   o.target_examples_per_step, " is not a multiple of --device-batch-size ", o.device_batch_size);
+    return o.target_examples_per_step / o.device_batch_size;
+  }
+  static std::int64_t total(const Options& o) { return o.target_examples_per_step; }
+  static std::optional<std::int64_t> final_step(const Options& o, std::size_t rows) {
+    std::int64_t n = o.num_iterations;
+    if (n <= 0) {
+      NANOCHAT_CHECK(o.num_epochs > 0, "--num-epochs must be positive when --num-iterations is -1");
+      n = checked_mul(static_cast<std::int64_t>(rows) / o.target_examples_per_step, o.num_epochs,
+                      "rows / --target-examples-per-step x --num-epochs");
+    }
+    NANOCHAT_CHECK(n >= 2, "chat_sft: ", n, " iterations make no update (nanochat stops at step num_iterations - 1); "
+                   "the mixture has ", rows, " conversations for --target-examples-per-step ",
+                   o.target_examples_per_step, ": give --num-iterations 2 or more, or more --num-epochs");
+    return n - 1;
+  }
+  static double progress(std::int64_t step, const std::optional<std::int64_t>& final, const Loader&) {
+    return static_cast<double>(step + 1) / static_cast<double>(*final);
+  }
+  // final is num_iterations - 1.
+  static double lr_multiplier(std::int64_t step, const std::optional<std::int64_t>& final, double) {
+    return 1.0 - static_cast<double>(step) / static_cast<double>(*final + 1);
+  }
+  static double muon_momentum(std::int64_t) { return 0.95; }
+
+  template <class Model, class Be>
+  static void validate(Be& backend, Model& model, Loader& val, const Options& o, const std::vector<std::int32_t>&,
+                       TrainState& state) {
+    const auto& a = model.activations();
+    Tensor<std::int32_t, Be> ids(backend, {a.batch(), a.seq()}), targets(backend, {a.batch(), a.seq()});
+    std::vector<std::int32_t> x, y;
+    double sum = 0.0;
+    const std::int64_t steps = std::max<std::int64_t>(1, o.eval_steps);
+    for (std::int64_t s = 0; s < steps; ++s) {
+      val.next(x, y);
+      copy_from_host(backend, ids.view(), std::span<const std::int32_t>(x));
+      copy_from_host(backend, targets.view(), std::span<const std::int32_t>(y));
+      sum += model.forward_loss(ids.view(), targets.view());
+    }
+    state.val_loss = sum / static_cast<double>(steps);
+  }
+  static double validation_value(const TrainState& s) { return s.val_loss; }
+
+  static void print_header(std::FILE* log, const std::string& model, const Options& o, std::int64_t accum,
+                           const std::optional<std::int64_t>& final, std::size_t rows) {
+    std::fprintf(log,
+                 "model: %s | training rows: %zu | target examples per step: %lld | device batch size: %lld => "
+                 "grad accum steps: %lld | num iterations: %lld\n",
+                 model.c_str(), rows, static_cast<long long>(o.target_examples_per_step),
+                 static_cast<long long>(o.device_batch_size), static_cast<long long>(accum),
+                 static_cast<long long>(*final + 1));
+    std::fflush(log);
+  }
+  static void print_step(std::FILE* log, const StageStep& s, const std::string& bar) {
+    std::fprintf(log, "Step %05lld/%05lld | Training loss: %.6f| lrm: %.6f| num_tokens: %lld%s\n",
+                 static_cast<long long>(s.step), static_cast<long long>(*s.final_step + 1), s.loss, s.lrm,
+                 static_cast<long long>(s.supervised), bar.c_str());
+    std::fflush(log);
+  }
+  static void write_step(std::ostream& out, const StageStep& s) {
+    out << "{\"step\": " << s.step << ", \"train_loss\": " << s.loss << ", \"lrm\": " << s.lrm
+        << ", \"num_tokens\": " << s.supervised << ", \"dt\": " << s.dt << "}\n";
+  }
+  static void print_validation(std::FILE* log, std::int64_t step, const TrainState& s) {
+    std::fprintf(log, "Step %05lld | Validation loss: %.6f\n", static_cast<long long>(step), s.val_loss);
+    std::fflush(log);
+  }
+  static void write_validation(std::ostream& out, std::int64_t step, const TrainState& s) {
+    out << "{\"step\": " << step << ", \"val_loss\": " << s.val_loss << "}\n";
+  }
+  static void print_end(std::FILE* log, const TrainState& s) {
+    std::fprintf(log, "Validation loss: %.6f\n", s.val_loss);
+    std::fflush(log);
+  }
+};
+
+}  // namespace nanochat
