@@ -74,8 +74,8 @@ TEST_CASE("chat_rl: two steps on a tiny model, an exact resume, and bad flags re
   CHECK(lines.find("\"pass@2\": ") != std::string::npos);
   CHECK(lines.find("{\"step\": 1, \"reward\": ") != std::string::npos);
 
-  // The seeds follow from the step and the optimizer state is saved: a resumed step 1 redoes the
-  // uninterrupted one.
+  // A resumed step 1 redoes the uninterrupted one (this untrained model earns no reward, so its
+  // updates are zero; test_rl.cpp's RlTrainer case checks exactness with updates that move).
   const auto uninterrupted = all_values(out / "model_000002.safetensors");
   const Run resumed = run(rl + " --resume-from-step 1");
   CAPTURE(resumed.output);

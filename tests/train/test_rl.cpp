@@ -1,6 +1,7 @@
 // chat_rl's pieces: the rollout's rows (padding, targets -1 on the prompt, forced tool tokens and
 // padding), the advantages, the pass losses and the accumulated gradient against PyTorch
-// (tests/reference/rl_reference.py), the rollout seeds against CPython's hash, pass@k.
+// (tests/reference/rl_reference.py), the rollout seeds against CPython's hash, pass@k; the
+// trainer's updates and its exact resume.
 
 #include <doctest/doctest.h>
 
@@ -16,10 +17,12 @@
 #include "nanochat/train/rl_seed.hpp"
 #include "nanochat/train/rl_trainer.hpp"
 #include "relative_error.hpp"
+#include "train_test_util.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
 using nanochat::testing::relative_error;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -181,4 +184,74 @@ TEST_CASE("pass@k counts a problem from the first k samples that has a correct o
                                                    {false, false, true}};
   const auto p = pass_at_k(outcomes, 3);
   CHECK(p == std::vector<double>{0.25, 0.5, 0.75});
+}
+
+namespace {
+
+// Rewards a completion whose first byte is even: a tiny random model earns both rewards, so the
+// advantages, and the updates, are not zero.
+class EvenByteTask final : public tasks::Task {
+ public:
+  explicit EvenByteTask(std::size_t n) : n_(n) {}
+  std::string name() const override { return "EvenByte"; }
+  std::size_t size() const override { return n_; }
+  tasks::Example example(std::size_t index) const override {
+    check_index(index);
+    tasks::Example e;
+    e.conversation.messages.push_back({"user", "the model " + std::to_string(index)});
+    e.conversation.messages.push_back({"assistant", "reads"});
+    return e;
+  }
+  bool has_scorer() const override { return true; }
+  bool evaluate(const tasks::Example&, std::string_view completion) const override {
+    return !completion.empty() && completion[0] % 2 == 0;
+  }
+
+ private:
+  std::size_t n_;
+};
+
+}  // namespace
+
+TEST_CASE("RlTrainer: the updates move the weights, and a run resumed at step 1 ends with the uninterrupted one's") {
+  using nanochat_train_test::Tiny;
+  nanochat_train_test::TinySetup setup("rl_resume");
+  nanochat_train_test::ScratchDir dir("rl_resume_ckpt");
+  Cpu cpu;
+  const fs::path source_path = dir.path / "source.safetensors";
+  {
+    GptWeights<Tiny, Cpu> w(cpu, static_cast<std::int64_t>(setup.tok.vocab_size()));
+    init_weights(cpu, w, 7);
+    save_weights(cpu, w, source_path, 48, {});
+  }
+  const auto source = SafetensorsFile::load(source_path);
+  const auto task = std::make_shared<EvenByteTask>(6);
+  RlOptions o;
+  o.device_batch_size = 2;
+  o.examples_per_step = 3;
+  o.num_samples = 4;
+  o.max_new_tokens = 5;
+  o.init_lr_frac = 1.0;
+  o.eval_every = -1;
+  o.save_every = 1;
+  o.checkpoint_dir = dir.path / "rl";
+  std::vector<float> uninterrupted;
+  {
+    RlTrainer<Tiny> trainer(cpu, setup.tok, task, task, source, 48, o, {}, setup.quiet);
+    CHECK(trainer.num_steps() == 2);
+    trainer.run();
+    const auto w = trainer.model().weights().flat();
+    uninterrupted.assign(w.data(), w.data() + w.numel());
+  }
+  {
+    RlTrainer<Tiny> fresh(cpu, setup.tok, task, task, source, 48, o, {}, setup.quiet);
+    const auto w = fresh.model().weights().flat();
+    CHECK(std::vector<float>(w.data(), w.data() + w.numel()) != uninterrupted);
+  }
+  o.resume_from_step = 1;
+  RlTrainer<Tiny> resumed(cpu, setup.tok, task, task, source, 48, o, {}, setup.quiet);
+  CHECK(resumed.state().step == 1);
+  resumed.run();
+  const auto w = resumed.model().weights().flat();
+  CHECK(std::vector<float>(w.data(), w.data() + w.numel()) == uninterrupted);
 }
