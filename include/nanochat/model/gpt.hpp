@@ -96,15 +96,31 @@ class Gpt {
   // grads(); the same ids and targets must be passed. loss_scale = 1 / accumulation steps
   // averages micro-batches.
   void backward(Ids ids, Ids targets, float loss_scale = 1.0f) {
-    B& be = *backend_;
-    auto& a = acts_;
-    auto& g = grads_;
     const float per_token = reduction_ == LossReduction::sum ? loss_scale
                             : tokens_ > 0 ? loss_scale / static_cast<float>(tokens_)
                                           : 0.0f;
     timed(StepSection::loss, [&] {
-      cross_entropy_backward(be, a.logits, a.lse, flat(targets), logit_softcap, per_token);
+      cross_entropy_backward(*backend_, acts_.logits, acts_.lse, flat(targets), logit_softcap, per_token);
     });
+    backward_from_logits(ids);
+  }
+
+  // Adds the gradient of sum_i token_weights[i] * loss_i, over the per-token losses of the last
+  // forward_loss (its reduction aside), to grads(): a weight per token, [batch * seq], e.g. RL's
+  // advantage of the token's row over the pass's valid targets.
+  void backward(Ids ids, Ids targets, TensorView<const float, B> token_weights) {
+    timed(StepSection::loss, [&] {
+      cross_entropy_backward(*backend_, acts_.logits, acts_.lse, flat(targets), logit_softcap, token_weights);
+    });
+    backward_from_logits(ids);
+  }
+
+ private:
+  // From d(loss)/d(logits), in acts_.logits, down to the embedding.
+  void backward_from_logits(Ids ids) {
+    B& be = *backend_;
+    auto& a = acts_;
+    auto& g = grads_;
     timed(StepSection::lm_head, [&] {
       linear(g.lm_head, a.logits, a.xf, Transpose::yes, Transpose::no, 1.0f);
       linear(a.dxn, a.logits, weights_.lm_head, Transpose::no, Transpose::no, 0.0f);
@@ -115,7 +131,6 @@ class Gpt {
     timed(StepSection::embedding, [&] { embedding_backward(be, g.wte, a.dxn, flat(ids)); });
   }
 
- private:
   // [B, T, heads, D] as [B * T * heads, D] rows (QK-norm) and [B * T, heads * D] (projections).
   static TensorView<float, B> rows(TensorView<float, B> x) { return x.reshape({x.numel() / C::head_dim, C::head_dim}); }
   static TensorView<float, B> tokens(TensorView<float, B> x) {

@@ -3,7 +3,7 @@
 // then cross-entropy against targets, where a target of -1 (ignore_index) is ignored. The
 // forward caps the logits in place (inference reads them) and keeps each row's log-sum-exp; the
 // backward then turns the logits, in place, into the gradient with respect to the raw logits z
-// with a single exp per element.
+// with a single exp per element, for a uniform scale of the losses or a weight per token.
 
 #include <algorithm>
 #include <cmath>
@@ -74,14 +74,16 @@ inline LossTotal cross_entropy_forward(Cpu&, CpuView<float> losses, CpuView<floa
   return {sum, tokens};
 }
 
-// In place: soft-capped logits s -> d(scale * sum of losses)/dz, through the softcap's
+namespace detail {
+// In place: soft-capped logits s -> d(sum_i scale_of(i) * loss_i)/dz, through the softcap's
 // derivative 1 - (s / c)^2. Rows with an ignored target get zeros.
-inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const float> lse,
-                                   CpuView<const std::int32_t> targets, float cap, float scale) {
+template <class ScaleOf>
+void cross_entropy_backward_rows(CpuView<float> logits, CpuView<const float> lse, CpuView<const std::int32_t> targets,
+                                 float cap, ScaleOf scale_of, const char* op) {
   const std::int64_t n = targets.numel(), vocab = logits.size(-1);
-  detail::check_rows(logits, n, "cross_entropy_backward");
-  NANOCHAT_CHECK(lse.numel() == n, "cross_entropy_backward: ", n, " targets but lse ", lse.shape());
-  detail::check_targets(targets, vocab, "cross_entropy_backward");
+  check_rows(logits, n, op);
+  NANOCHAT_CHECK(lse.numel() == n, op, ": ", n, " targets but lse ", lse.shape());
+  check_targets(targets, vocab, op);
   const std::int32_t* tgt = targets.data();
   const float inv_cap = 1.0f / cap;
 #pragma omp parallel for schedule(static)
@@ -91,6 +93,7 @@ inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const fl
       for (std::int64_t j = 0; j < vocab; ++j) s[j] = 0.0f;
       continue;
     }
+    const float scale = scale_of(i);
     const float row_lse = lse.data()[i];
     const float at_target = s[tgt[i]];
     map_vec(s, vocab, [&](FloatVec v) {
@@ -100,6 +103,26 @@ inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const fl
     const float capped = at_target * inv_cap;
     s[tgt[i]] -= scale * (1.0f - capped * capped);
   }
+}
+}  // namespace detail
+
+// In place: soft-capped logits s -> d(scale * sum of losses)/dz. Rows with an ignored target get
+// zeros.
+inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const float> lse,
+                                   CpuView<const std::int32_t> targets, float cap, float scale) {
+  detail::cross_entropy_backward_rows(logits, lse, targets, cap, [scale](std::int64_t) { return scale; },
+                                      "cross_entropy_backward");
+}
+
+// The same with a weight per token: -> d(sum_i weights[i] * loss_i)/dz (RL's advantage-weighted
+// log-likelihood).
+inline void cross_entropy_backward(Cpu&, CpuView<float> logits, CpuView<const float> lse,
+                                   CpuView<const std::int32_t> targets, float cap, CpuView<const float> weights) {
+  NANOCHAT_CHECK(weights.numel() == targets.numel() && weights.is_contiguous(), "cross_entropy_backward: ",
+                 targets.numel(), " targets but token weights of shape ", weights.shape());
+  const float* w = weights.data();
+  detail::cross_entropy_backward_rows(logits, lse, targets, cap, [w](std::int64_t i) { return w[i]; },
+                                      "cross_entropy_backward");
 }
 
 }  // namespace nanochat::cpu
