@@ -54,22 +54,6 @@ TaskPair make_tasks(const std::string& task, std::int64_t rows, std::int64_t eva
   NANOCHAT_FAIL("--task ", task, " is unknown: gsm8k, arithmetic or letter-count");
 }
 
-// --source names a stage (base, mid, sft, rl: found nanochat's way under the base directory) or a
-// checkpoint directory (its latest complete step, or --step).
-fs::path source_checkpoint(const fs::path& base, const std::string& source, const std::string& tag,
-                           std::int64_t step) {
-  if (source == "base" || source == "mid" || source == "sft" || source == "rl")
-    return engine::find_checkpoint(base, source, tag, step);
-  NANOCHAT_CHECK(fs::is_directory(source), "--source ", source,
-                 " is neither base, mid, sft or rl nor a checkpoint directory");
-  if (step < 0) step = latest_complete_step(source);
-  NANOCHAT_CHECK(step >= 0, "--source ", source,
-                 ": no complete checkpoint (model_<step>.safetensors with its meta_<step>.json) in it");
-  NANOCHAT_CHECK(is_complete_checkpoint(source, step), "--source ", source, ": step ", step,
-                 " is not a complete checkpoint there");
-  return fs::path(source) / step_file_name("model_", step, ".safetensors");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,7 +99,7 @@ int main(int argc, char** argv) {
     if (!model_tag.empty()) data::check_path_component(model_tag, "--model-tag");
     const TaskPair t = make_tasks(task, offline_rows, o.eval_examples, digits);
     const fs::path base = data::base_dir();
-    const fs::path source_path = source_checkpoint(base, source, model_tag, step);
+    const fs::path source_path = engine::find_source_checkpoint(base, source, model_tag, step);
     const auto file = SafetensorsFile::load(source_path);
     const fs::path tok_dir = tokenizer_dir.empty() ? base / "tokenizer" : fs::path(tokenizer_dir);
     const auto tok = tokenizer::load_tokenizer(tok_dir);

@@ -76,6 +76,23 @@ inline std::filesystem::path find_checkpoint(const std::filesystem::path& base, 
   return file;
 }
 
+// A stage program's --source: a stage (base, mid, sft, rl), found as find_checkpoint finds it, or
+// a checkpoint directory (its latest complete step, or `step`).
+inline std::filesystem::path find_source_checkpoint(const std::filesystem::path& base, const std::string& source,
+                                                    const std::string& tag, std::int64_t step) {
+  namespace fs = std::filesystem;
+  if (source == "base" || source == "mid" || source == "sft" || source == "rl")
+    return find_checkpoint(base, source, tag, step);
+  NANOCHAT_CHECK(fs::is_directory(source), "--source ", source,
+                 " is neither base, mid, sft or rl nor a checkpoint directory");
+  if (step < 0) step = latest_complete_step(source);
+  NANOCHAT_CHECK(step >= 0, "--source ", source,
+                 ": no complete checkpoint (model_<step>.safetensors with its meta_<step>.json) in it");
+  NANOCHAT_CHECK(is_complete_checkpoint(source, step), "--source ", source, ": step ", step,
+                 " is not a complete checkpoint there");
+  return fs::path(source) / step_file_name("model_", step, ".safetensors");
+}
+
 // A checkpoint runs with the tokenizer it was trained with: at least their vocabularies agree.
 inline void check_tokenizer_vocab(std::size_t tokenizer_vocab, const std::filesystem::path& tokenizer_dir,
                                   const SafetensorsFile& file, std::int64_t vocab) {

@@ -62,7 +62,7 @@ void run_stage(B& backend, const StageProgramOptions& p, typename Stage::Options
   NANOCHAT_CHECK(p.device == "cpu", "--device ", p.device, ": only cpu is available for training so far");
   NANOCHAT_CHECK(p.dtype == "float32" || p.dtype == "bfloat16", "--dtype ", p.dtype, " is unknown: float32 or bfloat16");
   const auto base = data::base_dir();
-  const std::filesystem::path source_path = engine::find_checkpoint(base, p.source, p.model_tag, p.step);
+  const std::filesystem::path source_path = engine::find_source_checkpoint(base, p.source, p.model_tag, p.step);
   const auto source = SafetensorsFile::load(source_path);
   const std::filesystem::path tok_dir = p.tokenizer.empty() ? base / "tokenizer" : std::filesystem::path(p.tokenizer);
   const auto tok = tokenizer::load_tokenizer(tok_dir);
