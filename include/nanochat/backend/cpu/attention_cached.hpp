@@ -5,14 +5,21 @@
 // the ordinary causal mask, 1 < Tq < Tk sees the whole prefix and is causal inside the chunk.
 // Online softmax over blocks of keys (one pass; the running max and sum are updated once per
 // block) needs no scratch but a block of scores on the stack, so nothing is allocated per step.
+// The cache holds float or bf16 (half the bytes to read, which is what batched decode waits on:
+// docs/benchmarks.md, "Engine"); bf16 keys and values are widened exactly as they are read, so
+// the result is this same attention over the rounded K and V. Scores and value sums take four
+// keys at a time: four independent dot products, and one read-modify-write of the output
+// accumulator per four value rows.
 // Layouts: q, out [R, Tq, H, D]; k_cache, v_cache [R, Hkv, capacity, D] with Tk <= capacity.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/core/bf16.hpp"
 #include "nanochat/core/simd_math.hpp"
 
 namespace nanochat::cpu {
@@ -20,9 +27,50 @@ namespace nanochat::cpu {
 inline constexpr std::int64_t attention_cached_max_head_dim = 512;
 inline constexpr std::int64_t attention_key_block = 128;  // keys whose scores are held at once
 
-inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q,
-                                     CpuView<const float> k_cache, CpuView<const float> v_cache,
-                                     std::int64_t keys, float scale) {
+namespace attention_cached_detail {
+
+inline constexpr std::int64_t keys_at_once = 4;
+
+// s[j] = scale * q . k_j for the N key rows k_j = k + j * dim.
+template <std::int64_t N, class E>
+void dot_rows(const float* q, const E* k, std::int64_t dim, float scale, float* s) {
+  FloatVec acc[N] = {};
+  std::int64_t i = 0;
+  for (; i + vec_lanes <= dim; i += vec_lanes) {
+    const FloatVec qv = load_vec(q + i);
+    for (std::int64_t j = 0; j < N; ++j) acc[j] += qv * load_vec(k + j * dim + i);
+  }
+  if (i < dim) {
+    const FloatVec qv = load_vec(q + i, dim - i);
+    for (std::int64_t j = 0; j < N; ++j) acc[j] += qv * load_vec(k + j * dim + i, dim - i);
+  }
+  for (std::int64_t j = 0; j < N; ++j) s[j] = reduce_add(acc[j]) * scale;
+}
+
+// acc[0, dim) += sum_j p[j] v_j over the N value rows v_j = v + j * dim.
+template <std::int64_t N, class E>
+void add_rows(float* acc, const float* p, const E* v, std::int64_t dim) {
+  std::int64_t i = 0;
+  for (; i + vec_lanes <= dim; i += vec_lanes) {
+    FloatVec a = load_vec(acc + i);
+    for (std::int64_t j = 0; j < N; ++j) a += p[j] * load_vec(v + j * dim + i);
+    store_vec(acc + i, a);
+  }
+  if (i < dim) {
+    FloatVec a = load_vec(acc + i, dim - i);
+    for (std::int64_t j = 0; j < N; ++j) a += p[j] * load_vec(v + j * dim + i, dim - i);
+    store_vec(acc + i, a, dim - i);
+  }
+}
+
+}  // namespace attention_cached_detail
+
+// E, the cache's element type: float or bf16.
+template <class E>
+void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q, CpuView<const E> k_cache,
+                              CpuView<const E> v_cache, std::int64_t keys, float scale) {
+  static_assert(std::is_same_v<E, float> || std::is_same_v<E, bf16>, "the KV cache holds float or bf16");
+  using namespace attention_cached_detail;
   NANOCHAT_CHECK(q.rank() == 4 && q.is_contiguous(), "attention_cached_forward: q ", q.shape(),
                  " must be a contiguous [R, Tq, H, D] tensor");
   NANOCHAT_CHECK(k_cache.rank() == 4 && k_cache.is_contiguous(), "attention_cached_forward: k cache ",
@@ -48,8 +96,8 @@ inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const flo
       for (std::int64_t t = 0; t < tq; ++t) {
         const std::int64_t kv = h / group;
         const float* qv = q.data() + ((r * tq + t) * heads + h) * dim;
-        const float* kb = k_cache.data() + (r * kv_heads + kv) * capacity * dim;
-        const float* vb = v_cache.data() + (r * kv_heads + kv) * capacity * dim;
+        const E* kb = k_cache.data() + (r * kv_heads + kv) * capacity * dim;
+        const E* vb = v_cache.data() + (r * kv_heads + kv) * capacity * dim;
         float acc[attention_cached_max_head_dim];
         for (std::int64_t i = 0; i < dim; ++i) acc[i] = 0.0f;
         float max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
@@ -59,13 +107,10 @@ inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const flo
           // The block's scores are independent dot products (no chain through the running
           // maximum), and their exponentials are taken as vectors.
           float p[attention_key_block];
-          for (std::int64_t j = 0; j < n; ++j) {
-            const float* kj = kb + (j0 + j) * dim;
-            float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-            for (std::int64_t i = 0; i < dim; ++i) s += qv[i] * kj[i];
-            p[j] = s * scale;
-          }
+          std::int64_t j = 0;
+          for (; j + keys_at_once <= n; j += keys_at_once)
+            dot_rows<keys_at_once>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
+          for (; j < n; ++j) dot_rows<1>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
           const float block_max = max_of(p, n);
           if (block_max > max) {  // rescale what was accumulated under the old maximum
             const float c = std::exp(max - block_max);
@@ -76,12 +121,9 @@ inline void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const flo
           }
           map_vec(p, n, [max](FloatVec v) { return simd_exp(v - max); });
           sum += sum_of(p, n);
-          for (std::int64_t j = 0; j < n; ++j) {
-            const float* vj = vb + (j0 + j) * dim;
-            const float pj = p[j];
-#pragma omp simd
-            for (std::int64_t i = 0; i < dim; ++i) acc[i] += pj * vj[i];
-          }
+          for (j = 0; j + keys_at_once <= n; j += keys_at_once)
+            add_rows<keys_at_once>(acc, p + j, vb + (j0 + j) * dim, dim);
+          for (; j < n; ++j) add_rows<1>(acc, p + j, vb + (j0 + j) * dim, dim);
         }
         float* o = out.data() + ((r * tq + t) * heads + h) * dim;
         const float inv = 1.0f / sum;
