@@ -18,6 +18,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "nanochat/backend/cpu/avx512_vector.hpp"
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/core/simd_math.hpp"
@@ -31,6 +32,42 @@ namespace attention_cached_detail {
 
 inline constexpr std::int64_t keys_at_once = 4;
 
+// n <= vec_lanes cached elements as floats. With AVX-512 a bf16 vector widens in one
+// zero-extension and a shift (GCC 12's generic conversion, tuned for this CPU as znver3, splits
+// it into four instructions and a second load).
+template <class E>
+FloatVec load_cached(const E* p, std::int64_t n = vec_lanes) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<E, bf16>) return avx512::load16(p, avx512::first_lanes(n));
+#endif
+  return load_vec(p, n);
+}
+
+// s[j] = scale * (the sum of acc[j]'s lanes), j < N. With AVX-512 the four sums of a group of
+// keys are formed together in one shuffle tree rather than one lane at a time.
+template <std::int64_t N>
+void store_sums(const FloatVec (&acc)[N], float scale, float* s) {
+#if defined(__AVX512F__)
+  if constexpr (N == 4) {
+    using avx512::all16, avx512::all8;  // the zero-masking forms: GCC bug 105593 (avx512_vector.hpp)
+    const __m512 a01 = _mm512_add_ps(_mm512_maskz_unpacklo_ps(all16, acc[0], acc[1]),
+                                     _mm512_maskz_unpackhi_ps(all16, acc[0], acc[1]));
+    const __m512 a23 = _mm512_add_ps(_mm512_maskz_unpacklo_ps(all16, acc[2], acc[3]),
+                                     _mm512_maskz_unpackhi_ps(all16, acc[2], acc[3]));
+    // Each 128-bit lane: partial sums of keys 0, 1, 2, 3 over its four elements.
+    const __m512d d01 = _mm512_castps_pd(a01), d23 = _mm512_castps_pd(a23);
+    __m512 t = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, d01, d23)),
+                             _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, d01, d23)));
+    t = _mm512_add_ps(t, _mm512_maskz_shuffle_f32x4(all16, t, t, _MM_SHUFFLE(1, 0, 3, 2)));
+    t = _mm512_add_ps(t, _mm512_maskz_shuffle_f32x4(all16, t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+    // Lane j of the first 128 bits: the sum for key j.
+    _mm_storeu_ps(s, _mm_mul_ps(_mm512_maskz_extractf32x4_ps(0xF, t, 0), _mm_set1_ps(scale)));
+    return;
+  }
+#endif
+  for (std::int64_t j = 0; j < N; ++j) s[j] = reduce_add(acc[j]) * scale;
+}
+
 // s[j] = scale * q . k_j for the N key rows k_j = k + j * dim.
 template <std::int64_t N, class E>
 void dot_rows(const float* q, const E* k, std::int64_t dim, float scale, float* s) {
@@ -38,13 +75,13 @@ void dot_rows(const float* q, const E* k, std::int64_t dim, float scale, float* 
   std::int64_t i = 0;
   for (; i + vec_lanes <= dim; i += vec_lanes) {
     const FloatVec qv = load_vec(q + i);
-    for (std::int64_t j = 0; j < N; ++j) acc[j] += qv * load_vec(k + j * dim + i);
+    for (std::int64_t j = 0; j < N; ++j) acc[j] += qv * load_cached(k + j * dim + i);
   }
   if (i < dim) {
     const FloatVec qv = load_vec(q + i, dim - i);
-    for (std::int64_t j = 0; j < N; ++j) acc[j] += qv * load_vec(k + j * dim + i, dim - i);
+    for (std::int64_t j = 0; j < N; ++j) acc[j] += qv * load_cached(k + j * dim + i, dim - i);
   }
-  for (std::int64_t j = 0; j < N; ++j) s[j] = reduce_add(acc[j]) * scale;
+  store_sums(acc, scale, s);
 }
 
 // acc[0, dim) += sum_j p[j] v_j over the N value rows v_j = v + j * dim.
@@ -53,12 +90,12 @@ void add_rows(float* acc, const float* p, const E* v, std::int64_t dim) {
   std::int64_t i = 0;
   for (; i + vec_lanes <= dim; i += vec_lanes) {
     FloatVec a = load_vec(acc + i);
-    for (std::int64_t j = 0; j < N; ++j) a += p[j] * load_vec(v + j * dim + i);
+    for (std::int64_t j = 0; j < N; ++j) a += p[j] * load_cached(v + j * dim + i);
     store_vec(acc + i, a);
   }
   if (i < dim) {
     FloatVec a = load_vec(acc + i, dim - i);
-    for (std::int64_t j = 0; j < N; ++j) a += p[j] * load_vec(v + j * dim + i, dim - i);
+    for (std::int64_t j = 0; j < N; ++j) a += p[j] * load_cached(v + j * dim + i, dim - i);
     store_vec(acc + i, a, dim - i);
   }
 }
