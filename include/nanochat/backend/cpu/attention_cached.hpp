@@ -68,6 +68,19 @@ void store_sums(const FloatVec (&acc)[N], float scale, float* s) {
   for (std::int64_t j = 0; j < N; ++j) s[j] = reduce_add(acc[j]) * scale;
 }
 
+// Requests the cache lines prefetch_bytes past the `bytes` at rows (the rows about to be read
+// then). The hardware prefetcher alone left decode waiting on memory: attention over a d8 bf16
+// cache at batch 8 (8 layers, 288 keys, one thread) took 1.4-1.5 ms with this, 2.1 ms without; 4
+// and 16 KB ahead were no better. Past the end of the cache it requests lines nobody reads, which
+// costs nothing (a prefetch never faults).
+inline constexpr std::int64_t prefetch_bytes = 8192;
+
+template <class E>
+void prefetch_ahead(const E* rows, std::int64_t count) {
+  const char* ahead = reinterpret_cast<const char*>(rows) + prefetch_bytes;
+  for (std::int64_t b = 0; b < count * static_cast<std::int64_t>(sizeof(E)); b += 64) __builtin_prefetch(ahead + b);
+}
+
 // s[j] = scale * q . k_j for the N key rows k_j = k + j * dim.
 template <std::int64_t N, class E>
 void dot_rows(const float* q, const E* k, std::int64_t dim, float scale, float* s) {
@@ -145,8 +158,10 @@ void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q, 
           // maximum), and their exponentials are taken as vectors.
           float p[attention_key_block];
           std::int64_t j = 0;
-          for (; j + keys_at_once <= n; j += keys_at_once)
+          for (; j + keys_at_once <= n; j += keys_at_once) {
+            prefetch_ahead(kb + (j0 + j) * dim, keys_at_once * dim);
             dot_rows<keys_at_once>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
+          }
           for (; j < n; ++j) dot_rows<1>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
           const float block_max = max_of(p, n);
           if (block_max > max) {  // rescale what was accumulated under the old maximum
@@ -158,8 +173,10 @@ void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q, 
           }
           map_vec(p, n, [max](FloatVec v) { return simd_exp(v - max); });
           sum += sum_of(p, n);
-          for (j = 0; j + keys_at_once <= n; j += keys_at_once)
+          for (j = 0; j + keys_at_once <= n; j += keys_at_once) {
+            prefetch_ahead(vb + (j0 + j) * dim, keys_at_once * dim);
             add_rows<keys_at_once>(acc, p + j, vb + (j0 + j) * dim, dim);
+          }
           for (; j < n; ++j) add_rows<1>(acc, p + j, vb + (j0 + j) * dim, dim);
         }
         float* o = out.data() + ((r * tq + t) * heads + h) * dim;
