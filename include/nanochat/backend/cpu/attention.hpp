@@ -14,9 +14,9 @@
 // backward dy v^T and ds k) read it through a HeadOperand: with AVX-512 the head is packed once
 // into the GEMM kernel's panels (gemm_avx512.hpp) and every block multiplies against that copy,
 // each block in one product over all its keys, the diagonal's position telling the kernel which
-// tiles are masked (skipped) and how deep each row's probabilities reach. Packing K and V again
-// for every block, and splitting each product in two at the diagonal, had cost about a sixth of
-// the d8 attention's time (docs/benchmarks.md). Without AVX-512, and for bf16 products where the
+// tiles are masked (skipped) and how deep each row's probabilities reach, instead of packing K
+// and V again for every block and splitting each product in two at the diagonal (3-6 % faster on
+// the d8 shapes, docs/benchmarks.md). Without AVX-512, and for bf16 products where the
 // AMX tile unit multiplies (gemm_amx.hpp), each product is gemm calls on the unpacked head, the
 // keys before the block dense and the block's own keys with the causal structure told to the
 // GEMM. The products with a per-block right-hand side (dv += p^T dy, dk += ds^T q) are gemm calls.
