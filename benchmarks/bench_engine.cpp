@@ -1,7 +1,8 @@
 // Inference on the Cpu backend through the KV-cached GptDecoder: prefill tokens/s and decode
 // tokens/s at batch 1 and 8 for d4 (vocab 65536) and d8 (vocab 8192), with fp32 and with bf16
-// weights, plus the machine's read bandwidth, the denominator of the decode roofline (weights +
-// KV bytes read per step).
+// weights (and a bf16 KV cache with them; decode also with bf16 weights over an fp32 cache, the
+// cache's effect alone), plus the machine's read bandwidth, the denominator of the decode
+// roofline (weights + KV bytes read per step).
 // Counters: tok/s; for decode also bytes/step (what one step must read) and GB/s achieved.
 
 #include <benchmark/benchmark.h>
@@ -62,12 +63,12 @@ void prefill(benchmark::State& state, std::int64_t vocab) {
 
 // Each iteration: (untimed) prefill of a 256-token prompt in row 0 broadcast to every row, then
 // 64 timed decode steps of one token per row, as the Engine runs them.
-template <class C, class W>
+template <class C, class W, class KV = W>
 void decode(benchmark::State& state, std::int64_t vocab) {
   const std::int64_t rows = state.range(0);
   Cpu cpu;
   RandomWeights<C, W> random(cpu, vocab);
-  GptDecoder<C, Cpu, W> dec(cpu, random.w, rows, 10 * prompt_len, prompt_len);
+  GptDecoder<C, Cpu, W, KV> dec(cpu, random.w, rows, 10 * prompt_len, prompt_len);
   dec.reserve(prompt_len + decode_steps);
   const auto prompt = make_ids(prompt_len, vocab, 3);
   const auto column = make_ids(rows, vocab, 5);
@@ -79,10 +80,10 @@ void decode(benchmark::State& state, std::int64_t vocab) {
     state.ResumeTiming();
     for (std::int64_t s = 0; s < decode_steps; ++s) benchmark::DoNotOptimize(dec.forward(column, rows).data());
   }
-  // Bytes one step must read: every matrix, lm_head, one wte row per token (in W), and the fp32
-  // KV cache (at the mean position of the timed steps) of every row.
+  // Bytes one step must read: every matrix, lm_head, one wte row per token (in W), and the KV
+  // cache (in KV, at the mean position of the timed steps) of every row.
   const double weights = static_cast<double>(sizeof(W)) * static_cast<double>(C::matrix_params + vocab * C::model_dim + rows * C::model_dim);
-  const double kv = 4.0 * 2.0 * C::depth * C::kv_dim * static_cast<double>(rows) * (prompt_len + decode_steps / 2.0);
+  const double kv = static_cast<double>(sizeof(KV)) * 2.0 * C::depth * C::kv_dim * static_cast<double>(rows) * (prompt_len + decode_steps / 2.0);
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(rows * decode_steps),
                                                benchmark::Counter::kIsIterationInvariantRate);
   state.counters["MB/step"] = (weights + kv) / 1e6;
@@ -125,6 +126,7 @@ void prefill_bf16_d4_v65536(benchmark::State& s) { prefill<NanochatConfig<4>, bf
 void prefill_bf16_d8_v8192(benchmark::State& s) { prefill<NanochatConfig<8>, bf16>(s, 8192); }
 void decode_bf16_d4_v65536(benchmark::State& s) { decode<NanochatConfig<4>, bf16>(s, 65536); }
 void decode_bf16_d8_v8192(benchmark::State& s) { decode<NanochatConfig<8>, bf16>(s, 8192); }
+void decode_bf16_fp32kv_d8_v8192(benchmark::State& s) { decode<NanochatConfig<8>, bf16, float>(s, 8192); }
 BENCHMARK(read_bandwidth)->Arg(64)->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(prefill_d4_v65536)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(prefill_d8_v8192)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -134,4 +136,5 @@ BENCHMARK(decode_d4_v65536)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseR
 BENCHMARK(decode_d8_v8192)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(decode_bf16_d4_v65536)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(decode_bf16_d8_v8192)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(decode_bf16_fp32kv_d8_v8192)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();

@@ -436,6 +436,88 @@ TEST_CASE("Cpu attention saves each row's log-sum-exp of the scores and bf16 pro
   CHECK(relative_error(bf16.dv, fp32.dv) < 1e-2);
 }
 
+// Forward and backward against the definition in double: o = softmax(scale q k^T + causal) v,
+// dv = P^T dy, dS = P * (dy v^T - rowsum(P * dy v^T)), dq = scale dS k, dk = scale dS^T q, the
+// KV heads' gradients summed over their group. T = 300: three query blocks, the last partial, and
+// rows and keys that end inside kernel tiles; head dim 40 ends inside a tile's columns.
+TEST_CASE("Cpu attention forward and backward equal the definition over several query blocks, fp32 and bf16") {
+  Cpu cpu;
+  const std::int64_t batch = 2, seq = 300, heads = 4, kv_heads = 2, dim = 40, group = heads / kv_heads;
+  const float scale = 0.15f;
+  auto random = [&](Shape shape, std::uint64_t seed) {
+    Tensor<float, Cpu> t(cpu, shape);
+    cpu::fill_normal<float>(cpu, t.view(), seed, 0, 0.0f, 1.0f);
+    return t;
+  };
+  for (const GemmCompute compute : {GemmCompute::fp32, GemmCompute::bf16}) {
+    const bool bf16_products = compute == GemmCompute::bf16;
+    CAPTURE(bf16_products);
+    auto q = random({batch, seq, heads, dim}, 11), k = random({batch, seq, kv_heads, dim}, 12);
+    auto v = random({batch, seq, kv_heads, dim}, 13), dy = random({batch, seq, heads, dim}, 14);
+    // bf16 products multiply the operands rounded; give the definition the rounded q, k, v, dy,
+    // so that only the rounding of P and dS (also rounded before their products) remains.
+    if (bf16_products)
+      for (Tensor<float, Cpu>* t : {&q, &k, &v, &dy})
+        for (std::int64_t i = 0; i < t->numel(); ++i) t->data()[i] = nanochat::round_to_bf16(t->data()[i]);
+    Tensor<float, Cpu> out(cpu, q.shape()), lse(cpu, {batch, heads, seq}), dq(cpu, q.shape()), dk(cpu, k.shape()),
+        dv(cpu, v.shape());
+    cpu::attention_forward(cpu, out.view(), lse.view(), q.view(), k.view(), v.view(), scale, compute);
+    cpu::attention_backward(cpu, dq.view(), dk.view(), dv.view(), dy.view(), lse.view(), q.view(), k.view(), v.view(),
+                            scale, compute);
+    const auto at = [&](const Tensor<float, Cpu>& t, std::int64_t b, std::int64_t i, std::int64_t h, std::int64_t d) {
+      return static_cast<double>(t.data()[((b * seq + i) * t.shape()[2] + h) * dim + d]);
+    };
+    std::vector<double> want_out(static_cast<std::size_t>(out.numel())), want_dq(want_out.size()),
+        want_dk(static_cast<std::size_t>(k.numel())), want_dv(want_dk.size());
+    const auto index = [&](std::int64_t b, std::int64_t i, std::int64_t hh, std::int64_t nh, std::int64_t d) {
+      return static_cast<std::size_t>(((b * seq + i) * nh + hh) * dim + d);
+    };
+    for (std::int64_t b = 0; b < batch; ++b)
+      for (std::int64_t h = 0; h < heads; ++h) {
+        const std::int64_t kv = h / group;
+        for (std::int64_t i = 0; i < seq; ++i) {
+          std::vector<double> p(static_cast<std::size_t>(i + 1)), dp(p.size());
+          double max = -1e300, sum = 0, pdp = 0;
+          for (std::int64_t j = 0; j <= i; ++j) {
+            double s = 0, g = 0;
+            for (std::int64_t d = 0; d < dim; ++d) {
+              s += at(q, b, i, h, d) * at(k, b, j, kv, d);
+              g += at(dy, b, i, h, d) * at(v, b, j, kv, d);
+            }
+            p[static_cast<std::size_t>(j)] = scale * s;
+            dp[static_cast<std::size_t>(j)] = g;
+            max = std::max(max, scale * s);
+          }
+          for (double& x : p) sum += (x = std::exp(x - max));
+          for (std::size_t j = 0; j < p.size(); ++j) pdp += (p[j] /= sum) * dp[j];
+          for (std::int64_t j = 0; j <= i; ++j) {
+            const double pj = p[static_cast<std::size_t>(j)], ds = pj * (dp[static_cast<std::size_t>(j)] - pdp);
+            for (std::int64_t d = 0; d < dim; ++d) {
+              want_out[index(b, i, h, heads, d)] += pj * at(v, b, j, kv, d);
+              want_dv[index(b, j, kv, kv_heads, d)] += pj * at(dy, b, i, h, d);
+              want_dq[index(b, i, h, heads, d)] += scale * ds * at(k, b, j, kv, d);
+              want_dk[index(b, j, kv, kv_heads, d)] += scale * ds * at(q, b, i, h, d);
+            }
+          }
+        }
+      }
+    const auto error = [](const Tensor<float, Cpu>& got, const std::vector<double>& want) {
+      double diff = 0, norm = 0;
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        diff += (got.data()[i] - want[i]) * (got.data()[i] - want[i]);
+        norm += want[i] * want[i];
+      }
+      return std::sqrt(diff / norm);
+    };
+    // fp32: rounding only. bf16: P and dS rounded to 8 bits before their products.
+    const double tolerance = bf16_products ? 1e-2 : 1e-5;
+    CHECK(error(out, want_out) < tolerance);
+    CHECK(error(dq, want_dq) < tolerance);
+    CHECK(error(dk, want_dk) < tolerance);
+    CHECK(error(dv, want_dv) < tolerance);
+  }
+}
+
 TEST_CASE("Cpu RMSNorm equals the definition, and its backward equals finite differences") {
   Cpu cpu;
   const std::int64_t rows = 3, dim = 37;

@@ -127,8 +127,8 @@ void round_to_bf16(GptWeights<C, Cpu>& w) {
   for (std::int64_t i = 0; i < flat.numel(); ++i) flat.data()[i] = nanochat::round_to_bf16(flat.data()[i]);
 }
 
-// The decoder of weights W over fp32 weights `w32` (W = float: those weights; bf16: a converted
-// copy, which is exact when w32 was rounded to bf16 first).
+// The decoder of weights W and an fp32 cache over fp32 weights `w32` (W = float: those weights;
+// bf16: a converted copy, which is exact when w32 was rounded to bf16 first).
 template <Config C, class W>
 struct DecoderOver {
   DecoderOver(Cpu& cpu, const GptWeights<C, Cpu>& w32, std::int64_t rows, std::int64_t positions, std::int64_t step)
@@ -143,7 +143,7 @@ struct DecoderOver {
     }
   }
   std::optional<GptWeights<C, Cpu, W>> copy;  // constructed before dec
-  GptDecoder<C, Cpu, W> dec;
+  GptDecoder<C, Cpu, W, float> dec;
 };
 
 // With W = bf16 the weights are rounded to bf16 first, and the recomputation (no cache, fp32)
@@ -202,37 +202,57 @@ TEST_CASE("greedy decoding with the KV cache equals full recomputation without i
   check_greedy_equals_recompute<GptConfig<3, 3, 1, 8>>(11);
 }
 
-TEST_CASE("bf16 weights: greedy decoding with the cache equals full fp32 recomputation on the rounded weights") {
+TEST_CASE("bf16 weights with an fp32 cache: greedy decoding equals full fp32 recomputation on the rounded weights") {
   check_greedy_equals_recompute<GptConfig<2, 4, 2, 16>, bf16>(7);
   check_greedy_equals_recompute<GptConfig<3, 3, 1, 8>, bf16>(11);
 }
 
-TEST_CASE("KV cache: grows in steps of 1024 keeping its contents and broadcast copies row 0") {
+// Values k = i and v = -i for the fp32 cache; for the bf16 one, i / 256 + 1 rounds to nearest
+// even (1 + 1/256 is halfway between two bf16 neighbours and goes to the even one, 1).
+template <class E>
+void check_kv_cache_growth_and_broadcast() {
   Cpu cpu;
   using C = GptConfig<1, 2, 2, 4>;
-  KvCache<C, Cpu> cache(cpu, 3);
+  KvCache<C, Cpu, E> cache(cpu, 3);
   CHECK(cache.capacity() == 1024);
+  const auto value = [](std::int64_t i) {
+    return std::is_same_v<E, float> ? static_cast<float>(i) : 1.0f + static_cast<float>(i) / 256.0f;
+  };
   Tensor<float, Cpu> k(cpu, {1, 5, 2, 4}), v(cpu, {1, 5, 2, 4});
   for (std::int64_t i = 0; i < k.numel(); ++i) {
-    k.data()[i] = static_cast<float>(i);
-    v.data()[i] = static_cast<float>(-i);
+    k.data()[i] = value(i);
+    v.data()[i] = -value(i);
   }
   cache.insert(0, k.view(), v.view());
   cache.advance(5);
   cache.reserve(1030);
   CHECK(cache.capacity() == 3072);  // ceil_1024(1030 + 1024)
+  CHECK(cache.bytes() == 2 * 3 * 2 * 3072 * 4 * sizeof(E));
   cache.broadcast_row0(3);
   const auto keys = cache.keys(0), values = cache.values(0);
   for (std::int64_t r = 0; r < 3; ++r)
     for (std::int64_t t = 0; t < 5; ++t)
       for (std::int64_t h = 0; h < 2; ++h)
         for (std::int64_t d = 0; d < 4; ++d) {
-          const float want = static_cast<float>((t * 2 + h) * 4 + d);
-          CHECK(keys(r, h, t, d) == want);
-          CHECK(values(r, h, t, d) == -want);
+          const std::int64_t i = (t * 2 + h) * 4 + d;
+          const float want = std::is_same_v<E, float> ? value(i) : nanochat::round_to_bf16(value(i));
+          CHECK(static_cast<float>(keys(r, h, t, d)) == want);
+          CHECK(static_cast<float>(values(r, h, t, d)) == -want);
         }
+  if constexpr (std::is_same_v<E, bf16>) {
+    CHECK(static_cast<float>(keys(0, 0, 0, 1)) == 1.0f);                    // 1 + 1/256: the tie, to even
+    CHECK(static_cast<float>(keys(0, 0, 0, 3)) == 1.0f + 1.0f / 64.0f);     // 1 + 3/256: the tie, up to even
+  }
   cache.reserve(10);
   CHECK(cache.capacity() == 3072);
+}
+
+TEST_CASE("KV cache: grows in steps of 1024 keeping its contents and broadcast copies row 0") {
+  check_kv_cache_growth_and_broadcast<float>();
+}
+
+TEST_CASE("bf16 KV cache: writes round to nearest even, in half the memory, and grow and broadcast like fp32") {
+  check_kv_cache_growth_and_broadcast<bf16>();
 }
 
 TEST_CASE("decoder memory follows the positions in use and not a huge context and growth keeps the logits") {
@@ -490,7 +510,7 @@ void check_bf16_decoder_logits(std::uint64_t seed) {
   GptWeights<C, Cpu, bf16> w16(cpu, vocab);
   convert_weights(cpu, w16, w32);
   GptDecoder<C, Cpu> d32(cpu, w32, rows, 64, rows * prompt);
-  GptDecoder<C, Cpu, bf16> d16(cpu, w16, rows, 64, rows * prompt);
+  GptDecoder<C, Cpu, bf16, float> d16(cpu, w16, rows, 64, rows * prompt);
   std::vector<std::int32_t> ids;
   for (std::int64_t i = 0; i < rows * prompt; ++i) ids.push_back(static_cast<std::int32_t>((i * 37 + 11) % vocab));
   CHECK(relative_error(d16.forward_all(ids, rows), d32.forward_all(ids, rows)) < 1e-5);
@@ -501,9 +521,128 @@ void check_bf16_decoder_logits(std::uint64_t seed) {
   }
 }
 
-TEST_CASE("bf16 weights: logits equal the fp32 decoder's on the same rounded weights") {
+TEST_CASE("bf16 weights with an fp32 cache: logits equal the fp32 decoder's on the same rounded weights") {
   check_bf16_decoder_logits<GptConfig<2, 4, 2, 16>>(5);
   check_bf16_decoder_logits<GptConfig<3, 3, 1, 8>>(6);
+}
+
+// attention_cached_forward over a bf16 cache against the definition on the rounded K and V
+// (softmax(scale q k^T) v in double, query t of the chunk seeing keys [0, Tk - Tq + t]), and
+// against the fp32 cache holding the same rounded values (the same floats after widening, so the
+// same result bit for bit). Head dims with and without a vector tail; GQA; keys past one block.
+void check_cached_attention_bf16(std::int64_t rows, std::int64_t tq, std::int64_t keys, std::int64_t heads,
+                                 std::int64_t kv_heads, std::int64_t dim) {
+  CAPTURE(rows);
+  CAPTURE(tq);
+  CAPTURE(keys);
+  CAPTURE(heads);
+  CAPTURE(kv_heads);
+  CAPTURE(dim);
+  Cpu cpu;
+  const std::int64_t capacity = keys + 3;  // positions past `keys` hold values that must not be read
+  Tensor<float, Cpu> q_(cpu, {rows, tq, heads, dim}), k32_(cpu, {rows, kv_heads, capacity, dim}),
+      v32_(cpu, {rows, kv_heads, capacity, dim}), out16_(cpu, {rows, tq, heads, dim}), out32_(cpu, {rows, tq, heads, dim});
+  Tensor<bf16, Cpu> k16(cpu, k32_.shape()), v16(cpu, v32_.shape());
+  cpu::fill_normal(cpu, q_.view(), 21, 0, 0.0f, 1.5f);
+  cpu::fill_normal(cpu, k32_.view(), 22, 0, 0.0f, 1.5f);
+  cpu::fill_normal(cpu, v32_.view(), 23, 0, 0.0f, 1.0f);
+  for (std::int64_t i = 0; i < k32_.numel(); ++i) {
+    k16.data()[i] = bf16(k32_.data()[i]);
+    v16.data()[i] = bf16(v32_.data()[i]);
+    k32_.data()[i] = static_cast<float>(k16.data()[i]);
+    v32_.data()[i] = static_cast<float>(v16.data()[i]);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  const auto q = q_.view(), k32 = k32_.view(), v32 = v32_.view(), out16 = out16_.view(), out32 = out32_.view();
+  cpu::attention_cached_forward<bf16>(cpu, out16, q, k16.view(), v16.view(), keys, scale);
+  cpu::attention_cached_forward<float>(cpu, out32, q, k32, v32, keys, scale);
+  double err = 0, norm = 0;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t t = 0; t < tq; ++t)
+      for (std::int64_t h = 0; h < heads; ++h) {
+        const std::int64_t kv = h / (heads / kv_heads), visible = keys - tq + t + 1;
+        std::vector<double> s(static_cast<std::size_t>(visible));
+        double max = -1e300, sum = 0;
+        for (std::int64_t j = 0; j < visible; ++j) {
+          double dot = 0;
+          for (std::int64_t d = 0; d < dim; ++d) dot += static_cast<double>(q(r, t, h, d)) * k32(r, kv, j, d);
+          s[static_cast<std::size_t>(j)] = dot * scale;
+          max = std::max(max, dot * scale);
+        }
+        for (double& x : s) sum += (x = std::exp(x - max));
+        for (std::int64_t d = 0; d < dim; ++d) {
+          double want = 0;
+          for (std::int64_t j = 0; j < visible; ++j) want += s[static_cast<std::size_t>(j)] * v32(r, kv, j, d);
+          want /= sum;
+          err = std::max(err, std::abs(out16(r, t, h, d) - want));
+          norm = std::max(norm, std::abs(want));
+          REQUIRE(out16(r, t, h, d) == out32(r, t, h, d));
+        }
+      }
+  CHECK(err <= 1e-5 * norm);
+}
+
+TEST_CASE("bf16 KV cache: cached attention equals the definition on the rounded K and V") {
+  check_cached_attention_bf16(2, 1, 300, 4, 2, 16);   // decode over three key blocks, GQA
+  check_cached_attention_bf16(1, 37, 37, 3, 1, 20);   // causal prefill, MQA, a tail of 4 lanes
+  check_cached_attention_bf16(3, 5, 133, 2, 2, 8);    // a chunk after a prefix, a head narrower than a vector
+  check_cached_attention_bf16(1, 1, 7, 2, 2, 128);    // fewer keys than one group of four
+}
+
+// The bf16 cache in a decoder (bf16 weights, the default cache): layer 0's cached K and V are the
+// fp32-cache decoder's rounded to bf16 (they depend only on the embeddings and weights); a prompt
+// prefilled whole and then decoded one column at a time gives the logits of a one-step forward of
+// the whole sequence with the same rounded K and V; and the cache takes half the memory.
+template <Config C>
+void check_bf16_cache_decoder(std::uint64_t seed) {
+  CAPTURE(C::name());
+  Cpu cpu;
+  constexpr std::int64_t rows = 2, prompt = 17, steps = 9, seq = prompt + steps, vocab = engine_test::byte_vocab;
+  GptWeights<C, Cpu> w32(cpu, vocab);
+  randomize(cpu, w32, seed);
+  GptWeights<C, Cpu, bf16> w16(cpu, vocab);
+  convert_weights(cpu, w16, w32);
+  GptDecoder<C, Cpu, bf16, float> exact(cpu, w16, rows, 64, rows * seq);
+  GptDecoder<C, Cpu, bf16> stepped(cpu, w16, rows, 64, rows * seq), whole(cpu, w16, rows, 64, rows * seq);
+  static_assert(std::is_same_v<typename std::remove_cvref_t<decltype(stepped.cache())>::element_type, bf16>);
+  CHECK(2 * stepped.cache().bytes() == exact.cache().bytes());
+  std::vector<std::int32_t> ids;  // [rows, seq]
+  for (std::int64_t i = 0; i < rows * seq; ++i) ids.push_back(static_cast<std::int32_t>((i * 53 + 5) % vocab));
+  const auto all = whole.forward_all(ids, rows);
+  const std::vector<float> want(all.begin(), all.end());  // [rows, seq, V]
+  std::vector<std::int32_t> head;
+  for (std::int64_t r = 0; r < rows; ++r) head.insert(head.end(), ids.begin() + r * seq, ids.begin() + r * seq + prompt);
+  exact.forward(head, rows);
+  const auto first = stepped.forward(head, rows);
+  const auto last_of = [&](std::int64_t r, std::int64_t t) {
+    return std::span<const float>(want.data() + (r * seq + t) * vocab, static_cast<std::size_t>(vocab));
+  };
+  for (std::int64_t r = 0; r < rows; ++r)
+    CHECK(relative_error(first.subspan(static_cast<std::size_t>(r * vocab), vocab), last_of(r, prompt - 1)) < 1e-5);
+  const auto k16 = stepped.cache().keys(0), v16 = stepped.cache().values(0);
+  const auto k32 = exact.cache().keys(0), v32 = exact.cache().values(0);
+  std::int64_t differ = 0;  // the rounding must have changed something
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t h = 0; h < C::n_kv_head; ++h)
+      for (std::int64_t t = 0; t < prompt; ++t)
+        for (std::int64_t d = 0; d < C::head_dim; ++d) {
+          REQUIRE(k16(r, h, t, d).bits == bf16(k32(r, h, t, d)).bits);
+          REQUIRE(v16(r, h, t, d).bits == bf16(v32(r, h, t, d)).bits);
+          differ += k32(r, h, t, d) != static_cast<float>(k16(r, h, t, d));
+        }
+  CHECK(differ > 0);
+  for (std::int64_t t = prompt; t < seq; ++t) {
+    CAPTURE(t);
+    const std::vector<std::int32_t> column{ids[static_cast<std::size_t>(t)], ids[static_cast<std::size_t>(seq + t)]};
+    const auto logits = stepped.forward(column, rows);
+    for (std::int64_t r = 0; r < rows; ++r)
+      CHECK(relative_error(logits.subspan(static_cast<std::size_t>(r * vocab), vocab), last_of(r, t)) < 1e-5);
+  }
+}
+
+TEST_CASE("bf16 KV cache: prefill then decode equals one forward of the whole sequence on the rounded K and V") {
+  check_bf16_cache_decoder<GptConfig<2, 4, 2, 16>>(8);
+  check_bf16_cache_decoder<GptConfig<3, 3, 1, 8>>(9);
 }
 
 TEST_CASE("bf16 weights: loaded from F32 files rounded to nearest even and from BF16 files exactly") {

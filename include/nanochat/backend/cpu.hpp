@@ -3,6 +3,7 @@
 #include "nanochat/backend/cpu/activation.hpp"
 #include "nanochat/backend/cpu/attention.hpp"
 #include "nanochat/backend/cpu/attention_cached.hpp"
+#include "nanochat/backend/cpu/convert.hpp"
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/cross_entropy.hpp"
 #include "nanochat/backend/cpu/embedding.hpp"

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <limits>
 
+#include "nanochat/core/bf16.hpp"
+
 namespace nanochat {
 
 #if defined(__AVX512F__)
@@ -32,6 +34,16 @@ inline FloatVec load_vec(const float* p, std::int64_t n = vec_lanes, float fill 
   FloatVec v = splat(fill);
   std::memcpy(&v, p, static_cast<std::size_t>(n) * sizeof(float));
   return v;
+}
+
+// Lanes [0, n) of p widened from bf16 (exact: a bf16 is the top half of a float); the others 0.
+// One zero-extension and one shift per vector.
+inline FloatVec load_vec(const bf16* p, std::int64_t n = vec_lanes) {
+  using Bits = std::uint16_t __attribute__((vector_size(vec_bytes / 2)));
+  using Words = std::uint32_t __attribute__((vector_size(vec_bytes)));
+  Bits bits{};
+  std::memcpy(&bits, p, static_cast<std::size_t>(n) * sizeof(bf16));
+  return std::bit_cast<FloatVec>(__builtin_convertvector(bits, Words) << 16);
 }
 
 inline void store_vec(float* p, FloatVec v, std::int64_t n = vec_lanes) {

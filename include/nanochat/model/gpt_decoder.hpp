@@ -9,7 +9,11 @@
 // costs little for a short conversation. Nothing is allocated per step except at such growth
 // (reserve() ahead of time avoids it).
 // W is the weights' element type: float, or bf16 for inference at half the bytes per token (the
-// ops widen each weight to float as they read it; activations and the cache stay float).
+// ops widen each weight to float as they read it; activations stay float). KV is the cache's,
+// by default the weights': a bf16 decoder keeps K and V in bf16 too (rounded as they are written,
+// widened as attention reads them), half the cache's memory and bytes per step, which is what
+// batched decode reads most of. GptDecoder<C, B, bf16, float> keeps a float cache, and with it
+// exactly the fp32 decoder's numbers on the rounded weights.
 
 #include <algorithm>
 #include <cstdint>
@@ -18,16 +22,18 @@
 #include <vector>
 
 #include "nanochat/core/arena.hpp"
+#include "nanochat/core/bf16.hpp"
 #include "nanochat/engine/kv_cache.hpp"
 #include "nanochat/model/rotary_table.hpp"
 #include "nanochat/model/weights.hpp"
 
 namespace nanochat {
 
-template <Config C, Backend B, class W = float>
+template <Config C, Backend B, class W = float, class KV = W>
 class GptDecoder {
   static_assert(std::is_same_v<typename C::element_type, float>,
                 "GptDecoder computes in float on the Cpu backend");
+  static_assert(std::is_same_v<KV, float> || std::is_same_v<KV, bf16>, "the KV cache holds float or bf16");
 
  public:
   using View = TensorView<float, B>;
@@ -58,7 +64,7 @@ class GptDecoder {
   std::int64_t max_rows() const { return max_rows_; }
   std::int64_t max_positions() const { return max_positions_; }
   std::int64_t position() const { return cache_.position(); }
-  const engine::KvCache<C, B>& cache() const { return cache_; }
+  const engine::KvCache<C, B, KV>& cache() const { return cache_; }
   // Bytes this decoder holds (cache, rotary table, activations), besides the borrowed weights.
   std::size_t bytes() const { return cache_.bytes() + rotary_.bytes() + arena_.bytes(); }
 
@@ -201,7 +207,7 @@ class GptDecoder {
   B* backend_;
   const GptWeights<C, B, W>* weights_;
   std::int64_t max_rows_, max_positions_, step_tokens_;
-  engine::KvCache<C, B> cache_;
+  engine::KvCache<C, B, KV> cache_;
   RotaryTable<B> rotary_;
   TensorView<std::int32_t, B> ids_;
   View x_, xn_, y_, q_, k_, v_, h_, rstd_, logits_;
