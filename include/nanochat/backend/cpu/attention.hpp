@@ -16,10 +16,10 @@
 // each block in one product over all its keys, the diagonal's position telling the kernel which
 // tiles are masked (skipped) and how deep each row's probabilities reach, instead of packing K
 // and V again for every block and splitting each product in two at the diagonal (3-6 % faster on
-// the d8 shapes, docs/benchmarks.md). Without AVX-512, and for bf16 products where the
-// AMX tile unit multiplies (gemm_amx.hpp), each product is gemm calls on the unpacked head, the
-// keys before the block dense and the block's own keys with the causal structure told to the
-// GEMM. The products with a per-block right-hand side (dv += p^T dy, dk += ds^T q) are gemm calls.
+// the d8 shapes, docs/benchmarks.md). Without AVX-512, and for bf16 products where a bf16 kernel
+// multiplies (AVX512_BF16 or AMX, gemm_kernel.hpp), each product is gemm calls on the unpacked
+// head, the keys before the block dense and the block's own keys with the causal structure told
+// to the GEMM. The products with a per-block right-hand side (dv += p^T dy, dk += ds^T q) are gemm calls.
 // Layouts: q, out [B, T, H, D]; k, v [B, T, Hkv, D]; lse [B, H, T].
 
 #include <algorithm>
@@ -97,16 +97,14 @@ CpuView<float> block_scratch(const Dims& d) {
   return {thread_scratch<float, Owner>(static_cast<std::size_t>(shape.numel())), shape};
 }
 
-// Whether the heads are packed for the kernel (see the top of the file).
+// Whether the heads are packed for the kernel (see the top of the file): where the process's GEMM
+// for this compute type is the AVX-512 fp32 kernel, whose panels the packed heads are.
 inline bool packs_heads(GemmCompute compute) {
 #if !defined(__AVX512F__)
   (void)compute;
   return false;
-#elif defined(NANOCHAT_CPU_AMX)
-  return !(compute == GemmCompute::bf16 && amx::usable());
 #else
-  (void)compute;
-  return true;
+  return gemm_kernels().of(compute) == GemmKernel::avx512;
 #endif
 }
 
