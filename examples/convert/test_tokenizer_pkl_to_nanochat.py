@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Tests the tokenizer.pkl converter: run with `python3 -m pytest examples/convert` or directly.
-Needs tiktoken (to make the pickle the way nanochat does and to read the result back)."""
+"""Tests the tokenizer.pkl converters (nanochat's pickle to our directory, and back): run with
+`python3 -m pytest examples/convert` or directly. Needs tiktoken (to make the pickle the way
+nanochat does and to read the result back); the way back also needs torch (token_bytes.pt)."""
 import json
 import pickle
 import struct
@@ -70,7 +71,43 @@ def test_refuses_foreign_pickles():
             raise AssertionError("converted a tokenizer with a foreign split pattern")
 
 
+def test_round_trip_through_nanochat_pkl():
+    """Our directory -> nanochat's tokenizer.pkl + token_bytes.pt -> our directory, byte-identical,
+    and the pickle tokenizes as nanochat's own Encoding does."""
+    import torch
+    with tempfile.TemporaryDirectory() as tmp:
+        nanochat_dir, back = Path(tmp) / "nanochat", Path(tmp) / "back"
+        subprocess.run([sys.executable, str(HERE / "tokenizer_to_nanochat_pkl.py"), str(FIXTURES / "converted_2048"),
+                        str(nanochat_dir)], check=True)
+        enc = pickle.loads((nanochat_dir / "tokenizer.pkl").read_bytes())
+        reference = nanochat_encoding()
+        text = "Hello world! <|bos|> 12345 don't  stop\n\ttabs"
+        assert enc.encode(text, allowed_special="all") == reference.encode(text, allowed_special="all")
+        sizes = torch.load(nanochat_dir / "token_bytes.pt")
+        assert sizes.dtype == torch.int32 and sizes.tolist()[: len(reference._mergeable_ranks)] == [
+            len(reference.decode_single_token_bytes(i)) for i in range(len(reference._mergeable_ranks))]
+        subprocess.run([sys.executable, str(HERE / "tokenizer_pkl_to_nanochat.py"), str(nanochat_dir / "tokenizer.pkl"),
+                        str(back)], check=True)
+        for name in ("tokenizer.tiktoken", "tokenizer.json", "token_bytes.bin"):
+            assert (back / name).read_bytes() == (FIXTURES / "converted_2048" / name).read_bytes(), name
+        assert not list(nanochat_dir.glob("*.tmp"))
+
+
+def test_round_trip_refuses_a_truncated_token_bytes():
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in ("tokenizer.tiktoken", "tokenizer.json"):
+            (src / name).write_bytes((FIXTURES / "converted_2048" / name).read_bytes())
+        (src / "token_bytes.bin").write_bytes((FIXTURES / "converted_2048" / "token_bytes.bin").read_bytes()[:-4])
+        run = subprocess.run([sys.executable, str(HERE / "tokenizer_to_nanochat_pkl.py"), str(src), str(Path(tmp) / "o")],
+                             capture_output=True, text=True)
+        assert run.returncode == 1 and "token_bytes.bin" in run.stderr and "expected" in run.stderr, run.stderr
+
+
 if __name__ == "__main__":
     test_converts_a_nanochat_pickle()
     test_refuses_foreign_pickles()
+    test_round_trip_through_nanochat_pkl()
+    test_round_trip_refuses_a_truncated_token_bytes()
     print("ok")
