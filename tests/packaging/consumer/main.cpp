@@ -31,8 +31,9 @@ int main() {
     std::printf("consumer: Cpu and emulated Cuda disagree by %g\n", worst);
     return 1;
   }
-  // GEMM as a project built for baseline x86-64 gets it (no AVX-512 flags: OpenBLAS's path), with
-  // float and with bf16 weights, against the definition.
+  // GEMM as a project built for baseline x86-64 gets it (no AVX-512 flags: the kernel is chosen at
+  // run time from the CPU, OpenBLAS where it has no AVX-512), with float and with bf16 weights,
+  // against the definition.
   {
     // Operands past malloc's mmap threshold, B larger than A: a workspace moved between them shows.
     const std::int64_t m = 200, n = 400, k = 300;
@@ -65,8 +66,8 @@ int main() {
         }
     }
   }
-  // The upper triangle of X X^T (Newton–Schulz's symmetric products), which this path hands to
-  // ssyrk: equal to the definition there, and the lower triangle left as it was.
+  // The upper triangle of X X^T (Newton–Schulz's symmetric products; OpenBLAS's path hands it to
+  // ssyrk): equal to the definition there. The rest of C is unspecified (GemmOptions).
   {
     const std::int64_t n = 70, k = 90;
     Tensor<float, cpu::Cpu> x(cpu, {n, k}), a(cpu, {n, n});
@@ -76,11 +77,9 @@ int main() {
               GemmOptions{Triangle::upper});
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = 0; j < n; ++j) {
-        double want = -7.0;
-        if (j >= i) {
-          want = 0;
-          for (std::int64_t p = 0; p < k; ++p) want += 0.5 * x.data()[i * k + p] * x.data()[j * k + p];
-        }
+        if (j < i) continue;
+        double want = 0;
+        for (std::int64_t p = 0; p < k; ++p) want += 0.5 * x.data()[i * k + p] * x.data()[j * k + p];
         if (std::fabs(a.data()[i * n + j] - want) > 1e-4 * (1 + std::fabs(want))) {
           std::printf("consumer: symmetric gemm gives %g at (%ld, %ld), want %g\n",
                       static_cast<double>(a.data()[i * n + j]), static_cast<long>(i), static_cast<long>(j), want);
