@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "engine_test_util.hpp"
+#include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/core/presets.hpp"
 #include "nanochat/eval/chat_eval.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/tasks/answer.hpp"
