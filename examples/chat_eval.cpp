@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       .add("step", opt.step, "checkpoint step (default: the last)", {-1, max_count}, 's')
       .add("tokenizer", opt.tokenizer, "tokenizer directory (default: <base>/tokenizer)")
       .add("tasks", opt.tasks, "tasks separated by |: arithmetic, letter-count, spelling, identity, GSM8K, SpellingBee", 'a')
-      .add("max-problems", opt.max_problems, "problems per task (0: all)", {0, max_count}, 'x')
+      .add("max-problems", opt.max_problems, "problems per task (0: all; 1000 of a generated task)", {0, max_count}, 'x')
       .add("max-new-tokens", opt.max_new_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
       .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
       .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')

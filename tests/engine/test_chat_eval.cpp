@@ -121,6 +121,7 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones; result
     CHECK(task->size() == 200);
     CHECK(task->name().find("(test)") != std::string::npos);
   }
+  CHECK(eval::make_eval_task("letter-count", 0)->size() == 1000);  // "all" of a generated task
   const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
   eval::write_results(path, "sft", {{"A", 3, 4}, {"B", 0, 2}});
   std::stringstream text;

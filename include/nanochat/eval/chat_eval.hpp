@@ -78,9 +78,11 @@ inline std::vector<std::string> known_task_names() {
   return {"arithmetic", "letter-count", "spelling", "identity", "GSM8K", "SpellingBee"};
 }
 
+// Generated tasks have no "all": `problems` of them are drawn, and 0 (all) draws as many as a
+// generated task has by default (1000).
 inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems) {
   using namespace tasks;
-  const std::size_t n = std::max<std::size_t>(problems, 1);
+  const std::size_t n = problems == 0 ? OfflineArithmetic::Options{}.size : problems;
   if (name == "arithmetic") return std::make_shared<OfflineArithmetic>(OfflineArithmetic::Options{.size = n, .split = Split::test});
   if (name == "letter-count") return std::make_shared<OfflineLetterCount>(OfflineLetterCount::Options{.size = n, .split = Split::test});
   if (name == "spelling") return std::make_shared<OfflineSpelling>(OfflineSpelling::Options{.size = n, .split = Split::test});
