@@ -1,0 +1,115 @@
+// chat_eval: a chat checkpoint's accuracy on generative tasks (nanochat's chat_eval). Loads the
+// checkpoint as chat_cli finds it (-i base|mid|sft|rl, --model-tag, --step, or a file), answers
+// up to --max-problems held-out problems of each task in -a with the Engine (greedy by default,
+// calculator tool on), scores each reply with the task's scorer, prints the accuracy per task and
+// writes them as JSON (--out, default <base>/chat_eval/<source>.json).
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
+#include "nanochat/data/paths.hpp"
+#include "nanochat/engine/checkpoint.hpp"
+#include "nanochat/eval/chat_eval.hpp"
+#include "nanochat/model/gpt_decoder.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
+
+using namespace nanochat;
+using nanochat::cpu::Cpu;
+
+namespace {
+
+struct Options {
+  std::string checkpoint, source = "sft", model_tag, tokenizer, tasks = "arithmetic|letter-count|spelling|identity",
+                          out, dtype = "bfloat16";
+  std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42;
+  float temperature = 0.0f;
+  int top_k = 50;
+};
+
+std::vector<std::string> split_tasks(const std::string& list) {
+  std::vector<std::string> names;
+  std::stringstream in(list);
+  for (std::string name; std::getline(in, name, '|');) {
+    NANOCHAT_CHECK(!name.empty(), "--tasks '", list, "' has an empty name; separate names with |");
+    names.push_back(name);
+  }
+  NANOCHAT_CHECK(!names.empty(), "--tasks is empty");
+  return names;
+}
+
+int run(const Options& opt) {
+  // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
+  std::vector<tasks::TaskPtr> tasks;
+  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems)));
+  const std::filesystem::path path = !opt.checkpoint.empty()
+                                         ? std::filesystem::path(opt.checkpoint)
+                                         : engine::find_checkpoint(data::base_dir(), opt.source, opt.model_tag, opt.step);
+  const std::filesystem::path tok_dir = opt.tokenizer.empty() ? data::base_dir() / "tokenizer" : std::filesystem::path(opt.tokenizer);
+  const auto file = SafetensorsFile::load(path);
+  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
+  const bool bf16_weights = opt.dtype == "bfloat16";
+  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
+  eval::ChatEvalOptions options;
+  options.max_problems = static_cast<std::size_t>(opt.max_problems);
+  options.max_new_tokens = opt.max_new_tokens;
+  options.sampling = {opt.temperature, opt.top_k, static_cast<std::uint64_t>(opt.seed)};
+  std::vector<eval::TaskAccuracy> results;
+  engine::with_checkpoint_config(
+      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
+        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
+        const auto evaluate = [&]<class W>() {
+          Cpu cpu;
+          GptWeights<C, Cpu, W> weights(cpu, vocab);
+          load_weights(cpu, weights, f);
+          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
+          engine::Engine engine(model, tok);
+          for (const auto& task : tasks) {
+            results.push_back(eval::evaluate_generative(engine, tok, *task, options));
+            const auto& r = results.back();
+            std::printf("%s accuracy: %.2f%% (%zu/%zu)\n", r.task.c_str(), 100.0 * r.accuracy(), r.correct, r.total);
+            std::fflush(stdout);
+          }
+          return 0;
+        };
+        return bf16_weights ? evaluate.template operator()<bf16>() : evaluate.template operator()<float>();
+      });
+  const std::filesystem::path out =
+      !opt.out.empty() ? std::filesystem::path(opt.out) : data::base_dir() / "chat_eval" / (opt.source + ".json");
+  std::filesystem::create_directories(out.parent_path().empty() ? "." : out.parent_path());
+  eval::write_results(out, path.string(), results);
+  std::printf("results: %s\n", out.string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  Flags flags("chat_eval", "Accuracy of a chat model on generative tasks (CPU).");
+  flags.add("checkpoint", opt.checkpoint, "weights file (.safetensors); else found from --source/--model-tag/--step")
+      .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
+      .add("model-tag", opt.model_tag, "checkpoint tag (default: the largest d<N> with a complete checkpoint)", 'g')
+      .add("step", opt.step, "checkpoint step (default: the last)", {-1, max_count}, 's')
+      .add("tokenizer", opt.tokenizer, "tokenizer directory (default: <base>/tokenizer)")
+      .add("tasks", opt.tasks, "tasks separated by |: arithmetic, letter-count, spelling, identity, GSM8K, SpellingBee", 'a')
+      .add("max-problems", opt.max_problems, "problems per task (0: all; 1000 of a generated task)", {0, max_count}, 'x')
+      .add("max-new-tokens", opt.max_new_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
+      .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
+      .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
+      .add("seed", opt.seed, "sampling seed")
+      .add("out", opt.out, "results JSON (default: <base>/chat_eval/<source>.json)")
+      .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32", 'd');
+  try {
+    if (!flags.parse(argc, argv)) return 0;
+    return run(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chat_eval: %s\n", e.what());
+    return 1;
+  }
+}

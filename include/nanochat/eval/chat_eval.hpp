@@ -1,0 +1,110 @@
+#pragma once
+// nanochat's chat_eval for generative tasks: each problem's conversation is rendered up to the
+// assistant's turn (render_for_completion), the Engine writes the reply (the calculator tool runs
+// inside it), the reply is decoded and the task's evaluate() scores it. Written once over any
+// Engine model (CachedModel), so a scripted model checks the scoring and GptDecoder runs it.
+// Problems are generated one at a time: the Engine batches samples of one prompt, not prompts.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nanochat/core/atomic_file.hpp"
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/json.hpp"
+#include "nanochat/engine/engine.hpp"
+#include "nanochat/tasks/gsm8k.hpp"
+#include "nanochat/tasks/offline_arithmetic.hpp"
+#include "nanochat/tasks/offline_identity.hpp"
+#include "nanochat/tasks/offline_words.hpp"
+#include "nanochat/tasks/spelling_bee.hpp"
+#include "nanochat/tasks/task.hpp"
+#include "nanochat/tokenizer/chat_template.hpp"
+
+namespace nanochat::eval {
+
+struct ChatEvalOptions {
+  std::size_t max_problems = 200;  // 0: every problem of the task
+  std::int64_t max_new_tokens = 128;
+  engine::SamplingOptions sampling{0.0f, 50, 42};  // greedy, as nanochat's chat_eval
+};
+
+struct TaskAccuracy {
+  std::string task;
+  std::size_t correct = 0, total = 0;
+  double accuracy() const { return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total); }
+};
+
+// The reply the Engine writes for one problem, decoded (tool calls and outputs included, as
+// nanochat decodes them, so "#### N" after the output is what the scorer reads).
+template <engine::CachedModel M>
+std::string complete(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const tasks::Example& example,
+                     const ChatEvalOptions& options) {
+  const std::vector<tokenizer::TokenId> prompt = tokenizer::render_for_completion(tok, example.conversation);
+  const std::vector<std::int32_t> ids(prompt.begin(), prompt.end());
+  engine::GenerateOptions gen;
+  gen.max_tokens = options.max_new_tokens;
+  gen.sampling = options.sampling;
+  const engine::GeneratedBatch batch = engine.generate_batch(ids, gen);
+  const std::vector<tokenizer::TokenId> reply(batch.sequences[0].begin() + static_cast<std::ptrdiff_t>(ids.size()),
+                                              batch.sequences[0].end());
+  return tok.decode(reply);
+}
+
+// Accuracy over the first min(max_problems, size) problems of a generative task with a scorer.
+template <engine::CachedModel M>
+TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const tasks::Task& task,
+                                 const ChatEvalOptions& options) {
+  NANOCHAT_CHECK(task.eval_type() == tasks::EvalType::generative, "chat_eval: task ", task.name(),
+                 " is categorical; only generative tasks are evaluated");
+  NANOCHAT_CHECK(task.has_scorer(), "chat_eval: task ", task.name(), " has no scorer");
+  const std::size_t n = options.max_problems == 0 ? task.size() : std::min(options.max_problems, task.size());
+  TaskAccuracy out{task.name(), 0, n};
+  for (std::size_t i = 0; i < n; ++i) {
+    const tasks::Example example = task.example(i);
+    if (task.evaluate(example, complete(engine, tok, example, options))) ++out.correct;
+  }
+  return out;
+}
+
+// The tasks chat_eval knows by name: the offline ones on their held-out splits (none of their
+// problems can be a training example), and nanochat's where the dataset files are present.
+inline std::vector<std::string> known_task_names() {
+  return {"arithmetic", "letter-count", "spelling", "identity", "GSM8K", "SpellingBee"};
+}
+
+// Generated tasks have no "all": `problems` of them are drawn, and 0 (all) draws as many as a
+// generated task has by default (1000).
+inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems) {
+  using namespace tasks;
+  const std::size_t n = problems == 0 ? OfflineArithmetic::Options{}.size : problems;
+  if (name == "arithmetic") return std::make_shared<OfflineArithmetic>(OfflineArithmetic::Options{.size = n, .split = Split::test});
+  if (name == "letter-count") return std::make_shared<OfflineLetterCount>(OfflineLetterCount::Options{.size = n, .split = Split::test});
+  if (name == "spelling") return std::make_shared<OfflineSpelling>(OfflineSpelling::Options{.size = n, .split = Split::test});
+  if (name == "identity") return std::make_shared<OfflineIdentity>(Split::test);
+  if (name == "GSM8K") return std::make_shared<GSM8K>(GSM8K::default_path("test"));
+  if (name == "SpellingBee") return std::make_shared<SpellingBee>(read_word_list(default_word_list()), n, Split::test);
+  std::string known;
+  for (const auto& k : known_task_names()) known += (known.empty() ? "" : ", ") + k;
+  NANOCHAT_FAIL("chat_eval: task '", name, "' is unknown; known tasks: ", known);
+}
+
+// A small JSON record of one evaluation: {"source": ..., "tasks": {name: {correct, total, accuracy}}}.
+inline void write_results(const std::filesystem::path& path, std::string_view source,
+                          const std::vector<TaskAccuracy>& results) {
+  std::string text = cat("{\"source\": ", json::quote(source), ", \"tasks\": {");
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const TaskAccuracy& r = results[i];
+    text += cat(i ? ", " : "", json::quote(r.task), ": {\"correct\": ", r.correct, ", \"total\": ", r.total,
+                ", \"accuracy\": ", r.accuracy(), "}");
+  }
+  text += "}}\n";
+  write_file_atomically(path, text);
+}
+
+}  // namespace nanochat::eval

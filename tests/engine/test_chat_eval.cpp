@@ -1,0 +1,175 @@
+// chat_eval: a scripted model whose replies are known gives exactly the accuracy its replies
+// earn under each task's scorer, the calculator's output is part of the scored reply, unknown
+// task names are refused, and the chat_eval program end to end (a tiny random checkpoint; its
+// accuracy printed and written) with its refusals of bad flags and a missing checkpoint.
+
+#include <doctest/doctest.h>
+
+#include "run_program.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine_test_util.hpp"
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/json.hpp"
+#include "nanochat/core/presets.hpp"
+#include "nanochat/eval/chat_eval.hpp"
+#include "nanochat/model/weights_file.hpp"
+#include "nanochat/tasks/answer.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "scripted_model.hpp"
+
+using namespace nanochat;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A task whose i-th problem's gold answer is answers[i], scored the "####" way.
+class FixedAnswers final : public tasks::Task {
+ public:
+  explicit FixedAnswers(std::vector<std::string> answers) : answers_(std::move(answers)) {}
+  std::string name() const override { return "FixedAnswers"; }
+  std::size_t size() const override { return answers_.size(); }
+  tasks::Example example(std::size_t i) const override {
+    check_index(i);
+    tasks::Example e;
+    e.conversation.messages.push_back({"user", "question " + std::to_string(i)});
+    e.conversation.messages.push_back({"assistant", "#### " + answers_[i]});
+    return e;
+  }
+  bool has_scorer() const override { return true; }
+  bool evaluate(const tasks::Example& e, std::string_view completion) const override {
+    return tasks::same_final_answer(std::get<std::string>(e.conversation.messages.back().content), completion);
+  }
+
+ private:
+  std::vector<std::string> answers_;
+};
+
+std::vector<std::int32_t> bytes_of(std::string_view text) {
+  return {text.begin(), text.end()};
+}
+
+std::vector<std::int32_t> script_of(std::initializer_list<std::vector<std::int32_t>> pieces) {
+  std::vector<std::int32_t> out;
+  for (const auto& p : pieces) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("chat_eval: a scripted reply scores exactly the problems whose answer it states") {
+  const auto tok = engine_test::byte_tokenizer();
+  const auto end = static_cast<std::int32_t>(tok.encode_special("<|assistant_end|>"));
+  engine_test::ScriptedModel model(script_of({bytes_of("The answer.\n#### 7"), {end}}), engine_test::byte_vocab);
+  engine::Engine engine(model, tok);
+  const FixedAnswers task({"7", "8", "7", "70", "7"});
+  eval::ChatEvalOptions options;
+  const eval::TaskAccuracy all = eval::evaluate_generative(engine, tok, task, options);
+  CHECK(all.task == "FixedAnswers");
+  CHECK(all.total == 5);
+  CHECK(all.correct == 3);
+  CHECK(all.accuracy() == doctest::Approx(0.6));
+  options.max_problems = 2;  // the first two problems only
+  const eval::TaskAccuracy two = eval::evaluate_generative(engine, tok, task, options);
+  CHECK(two.total == 2);
+  CHECK(two.correct == 1);
+  // The reply is cut at --max-new-tokens: "The answer.\n#" states no answer.
+  options.max_problems = 0;
+  options.max_new_tokens = 13;
+  CHECK(eval::evaluate_generative(engine, tok, task, options).correct == 0);
+}
+
+TEST_CASE("chat_eval: a held-out arithmetic problem answered through the calculator is correct") {
+  const auto tok = engine_test::byte_tokenizer();
+  const auto special = [&](const char* name) { return static_cast<std::int32_t>(tok.encode_special(name)); };
+  const auto problems = eval::make_eval_task("arithmetic", 3);
+  const tasks::Example first = problems->example(0);
+  const std::string expression = first.extra.at("problem");
+  const auto result = engine::use_calculator(expression);
+  REQUIRE(result.has_value());
+  // The model writes the call; the Engine forces <|output_start|> result <|output_end|> over the
+  // script's filler columns; the model then states the answer.
+  const std::vector<std::int32_t> filler(result->size() + 2, 'x');
+  engine_test::ScriptedModel model(script_of({{special("<|python_start|>")}, bytes_of(expression),
+                                              {special("<|python_end|>")}, filler, bytes_of("\n\n#### " + *result),
+                                              {special("<|assistant_end|>")}}),
+                                   engine_test::byte_vocab);
+  engine::Engine engine(model, tok);
+  const std::string reply = eval::complete(engine, tok, first, {});
+  CHECK(reply.find("<|output_start|>" + *result + "<|output_end|>") != std::string::npos);
+  CHECK(problems->evaluate(first, reply));
+  // The same reply to the three problems: right for the first, and for another only if it has the same answer.
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    same += engine::use_calculator(problems->example(i).extra.at("problem")) == result ? 1 : 0;
+  }
+  CHECK(eval::evaluate_generative(engine, tok, *problems, {}).correct == same);
+}
+
+TEST_CASE("chat_eval: unknown task names are refused with the known ones; results are written as JSON") {
+  CHECK_THROWS_WITH_AS(eval::make_eval_task("arithmatic", 10), doctest::Contains("task 'arithmatic' is unknown; known tasks: arithmetic"), Error);
+  for (const char* name : {"arithmetic", "letter-count", "spelling"}) {
+    const auto task = eval::make_eval_task(name, 200);
+    CHECK(task->size() == 200);
+    CHECK(task->name().find("(test)") != std::string::npos);
+  }
+  CHECK(eval::make_eval_task("letter-count", 0)->size() == 1000);  // "all" of a generated task
+  const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
+  eval::write_results(path, "sft", {{"A", 3, 4}, {"B", 0, 2}});
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  const json::Value doc = json::parse(text.str(), path.string());
+  CHECK(doc.find("source")->string("source") == "sft");
+  const json::Value* a = doc.find("tasks")->find("A");
+  REQUIRE(a != nullptr);
+  CHECK(a->find("correct")->whole_number("correct") == 3);
+  CHECK(a->find("accuracy")->number("accuracy") == doctest::Approx(0.75));
+  CHECK(doc.find("tasks")->find("B")->find("total")->whole_number("total") == 2);
+  fs::remove(path);
+}
+
+#ifdef NANOCHAT_CHAT_EVAL
+TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as JSON; bad flags refused") {
+  using nanochat::testing::Run;
+  using nanochat::testing::run;
+  const fs::path dir = fs::temp_directory_path() / ("nanochat_chat_eval_prog_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "chatsft_checkpoints" / "d2");
+  tokenizer::save_tokenizer(engine_test::byte_tokenizer(), dir / "tokenizer");
+  cpu::Cpu cpu;
+  GptWeights<NanochatConfig<2>, cpu::Cpu> w(cpu, engine_test::byte_vocab);
+  cpu::fill_normal(cpu, w.flat(), 7, 0, 0.0f, 0.05f);
+  save_weights(cpu, w, dir / "chatsft_checkpoints" / "d2" / "model_000003.safetensors", 64);
+  std::ofstream(dir / "chatsft_checkpoints" / "d2" / "meta_000003.json") << "{\"step\": 3}\n";
+  const std::string prog = "NANOCHAT_BASE_DIR='" + dir.string() + "' " + NANOCHAT_CHAT_EVAL;
+
+  const Run ok = run(prog + " -a 'arithmetic|letter-count' -x 3 --max-new-tokens 4");
+  CAPTURE(ok.output);
+  CHECK(ok.status == 0);
+  CHECK(ok.output.find("OfflineArithmetic(test) accuracy: ") != std::string::npos);
+  CHECK(ok.output.find("OfflineLetterCount(test) accuracy: ") != std::string::npos);
+  CHECK(ok.output.find("(0/3)") != std::string::npos);  // random weights state no answer in 4 tokens
+  CHECK(fs::exists(dir / "chat_eval" / "sft.json"));
+  const Run unknown = run(prog + " -a 'arithmetic|nope'");
+  CHECK(unknown.status != 0);
+  CHECK(unknown.output.find("task 'nope' is unknown") != std::string::npos);
+  const Run empty = run(prog + " -a 'arithmetic||spelling'");
+  CHECK(empty.status != 0);
+  CHECK(empty.output.find("has an empty name") != std::string::npos);
+  const Run missing = run(prog + " -i mid");
+  CHECK(missing.status != 0);
+  CHECK(missing.output.find("mid_checkpoints") != std::string::npos);
+  const Run negative = run(prog + " -x -1");
+  CHECK(negative.status != 0);
+  CHECK(negative.output.find("flag --max-problems") != std::string::npos);
+  fs::remove_all(dir);
+}
+#endif
