@@ -114,7 +114,7 @@ TEST_CASE("chat_eval: a held-out arithmetic problem answered through the calcula
   CHECK(eval::evaluate_generative(engine, tok, *problems, {}).correct == same);
 }
 
-TEST_CASE("chat_eval: unknown task names are refused with the known ones; results are written as JSON") {
+TEST_CASE("chat_eval: unknown task names are refused with the known ones, and results are written as JSON") {
   CHECK_THROWS_WITH_AS(eval::make_eval_task("arithmatic", 10), doctest::Contains("task 'arithmatic' is unknown; known tasks: arithmetic"), Error);
   for (const char* name : {"arithmetic", "letter-count", "spelling"}) {
     const auto task = eval::make_eval_task(name, 200);
@@ -137,7 +137,7 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones; result
 }
 
 #ifdef NANOCHAT_CHAT_EVAL
-TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as JSON; bad flags refused") {
+TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as JSON, and bad flags refused") {
   using nanochat::testing::Run;
   using nanochat::testing::run;
   const fs::path dir = fs::temp_directory_path() / ("nanochat_chat_eval_prog_" + std::to_string(::getpid()));
