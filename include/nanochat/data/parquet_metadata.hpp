@@ -1,6 +1,6 @@
 #pragma once
-// The parts of Parquet's Thrift metadata (footer and page headers) a flat string-column reader
-// needs, decoded with CompactReader. Field ids follow parquet-format's parquet.thrift; fields
+// The parts of Parquet's Thrift metadata (footer and page headers) the reader needs, decoded
+// with CompactReader. Field ids follow parquet-format's parquet.thrift; fields
 // we do not use are skipped, so files written by newer writers still parse.
 
 #include <cstdint>
@@ -99,11 +99,18 @@ std::ostream& operator<<(std::ostream& out, E value) {
   return out << name_of(value) << " (" << static_cast<std::int32_t>(value) << ")";
 }
 
+// ConvertedType and LogicalType values the reader interprets (the annotations that change how
+// a group's levels nest); the others (strings, dates, ...) do not change the shape.
+inline constexpr std::int32_t kConvertedMap = 1, kConvertedMapKeyValue = 2, kConvertedList = 3;
+inline constexpr std::int16_t kLogicalMap = 2, kLogicalList = 3;  // LogicalType union member ids
+
 struct SchemaElement {
   std::int32_t type = -1;  // -1: a group node (no physical type)
   Repetition repetition = Repetition::required;
   std::string name;
   std::int32_t num_children = 0;
+  std::int32_t converted_type = -1;  // -1 when absent
+  std::int16_t logical_type = 0;     // the LogicalType union's member id; 0 when absent
 };
 
 struct ColumnChunk {
@@ -133,8 +140,9 @@ struct PageHeader {
   std::int32_t compressed_size = -1;
   std::int32_t num_values = -1;
   Encoding encoding = Encoding::plain;
-  // v1 only: how definition levels are encoded (RLE in every writer that matters).
+  // v1 only: how the levels are encoded (RLE in every writer that matters).
   Encoding definition_level_encoding = Encoding::rle;
+  Encoding repetition_level_encoding = Encoding::rle;
   // v2 only: level sections are stored uncompressed ahead of the (maybe compressed) values.
   std::int32_t num_nulls = 0;
   std::int32_t definition_levels_length = 0;
@@ -177,6 +185,14 @@ inline SchemaElement read_schema_element(CompactReader& in) {
         out.name = std::string(in.read_binary());
         break;
       case 5: out.num_children = read_int32(in, type, "SchemaElement.num_children"); break;
+      case 6: out.converted_type = read_int32(in, type, "SchemaElement.converted_type"); break;
+      case 10:  // a union: the one field set says which logical type
+        in.expect(type, ThriftType::structure, "SchemaElement.logicalType");
+        in.read_struct([&](std::int16_t member, ThriftType t) {
+          out.logical_type = member;
+          in.skip(t);
+        });
+        break;
       default: in.skip(type);
     }
   });
@@ -271,6 +287,10 @@ inline PageHeader read_page_header(CompactReader& in) {
             case 3:
               out.definition_level_encoding =
                   read_enum<Encoding>(in, t, "DataPageHeader.definition_level_encoding");
+              break;
+            case 4:
+              out.repetition_level_encoding =
+                  read_enum<Encoding>(in, t, "DataPageHeader.repetition_level_encoding");
               break;
             default: in.skip(t);
           }

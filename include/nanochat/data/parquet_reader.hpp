@@ -1,11 +1,13 @@
 #pragma once
-// A Parquet reader for flat files of string columns, the shape of nanochat's FineWeb-EDU shards.
-// It reads the footer once, then one column chunk of one row group at a time with pread, so a
-// 100 MB shard never sits in memory. Supported: zstd/snappy/gzip/uncompressed pages; PLAIN,
-// dictionary (PLAIN_DICTIONARY, RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY
-// encodings; data pages v1 and v2; REQUIRED and OPTIONAL columns; empty row groups and files.
-// Nulls are skipped and counted. Every length and offset is checked before it is used.
+// A Parquet reader: flat string columns (nanochat's FineWeb-EDU shards) through a fast path, and
+// any leaf column of a nested schema as Dremel's striped form (repetition and definition levels
+// plus the non-null values), which parquet_records.hpp assembles back into rows. It reads the
+// footer once, then one column chunk of one row group at a time with pread, so a 100 MB shard
+// never sits in memory. Supported: zstd/snappy/gzip/uncompressed pages; data pages v1 and v2
+// with RLE/bit-packed levels; the value encodings of parquet_values.hpp; empty row groups and
+// files. Every length, offset and level is checked before it is used.
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -17,8 +19,9 @@
 #include "nanochat/core/error.hpp"
 #include "nanochat/data/byte_source.hpp"
 #include "nanochat/data/codecs.hpp"
-#include "nanochat/data/delta_encoding.hpp"
 #include "nanochat/data/parquet_metadata.hpp"
+#include "nanochat/data/parquet_schema.hpp"
+#include "nanochat/data/parquet_values.hpp"
 #include "nanochat/data/rle_hybrid.hpp"
 #include "nanochat/data/thrift_compact.hpp"
 
@@ -31,6 +34,20 @@ struct ParquetOptions {
   // Most values accepted in one page (a run of nulls costs almost no bytes, so bytes alone
   // do not bound it).
   std::size_t max_page_values = std::size_t{1} << 26;
+  // Most entries (levels) read_column accepts in one column chunk: a few bytes of RLE runs can
+  // claim millions of list elements, each of which costs memory once assembled.
+  std::size_t max_column_entries = std::size_t{1} << 24;
+};
+
+// One leaf column of one row group in Dremel's striped form: entry i has repetition level
+// repetition_levels[i] and definition level definition_levels[i] (a vector is empty when the
+// leaf's maximum level is 0: every entry is then at level 0); entries at the leaf's maximum
+// definition level carry the next value of `values`, the others are nulls or empty lists.
+struct ColumnData {
+  std::vector<std::uint32_t> repetition_levels;
+  std::vector<std::uint32_t> definition_levels;
+  ColumnValues values;
+  std::size_t entries = 0;
 };
 
 class ParquetReader {
@@ -39,17 +56,20 @@ class ParquetReader {
       : ParquetReader(std::make_unique<FileSource>(path), options) {}
 
   explicit ParquetReader(std::unique_ptr<ByteSource> source, ParquetOptions options = {})
-      : source_(std::move(source)), options_(options) {
+      : source_(std::move(source)), options_(options), values_(options.max_page_bytes) {
     read_footer();
   }
 
   const std::string& name() const { return source_->name(); }
+  const ParquetOptions& options() const { return options_; }
+  const parquet::Schema& schema() const { return schema_; }
   std::size_t num_row_groups() const { return meta_.row_groups.size(); }
   std::int64_t num_rows() const { return meta_.num_rows; }
   std::int64_t row_group_rows(std::size_t row_group) const {
     check_row_group(row_group);
     return meta_.row_groups[row_group].num_rows;
   }
+  // The leaf columns' dotted paths, in column chunk order; for a flat file, the column names.
   const std::vector<std::string>& column_names() const { return column_names_; }
 
   std::size_t column_index(std::string_view column) const {
@@ -59,9 +79,117 @@ class ParquetReader {
     NANOCHAT_FAIL(name(), ": no column named '", column, "'");
   }
 
-  // Appends the non-null values of one string column of one row group to out, in row order, and
-  // returns how many nulls it skipped (an empty string is a value, not a null).
+  // Appends the non-null values of one flat string column of one row group to out, in row order,
+  // and returns how many nulls it skipped (an empty string is a value, not a null).
   std::size_t read_strings(std::size_t row_group, std::size_t column, std::vector<std::string>& out) {
+    const ChunkRef ref = chunk_ref(row_group, column);
+    const std::string& what = ref.what;
+    const parquet::SchemaNode& leaf = schema_.leaf(column);
+    NANOCHAT_CHECK(ref.chunk.type == parquet::PhysicalType::byte_array, what, ": physical type ", ref.chunk.type,
+                   " is not BYTE_ARRAY");
+    NANOCHAT_CHECK(leaf.max_repetition == 0 && leaf.max_definition <= 1, what,
+                   ": a nested column (repetition level up to ", leaf.max_repetition, ", definition level up to ",
+                   leaf.max_definition, "); read_strings reads flat ones, read_column and read_field nested ones");
+    NANOCHAT_CHECK(ref.chunk.num_values == ref.group.num_rows, what, ": holds ", ref.chunk.num_values,
+                   " values but the row group has ", ref.group.num_rows, " rows");
+    // An empty chunk has no pages to read, and writers leave its offsets as placeholders
+    // (pyarrow writes data_page_offset 0 for a zero-row file).
+    if (ref.chunk.num_values == 0) return 0;
+    const std::size_t first_out = out.size();
+    std::size_t nulls = 0;
+    for_each_data_page(ref, [&](const parquet::PageHeader& header, const std::uint8_t* body,
+                                const std::string& page_what) {
+      const auto count = static_cast<std::size_t>(header.num_values);
+      definitions_.resize(count);
+      const PageValues page = read_levels(header, body, ref.chunk.codec, page_what, leaf, nullptr, definitions_.data());
+      // Nulls are skipped, so only the present values are decoded, in order; a page of nulls
+      // only has nothing to decode, whatever its values section holds.
+      if (page.present > 0) values_.decode_strings(header.encoding, page.begin, page.end, page.present, page_what, out);
+      nulls += count - page.present;
+    });
+    NANOCHAT_CHECK(out.size() - first_out + nulls == static_cast<std::size_t>(ref.group.num_rows), what,
+                   ": decoded ", out.size() - first_out, " values and ", nulls, " nulls for ", ref.group.num_rows,
+                   " rows");
+    return nulls;
+  }
+
+  // The non-null values of one flat string column of one row group.
+  std::vector<std::string> read_strings(std::size_t row_group, std::string_view column) {
+    std::vector<std::string> out;
+    read_strings(row_group, column_index(column), out);
+    return out;
+  }
+
+  // Replaces out with one leaf column of one row group, levels and values (any nesting).
+  void read_column(std::size_t row_group, std::size_t column, ColumnData& out) {
+    const ChunkRef ref = chunk_ref(row_group, column);
+    const std::string& what = ref.what;
+    const parquet::SchemaNode& leaf = schema_.leaf(column);
+    NANOCHAT_CHECK(static_cast<std::int32_t>(ref.chunk.type) == leaf.physical_type, what, ": column chunk type ",
+                   ref.chunk.type, " differs from the schema's ", static_cast<parquet::PhysicalType>(leaf.physical_type));
+    NANOCHAT_CHECK(ref.chunk.num_values >= 0 &&
+                       static_cast<std::uint64_t>(ref.chunk.num_values) <= options_.max_column_entries,
+                   what, ": column chunk holds ", ref.chunk.num_values, " entries, more than the ",
+                   options_.max_column_entries, "-entry limit (ParquetOptions::max_column_entries)");
+    if (leaf.max_repetition == 0) {
+      NANOCHAT_CHECK(ref.chunk.num_values == ref.group.num_rows, what, ": holds ", ref.chunk.num_values,
+                     " values but the row group has ", ref.group.num_rows, " rows");
+    }
+    out.repetition_levels.clear();
+    out.definition_levels.clear();
+    out.values.clear();
+    out.entries = 0;
+    if (ref.chunk.num_values == 0) {
+      NANOCHAT_CHECK(ref.group.num_rows == 0, what, ": no entries for ", ref.group.num_rows, " rows");
+      return;
+    }
+    for_each_data_page(ref, [&](const parquet::PageHeader& header, const std::uint8_t* body,
+                                const std::string& page_what) {
+      const auto count = static_cast<std::size_t>(header.num_values);
+      std::uint32_t* repetition = nullptr;
+      std::uint32_t* definition = nullptr;
+      if (leaf.max_repetition > 0) {
+        out.repetition_levels.resize(out.entries + count);
+        repetition = out.repetition_levels.data() + out.entries;
+      }
+      if (leaf.max_definition > 0) {
+        out.definition_levels.resize(out.entries + count);
+        definition = out.definition_levels.data() + out.entries;
+      }
+      const PageValues page = read_levels(header, body, ref.chunk.codec, page_what, leaf, repetition, definition);
+      if (page.present > 0) values_.decode(header.encoding, page.begin, page.end, page.present, page_what, out.values);
+      out.entries += count;
+    });
+    if (leaf.max_repetition > 0) {
+      NANOCHAT_CHECK(out.repetition_levels[0] == 0, what, ": the first entry has repetition level ",
+                     out.repetition_levels[0], ", but a row starts at 0");
+      std::size_t rows = 0;
+      for (std::uint32_t level : out.repetition_levels) rows += level == 0;
+      NANOCHAT_CHECK(rows == static_cast<std::size_t>(ref.group.num_rows), what, ": repetition levels start ", rows,
+                     " rows, the row group has ", ref.group.num_rows);
+    }
+  }
+
+ private:
+  struct ChunkRef {
+    const parquet::RowGroup& group;
+    const parquet::ColumnChunk& chunk;
+    std::string what;  // "file: row group g, column 'path'"
+  };
+
+  // The values section of a data page, after its levels, and how many values it holds.
+  struct PageValues {
+    const std::uint8_t* begin;
+    const std::uint8_t* end;
+    std::size_t present;
+  };
+
+  void check_row_group(std::size_t row_group) const {
+    NANOCHAT_CHECK(row_group < meta_.row_groups.size(), name(), ": row group ", row_group,
+                   " out of range (", meta_.row_groups.size(), " row groups)");
+  }
+
+  ChunkRef chunk_ref(std::size_t row_group, std::size_t column) const {
     check_row_group(row_group);
     NANOCHAT_CHECK(column < column_names_.size(), name(), ": column ", column, " out of range (",
                    column_names_.size(), " columns)");
@@ -69,77 +197,7 @@ class ParquetReader {
     const auto& chunk = group.columns[column];
     std::string what = cat(name(), ": row group ", row_group, ", column '", column_names_[column], "'");
     NANOCHAT_CHECK(chunk.has_metadata, what, ": column chunk has no metadata");
-    NANOCHAT_CHECK(chunk.type == parquet::PhysicalType::byte_array, what, ": physical type ", chunk.type,
-                   " is not BYTE_ARRAY");
-    NANOCHAT_CHECK(chunk.num_values == group.num_rows, what, ": holds ", chunk.num_values,
-                   " values but the row group has ", group.num_rows, " rows");
-    const auto& leaf = meta_.schema[column + 1];
-    NANOCHAT_CHECK(leaf.repetition != parquet::Repetition::repeated, what,
-                   ": repeated columns are not supported");
-    max_definition_ = leaf.repetition == parquet::Repetition::optional ? 1 : 0;
-    // An empty chunk has no pages to read, and writers leave its offsets as placeholders
-    // (pyarrow writes data_page_offset 0 for a zero-row file).
-    if (chunk.num_values == 0) return 0;
-
-    load_chunk(chunk, what);
-    dictionary_.clear();
-    std::size_t first_out = out.size();
-    std::size_t nulls = 0;
-    std::size_t pos = 0;
-    std::size_t data_pages = 0;
-    std::int64_t values_read = 0;
-    while (values_read < chunk.num_values) {
-      NANOCHAT_CHECK(pos < chunk_.size(), what, ": column chunk ends after ", values_read, " of ",
-                     chunk.num_values, " values");
-      CompactReader header_in(chunk_.data() + pos, chunk_.size() - pos,
-                              cat(what, ": page header at chunk offset ", pos));
-      parquet::PageHeader header = parquet::read_page_header(header_in);
-      pos += header_in.consumed();
-      auto compressed = static_cast<std::size_t>(header.compressed_size);
-      NANOCHAT_CHECK(compressed <= chunk_.size() - pos, what, ": page at chunk offset ", pos,
-                     " claims ", compressed, " bytes but only ", chunk_.size() - pos, " remain");
-      NANOCHAT_CHECK(static_cast<std::size_t>(header.uncompressed_size) <= options_.max_page_bytes,
-                     what, ": page of ", header.uncompressed_size, " bytes exceeds the ",
-                     options_.max_page_bytes, "-byte limit");
-      const std::uint8_t* body = chunk_.data() + pos;
-      std::size_t page_offset = pos;
-      pos += compressed;
-      switch (header.type) {
-        case parquet::PageType::dictionary_page:
-          read_dictionary_page(header, body, chunk.codec, what);
-          break;
-        case parquet::PageType::data_page:
-        case parquet::PageType::data_page_v2: {
-          NANOCHAT_CHECK(header.num_values >= 0 && header.num_values <= chunk.num_values - values_read,
-                         what, ": data page holds ", header.num_values, " values, more than the ",
-                         chunk.num_values - values_read, " left in the chunk");
-          nulls += read_data_page(header, body, chunk.codec,
-                                  cat(what, ": data page ", data_pages++, " at chunk offset ", page_offset),
-                                  out);
-          values_read += header.num_values;
-          break;
-        }
-        case parquet::PageType::index_page: break;  // carries no values
-        default: NANOCHAT_FAIL(what, ": page at chunk offset ", page_offset, " has page type ", header.type);
-      }
-    }
-    NANOCHAT_CHECK(out.size() - first_out + nulls == static_cast<std::size_t>(group.num_rows), what,
-                   ": decoded ", out.size() - first_out, " values and ", nulls, " nulls for ", group.num_rows,
-                   " rows");
-    return nulls;
-  }
-
-  // The non-null values of one column of one row group.
-  std::vector<std::string> read_strings(std::size_t row_group, std::string_view column) {
-    std::vector<std::string> out;
-    read_strings(row_group, column_index(column), out);
-    return out;
-  }
-
- private:
-  void check_row_group(std::size_t row_group) const {
-    NANOCHAT_CHECK(row_group < meta_.row_groups.size(), name(), ": row group ", row_group,
-                   " out of range (", meta_.row_groups.size(), " row groups)");
+    return {group, chunk, std::move(what)};
   }
 
   void read_footer() {
@@ -154,8 +212,7 @@ class ParquetReader {
     NANOCHAT_CHECK(std::memcmp(head, "PAR1", 4) == 0, name(), ": does not start with PAR1 (not a parquet file)");
     NANOCHAT_CHECK(std::memcmp(tail + 4, "PAR1", 4) == 0, name(),
                    ": does not end with PAR1 (truncated or not a parquet file)");
-    std::uint64_t footer = std::uint64_t{tail[0]} | std::uint64_t{tail[1]} << 8 |
-                           std::uint64_t{tail[2]} << 16 | std::uint64_t{tail[3]} << 24;
+    std::uint64_t footer = load_le32(tail);
     NANOCHAT_CHECK(footer <= size - 2 * kMagic - 4, name(), ": footer length ", footer,
                    " exceeds the file (", size, " bytes)");
     NANOCHAT_CHECK(footer <= options_.max_page_bytes, name(), ": footer of ", footer,
@@ -169,17 +226,8 @@ class ParquetReader {
   }
 
   void check_schema() {
-    const auto& schema = meta_.schema;
-    NANOCHAT_CHECK(!schema.empty(), name(), ": footer has no schema");
-    NANOCHAT_CHECK(schema[0].num_children >= 0 &&
-                       static_cast<std::size_t>(schema[0].num_children) == schema.size() - 1,
-                   name(), ": only flat schemas are supported (root has ", schema[0].num_children,
-                   " children, schema has ", schema.size() - 1, " leaves)");
-    for (std::size_t i = 1; i < schema.size(); ++i) {
-      NANOCHAT_CHECK(schema[i].num_children == 0 && schema[i].type >= 0, name(), ": column '",
-                     schema[i].name, "' is nested; only flat schemas are supported");
-      column_names_.push_back(schema[i].name);
-    }
+    schema_ = parquet::Schema(meta_.schema, name());
+    for (std::size_t i = 0; i < schema_.num_leaves(); ++i) column_names_.push_back(schema_.leaf(i).path);
     NANOCHAT_CHECK(meta_.num_rows >= 0, name(), ": negative row count ", meta_.num_rows);
     std::int64_t rows = 0;
     for (std::size_t g = 0; g < meta_.row_groups.size(); ++g) {
@@ -212,191 +260,165 @@ class ParquetReader {
     source_->read_checked(static_cast<std::uint64_t>(start), chunk_.size(), chunk_.data(), "column chunk");
   }
 
-  void read_dictionary_page(const parquet::PageHeader& header, const std::uint8_t* body,
-                            parquet::Codec codec, const std::string& what) {
-    NANOCHAT_CHECK(dictionary_.empty(), what, ": second dictionary page");
-    NANOCHAT_CHECK(header.encoding == parquet::Encoding::plain ||
-                       header.encoding == parquet::Encoding::plain_dictionary,
-                   what, ": dictionary page encoding ", header.encoding, " is not PLAIN");
-    NANOCHAT_CHECK(header.num_values >= 0, what, ": negative dictionary size");
-    dictionary_bytes_.resize(static_cast<std::size_t>(header.uncompressed_size));
-    decompress(codec, body, static_cast<std::size_t>(header.compressed_size), dictionary_bytes_.data(),
-               dictionary_bytes_.size(), cat(what, ": dictionary page"));
-    PlainCursor cursor{dictionary_bytes_.data(), dictionary_bytes_.data() + dictionary_bytes_.size()};
-    // Each entry takes at least its 4-byte length, which bounds a corrupt count.
-    NANOCHAT_CHECK(static_cast<std::size_t>(header.num_values) <= dictionary_bytes_.size() / 4, what,
-                   ": dictionary claims ", header.num_values, " entries in ", dictionary_bytes_.size(),
-                   " bytes");
-    dictionary_.reserve(static_cast<std::size_t>(header.num_values));
-    for (std::int32_t i = 0; i < header.num_values; ++i) {
-      dictionary_.push_back(cursor.next(what, "dictionary"));
+  // Walks the pages of a column chunk: reads its dictionary into values_ and calls
+  // on_data_page(header, body, page_what) for each data page, until the chunk's values are read.
+  template <class OnDataPage>
+  void for_each_data_page(const ChunkRef& ref, OnDataPage&& on_data_page) {
+    const parquet::ColumnChunk& chunk = ref.chunk;
+    const std::string& what = ref.what;
+    load_chunk(chunk, what);
+    values_.start_chunk(chunk.type);
+    std::size_t pos = 0;
+    std::size_t data_pages = 0;
+    std::int64_t values_read = 0;
+    while (values_read < chunk.num_values) {
+      NANOCHAT_CHECK(pos < chunk_.size(), what, ": column chunk ends after ", values_read, " of ",
+                     chunk.num_values, " values");
+      CompactReader header_in(chunk_.data() + pos, chunk_.size() - pos,
+                              cat(what, ": page header at chunk offset ", pos));
+      parquet::PageHeader header = parquet::read_page_header(header_in);
+      pos += header_in.consumed();
+      auto compressed = static_cast<std::size_t>(header.compressed_size);
+      NANOCHAT_CHECK(compressed <= chunk_.size() - pos, what, ": page at chunk offset ", pos,
+                     " claims ", compressed, " bytes but only ", chunk_.size() - pos, " remain");
+      NANOCHAT_CHECK(static_cast<std::size_t>(header.uncompressed_size) <= options_.max_page_bytes,
+                     what, ": page of ", header.uncompressed_size, " bytes exceeds the ",
+                     options_.max_page_bytes, "-byte limit");
+      const std::uint8_t* body = chunk_.data() + pos;
+      std::size_t page_offset = pos;
+      pos += compressed;
+      switch (header.type) {
+        case parquet::PageType::dictionary_page: {
+          NANOCHAT_CHECK(header.encoding == parquet::Encoding::plain ||
+                             header.encoding == parquet::Encoding::plain_dictionary,
+                         what, ": dictionary page encoding ", header.encoding, " is not PLAIN");
+          NANOCHAT_CHECK(header.num_values >= 0, what, ": negative dictionary size");
+          dictionary_bytes_.resize(static_cast<std::size_t>(header.uncompressed_size));
+          decompress(chunk.codec, body, compressed, dictionary_bytes_.data(), dictionary_bytes_.size(),
+                     cat(what, ": dictionary page"));
+          values_.read_dictionary(dictionary_bytes_, static_cast<std::size_t>(header.num_values), what);
+          break;
+        }
+        case parquet::PageType::data_page:
+        case parquet::PageType::data_page_v2: {
+          NANOCHAT_CHECK(header.num_values >= 0 && header.num_values <= chunk.num_values - values_read,
+                         what, ": data page holds ", header.num_values, " values, more than the ",
+                         chunk.num_values - values_read, " left in the chunk");
+          const std::string page_what = cat(what, ": data page ", data_pages++, " at chunk offset ", page_offset);
+          NANOCHAT_CHECK(static_cast<std::size_t>(header.num_values) <= options_.max_page_values, page_what, ": ",
+                         header.num_values, " values exceed the ", options_.max_page_values, "-value limit");
+          on_data_page(header, body, page_what);
+          values_read += header.num_values;
+          break;
+        }
+        case parquet::PageType::index_page: break;  // carries no values
+        default: NANOCHAT_FAIL(what, ": page at chunk offset ", page_offset, " has page type ", header.type);
+      }
     }
   }
 
-  // Decodes one data page, appending its non-null values to out; returns its null count.
-  std::size_t read_data_page(const parquet::PageHeader& header, const std::uint8_t* body, parquet::Codec codec,
-                             const std::string& page_what, std::vector<std::string>& out) {
-    auto count = static_cast<std::size_t>(header.num_values);
-    NANOCHAT_CHECK(count <= options_.max_page_values, page_what, ": ", count, " values exceed the ",
-                   options_.max_page_values, "-value limit");
-    auto compressed = static_cast<std::size_t>(header.compressed_size);
-    auto uncompressed = static_cast<std::size_t>(header.uncompressed_size);
+  // Decodes `count` levels of at most max_level (RLE/bit-packed hybrid, the bit width of
+  // max_level) from [data, data + length) into out; `kind` says which levels for errors.
+  static void decode_levels(const std::uint8_t* data, std::size_t length, int max_level, std::uint32_t* out,
+                            std::size_t count, const std::string& what, const char* kind) {
+    const int width = std::bit_width(static_cast<unsigned>(max_level));
+    RleHybridDecoder(data, length, width, what).decode(out, count);
+    // Widths hold up to 2^width - 1; a level above the maximum is corruption.
+    if (max_level == (1 << width) - 1) return;
+    for (std::size_t i = 0; i < count; ++i) {
+      NANOCHAT_CHECK(out[i] <= static_cast<std::uint32_t>(max_level), what, ": ", kind, " level ", out[i],
+                     " of entry ", i, " exceeds the column's maximum ", max_level);
+    }
+  }
+
+  // A v1 page's level section: a 4-byte length, then the RLE/bit-packed levels. Returns its end.
+  static const std::uint8_t* read_v1_levels(const std::uint8_t* pos, const std::uint8_t* end,
+                                            parquet::Encoding encoding, int max_level, std::uint32_t* out,
+                                            std::size_t count, const std::string& what, const char* kind) {
+    NANOCHAT_CHECK(encoding == parquet::Encoding::rle, what, ": ", kind, " levels use encoding ", encoding,
+                   ", not RLE");
+    NANOCHAT_CHECK(end - pos >= 4, what, ": too short for its ", kind, " levels");
+    const std::size_t length = load_le32(pos);
+    NANOCHAT_CHECK(length <= static_cast<std::size_t>(end - pos - 4), what, ": ", kind, " levels of ", length,
+                   " bytes overrun the page (", end - pos - 4, " bytes left)");
+    decode_levels(pos + 4, length, max_level, out, count, what, kind);
+    return pos + 4 + length;
+  }
+
+  // Decompresses one data page, decodes its levels into repetition and definition (each
+  // header.num_values entries; pass nullptr where the leaf's maximum level is 0) and returns
+  // its values section.
+  PageValues read_levels(const parquet::PageHeader& header, const std::uint8_t* body, parquet::Codec codec,
+                         const std::string& page_what, const parquet::SchemaNode& leaf, std::uint32_t* repetition,
+                         std::uint32_t* definition) {
+    const auto count = static_cast<std::size_t>(header.num_values);
+    const auto compressed = static_cast<std::size_t>(header.compressed_size);
+    const auto uncompressed = static_cast<std::size_t>(header.uncompressed_size);
+    const int max_repetition = leaf.max_repetition;
+    const int max_definition = leaf.max_definition;
     const std::uint8_t* values = nullptr;
     const std::uint8_t* values_end = nullptr;
-    definitions_.resize(count);
     if (header.type == parquet::PageType::data_page) {
       page_.resize(uncompressed);
       decompress(codec, body, compressed, page_.data(), uncompressed, page_what);
       values = page_.data();
       values_end = page_.data() + uncompressed;
-      if (max_definition_ > 0) {
-        NANOCHAT_CHECK(header.definition_level_encoding == parquet::Encoding::rle, page_what,
-                       ": definition levels use encoding ", header.definition_level_encoding, ", not RLE");
-        NANOCHAT_CHECK(uncompressed >= 4, page_what, ": too short for its definition levels");
-        std::size_t length = std::size_t{values[0]} | std::size_t{values[1]} << 8 |
-                             std::size_t{values[2]} << 16 | std::size_t{values[3]} << 24;
-        NANOCHAT_CHECK(length <= uncompressed - 4, page_what, ": definition levels of ", length,
-                       " bytes overrun the ", uncompressed, "-byte page");
-        RleHybridDecoder(values + 4, length, 1, page_what).decode(definitions_.data(), count);
-        values += 4 + length;
+      if (max_repetition > 0) {
+        values = read_v1_levels(values, values_end, header.repetition_level_encoding, max_repetition, repetition,
+                                count, page_what, "repetition");
+      }
+      if (max_definition > 0) {
+        values = read_v1_levels(values, values_end, header.definition_level_encoding, max_definition, definition,
+                                count, page_what, "definition");
       }
     } else {
-      NANOCHAT_CHECK(header.repetition_levels_length == 0, page_what,
-                     ": repetition levels in a flat column");
-      NANOCHAT_CHECK(header.definition_levels_length >= 0 &&
-                         static_cast<std::size_t>(header.definition_levels_length) <= compressed &&
-                         static_cast<std::size_t>(header.definition_levels_length) <= uncompressed,
-                     page_what, ": definition levels of ", header.definition_levels_length,
-                     " bytes overrun the page");
-      auto levels = static_cast<std::size_t>(header.definition_levels_length);
-      if (max_definition_ > 0) {
-        RleHybridDecoder(body, levels, 1, page_what).decode(definitions_.data(), count);
+      // v2 stores the levels uncompressed ahead of the values; only the values go through the codec.
+      const std::int64_t repetition_bytes = header.repetition_levels_length;
+      const std::int64_t definition_bytes = header.definition_levels_length;
+      NANOCHAT_CHECK(repetition_bytes >= 0 && definition_bytes >= 0 &&
+                         static_cast<std::uint64_t>(repetition_bytes + definition_bytes) <= compressed &&
+                         static_cast<std::uint64_t>(repetition_bytes + definition_bytes) <= uncompressed,
+                     page_what, ": levels of ", repetition_bytes, " + ", definition_bytes, " bytes overrun the page");
+      const auto levels = static_cast<std::size_t>(repetition_bytes + definition_bytes);
+      if (max_repetition > 0) {
+        decode_levels(body, static_cast<std::size_t>(repetition_bytes), max_repetition, repetition, count, page_what,
+                      "repetition");
       } else {
-        NANOCHAT_CHECK(levels == 0, page_what, ": definition levels in a REQUIRED column");
+        NANOCHAT_CHECK(repetition_bytes == 0, page_what, ": repetition levels in a column that repeats nothing");
       }
-      // v2 stores the levels uncompressed; only the values section goes through the codec.
+      if (max_definition > 0) {
+        decode_levels(body + repetition_bytes, static_cast<std::size_t>(definition_bytes), max_definition,
+                      definition, count, page_what, "definition");
+      } else {
+        NANOCHAT_CHECK(definition_bytes == 0, page_what, ": definition levels in a REQUIRED column");
+      }
       page_.resize(uncompressed - levels);
-      decompress(header.is_compressed ? codec : parquet::Codec::uncompressed, body + levels,
-                 compressed - levels, page_.data(), page_.size(), page_what);
+      decompress(header.is_compressed ? codec : parquet::Codec::uncompressed, body + levels, compressed - levels,
+                 page_.data(), page_.size(), page_what);
       values = page_.data();
       values_end = page_.data() + page_.size();
     }
     std::size_t present = count;
-    if (max_definition_ > 0) {
+    if (max_definition > 0) {
       present = 0;
-      for (std::size_t i = 0; i < count; ++i) {
-        NANOCHAT_CHECK(definitions_[i] <= 1, page_what, ": definition level ", definitions_[i],
-                       " exceeds the maximum 1");
-        present += definitions_[i];
-      }
+      const auto full = static_cast<std::uint32_t>(max_definition);
+      for (std::size_t i = 0; i < count; ++i) present += definition[i] == full;
     }
-    // Nulls are skipped, so only the present values are decoded, in order; a page of nulls only
-    // has nothing to decode, whatever its values section holds.
-    if (present == 0) return count;
-    out.reserve(out.size() + present);
-    switch (header.encoding) {
-      case parquet::Encoding::plain: {
-        PlainCursor cursor{values, values_end};
-        for (std::size_t i = 0; i < present; ++i) out.emplace_back(cursor.next(page_what, "value"));
-        break;
-      }
-      case parquet::Encoding::plain_dictionary:
-      case parquet::Encoding::rle_dictionary: {
-        NANOCHAT_CHECK(values < values_end, page_what, ": dictionary-encoded page has no index bit width");
-        int width = values[0];
-        indices_.resize(present);
-        RleHybridDecoder(values + 1, static_cast<std::size_t>(values_end - values - 1), width, page_what)
-            .decode(indices_.data(), present);
-        for (std::uint32_t index : indices_) {
-          NANOCHAT_CHECK(index < dictionary_.size(), page_what, ": dictionary index ", index,
-                         " out of range (dictionary has ", dictionary_.size(), " entries)");
-          out.emplace_back(dictionary_[index]);
-        }
-        break;
-      }
-      case parquet::Encoding::delta_length_byte_array:
-        read_delta_length(values, values_end, present, page_what, "", out);
-        break;
-      case parquet::Encoding::delta_byte_array: read_delta_strings(values, values_end, present, page_what, out); break;
-      default:
-        NANOCHAT_FAIL(page_what, ": value encoding ", header.encoding, " is not supported for ",
-                      parquet::PhysicalType::byte_array,
-                      " (PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY are)");
-    }
-    return count - present;
+    return {values, values_end, present};
   }
-
-  // DELTA_LENGTH_BYTE_ARRAY: the `count` lengths (DELTA_BINARY_PACKED), then the bytes back to
-  // back. Appends the values to out; returns the end of the bytes.
-  const std::uint8_t* read_delta_length(const std::uint8_t* pos, const std::uint8_t* end, std::size_t count,
-                                        const std::string& what, const char* kind, std::vector<std::string>& out) {
-    const std::string lengths_what = cat(what, ": DELTA_LENGTH_BYTE_ARRAY", kind, " lengths");
-    pos = decode_delta_binary_packed(pos, end, count, lengths_, lengths_what);
-    for (std::int64_t length : lengths_) {
-      NANOCHAT_CHECK(length >= 0 && static_cast<std::uint64_t>(length) <= static_cast<std::uint64_t>(end - pos),
-                     lengths_what, ": value of ", length, " bytes runs past the end of the page (",
-                     end - pos, " bytes left)");
-      out.emplace_back(reinterpret_cast<const char*>(pos), static_cast<std::size_t>(length));
-      pos += length;
-    }
-    return pos;
-  }
-
-  // DELTA_BYTE_ARRAY: each value is a prefix of the previous value in the page (lengths
-  // DELTA_BINARY_PACKED) followed by a suffix (the suffixes DELTA_LENGTH_BYTE_ARRAY).
-  void read_delta_strings(const std::uint8_t* pos, const std::uint8_t* end, std::size_t count,
-                          const std::string& what, std::vector<std::string>& out) {
-    const std::string prefixes_what = cat(what, ": DELTA_BYTE_ARRAY prefix lengths");
-    pos = decode_delta_binary_packed(pos, end, count, prefixes_, prefixes_what);
-    const std::size_t first = out.size();
-    read_delta_length(pos, end, count, what, " suffix", out);
-    // Shared prefixes are stored once, so the page's own size does not bound its values.
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      std::int64_t prefix = prefixes_[i];
-      std::size_t previous = i == 0 ? 0 : out[first + i - 1].size();
-      NANOCHAT_CHECK(prefix >= 0 && static_cast<std::uint64_t>(prefix) <= previous, prefixes_what, ": value ", i,
-                     " shares ", prefix, " bytes with a previous value of ", previous, " bytes");
-      std::string& value = out[first + i];
-      total += static_cast<std::size_t>(prefix) + value.size();
-      NANOCHAT_CHECK(total <= options_.max_page_bytes, what, ": DELTA_BYTE_ARRAY values exceed the ",
-                     options_.max_page_bytes, "-byte limit");
-      if (prefix > 0) value.insert(0, out[first + i - 1], 0, static_cast<std::size_t>(prefix));
-    }
-  }
-
-  // Walks PLAIN-encoded BYTE_ARRAY values: a 4-byte little-endian length, then the bytes.
-  struct PlainCursor {
-    const std::uint8_t* pos;
-    const std::uint8_t* end;
-    std::string_view next(const std::string& what, const char* kind) {
-      NANOCHAT_CHECK(end - pos >= 4, what, ": ", kind, " length runs past the end of the page");
-      std::size_t length = std::size_t{pos[0]} | std::size_t{pos[1]} << 8 |
-                           std::size_t{pos[2]} << 16 | std::size_t{pos[3]} << 24;
-      pos += 4;
-      NANOCHAT_CHECK(length <= static_cast<std::size_t>(end - pos), what, ": ", kind, " of ", length,
-                     " bytes runs past the end of the page");
-      std::string_view out(reinterpret_cast<const char*>(pos), length);
-      pos += length;
-      return out;
-    }
-  };
 
   std::unique_ptr<ByteSource> source_;
   ParquetOptions options_;
   parquet::FileMetaData meta_;
+  parquet::Schema schema_;
   std::vector<std::string> column_names_;
   std::uint64_t data_end_ = 0;  // where the footer starts; column data lies before it
-  int max_definition_ = 0;
   // Buffers reused across row groups so steady-state reading does not allocate per page.
   std::vector<std::uint8_t> chunk_;
   std::vector<std::uint8_t> page_;
   std::vector<std::uint8_t> dictionary_bytes_;
-  std::vector<std::string_view> dictionary_;
   std::vector<std::uint32_t> definitions_;
-  std::vector<std::uint32_t> indices_;
-  std::vector<std::int64_t> lengths_;
-  std::vector<std::int64_t> prefixes_;
+  PageValueDecoder values_;
 };
 
 }  // namespace nanochat::data

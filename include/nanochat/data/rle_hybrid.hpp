@@ -78,6 +78,9 @@ class RleHybridDecoder {
       NANOCHAT_CHECK(bytes <= available, what_, ": RLE run value is truncated");
       run_value_ = 0;
       for (std::size_t i = 0; i < bytes; ++i) run_value_ |= std::uint32_t{pos_[i]} << (8 * i);
+      // The value's bytes can hold more bits than the width allows; such a value is corrupt.
+      NANOCHAT_CHECK(bit_width_ == 32 || run_value_ >> bit_width_ == 0, what_, ": RLE run value ", run_value_,
+                     " does not fit in ", bit_width_, " bits");
       pos_ += bytes;
     }
   }
