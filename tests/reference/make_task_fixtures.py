@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Writes the chat-task fixtures under tests/fixtures/tasks/ (committed; CI never runs this).
-Needs pyarrow and tiktoken: `pip install pyarrow tiktoken`.
+Needs numpy, pyarrow and tiktoken: `pip install numpy pyarrow tiktoken`.
 
 Small files in each dataset's published format (GSM8K parquet and JSONL, SmolTalk JSONL and its
 nested parquet, MMLU CSVs, ARC JSONL, HumanEval JSONL and parquet, identity JSONL, a word list),
 and expected.json: per task, every example's ids and mask as nanochat's render_conversation
 makes them with the tokenizer fixture ranks_2048.tiktoken, built here from the task rules of
 nanochat's tasks/*.py (f37d45c) with Python's own random module; the mixture order of
-TaskMixture; Python random streams. Row order follows docs/tasks.md: random.Random(42).shuffle
-of the rows (not Hugging Face's numpy permutation).
+TaskMixture; Python random streams. Row order is Hugging Face's .shuffle(seed=42), which is
+numpy's default_rng(42).permutation of the rows (docs/tasks.md).
 
 Usage: python3 tests/reference/make_task_fixtures.py
 """
@@ -18,6 +18,7 @@ import pathlib
 import random
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tiktoken
@@ -79,9 +80,8 @@ def render(messages, max_tokens=2048):
 
 
 def shuffled(rows):
-    order = list(range(len(rows)))
-    random.Random(42).shuffle(order)
-    return [rows[i] for i in order]
+    # datasets' Dataset.shuffle(seed=42): np.random.default_rng(42).permutation(len(rows))
+    return [rows[i] for i in np.random.default_rng(42).permutation(len(rows))]
 
 
 def render_mc(question, letters, choices):

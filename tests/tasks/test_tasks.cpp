@@ -4,6 +4,7 @@
 // clear errors for missing and malformed files, and disjoint held-out splits.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -18,8 +19,10 @@
 #include "nanochat/tasks/arc.hpp"
 #include "nanochat/tasks/custom_json.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
+#include "nanochat/tasks/held_out_split.hpp"
 #include "nanochat/tasks/humaneval.hpp"
 #include "nanochat/tasks/mmlu.hpp"
+#include "nanochat/tasks/numpy_random.hpp"
 #include "nanochat/tasks/offline_arithmetic.hpp"
 #include "nanochat/tasks/offline_identity.hpp"
 #include "nanochat/tasks/offline_words.hpp"
@@ -119,6 +122,51 @@ TEST_CASE("tasks/random: PythonRandom reproduces CPython's random.Random streams
     const auto below = numbers(*stream.find("randbelow"));
     for (std::size_t i = 0; i < below.size(); ++i) CHECK(rng.randbelow(bounds[i]) == below[i]);
   }
+}
+
+TEST_CASE("tasks/random: NumpyRandom is numpy's default_rng, so shuffled_rows is Hugging Face's shuffle") {
+  const Value fixture = nanochat::json::parse(nanochat::read_file(kDir / "numpy_random.json"), "numpy_random.json");
+  const auto hex_words = [](const Value& list) {
+    std::vector<std::uint64_t> out;
+    for (const Value& v : list.array("words")) out.push_back(std::stoull(v.string("word"), nullptr, 16));
+    return out;
+  };
+  for (const auto& [seed_text, words] : fixture.find("seed_state")->object("seed_state")) {
+    CAPTURE(seed_text);
+    const auto state = ts::numpy_seed_state(std::stoull(seed_text));
+    CHECK(std::vector<std::uint64_t>(state.begin(), state.end()) == hex_words(words));
+    ts::NumpyRandom rng(std::stoull(seed_text));
+    for (std::uint64_t raw : hex_words(*fixture.find("raw")->find(seed_text))) CHECK(rng.next64() == raw);
+  }
+  for (const Value& c : fixture.find("permutations")->array("permutations")) {
+    const std::uint64_t seed = std::stoull(c.find("seed")->string("seed"));
+    const std::size_t n = c.find("n")->whole_number("n");
+    CAPTURE(seed);
+    CAPTURE(n);
+    const auto perm = ts::NumpyRandom(seed).permutation(n);
+    if (const Value* all = c.find("all")) {
+      CHECK(perm == numbers(*all));
+      continue;
+    }
+    const auto first = numbers(*c.find("first")), last = numbers(*c.find("last"));
+    CHECK(std::vector<std::uint64_t>(perm.begin(), perm.begin() + 50) == first);
+    CHECK(std::vector<std::uint64_t>(perm.end() - 50, perm.end()) == last);
+    std::string joined;
+    for (std::uint64_t v : perm) joined += (joined.empty() ? "" : ",") + std::to_string(v);
+    CHECK(ts::fnv1a64(joined) == std::stoull(c.find("fnv1a64")->string("fnv1a64"), nullptr, 16));
+    if (seed == 42) {  // shuffled_rows is the same order, as the readers' row indices
+      const auto rows = ts::shuffled_rows(n);
+      CHECK(std::equal(rows.begin(), rows.end(), perm.begin(), perm.end()));
+    }
+  }
+  // next32 serves the low half of a 64-bit output, then the high half.
+  ts::NumpyRandom a(7), b(7);
+  const std::uint64_t word = a.next64();
+  CHECK(b.next32() == static_cast<std::uint32_t>(word));
+  CHECK(b.next32() == static_cast<std::uint32_t>(word >> 32));
+  CHECK(b.next64() == a.next64());
+  CHECK(ts::shuffled_rows(0).empty());
+  CHECK(error_of([] { ts::shuffled_rows(3, -1); }).find("seed -1 is negative") != std::string::npos);
 }
 
 TEST_CASE("tasks/mixture: nanochat's shuffled order, every example once, deterministic") {

@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <numeric>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,7 +24,7 @@
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/read_file.hpp"
 #include "nanochat/data/paths.hpp"
-#include "nanochat/tasks/python_random.hpp"
+#include "nanochat/tasks/numpy_random.hpp"
 
 namespace nanochat::tasks {
 
@@ -64,16 +63,13 @@ inline const std::string& json_string(const json::Value& object, std::string_vie
   return member->string(cat(where, ": \"", key, "\""));
 }
 
-// The row order nanochat reads a Hugging Face dataset in after .shuffle(seed=42). HF's order
-// comes from numpy's PCG64 permutation; this is Python's random.Random(seed).shuffle of
-// 0..n-1 instead: deterministic and a uniform shuffle, so a prefix slice (SmolTalk's first
-// 10,000, GSM8K test's first 420) is a random subset as in nanochat, but not the same subset.
+// The row order nanochat reads a Hugging Face dataset in after .shuffle(seed=42): datasets takes
+// np.random.default_rng(seed).permutation(rows), reproduced exactly by NumpyRandom, so a prefix
+// slice (SmolTalk's first 10,000, GSM8K test's first 420) is the subset nanochat trains on.
 inline std::vector<std::uint32_t> shuffled_rows(std::size_t rows, std::int64_t seed = 42) {
   NANOCHAT_CHECK(rows < (std::size_t{1} << 32), "shuffled_rows: ", rows, " rows exceed 2^32");
-  std::vector<std::uint32_t> order(rows);
-  std::iota(order.begin(), order.end(), std::uint32_t{0});
-  PythonRandom(seed).shuffle(order);
-  return order;
+  NANOCHAT_CHECK(seed >= 0, "shuffled_rows: seed ", seed, " is negative (numpy's SeedSequence refuses it)");
+  return NumpyRandom(static_cast<std::uint64_t>(seed)).permutation<std::uint32_t>(rows);
 }
 
 }  // namespace nanochat::tasks
