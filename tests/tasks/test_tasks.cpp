@@ -392,10 +392,54 @@ TEST_CASE("tasks/offline: conversations match the reference and the calculator")
   const std::string gold = std::get<std::string>(word.conversation.messages[1].content);
   CHECK(spelling.evaluate(word, " " + gold + "\n"));
   CHECK_FALSE(spelling.evaluate(word, gold + ",x"));
-  const ts::OfflineIdentity identity(ts::Split::test);
-  const ts::Example who = identity.example(0);
-  CHECK(identity.evaluate(who, nanochat::cat("well: ", who.extra.at("keyword"))));
-  CHECK_FALSE(identity.evaluate(who, "I am a teapot"));
+}
+
+TEST_CASE("tasks/offline: identity questions are many, each answer states its topic's facts, the scorer reads facts") {
+  const ts::OfflineIdentity train(ts::Split::train);
+  const ts::OfflineIdentity test(ts::Split::test);
+  CHECK(test.size() >= 200);  // chat_eval's 200 held-out problems are distinct questions
+  CHECK(train.size() > 5 * test.size());
+  std::set<std::string> topics_in_first_200;
+  for (std::size_t i = 0; i < 200; ++i) topics_in_first_200.insert(test.example(i).extra.at("topic"));
+  CHECK(topics_in_first_200.size() == ts::kIdentityTopics.size());
+  for (const ts::OfflineIdentity* task : {&train, &test}) {
+    for (std::size_t i = 0; i < task->size(); ++i) {
+      const ts::Example e = task->example(i);
+      CAPTURE(e.extra.at("problem"));
+      CHECK(e.extra.at("problem") == std::get<std::string>(e.conversation.messages[0].content));
+      CHECK(task->evaluate(e, std::get<std::string>(e.conversation.messages[1].content)));
+    }
+  }
+  for (const ts::IdentityTopic& topic : ts::kIdentityTopics)
+    for (std::string_view answer : topic.answers) CHECK(ts::states_identity_facts(topic, answer));
+  // Replies in other words: right when they state the facts, wrong when one is missing or
+  // contradicted.
+  const auto topic_example = [&](std::string_view topic) {
+    for (std::size_t i = 0; i < test.size(); ++i)
+      if (test.example(i).extra.at("topic") == topic) return test.example(i);
+    FAIL("no held-out question about ", topic);
+    return ts::Example{};
+  };
+  const ts::Example name = topic_example("name");
+  CHECK(test.evaluate(name, "Hello! My name is NanoChat, nice to meet you."));
+  CHECK(test.evaluate(name, "nanochat"));
+  CHECK_FALSE(test.evaluate(name, "I was trained with nanochat.cpp."));  // the maker, not the name
+  CHECK_FALSE(test.evaluate(name, "My name is nanochatty."));
+  CHECK_FALSE(test.evaluate(name, "I am a language model."));
+  const ts::Example maker = topic_example("maker");
+  CHECK(test.evaluate(maker, "Someone used nanochat.cpp."));
+  CHECK_FALSE(test.evaluate(maker, "I am nanochat."));
+  const ts::Example human = topic_example("human");
+  CHECK(test.evaluate(human, "no - just a Language Model"));
+  CHECK_FALSE(test.evaluate(human, "Yes, no, I am a language model."));  // a forbidden word
+  CHECK_FALSE(test.evaluate(human, "I am a language model."));           // the "no" is a fact too
+  CHECK_FALSE(test.evaluate(human, "Not really, I am a language modeller."));
+  const ts::Example skills = topic_example("skills");
+  CHECK(test.evaluate(skills, "I can spell, and do arithmetic."));
+  CHECK_FALSE(test.evaluate(skills, "I can do arithmetic."));  // one fact of two
+  CHECK(ts::contains_word("by Karpathy's code", "karpathy"));
+  CHECK_FALSE(ts::contains_word("GPT-4o", "GPT-4"));
+  CHECK_FALSE(ts::contains_word("", "no"));
 }
 
 TEST_CASE("tasks/offline: held-out problems never appear in training") {
@@ -422,9 +466,18 @@ TEST_CASE("tasks/offline: held-out problems never appear in training") {
     check_disjoint(ts::OfflineSpelling({.seed = seed, .size = 2000}),
                    ts::OfflineSpelling({.seed = seed, .size = 100, .split = ts::Split::test}), {});
   }
-  check_disjoint(ts::OfflineIdentity(ts::Split::train), ts::OfflineIdentity(ts::Split::test), {.percent = 25});
-  CHECK(ts::OfflineIdentity(ts::Split::train).size() + ts::OfflineIdentity(ts::Split::test).size() ==
-        ts::kIdentityFacts.size());
+  check_disjoint(ts::OfflineIdentity(ts::Split::train), ts::OfflineIdentity(ts::Split::test), {});
+  check_disjoint(ts::OfflineIdentity(ts::Split::train, {.seed = 4, .held_out = {.percent = 30}}),
+                 ts::OfflineIdentity(ts::Split::test, {.seed = 9, .held_out = {.percent = 30}}), {.percent = 30});
+  // The two splits partition the questions, every one distinct.
+  std::size_t phrasings = 0;
+  for (const ts::IdentityTopic& topic : ts::kIdentityTopics) phrasings += topic.questions.size();
+  std::set<std::string> all = keys(ts::OfflineIdentity(ts::Split::train));
+  for (const auto& k : keys(ts::OfflineIdentity(ts::Split::test))) all.insert(k);
+  CHECK(all.size() == ts::OfflineIdentity(ts::Split::train).size() + ts::OfflineIdentity(ts::Split::test).size());
+  CHECK(all.size() == phrasings * ts::identity_detail::kOpeners.size() * ts::identity_detail::kClosers.size());
+  CHECK(error_of([] { ts::OfflineIdentity(ts::Split::test, {.held_out = {.percent = 0}}); }).find("held-out percent 0") !=
+        std::string::npos);
   // The same seed and index give the same problem; another seed other problems.
   const ts::OfflineArithmetic a({.seed = 5, .size = 50});
   const ts::OfflineArithmetic b({.seed = 5, .size = 50});
