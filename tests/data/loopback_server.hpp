@@ -1,7 +1,8 @@
 #pragma once
-// A tiny HTTP/1.1 server on 127.0.0.1 for downloader tests: serves fixed files by path and
-// injects scripted faults per path. One connection at a time, "Connection: close", a bounded
-// number of requests, and every socket wait has a timeout, so a test can never hang on it.
+// A tiny HTTP/1.1 server on 127.0.0.1 for downloader tests: serves fixed files by path, answers
+// redirects, records each path's last request (its headers), and injects scripted faults per
+// path. One connection at a time, "Connection: close", a bounded number of requests, and every
+// socket wait has a timeout, so a test can never hang on it.
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -58,10 +59,17 @@ class LoopbackServer {
   LoopbackServer& operator=(const LoopbackServer&) = delete;
 
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t port() const { return port_; }
 
   void add_file(const std::string& path, std::string body) {
     std::lock_guard lock(mutex_);
     files_[path] = std::move(body);
+  }
+
+  // Requests of path are answered "302 Found" to location (absolute, or a path on this server).
+  void add_redirect(const std::string& path, std::string location) {
+    std::lock_guard lock(mutex_);
+    redirects_[path] = std::move(location);
   }
 
   // The next requests of path fail in this order; after the script, requests succeed.
@@ -79,6 +87,12 @@ class LoopbackServer {
   int requests(const std::string& path) {
     std::lock_guard lock(mutex_);
     return counts_[path];
+  }
+
+  // The request line and headers of the last request of path ("" if none came).
+  std::string last_request(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    return last_requests_[path];
   }
 
  private:
@@ -112,6 +126,7 @@ class LoopbackServer {
     std::string path = request.substr(first_space + 1, second_space - first_space - 1);
 
     std::string body;
+    std::string redirect;
     bool found = false;
     bool fail = false;
     Fault fault{};
@@ -119,6 +134,8 @@ class LoopbackServer {
     {
       std::lock_guard lock(mutex_);
       ++counts_[path];
+      last_requests_[path] = request.substr(0, request.find("\r\n\r\n"));
+      if (auto moved = redirects_.find(path); moved != redirects_.end()) redirect = moved->second;
       if (auto file = files_.find(path); file != files_.end()) {
         found = true;
         body = file->second;
@@ -129,6 +146,10 @@ class LoopbackServer {
         fault = script->second.front();
         script->second.pop_front();
       }
+    }
+    if (!redirect.empty()) {
+      return send_all(client, "HTTP/1.1 302 Found\r\nLocation: " + redirect +
+                                  "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     }
     if (!found) return send_all(client, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     if (fail || (faulty && fault == Fault::http_500)) {
@@ -162,6 +183,8 @@ class LoopbackServer {
   std::map<std::string, std::deque<Fault>> faults_;
   std::map<std::string, bool> broken_;
   std::map<std::string, int> counts_;
+  std::map<std::string, std::string> redirects_;
+  std::map<std::string, std::string> last_requests_;
 };
 
 }  // namespace nanochat::data::testing

@@ -1,5 +1,6 @@
-// The shard downloader against a loopback server that injects faults. Nothing here contacts
-// another host: every URL is http://127.0.0.1:<port>.
+// The shard downloader and `download --tasks` (the Hub's parquet listings, nanochat's extra
+// files) against a loopback server that injects faults. Nothing here contacts another host:
+// every URL is http://127.0.0.1:<port> or http://localhost:<port>.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -7,13 +8,20 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loopback_server.hpp"
 #include "nanochat/data/downloader.hpp"
+#include "nanochat/data/hub_parquet.hpp"
+#include "nanochat/tasks/hub_datasets.hpp"
+#include "nanochat/tasks/task_data_download.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -157,4 +165,256 @@ TEST_CASE("data.download: a missing shard (404) fails with the URL named") {
   REQUIRE(report.failed.size() == 1);
   CHECK(report.failed[0].error.find("/shard_00007.parquet") != std::string::npos);
   CHECK(report.failed[0].error.find("404") != std::string::npos);
+}
+
+// ---- download --tasks: the Hub's parquet listings, nanochat's extra files ----
+
+namespace {
+
+namespace ts = nanochat::tasks;
+
+// Sets an environment variable for one test, restoring the old value after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::string listing_path(const ts::HubSplit& split) {
+  return nanochat::cat("/api/datasets/", split.repo, "/parquet/", split.config, "/", split.split);
+}
+std::string resolve_path(const ts::HubSplit& split, std::size_t k) {
+  return nanochat::cat("/datasets/", split.repo, "/resolve/refs%2Fconvert%2Fparquet/", split.config, "/", split.split,
+                       "/", hub_shard_file_name(k));
+}
+
+// The Hub as the test serves it: each split's listing names one shard URL on the API, which
+// redirects to its `resolve` URL on refs/convert/parquet; openai/gsm8k main/train has a second
+// shard whose redirect leaves for another host name (a CDN: "localhost", not 127.0.0.1), and
+// HumanEval's listing names a URL on that other host directly.
+struct FakeHub {
+  std::map<std::string, std::vector<std::string>> shards;  // split name -> bodies in shard order
+  std::string identity = slurp(fs::path(NANOCHAT_FIXTURES) / "tasks" / "identity.jsonl");
+  std::string cdn_path = "/cdn/gsm8k-train-0001.parquet";
+  std::string off_hub_path = "/elsewhere/humaneval-0000.parquet";
+
+  // unlisted: a split whose listing the server does not have (it answers 404).
+  explicit FakeHub(LoopbackServer& server, std::string_view unlisted = "") {
+    const char* fixtures[] = {"zstd_plain_v1", "snappy_dict_v2", "gzip_plain_v2"};
+    std::size_t next = 0;
+    for (const ts::HubSplit& split : ts::hub_splits) {
+      const std::string name = ts::hub_split_name(split);
+      const bool two = name == "openai/gsm8k main/train";
+      std::string listing = "[";
+      for (std::size_t k = 0; k < (two ? 2u : 1u); ++k) {
+        const std::string body = slurp(kFixtures / (std::string(fixtures[next++ % 3]) + ".parquet"));
+        shards[name].push_back(body);
+        const std::string api = nanochat::cat(listing_path(split), "/", k, ".parquet");
+        if (name == "openai/openai_humaneval openai_humaneval/test") {  // listed off the Hub endpoint
+          listing += nanochat::cat("\"http://localhost:", server.port(), off_hub_path, "\"");
+          server.add_file(off_hub_path, body);
+          continue;
+        }
+        listing += nanochat::cat(k ? ", " : "", "\"", server.base_url(), api, "\"");
+        if (k == 1) {
+          server.add_redirect(api, nanochat::cat("http://localhost:", server.port(), cdn_path));
+          server.add_file(cdn_path, body);
+        } else {
+          server.add_redirect(api, resolve_path(split, k));
+          server.add_file(resolve_path(split, k), body);
+        }
+      }
+      if (name != unlisted) server.add_file(listing_path(split), listing + "]");
+    }
+    server.add_file("/identity_conversations.jsonl", identity);
+    server.add_file("/words_alpha.txt", "apple\r\nbanana\r\ncherry\r\n");
+  }
+};
+
+ts::TaskDataSources loopback_sources(LoopbackServer& server) {
+  ts::TaskDataSources sources;
+  sources.hub = {server.base_url(), "hf_secret"};
+  sources.identity_url = server.base_url() + "/identity_conversations.jsonl";
+  sources.words_alpha_url = server.base_url() + "/words_alpha.txt";
+  return sources;
+}
+
+bool has_temp_files_below(const fs::path& dir) {
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.path().extension() == ".tmp") return true;
+  }
+  return false;
+}
+
+const ts::HubSplit& split_named(std::string_view name) {
+  for (const ts::HubSplit& split : ts::hub_splits) {
+    if (ts::hub_split_name(split) == name) return split;
+  }
+  throw std::runtime_error("no split " + std::string(name));
+}
+
+}  // namespace
+
+TEST_CASE("data.hub: the listing URL, HF_ENDPOINT and HF_TOKEN as huggingface_hub reads them") {
+  {
+    ScopedEnv endpoint("HF_ENDPOINT", "https://hf-mirror.example//");
+    ScopedEnv token("HF_TOKEN", "hf_abc");
+    const HubEndpoint hub = hub_endpoint_from_environment();
+    CHECK(hub.url == "https://hf-mirror.example");
+    CHECK(hub.token == "hf_abc");
+    CHECK(hub_parquet_listing_url(hub, "allenai/ai2_arc", "ARC-Easy", "train") ==
+          "https://hf-mirror.example/api/datasets/allenai/ai2_arc/parquet/ARC-Easy/train");
+  }
+  {
+    ScopedEnv endpoint("HF_ENDPOINT", "");
+    ::unsetenv("HF_TOKEN");
+    const HubEndpoint hub = hub_endpoint_from_environment();
+    CHECK(hub.url == "https://huggingface.co");
+    CHECK(hub.token.empty());
+  }
+  ScopedEnv endpoint("HF_ENDPOINT", "hf-mirror.example");
+  CHECK_THROWS_WITH_AS(hub_endpoint_from_environment(), doctest::Contains("not an http:// or https:// URL"),
+                       nanochat::Error);
+  CHECK(hub_shard_file_name(0) == "0000.parquet");
+  CHECK(hub_shard_file_name(12) == "0012.parquet");
+}
+
+TEST_CASE("data.hub: a malformed listing is an error naming the listing's URL") {
+  const std::string url = "https://huggingface.co/api/datasets/openai/gsm8k/parquet/main/train";
+  CHECK(parse_hub_parquet_listing("[\"https://h/0.parquet\", \"http://h/1.parquet\"]", url) ==
+        std::vector<std::string>{"https://h/0.parquet", "http://h/1.parquet"});
+  const auto error_of = [&](std::string_view body) {
+    try {
+      parse_hub_parquet_listing(body, url);
+    } catch (const nanochat::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  for (std::string_view body : {"[\"https://h/0.parquet\"", "<html>rate limited</html>", "{\"train\": []}", "[]",
+                                "[3]", "[\"file:///etc/passwd\"]", "{\"error\": \"Repository not found\"}"}) {
+    CAPTURE(body);
+    const std::string error = error_of(body);
+    CHECK(error.starts_with(url));
+    CHECK(error != "(no error)");
+  }
+  CHECK(error_of("[]").find("names no parquet shards") != std::string::npos);
+  CHECK(error_of("[\"file:///etc/passwd\"]").find("not an http:// or https:// URL") != std::string::npos);
+  CHECK(error_of("{\"error\": \"Repository not found\"}").find("Repository not found") != std::string::npos);
+  CHECK(error_of("{\"train\": []}").find("expected a JSON array") != std::string::npos);
+  CHECK(error_of("<html>rate limited</html>").find("invalid JSON") != std::string::npos);
+}
+
+TEST_CASE("tasks.download: every split's shards land in its directory through redirects, and the token goes to the Hub only") {
+  LoopbackServer server;
+  FakeHub hub(server);
+  TempDir base;
+  ScopedEnv base_dir("NANOCHAT_BASE_DIR", base.path().string());
+  Recorder recorder;
+  const auto options = fast_options(server, recorder);
+  const auto report = ts::download_task_data({.chat_datasets = true, .words_alpha = true}, loopback_sources(server), options);
+
+  for (const auto& failure : report.failed) MESSAGE(failure.item, ": ", failure.error);
+  CHECK(report.failed.empty());
+  CHECK(report.downloaded == 16 + 2);  // 15 splits, one of them in 2 shards; identity; words
+  for (const ts::HubSplit& split : ts::hub_splits) {
+    const std::string name = ts::hub_split_name(split);
+    CAPTURE(name);
+    const auto files = ts::hub_split_files(split, "test");
+    REQUIRE(files.size() == hub.shards[name].size());
+    for (std::size_t k = 0; k < files.size(); ++k) {
+      CHECK(files[k] == base.path() / "task_data" / "hub" / split.repo / split.config / split.split / hub_shard_file_name(k));
+      CHECK(slurp(files[k]) == hub.shards[name][k]);
+    }
+    CHECK(server.last_request(listing_path(split)).find("Authorization: Bearer hf_secret") != std::string::npos);
+  }
+  const ts::HubSplit& gsm8k = split_named("openai/gsm8k main/train");
+  CHECK(server.last_request(resolve_path(gsm8k, 0)).find("Authorization: Bearer hf_secret") != std::string::npos);
+  CHECK_FALSE(server.last_request(hub.cdn_path).empty());  // the redirect to the other host was followed
+  CHECK(server.last_request(hub.cdn_path).find("Authorization") == std::string::npos);
+  CHECK_FALSE(server.last_request(hub.off_hub_path).empty());
+  CHECK(server.last_request(hub.off_hub_path).find("Authorization") == std::string::npos);
+  CHECK(server.last_request("/identity_conversations.jsonl").find("Authorization") == std::string::npos);
+  CHECK(slurp(base.path() / "identity_conversations.jsonl") == hub.identity);
+  CHECK(ts::default_word_list() == base.path() / "words_alpha.txt");
+  CHECK(ts::read_word_list(ts::default_word_list()) == std::vector<std::string>{"apple", "banana", "cherry"});
+  CHECK_FALSE(has_temp_files_below(base.path()));
+  CHECK(recorder.log.str().find("Listed openai/gsm8k main/train: 2 shard(s)") != std::string::npos);
+
+  // Again: everything present is skipped without a request; only the listings are asked again.
+  const auto again = ts::download_task_data({.chat_datasets = true, .words_alpha = true}, loopback_sources(server), options);
+  CHECK(again.failed.empty());
+  CHECK(again.skipped == 18);
+  CHECK(again.downloaded == 0);
+  CHECK(server.requests(resolve_path(gsm8k, 0)) == 1);
+  CHECK(server.requests(listing_path(gsm8k)) == 2);
+}
+
+TEST_CASE("tasks.download: a split whose listing fails is reported by name and the others still download") {
+  LoopbackServer server;
+  FakeHub hub(server, "openai/openai_humaneval openai_humaneval/test");
+  const ts::HubSplit& humaneval = split_named("openai/openai_humaneval openai_humaneval/test");
+  const ts::HubSplit& dev = split_named("cais/mmlu all/dev");
+  server.add_file(listing_path(dev), "[\"http://127.0.0.1/0.parquet\",");  // cut JSON
+  TempDir base;
+  ScopedEnv base_dir("NANOCHAT_BASE_DIR", base.path().string());
+  Recorder recorder;
+  const auto report = ts::download_task_data({}, loopback_sources(server), fast_options(server, recorder));
+
+  REQUIRE(report.failed.size() == 2);
+  CHECK(report.failed[0].item == "cais/mmlu all/dev");
+  CHECK(report.failed[0].error.find(server.base_url() + listing_path(dev) + ": invalid JSON") != std::string::npos);
+  CHECK(report.failed[1].item == "openai/openai_humaneval openai_humaneval/test");
+  CHECK(report.failed[1].error.find("404") != std::string::npos);
+  CHECK(report.failed[1].error.find(server.base_url() + listing_path(humaneval)) != std::string::npos);
+  CHECK(report.downloaded == 16 - 2 + 1);  // the other 13 splits' 14 shards, and identity
+  CHECK_FALSE(fs::exists(ts::hub_split_dir(humaneval)));
+  CHECK(ts::hub_split_files(split_named("cais/mmlu all/test"), "MMLU").size() == 1);
+}
+
+TEST_CASE("tasks.download: a corrupt shard is retried, and one that stays corrupt leaves no file") {
+  LoopbackServer server;
+  FakeHub hub(server);
+  const ts::HubSplit& test = split_named("openai/gsm8k main/test");
+  const ts::HubSplit& arc = split_named("allenai/ai2_arc ARC-Easy/train");
+  server.script(resolve_path(test, 0), {Fault::corrupt});
+  server.script(resolve_path(arc, 0), {Fault::corrupt, Fault::corrupt, Fault::corrupt});
+  TempDir base;
+  ScopedEnv base_dir("NANOCHAT_BASE_DIR", base.path().string());
+  Recorder recorder;
+  const auto report = ts::download_task_data({}, loopback_sources(server), fast_options(server, recorder));
+
+  REQUIRE(report.failed.size() == 1);
+  CHECK(report.failed[0].item == "allenai/ai2_arc ARC-Easy/train 0000.parquet");
+  CHECK(report.failed[0].error.find("PAR1") != std::string::npos);
+  CHECK(server.requests(resolve_path(arc, 0)) == 3);
+  CHECK_FALSE(fs::exists(ts::hub_split_dir(arc) / "0000.parquet"));
+  CHECK(slurp(ts::hub_split_dir(test) / "0000.parquet") == hub.shards["openai/gsm8k main/test"][0]);
+  CHECK(server.requests(resolve_path(test, 0)) == 2);
+  CHECK_FALSE(has_temp_files_below(base.path()));
+  CHECK(recorder.log.str().find("Attempt 1/3 for openai/gsm8k main/test 0000.parquet failed") != std::string::npos);
+}
+
+TEST_CASE("data.http: an API answer longer than its limit is an error, not a memory hog") {
+  LoopbackServer server;
+  server.add_file("/big", std::string(5000, 'x'));
+  HttpClient http;
+  CHECK(http.get_to_string(server.base_url() + "/big", 5000).size() == 5000);
+  CHECK_THROWS_WITH_AS(http.get_to_string(server.base_url() + "/big", 4999),
+                       doctest::Contains("/big: the answer exceeds 4999 bytes"), nanochat::Error);
 }

@@ -20,6 +20,7 @@
 #include "nanochat/tasks/custom_json.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
 #include "nanochat/tasks/held_out_split.hpp"
+#include "nanochat/tasks/hub_datasets.hpp"
 #include "nanochat/tasks/humaneval.hpp"
 #include "nanochat/tasks/mmlu.hpp"
 #include "nanochat/tasks/numpy_random.hpp"
@@ -329,15 +330,49 @@ TEST_CASE("tasks/readers: SmolTalk, CustomJSON, MMLU, ARC, HumanEval in their pu
   }
 }
 
+TEST_CASE("tasks/hub: every split nanochat loads has its own directory under task_data/hub") {
+  std::set<std::filesystem::path> dirs;
+  for (const ts::HubSplit& split : ts::hub_splits) {
+    CAPTURE(ts::hub_split_name(split));
+    CHECK_FALSE(split.repo.empty());
+    CHECK_FALSE(split.config.empty());
+    CHECK_FALSE(split.split.empty());
+    dirs.insert(ts::hub_split_dir(split));
+  }
+  CHECK(dirs.size() == ts::hub_splits.size());
+  CHECK(ts::hub_split_dir(ts::hub_splits[0]) == ts::task_data_dir() / "hub" / "openai" / "gsm8k" / "main" / "train");
+}
+
 TEST_CASE("tasks/readers: a missing dataset names the expected path, a malformed one the file and line") {
   nanochat::data::testing::TempDir dir;
   const auto missing = dir.path() / "gsm8k" / "main" / "train-00000-of-00001.parquet";
-  CHECK(error_of([&] { ts::GSM8K{missing}; }).find("GSM8K: missing " + missing.string() + "; put openai/gsm8k") !=
-        std::string::npos);
+  CHECK(error_of([&] { ts::GSM8K{missing}; }).find("GSM8K: missing " + missing.string() +
+                                                   "; run download --tasks (online) or put openai/gsm8k") != std::string::npos);
+  const std::string gsm8k = error_of([&] { ts::GSM8K{missing}; });
+  const std::size_t put_at = gsm8k.rfind(" at " + missing.string());
+  CHECK(put_at != std::string::npos);
+  CHECK(put_at > gsm8k.find("; run download --tasks"));
   CHECK(error_of([&] { ts::MMLU{dir.path() / "nope"}; }).find("MMLU: missing " + (dir.path() / "nope").string()) !=
         std::string::npos);
-  CHECK(error_of([&] { ts::CustomJSON{dir.path() / "id.jsonl"}; }).find("identity_conversations.jsonl") != std::string::npos);
-  CHECK(error_of([&] { ts::read_word_list(dir.path() / "words"); }).find("wamerican") != std::string::npos);
+  const std::string identity = error_of([&] { ts::CustomJSON{dir.path() / "id.jsonl"}; });
+  CHECK(identity.find("; run download --tasks (online) or put ") != std::string::npos);
+  CHECK(identity.find("identity_conversations.jsonl") != std::string::npos);
+  const std::string words = error_of([&] { ts::read_word_list(dir.path() / "words"); });
+  CHECK(words.find("run download --words-alpha (nanochat's list, saved as ") != std::string::npos);
+  CHECK(words.find("wamerican") != std::string::npos);
+  // A Hub split's directory: its *.parquet in name order, or the remedy naming the Hub's files.
+  const ts::HubSplit& train = ts::hub_splits[0];
+  const auto split_dir = dir.path() / "hub_split";
+  CHECK(error_of([&] { ts::hub_split_files(train, "GSM8K", split_dir); }).starts_with(
+        "GSM8K: no *.parquet in " + split_dir.string() + "; run download --tasks (online) or put openai/gsm8k's " +
+            "main/train parquet shards (https://huggingface.co/datasets/openai/gsm8k/tree/refs%2Fconvert%2Fparquet/" +
+            "main/train) at " + split_dir.string()));
+  std::filesystem::create_directories(split_dir / "0002.parquet.d");
+  dir.write("hub_split/0001.parquet", "x");
+  dir.write("hub_split/0000.parquet", "x");
+  dir.write("hub_split/0003.parquet.1234.tmp", "x");
+  CHECK(ts::hub_split_files(train, "GSM8K", split_dir) ==
+        std::vector<std::filesystem::path>{split_dir / "0000.parquet", split_dir / "0001.parquet"});
 
   const auto bad_json = dir.write("g.jsonl", "{\"question\": \"q\", \"answer\": \"a\"}\n\n{\"question\": \"q\"\n");
   CHECK(error_of([&] { ts::GSM8K{bad_json}; }).find(bad_json.string() + ":3") != std::string::npos);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nanochat/data/paths.hpp"
@@ -17,6 +18,9 @@
 
 namespace nanochat::tasks {
 
+// nanochat's identity conversations: where speedrun.sh fetches them from, and where they go.
+inline constexpr std::string_view kIdentityConversationsUrl =
+    "https://karpathy-public.s3.us-west-2.amazonaws.com/identity_conversations.jsonl";
 inline std::filesystem::path default_identity_conversations() {
   return data::base_dir() / "identity_conversations.jsonl";
 }
@@ -25,8 +29,8 @@ class CustomJSON final : public Task {
  public:
   explicit CustomJSON(const std::filesystem::path& file) : name_(cat("CustomJSON(", file.filename().string(), ")")) {
     require_dataset_file(file, "CustomJSON",
-                         "a JSONL file of message arrays (nanochat's identity conversations: curl -L -o "
-                         "<that path> https://karpathy-public.s3.us-west-2.amazonaws.com/identity_conversations.jsonl)");
+                         cat("a JSONL file of message arrays (nanochat's identity conversations: ",
+                             kIdentityConversationsUrl, ")"));
     for_each_jsonl(file, [&](const json::Value& line, const std::string& where) {
       NANOCHAT_CHECK(line.is_array(), where, ": expected a JSON array of messages");
       Conversation conv = tokenizer::conversation_from_json(line, where);

@@ -1,7 +1,8 @@
 #pragma once
 // Where the public chat datasets live offline, and the small readers they share. Every file is
 // read from a local directory (nothing is downloaded here): a missing one is an Error naming
-// the path it is expected at and what to put there; a malformed one names the file and line.
+// the path it is expected at, what to put there and that `download --tasks` fetches it; a
+// malformed one names the file and line.
 //
 // Layout under task_data_dir() = BASE/task_data (BASE as data::base_dir()), each dataset in the
 // form its publisher distributes it:
@@ -13,6 +14,7 @@
 //   humaneval/HumanEval.jsonl                          openai/human-eval's HumanEval.jsonl.gz, gunzipped
 // and, as nanochat keeps them, BASE/identity_conversations.jsonl and a word list.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -30,12 +32,36 @@ namespace nanochat::tasks {
 
 inline std::filesystem::path task_data_dir() { return data::base_dir() / "task_data"; }
 
-// Throws unless path is a regular file; the message says which dataset file belongs there.
+// What a reader says when its data is not on disk: how to get it online or where to put it.
+// Every "missing" message carries it, so the remedy reads the same everywhere.
+inline std::string dataset_remedy(std::string_view what_goes_there, const std::filesystem::path& path,
+                                  std::string_view download_command = "download --tasks") {
+  return cat("run ", download_command, " (online) or put ", what_goes_there, " at ", path.string());
+}
+
+// Throws unless path is a regular file: "<dataset>: missing <path>; <dataset_remedy>".
 inline void require_dataset_file(const std::filesystem::path& path, std::string_view dataset,
-                                 std::string_view what_goes_there) {
+                                 std::string_view what_goes_there,
+                                 std::string_view download_command = "download --tasks") {
   std::error_code ec;
-  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), dataset, ": missing ", path.string(),
-                 "; put ", what_goes_there, " there");
+  NANOCHAT_CHECK(std::filesystem::is_regular_file(path, ec), dataset, ": missing ", path.string(), "; ",
+                 dataset_remedy(what_goes_there, path, download_command));
+}
+
+// The *.parquet files in dir in name order (a split's shards), or an Error as
+// require_dataset_file's when there are none.
+inline std::vector<std::filesystem::path> require_parquet_shards(const std::filesystem::path& dir,
+                                                                 std::string_view dataset,
+                                                                 std::string_view what_goes_there) {
+  std::vector<std::filesystem::path> shards;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".parquet" && entry.is_regular_file(ec)) shards.push_back(entry.path());
+  }
+  NANOCHAT_CHECK(!shards.empty(), dataset, ": no *.parquet in ", dir.string(), "; ",
+                 dataset_remedy(what_goes_there, dir));
+  std::sort(shards.begin(), shards.end());
+  return shards;
 }
 
 // Calls on_line(value, where) for each non-blank line of a JSONL file, where = "file:line N".

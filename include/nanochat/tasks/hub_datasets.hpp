@@ -7,7 +7,9 @@
 
 #include <array>
 #include <filesystem>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "nanochat/tasks/dataset_files.hpp"
 
@@ -20,7 +22,7 @@ struct HubSplit {
 };
 
 // Every split nanochat's mid_train, chat_sft, chat_rl and chat_eval read.
-inline constexpr std::array<HubSplit, 16> hub_splits{{
+inline constexpr std::array<HubSplit, 15> hub_splits{{
     {"openai/gsm8k", "main", "train"},
     {"openai/gsm8k", "main", "test"},
     {"HuggingFaceTB/smol-smoltalk", "default", "train"},
@@ -40,6 +42,25 @@ inline constexpr std::array<HubSplit, 16> hub_splits{{
 
 inline std::filesystem::path hub_split_dir(const HubSplit& split) {
   return task_data_dir() / "hub" / split.repo / split.config / split.split;
+}
+
+// "openai/gsm8k main/train", as progress lines and errors name a split.
+inline std::string hub_split_name(const HubSplit& split) {
+  return cat(split.repo, " ", split.config, "/", split.split);
+}
+
+// The split's parquet shards in dir (by default its place under task_data_dir()), in name order
+// = the Hub's shard order; none is an Error, "<dataset>: no *.parquet in <dir>; run download
+// --tasks (online) or put ... at <dir>", saying which of the Hub's files go there.
+inline std::vector<std::filesystem::path> hub_split_files(const HubSplit& split, std::string_view dataset,
+                                                          const std::filesystem::path& dir) {
+  return require_parquet_shards(
+      dir, dataset,
+      cat(split.repo, "'s ", split.config, "/", split.split, " parquet shards (https://huggingface.co/datasets/",
+          split.repo, "/tree/refs%2Fconvert%2Fparquet/", split.config, "/", split.split, ")"));
+}
+inline std::vector<std::filesystem::path> hub_split_files(const HubSplit& split, std::string_view dataset) {
+  return hub_split_files(split, dataset, hub_split_dir(split));
 }
 
 }  // namespace nanochat::tasks

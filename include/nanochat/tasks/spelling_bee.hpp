@@ -9,7 +9,8 @@
 // test split seeds with 10,000,000 + i, nanochat's later fix (commit 9777070): at f37d45c the
 // test seed -(i+1) collided with train seed i+1 (CPython seeds with |seed|).
 //
-// The word list: one word per line, surrounding whitespace stripped; lines that are not all
+// The word list (by default nanochat's words_alpha.txt in BASE when downloaded, else Debian's
+// /usr/share/dict/words): one word per line, surrounding whitespace stripped; lines not all
 // a-z are skipped (Debian's /usr/share/dict/words holds proper nouns and possessives, which
 // nanochat's all-lowercase list does not; on words_alpha.txt nothing is skipped).
 
@@ -22,6 +23,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/read_file.hpp"
+#include "nanochat/data/paths.hpp"
 #include "nanochat/tasks/answer.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
@@ -30,12 +32,25 @@
 
 namespace nanochat::tasks {
 
-inline std::filesystem::path default_word_list() { return "/usr/share/dict/words"; }
+// nanochat's word list (tasks/spellingbee.py's WORD_LIST_URL), where nanochat and
+// `download --words-alpha` keep it.
+inline constexpr std::string_view kWordsAlphaUrl =
+    "https://raw.githubusercontent.com/dwyl/english-words/refs/heads/master/words_alpha.txt";
+inline std::filesystem::path words_alpha_path() { return data::base_dir() / "words_alpha.txt"; }
+
+// nanochat's words_alpha.txt when it has been downloaded, else Debian's wamerican list.
+inline std::filesystem::path default_word_list() {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(words_alpha_path(), ec) ? words_alpha_path()
+                                                                   : std::filesystem::path("/usr/share/dict/words");
+}
 
 inline std::vector<std::string> read_word_list(const std::filesystem::path& path) {
   require_dataset_file(path, "word list",
                        "a word list, one word per line (Debian's wamerican package installs "
-                       "/usr/share/dict/words; nanochat uses dwyl's words_alpha.txt)");
+                       "/usr/share/dict/words)",
+                       cat("download --words-alpha (nanochat's list, saved as ", words_alpha_path().string(),
+                           " and then read by default)"));
   const std::string text = read_file(path);
   std::vector<std::string> words;
   std::size_t pos = 0;
