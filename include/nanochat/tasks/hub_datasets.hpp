@@ -7,8 +7,10 @@
 
 #include <array>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
+#include "nanochat/core/error.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
 
 namespace nanochat::tasks {
@@ -20,7 +22,7 @@ struct HubSplit {
 };
 
 // Every split nanochat's mid_train, chat_sft, chat_rl and chat_eval read.
-inline constexpr std::array<HubSplit, 16> hub_splits{{
+inline constexpr std::array<HubSplit, 15> hub_splits{{
     {"openai/gsm8k", "main", "train"},
     {"openai/gsm8k", "main", "test"},
     {"HuggingFaceTB/smol-smoltalk", "default", "train"},
@@ -40,6 +42,22 @@ inline constexpr std::array<HubSplit, 16> hub_splits{{
 
 inline std::filesystem::path hub_split_dir(const HubSplit& split) {
   return task_data_dir() / "hub" / split.repo / split.config / split.split;
+}
+
+// The directory of a split in the table; one not in it is an Error (a reader's default path
+// must be a directory the downloader fills).
+inline std::filesystem::path hub_split_dir(std::string_view repo, std::string_view config, std::string_view split) {
+  for (const HubSplit& s : hub_splits) {
+    if (s.repo == repo && s.config == config && s.split == split) return hub_split_dir(s);
+  }
+  NANOCHAT_FAIL(repo, ": no split '", split, "' of config '", config, "' among the splits nanochat reads");
+}
+
+// What a reader's missing-file error says goes at its path.
+inline std::string hub_download_hint(std::string_view repo, std::string_view other_forms) {
+  return cat("`download --tasks` puts ", repo, "'s splits under ", (task_data_dir() / "hub" / repo).string(),
+             " (a directory of parquet shards per config and split); or pass a split's .parquet file or directory",
+             other_forms.empty() ? "" : ", or ", other_forms);
 }
 
 }  // namespace nanochat::tasks
