@@ -1,7 +1,7 @@
 // chat_rl: reinforcement learning on problems with a checkable answer, as nanochat's
 // scripts/chat_rl.py (simplified GRPO), on the CPU. Starts from an sft checkpoint (or --source
-// base|mid|rl, or a checkpoint directory), trains on GSM8K (task_data/gsm8k) or, offline, on
-// generated arithmetic or letter-count problems, and saves to
+// base|mid|rl, or a checkpoint directory), trains on GSM8K (task_data/hub/openai/gsm8k) or,
+// offline, on generated arithmetic or letter-count problems, and saves to
 // $NANOCHAT_BASE_DIR/chatrl_checkpoints/<tag>.
 
 #include <cstdio>
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   flags.add("--source", source, "checkpoint to start from: sft, mid, base, rl, or a checkpoint directory", 'i')
       .add("--model-tag", model_tag, "source checkpoint tag (default: the deepest d<N>); also the output tag", 'g')
       .add("--step", step, "source checkpoint step (default: the last)", every, 's')
-      .add("--task", task, "gsm8k (task_data/gsm8k), or offline: arithmetic, letter-count")
+      .add("--task", task, "gsm8k (task_data/hub/openai/gsm8k), or offline: arithmetic, letter-count")
       .add("--offline-rows", offline_rows, "training problems of an offline task (7473, GSM8K's)", count)
       .add("--arithmetic-digits", digits, "operand digits of --task arithmetic", {1, 9})
       .add("--dtype", dtype, "matmul compute type: float32 (the sampler computes in float)", 'd')

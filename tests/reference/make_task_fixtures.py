@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Writes the chat-task fixtures under tests/fixtures/tasks/ (committed; CI never runs this).
-Needs numpy, pyarrow and tiktoken: `pip install numpy pyarrow tiktoken`.
+Needs numpy, pyarrow and tiktoken: `python3 -m venv build/ref-venv && build/ref-venv/bin/pip install numpy pyarrow tiktoken`.
 
-Small files in each dataset's published format (GSM8K parquet and JSONL, SmolTalk JSONL and its
-nested parquet, MMLU CSVs, ARC JSONL, HumanEval JSONL and parquet, identity JSONL, a word list),
+Small files in each dataset's published formats: the Hugging Face parquet of GSM8K, SmolTalk (two
+shards), MMLU all/test and auxiliary_train, ARC-Easy and HumanEval under hub/<repo>/<config>/<split>/
+as tasks/hub_datasets.hpp lays them out, and the other forms the readers take (GSM8K, SmolTalk,
+ARC and HumanEval JSONL, MMLU's release CSVs), identity JSONL, a word list;
 and expected.json: per task, every example's ids and mask as nanochat's render_conversation
 makes them with the tokenizer fixture ranks_2048.tiktoken, built here from the task rules of
 nanochat's tasks/*.py (f37d45c) with Python's own random module; the mixture order of
 TaskMixture; Python random streams. Row order is Hugging Face's .shuffle(seed=42), which is
 numpy's default_rng(42).permutation of the rows (docs/tasks.md).
 
-Usage: python3 tests/reference/make_task_fixtures.py
+Usage: build/ref-venv/bin/python tests/reference/make_task_fixtures.py
 """
 import base64
 import json
@@ -157,22 +159,70 @@ IDENTITY = [
 WORDS_FILE = "strawberry\r\nAaron\r\napple's\r\n\r\n  banana  \r\nmississippi\r\nzyzzyva\r\ncat\r\nbookkeeper\r\n"
 
 
+def hub_split(repo, config, split):
+    """A split's directory as tasks/hub_datasets.hpp lays it out (task_data/hub/<repo>/<config>/<split>)."""
+    path = OUT / "hub" / repo / config / split
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_hub(repo, config, split, table, shards=1, **options):
+    """The split's rows as the Hub serves them: <split>-0000i-of-0000n.parquet, written by pyarrow
+    (snappy, dictionary, v1 pages, as datasets writes them) unless options say otherwise."""
+    path = hub_split(repo, config, split)
+    for old in path.glob("*.parquet"):
+        old.unlink()
+    bounds = [round(i * table.num_rows / shards) for i in range(shards + 1)]
+    for i in range(shards):
+        pq.write_table(table.slice(bounds[i], bounds[i + 1] - bounds[i]),
+                       path / f"{split}-{i:05d}-of-{shards:05d}.parquet", **options)
+
+
+MESSAGES = pa.list_(pa.struct([("content", pa.string()), ("role", pa.string())]))
+MMLU_FIELDS = [("question", pa.string()), ("subject", pa.string()), ("choices", pa.list_(pa.string())),
+               ("answer", pa.int64())]
+
+
+def mmlu_hub_rows():
+    """The CSV rows (in file name order, as the readers read them) in the Hub's columns: the
+    subject from the file name, the answer as the ClassLabel index."""
+    return [{"question": r[0], "subject": name.rsplit("_", 1)[0], "choices": r[1:5], "answer": "ABCD".index(r[5])}
+            for name in sorted(MMLU) for r in MMLU[name]]
+
+
 def write_datasets():
     OUT.mkdir(parents=True, exist_ok=True)
+    for old in ("gsm8k_train.parquet", "humaneval.parquet", "smoltalk_nested.parquet"):  # now under hub/
+        (OUT / old).unlink(missing_ok=True)
     table = pa.table({"question": [r["question"] for r in GSM8K], "answer": [r["answer"] for r in GSM8K]})
-    pq.write_table(table, OUT / "gsm8k_train.parquet", row_group_size=3, compression="zstd")
+    write_hub("openai/gsm8k", "main", "train", table, row_group_size=3, compression="zstd")
     (OUT / "gsm8k_train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in GSM8K))
     (OUT / "smoltalk.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in SMOLTALK))
-    nested = pa.table({"messages": [r["messages"] for r in SMOLTALK]})
-    pq.write_table(nested, OUT / "smoltalk_nested.parquet")
+    # Two shards, read in name order: the rows come out as one split.
+    write_hub("HuggingFaceTB/smol-smoltalk", "default", "train",
+              pa.table({"messages": pa.array([r["messages"] for r in SMOLTALK], MESSAGES)}), shards=2)
     (OUT / "mmlu" / "test").mkdir(parents=True, exist_ok=True)
     import csv
     for name, rows in MMLU.items():
         with open(OUT / "mmlu" / "test" / name, "w", newline="") as f:
             csv.writer(f).writerows(rows)
+    rows = mmlu_hub_rows()
+    write_hub("cais/mmlu", "all", "test", pa.Table.from_pylist(rows, schema=pa.schema(MMLU_FIELDS)))
+    # auxiliary_train: each row inside a struct column "train" (fields in the Hub's order), lists
+    # with the "item" element name of older pyarrow releases.
+    aux = pa.schema([("train", pa.struct([MMLU_FIELDS[3], MMLU_FIELDS[2], MMLU_FIELDS[0], MMLU_FIELDS[1]]))])
+    write_hub("cais/mmlu", "auxiliary_train", "train", pa.Table.from_pylist([{"train": r} for r in rows], schema=aux),
+              use_compliant_nested_type=False)
     (OUT / "arc_easy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ARC))
+    arc = [{"id": r["id"], "question": r["question"]["stem"],
+            "choices": {"text": [c["text"] for c in r["question"]["choices"]],
+                        "label": [c["label"] for c in r["question"]["choices"]]},
+            "answerKey": r["answerKey"]} for r in ARC]
+    write_hub("allenai/ai2_arc", "ARC-Easy", "train", pa.Table.from_pylist(arc), data_page_version="2.0",
+              compression="zstd")
     (OUT / "humaneval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HUMANEVAL))
-    pq.write_table(pa.table({k: [r[k] for r in HUMANEVAL] for k in HUMANEVAL[0]}), OUT / "humaneval.parquet")
+    write_hub("openai/openai_humaneval", "openai_humaneval", "test",
+              pa.table({k: [r[k] for r in HUMANEVAL] for k in HUMANEVAL[0]}))
     (OUT / "identity.jsonl").write_text("".join(json.dumps(r) + "\n" for r in IDENTITY))
     (OUT / "words.txt").write_bytes(WORDS_FILE.encode())
 

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -39,6 +40,7 @@ using nanochat::json::Value;
 namespace {
 
 const std::filesystem::path kDir = std::filesystem::path(NANOCHAT_FIXTURES) / "tasks";
+const std::filesystem::path kHub = kDir / "hub";  // the Hugging Face splits, laid out as hub_datasets.hpp says
 
 const tk::Tokenizer& tokenizer() {
   static const tk::Tokenizer tok = [] {
@@ -98,6 +100,35 @@ class LabelledTask final : public ts::Task {
 std::string label(const ts::Task& task, std::size_t i) {
   return std::get<std::string>(task.example(i).conversation.messages[0].content);
 }
+
+// Sets (or, with nullptr, unsets) an environment variable for the scope's length.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* previous = std::getenv(name);
+    had_ = previous != nullptr;
+    if (had_) previous_ = previous;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (had_) {
+      ::setenv(name_, previous_.c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string previous_;
+};
 
 template <class F>
 std::string error_of(F f) {
@@ -243,10 +274,11 @@ TEST_CASE("tasks/slice: start, stop, step as nanochat's Task view") {
 }
 
 TEST_CASE("tasks/gsm8k: parquet and JSONL rows become calculator tool calls") {
-  const ts::GSM8K parquet(kDir / "gsm8k_train.parquet");
+  const ts::GSM8K parquet(kHub / "openai/gsm8k/main/train");
   const ts::GSM8K jsonl(kDir / "gsm8k_train.jsonl");
   REQUIRE(parquet.size() == 4);
   check_rendering(parquet, "GSM8K");
+  check_rendering(ts::GSM8K(kHub / "openai/gsm8k/main/train/train-00000-of-00001.parquet"), "GSM8K");
   check_rendering(jsonl, "GSM8K");
   const auto parts = ts::gsm8k_solution_parts("a <<2*3=6>>6 b <<x>> <q>\n#### 6");
   REQUIRE(parts.size() == 7);
@@ -288,14 +320,21 @@ TEST_CASE("tasks/spelling: SpellingBee and SimpleSpelling are nanochat's convers
 }
 
 TEST_CASE("tasks/readers: SmolTalk, CustomJSON, MMLU, ARC, HumanEval in their published formats") {
-  const ts::SmolTalk smoltalk(kDir / "smoltalk.jsonl");
+  // SmolTalk's parquet in two shards read in name order, and its rows as JSONL.
+  const ts::SmolTalk smoltalk(kHub / "HuggingFaceTB/smol-smoltalk/default/train");
   CHECK(smoltalk.size() == 3);
   check_rendering(smoltalk, "SmolTalk");
+  check_rendering(ts::SmolTalk(kDir / "smoltalk.jsonl"), "SmolTalk");
+  CHECK(ts::SmolTalk(kHub / "HuggingFaceTB/smol-smoltalk/default/train/train-00000-of-00002.parquet").size() == 2);
   check_rendering(ts::CustomJSON(kDir / "identity.jsonl"), "CustomJSON");
 
-  const ts::MMLU mmlu(kDir / "mmlu" / "test");
+  // MMLU: the Hub's all/test, its auxiliary_train (rows wrapped in a struct `train`) and the
+  // release's CSVs hold the same questions.
+  const ts::MMLU mmlu(kHub / "cais/mmlu/all/test");
   REQUIRE(mmlu.size() == 3);
   check_rendering(mmlu, "MMLU");
+  check_rendering(ts::MMLU(kHub / "cais/mmlu/auxiliary_train/train"), "MMLU");
+  check_rendering(ts::MMLU(kDir / "mmlu" / "test"), "MMLU");
   CHECK(mmlu.eval_type() == ts::EvalType::categorical);
   std::set<std::string> subjects;
   for (std::size_t i = 0; i < mmlu.size(); ++i) {
@@ -307,17 +346,21 @@ TEST_CASE("tasks/readers: SmolTalk, CustomJSON, MMLU, ARC, HumanEval in their pu
     CHECK_FALSE(mmlu.evaluate(e, gold == "A" ? "B" : "A"));
   }
   CHECK(subjects == std::set<std::string>{"astronomy", "virology"});
+  CHECK(ts::MMLU(kDir / "mmlu" / "test").example(0).extra.at("subject") == mmlu.example(0).extra.at("subject"));
 
-  const ts::ARC arc(kDir / "arc_easy.jsonl");
+  // ARC: the Hub's struct<text: list, label: list> choices and AI2's JSONL, the same questions.
+  const ts::ARC arc(kHub / "allenai/ai2_arc/ARC-Easy/train");
   REQUIRE(arc.size() == 3);
+  CHECK(arc.name() == "ARC-Easy-train");
   check_rendering(arc, "ARC");
+  check_rendering(ts::ARC(kDir / "arc_easy.jsonl"), "ARC");
   std::set<std::size_t> choice_counts;
   for (std::size_t i = 0; i < arc.size(); ++i) choice_counts.insert(arc.example(i).letters.size());
   CHECK(choice_counts == std::set<std::size_t>{4, 5});
 
   const ts::HumanEval humaneval(kDir / "humaneval.jsonl");
   check_rendering(humaneval, "HumanEval");
-  check_rendering(ts::HumanEval(kDir / "humaneval.parquet"), "HumanEval");
+  check_rendering(ts::HumanEval(kHub / "openai/openai_humaneval/openai_humaneval/test"), "HumanEval");
   CHECK_FALSE(humaneval.has_scorer());
   for (std::size_t i = 0; i < humaneval.size(); ++i) {
     const ts::Example e = humaneval.example(i);
@@ -373,6 +416,19 @@ TEST_CASE("tasks/readers: a missing dataset names the expected path, a malformed
   dir.write("hub_split/0003.parquet.1234.tmp", "x");
   CHECK(ts::hub_split_files(train, "GSM8K", split_dir) ==
         std::vector<std::filesystem::path>{split_dir / "0000.parquet", split_dir / "0001.parquet"});
+  // The readers' default, a split directory: missing, or without shards, names the remedy too.
+  const auto no_split = dir.path() / "hub" / "openai" / "gsm8k" / "main" / "train";
+  CHECK(error_of([&] { ts::GSM8K{no_split}; }).find("GSM8K: missing " + no_split.string() +
+                                                    "; run download --tasks (online) or put openai/gsm8k's parquet shards") !=
+        std::string::npos);
+  const std::string no_shards = error_of([&] { ts::SmolTalk{dir.path()}; });
+  CHECK(no_shards.starts_with("SmolTalk: no *.parquet in " + dir.path().string() +
+                              "; run download --tasks (online) or put HuggingFaceTB/smol-smoltalk's parquet shards"));
+  CHECK(no_shards.find("or a JSONL of its rows") != std::string::npos);
+  CHECK(error_of([&] { ts::ARC{dir.path() / "a.parquet"}; }).find("put allenai/ai2_arc's parquet shards") !=
+        std::string::npos);
+  CHECK(error_of([&] { ts::HumanEval{dir.path() / "h.jsonl"}; }).find("HumanEval: missing " + (dir.path() / "h.jsonl").string()) !=
+        std::string::npos);
 
   const auto bad_json = dir.write("g.jsonl", "{\"question\": \"q\", \"answer\": \"a\"}\n\n{\"question\": \"q\"\n");
   CHECK(error_of([&] { ts::GSM8K{bad_json}; }).find(bad_json.string() + ":3") != std::string::npos);
@@ -395,11 +451,46 @@ TEST_CASE("tasks/readers: a missing dataset names the expected path, a malformed
   CHECK(error_of([&] { ts::MMLU{dir.path() / "test"}; }).find("quoted field is not closed") != std::string::npos);
   const auto parquet_bad = dir.write("bad.parquet", "PAR1 not really");
   CHECK(error_of([&] { ts::GSM8K{parquet_bad}; }).find(parquet_bad.string()) != std::string::npos);
-  // SmolTalk's own parquet: the nested messages column is refused with the reason and the way out.
-  const std::string nested = error_of([&] { ts::SmolTalk{kDir / "smoltalk_nested.parquet"}; });
-  CHECK(nested.find("smoltalk_nested.parquet: SmolTalk's parquet stores `messages` as list<struct<content, role>>") !=
+  // Parquet of the wrong shape: the error names the file, and the row where the shape breaks.
+  const auto gsm8k_shard = kHub / "openai/gsm8k/main/train/train-00000-of-00001.parquet";
+  CHECK(error_of([&] { ts::SmolTalk{gsm8k_shard}; }).find(gsm8k_shard.string() + ": no field named 'messages' (the fields are: question, answer)") !=
         std::string::npos);
-  CHECK(nested.find("convert the split to JSONL") != std::string::npos);
+  const auto humaneval_shard = kHub / "openai/openai_humaneval/openai_humaneval/test/test-00000-of-00001.parquet";
+  CHECK(error_of([&] { ts::MMLU{humaneval_shard}; }).find("no field named 'question'") != std::string::npos);
+  const auto mmlu_shard = kHub / "cais/mmlu/all/test/test-00000-of-00001.parquet";
+  CHECK(error_of([&] { ts::GSM8K{mmlu_shard}; }).find(mmlu_shard.string() + ": row 0: \"answer\" must be a string") !=
+        std::string::npos);
+}
+
+TEST_CASE("tasks/readers: the default paths are the Hub splits' directories") {
+  // BASE/task_data is the fixtures' directory, whose hub/ holds the splits the fixtures have.
+  nanochat::data::testing::TempDir base;
+  std::filesystem::create_directory_symlink(kDir, base.path() / "task_data");
+  const ScopedEnv scoped("NANOCHAT_BASE_DIR", base.path().c_str());
+  const auto hub = base.path() / "task_data" / "hub";
+  CHECK(ts::SmolTalk::default_path("test") == hub / "HuggingFaceTB/smol-smoltalk/default/test");
+  CHECK(ts::MMLU::default_path("val") == hub / "cais/mmlu/all/validation");
+  CHECK(ts::MMLU::default_path("dev") == hub / "cais/mmlu/all/dev");
+  CHECK(ts::ARC::default_path("ARC-Challenge", "Dev") == hub / "allenai/ai2_arc/ARC-Challenge/validation");
+  CHECK(ts::ARC::default_path("ARC-Easy", "test") == hub / "allenai/ai2_arc/ARC-Easy/test");
+  CHECK(ts::GSM8K::default_path("test") == hub / "openai/gsm8k/main/test");
+  check_rendering(ts::SmolTalk(ts::SmolTalk::default_path("train")), "SmolTalk");
+  check_rendering(ts::MMLU(ts::MMLU::default_path("test")), "MMLU");
+  check_rendering(ts::MMLU(ts::MMLU::default_path("auxiliary_train")), "MMLU");
+  check_rendering(ts::ARC(ts::ARC::default_path("ARC-Easy", "Train")), "ARC");
+  check_rendering(ts::GSM8K(ts::GSM8K::default_path("train")), "GSM8K");
+  check_rendering(ts::HumanEval(ts::HumanEval::default_path()), "HumanEval");
+  // Every default path is a split of the table the downloader fills.
+  for (const ts::HubSplit& split : ts::hub_splits) CHECK(!split.repo.empty());
+  CHECK(error_of([&] { ts::MMLU::default_path("train"); }).find("cais/mmlu: no split 'train' of config 'all'") !=
+        std::string::npos);
+}
+
+TEST_CASE("tasks/readers: an explicit path needs no base directory") {
+  const ScopedEnv no_base("NANOCHAT_BASE_DIR", nullptr);
+  const ScopedEnv no_home("HOME", nullptr);
+  CHECK(ts::SmolTalk(kHub / "HuggingFaceTB/smol-smoltalk/default/train").size() == 3);
+  CHECK(ts::MMLU(kHub / "cais/mmlu/all/test").size() == 3);
 }
 
 TEST_CASE("tasks/offline: conversations match the reference and the calculator") {

@@ -76,7 +76,7 @@ TEST_CASE("mid_train and chat_sft: a tiny pipeline that chat_cli loads with -i, 
   CHECK(zero.output.find("--device-batch-size") != std::string::npos);
   const Run no_data = run(env + NANOCHAT_MID_TRAIN + " --max-seq-len 16");
   CHECK(no_data.status == 2);
-  CHECK(no_data.output.find("task_data/smol-smoltalk/train.jsonl") != std::string::npos);
+  CHECK(no_data.output.find("task_data/hub/HuggingFaceTB/smol-smoltalk/default/train") != std::string::npos);
   CHECK(no_data.output.find("or pass --offline") != std::string::npos);
   const Run past = run(sft + " --target-examples-per-step 4 --num-iterations 3 --resume-from-step 7");
   CHECK(past.status == 2);

@@ -4,14 +4,17 @@
 // the path it is expected at, what to put there and that `download --tasks` fetches it; a
 // malformed one names the file and line.
 //
-// Layout under task_data_dir() = BASE/task_data (BASE as data::base_dir()), each dataset in the
-// form its publisher distributes it:
-//   gsm8k/main/{train,test}-00000-of-00001.parquet   openai/gsm8k on Hugging Face
-//   gsm8k/{train,test}.jsonl                           or openai/grade-school-math's JSONL
-//   smol-smoltalk/{train,test}.jsonl                   HuggingFaceTB/smol-smoltalk as JSONL
-//   mmlu/data/{auxiliary_train,dev,val,test}/*.csv     Hendrycks' data.tar, extracted
-//   ARC-V1-Feb2018-2/ARC-{Easy,Challenge}/ARC-*-{Train,Dev,Test}.jsonl   AI2's ARC zip, extracted
-//   humaneval/HumanEval.jsonl                          openai/human-eval's HumanEval.jsonl.gz, gunzipped
+// Layout under task_data_dir() = BASE/task_data (BASE as data::base_dir()): the Hugging Face
+// splits nanochat loads, as the Hub serves them, one directory of parquet shards per split
+// (tasks/hub_datasets.hpp lists them; `download --tasks` fills them; the readers' default paths):
+//   hub/openai/gsm8k/main/{train,test}/
+//   hub/HuggingFaceTB/smol-smoltalk/default/{train,test}/
+//   hub/cais/mmlu/all/{test,validation,dev}/ and hub/cais/mmlu/auxiliary_train/train/
+//   hub/allenai/ai2_arc/ARC-{Easy,Challenge}/{train,validation,test}/
+//   hub/openai/openai_humaneval/openai_humaneval/test/
+// each holding <split>-0000i-of-0000n.parquet. A reader also takes one .parquet file, or the
+// dataset in another published form by extension: GSM8K, SmolTalk (datasets' to_json), ARC
+// (AI2's release) and HumanEval (openai/human-eval) as .jsonl, MMLU as the release's CSVs.
 // and, as nanochat keeps them, BASE/identity_conversations.jsonl and a word list.
 
 #include <algorithm>

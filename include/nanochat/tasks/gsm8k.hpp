@@ -3,8 +3,9 @@
 // the reference solution with each calculator annotation <<expr=result>> turned into a python
 // part (expr, the text before the last '=') and a python_output part (result), the text between
 // them as text parts: the model learns to call the calculator and reads its output. Scored by
-// the "#### n" final answer (answer.hpp). Read from Hugging Face's parquet (columns question,
-// answer) or grade-school-math's JSONL (the same keys).
+// the "#### n" final answer (answer.hpp). Read from the Hub's parquet (openai/gsm8k, config
+// main; the default, hub_split_dir; columns question, answer) or grade-school-math's JSONL (the
+// same keys).
 
 #include <cstddef>
 #include <filesystem>
@@ -13,9 +14,10 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
-#include "nanochat/data/parquet_reader.hpp"
 #include "nanochat/tasks/answer.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
+#include "nanochat/tasks/hub_datasets.hpp"
+#include "nanochat/tasks/parquet_rows.hpp"
 #include "nanochat/tasks/task.hpp"
 
 namespace nanochat::tasks {
@@ -64,31 +66,22 @@ class GSM8K final : public Task {
     std::string answer;  // the solution with <<expr=result>> annotations and "#### n"
   };
 
-  // split: "train" or "test"; the file: a .parquet or .jsonl in the published form.
+  // split: "train" or "test".
   static std::filesystem::path default_path(std::string_view split) {
-    return task_data_dir() / "gsm8k" / "main" / cat(split, "-00000-of-00001.parquet");
+    return hub_split_dir("openai/gsm8k", "main", split);
   }
 
-  explicit GSM8K(const std::filesystem::path& file) : file_(file) {
-    require_dataset_file(file, "GSM8K",
-                         "openai/gsm8k's main/<split>-00000-of-00001.parquet (Hugging Face) or "
-                         "grade-school-math's <split>.jsonl");
-    if (file.extension() == ".jsonl") {
-      for_each_jsonl(file, [&](const json::Value& row, const std::string& where) {
-        problems_.push_back({json_string(row, "question", where), json_string(row, "answer", where)});
-      });
+  // path: a split's directory of parquet shards, one .parquet file, or a .jsonl file.
+  explicit GSM8K(const std::filesystem::path& path) {
+    const auto add = [&](const json::Value& row, const std::string& where) {
+      problems_.push_back({json_string(row, "question", where), json_string(row, "answer", where)});
+    };
+    const auto files =
+        split_files(path, "GSM8K", "openai/gsm8k", "grade-school-math's <split>.jsonl");
+    if (path.extension() == ".jsonl") {
+      for_each_jsonl(files[0], add);
     } else {
-      data::ParquetReader reader(file);
-      for (std::size_t g = 0; g < reader.num_row_groups(); ++g) {
-        std::vector<std::string> questions = reader.read_strings(g, "question");
-        std::vector<std::string> answers = reader.read_strings(g, "answer");
-        NANOCHAT_CHECK(questions.size() == answers.size() &&
-                           questions.size() == static_cast<std::size_t>(reader.row_group_rows(g)),
-                       file.string(), ": row group ", g, " has null questions or answers");
-        for (std::size_t r = 0; r < questions.size(); ++r) {
-          problems_.push_back({std::move(questions[r]), std::move(answers[r])});
-        }
-      }
+      for_each_parquet_row(files, {"question", "answer"}, add);
     }
     order_ = shuffled_rows(problems_.size());
   }
@@ -109,7 +102,6 @@ class GSM8K final : public Task {
   }
 
  private:
-  std::filesystem::path file_;
   std::vector<Problem> problems_;
   std::vector<std::uint32_t> order_;
 };

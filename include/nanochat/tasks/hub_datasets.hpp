@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nanochat/core/error.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
 
 namespace nanochat::tasks {
@@ -61,6 +62,21 @@ inline std::vector<std::filesystem::path> hub_split_files(const HubSplit& split,
 }
 inline std::vector<std::filesystem::path> hub_split_files(const HubSplit& split, std::string_view dataset) {
   return hub_split_files(split, dataset, hub_split_dir(split));
+}
+
+// The directory of a split in the table; one not in it is an Error (a reader's default path
+// must be a directory the downloader fills).
+inline std::filesystem::path hub_split_dir(std::string_view repo, std::string_view config, std::string_view split) {
+  for (const HubSplit& s : hub_splits) {
+    if (s.repo == repo && s.config == config && s.split == split) return hub_split_dir(s);
+  }
+  NANOCHAT_FAIL(repo, ": no split '", split, "' of config '", config, "' among the splits nanochat reads");
+}
+
+// What a reader's missing-data error says goes at its path (dataset_remedy's "put ... at").
+inline std::string hub_split_contents(std::string_view repo, std::string_view other_forms) {
+  return cat(repo, "'s parquet shards of the split (a directory of *.parquet, or one .parquet file)",
+             other_forms.empty() ? "" : " or ", other_forms);
 }
 
 }  // namespace nanochat::tasks

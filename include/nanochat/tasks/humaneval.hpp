@@ -1,8 +1,9 @@
 #pragma once
-// HumanEval (openai/human-eval): 164 Python functions. The user gives the prompt (signature and
-// docstring); the assistant replies with prompt + "\n" + the canonical solution. Read from
-// HumanEval.jsonl (the release's .jsonl.gz, gunzipped) or Hugging Face's parquet (flat string
-// columns); fields task_id, prompt, canonical_solution, test, entry_point.
+// HumanEval (openai/openai_humaneval): 164 Python functions. The user gives the prompt (signature
+// and docstring); the assistant replies with prompt + "\n" + the canonical solution. Read from
+// the Hub's parquet (the default, hub_split_dir; flat string columns task_id, prompt,
+// canonical_solution, test, entry_point) or openai/human-eval's HumanEval.jsonl (its .jsonl.gz,
+// gunzipped), which has the same fields.
 //
 // Scoring runs the program humaneval_program() builds in nanochat's sandbox (execute_code,
 // spec §7.5); this library has no Python sandbox, so the task has no scorer: an evaluator
@@ -15,8 +16,9 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
-#include "nanochat/data/parquet_reader.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
+#include "nanochat/tasks/hub_datasets.hpp"
+#include "nanochat/tasks/parquet_rows.hpp"
 #include "nanochat/tasks/task.hpp"
 
 namespace nanochat::tasks {
@@ -76,29 +78,21 @@ class HumanEval final : public Task {
     std::string prompt, solution, test, entry_point;
   };
 
-  static std::filesystem::path default_path() { return task_data_dir() / "humaneval" / "HumanEval.jsonl"; }
+  static std::filesystem::path default_path() {
+    return hub_split_dir("openai/openai_humaneval", "openai_humaneval", "test");
+  }
 
-  explicit HumanEval(const std::filesystem::path& file) {
-    require_dataset_file(file, "HumanEval",
-                         "openai/human-eval's HumanEval.jsonl (its .jsonl.gz, gunzipped) or Hugging Face's "
-                         "openai_humaneval test parquet");
-    if (file.extension() == ".parquet") {
-      data::ParquetReader reader(file);
-      for (std::size_t g = 0; g < reader.num_row_groups(); ++g) {
-        std::vector<std::string> prompt = reader.read_strings(g, "prompt");
-        std::vector<std::string> solution = reader.read_strings(g, "canonical_solution");
-        std::vector<std::string> test = reader.read_strings(g, "test");
-        std::vector<std::string> entry = reader.read_strings(g, "entry_point");
-        const auto rows = static_cast<std::size_t>(reader.row_group_rows(g));
-        NANOCHAT_CHECK(prompt.size() == rows && solution.size() == rows && test.size() == rows && entry.size() == rows,
-                       file.string(), ": row group ", g, " has null fields");
-        for (std::size_t r = 0; r < rows; ++r) problems_.push_back({prompt[r], solution[r], test[r], entry[r]});
-      }
+  // path: the split's directory of parquet shards, one .parquet file, or HumanEval.jsonl.
+  explicit HumanEval(const std::filesystem::path& path) {
+    const auto add = [&](const json::Value& row, const std::string& where) {
+      problems_.push_back({json_string(row, "prompt", where), json_string(row, "canonical_solution", where),
+                           json_string(row, "test", where), json_string(row, "entry_point", where)});
+    };
+    const auto files = split_files(path, "HumanEval", "openai/openai_humaneval", "openai/human-eval's HumanEval.jsonl");
+    if (path.extension() == ".jsonl") {
+      for_each_jsonl(files[0], add);
     } else {
-      for_each_jsonl(file, [&](const json::Value& row, const std::string& where) {
-        problems_.push_back({json_string(row, "prompt", where), json_string(row, "canonical_solution", where),
-                             json_string(row, "test", where), json_string(row, "entry_point", where)});
-      });
+      for_each_parquet_row(files, {"prompt", "canonical_solution", "test", "entry_point"}, add);
     }
     order_ = shuffled_rows(problems_.size());
   }

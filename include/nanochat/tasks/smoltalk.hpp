@@ -2,11 +2,10 @@
 // SmolTalk (HuggingFaceTB/smol-smoltalk): general chat, train ~460K rows, test ~24K. An optional
 // system message, then alternating user/assistant string messages (at least two).
 //
-// The dataset is published as parquet whose `messages` column is list<struct<content: string,
-// role: string>>, a nested column; data::ParquetReader reads flat string columns only, so the
-// parquet is refused with that explanation. The reader takes the same rows as JSONL, one
-// {"messages": [...]} object (or bare message array) per line, which is what
-// `datasets.load_dataset("HuggingFaceTB/smol-smoltalk", split=s).to_json(path)` writes.
+// Read from the split's parquet as the Hub serves it (its `messages` column is
+// list<struct<content: string, role: string>>, assembled by data::read_field): a directory of
+// shards (the default, hub_split_dir) or one .parquet file. A .jsonl file is read too, one
+// {"messages": [...]} object (or bare message array) per line, as datasets' to_json writes it.
 
 #include <cstddef>
 #include <filesystem>
@@ -15,9 +14,10 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
-#include "nanochat/data/parquet_reader.hpp"
 #include "nanochat/tasks/conversation_checks.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
+#include "nanochat/tasks/hub_datasets.hpp"
+#include "nanochat/tasks/parquet_rows.hpp"
 #include "nanochat/tasks/task.hpp"
 #include "nanochat/tokenizer/chat_template.hpp"
 
@@ -25,20 +25,25 @@ namespace nanochat::tasks {
 
 class SmolTalk final : public Task {
  public:
+  // split: "train" or "test".
   static std::filesystem::path default_path(std::string_view split) {
-    return task_data_dir() / "smol-smoltalk" / cat(split, ".jsonl");
+    return hub_split_dir("HuggingFaceTB/smol-smoltalk", "default", split);
   }
 
-  explicit SmolTalk(const std::filesystem::path& file) {
-    if (file.extension() == ".parquet") refuse_parquet(file);
-    require_dataset_file(file, "SmolTalk",
-                         "HuggingFaceTB/smol-smoltalk's split as JSONL, one {\"messages\": [...]} per line "
-                         "(datasets' to_json writes it)");
-    for_each_jsonl(file, [&](const json::Value& line, const std::string& where) {
-      Conversation conv = tokenizer::conversation_from_json(line, where);
+  // path: a split's directory of parquet shards, one .parquet file, or a .jsonl file.
+  explicit SmolTalk(const std::filesystem::path& path) {
+    const auto add = [&](const json::Value& row, const std::string& where) {
+      Conversation conv = tokenizer::conversation_from_json(row, where);
       check_chat_messages(conv, true, where);
       conversations_.push_back(std::move(conv));
-    });
+    };
+    const auto files =
+        split_files(path, "SmolTalk", "HuggingFaceTB/smol-smoltalk", "a JSONL of its rows (datasets' to_json)");
+    if (path.extension() == ".jsonl") {
+      for_each_jsonl(files[0], add);
+    } else {
+      for_each_parquet_row(files, {"messages"}, add);
+    }
     order_ = shuffled_rows(conversations_.size());
   }
 
@@ -50,20 +55,6 @@ class SmolTalk final : public Task {
   }
 
  private:
-  [[noreturn]] static void refuse_parquet(const std::filesystem::path& file) {
-    require_dataset_file(file, "SmolTalk", "HuggingFaceTB/smol-smoltalk's split");
-    std::string detail;
-    try {
-      data::ParquetReader reader(file);
-      detail = "it has no nested column, but SmolTalk's rows are message lists";
-    } catch (const Error& e) {
-      detail = e.what();
-    }
-    NANOCHAT_FAIL(file.string(), ": SmolTalk's parquet stores `messages` as list<struct<content, role>>, a "
-                  "nested column, and the parquet reader reads flat string columns only (", detail,
-                  "); convert the split to JSONL (datasets' to_json) and pass the .jsonl file");
-  }
-
   std::vector<Conversation> conversations_;
   std::vector<std::uint32_t> order_;
 };
