@@ -1,8 +1,10 @@
-// chat_eval: a chat checkpoint's accuracy on generative tasks (nanochat's chat_eval). Loads the
-// checkpoint as chat_cli finds it (-i base|mid|sft|rl, --model-tag, --step, or a file), answers
-// up to --max-problems held-out problems of each task in -a with the Engine (greedy by default,
-// calculator tool on), scores each reply with the task's scorer, prints the accuracy per task and
-// writes them as JSON (--out, default <base>/chat_eval/<source>.json).
+// chat_eval: a chat checkpoint's accuracy (nanochat's chat_eval). Loads the checkpoint as
+// chat_cli finds it (-i base|mid|sft|rl, --model-tag, --step, or a file), then for each task in
+// -a takes up to --max-problems held-out problems: a generative task's are answered by the
+// Engine (greedy by default, calculator tool on) and scored by the task's scorer; a categorical
+// task's (ARC-Easy, ARC-Challenge, MMLU) are scored from the letters' logits, -b problems per
+// forward (eval/categorical_eval.hpp). Prints the accuracy per task and writes them as JSON
+// (--out, default <base>/chat_eval/<source>.json).
 
 #include <cstdio>
 #include <iostream>
@@ -15,7 +17,9 @@
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/checkpoint.hpp"
+#include "nanochat/eval/categorical_eval.hpp"
 #include "nanochat/eval/chat_eval.hpp"
+#include "nanochat/model/gpt.hpp"
 #include "nanochat/model/gpt_decoder.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 
@@ -27,7 +31,7 @@ namespace {
 struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, tasks = "arithmetic|letter-count|spelling|identity",
                           out, dtype = "bfloat16";
-  std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42;
+  std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42, batch_size = 8;
   float temperature = 0.0f;
   int top_k = 50;
 };
@@ -63,21 +67,35 @@ int run(const Options& opt) {
   engine::with_checkpoint_config(
       file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
         engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
-        const auto evaluate = [&]<class W>() {
+        // W: the Engine's weights (bf16 rounded once at load, or float); M: the categorical model's
+        // Config, its matmuls in bf16 (nanochat's autocast) or float.
+        const auto evaluate = [&]<class W, Config M>() {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);
           load_weights(cpu, weights, f);
-          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
-          engine::Engine engine(model, tok);
+          GptDecoder<C, Cpu, W> decoder(cpu, weights, 1, 10 * seq_len);
+          engine::Engine engine(decoder, tok);
           for (const auto& task : tasks) {
-            results.push_back(eval::evaluate_generative(engine, tok, *task, options));
+            if (task->eval_type() == tasks::EvalType::categorical) {
+              // Planned for the longest prompt: nanochat's model takes any length up to its rotary
+              // table's 10 x sequence_len.
+              const auto longest = static_cast<std::int64_t>(eval::longest_prompt(tok, *task, options.max_problems));
+              NANOCHAT_CHECK(longest <= 10 * seq_len, task->name(), ": a prompt of ", longest,
+                             " tokens exceeds the model's ", 10 * seq_len, " positions (10 x its sequence_len)");
+              Gpt<M, Cpu> model(cpu, vocab, opt.batch_size, longest);
+              load_weights(cpu, model.weights(), f);
+              results.push_back(eval::evaluate_categorical(cpu, model, tok, *task, options.max_problems).accuracy);
+            } else {
+              results.push_back(eval::evaluate_generative(engine, tok, *task, options));
+            }
             const auto& r = results.back();
             std::printf("%s accuracy: %.2f%% (%zu/%zu)\n", r.task.c_str(), 100.0 * r.accuracy(), r.correct, r.total);
             std::fflush(stdout);
           }
           return 0;
         };
-        return bf16_weights ? evaluate.template operator()<bf16>() : evaluate.template operator()<float>();
+        using Bf16 = GptConfig<C::depth, C::n_head, C::n_kv_head, C::head_dim, bf16>;
+        return bf16_weights ? evaluate.template operator()<bf16, Bf16>() : evaluate.template operator()<float, C>();
       });
   const std::filesystem::path out =
       !opt.out.empty() ? std::filesystem::path(opt.out) : data::base_dir() / "chat_eval" / (opt.source + ".json");
@@ -91,20 +109,23 @@ int run(const Options& opt) {
 
 int main(int argc, char** argv) {
   Options opt;
-  Flags flags("chat_eval", "Accuracy of a chat model on generative tasks (CPU).");
+  Flags flags("chat_eval", "Accuracy of a chat model on generative and multiple-choice tasks (CPU).");
   flags.add("checkpoint", opt.checkpoint, "weights file (.safetensors); else found from --source/--model-tag/--step")
       .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
       .add("model-tag", opt.model_tag, "checkpoint tag (default: the largest d<N> with a complete checkpoint)", 'g')
       .add("step", opt.step, "checkpoint step (default: the last)", {-1, max_count}, 's')
       .add("tokenizer", opt.tokenizer, "tokenizer directory (default: <base>/tokenizer)")
-      .add("tasks", opt.tasks, "tasks separated by |: arithmetic, letter-count, spelling, identity, GSM8K, SpellingBee", 'a')
+      .add("tasks", opt.tasks, "tasks separated by |: arithmetic, letter-count, spelling, identity, GSM8K, SpellingBee, "
+                               "ARC-Easy, ARC-Challenge, MMLU", 'a')
       .add("max-problems", opt.max_problems, "problems per task (0: all; 1000 of a generated task)", {0, max_count}, 'x')
       .add("max-new-tokens", opt.max_new_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
       .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
       .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
       .add("seed", opt.seed, "sampling seed")
       .add("out", opt.out, "results JSON (default: <base>/chat_eval/<source>.json)")
-      .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32", 'd');
+      .add("batch-size", opt.batch_size, "problems per forward of a categorical task", {1, max_batch_rows}, 'b')
+      .add("dtype", opt.dtype, "generative: weights in bfloat16 (rounded once at load) or float32; categorical: the "
+                               "matmuls' compute type", 'd');
   try {
     if (!flags.parse(argc, argv)) return 0;
     return run(opt);

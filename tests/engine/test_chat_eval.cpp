@@ -1,7 +1,8 @@
 // chat_eval: a scripted model whose replies are known gives exactly the accuracy its replies
 // earn under each task's scorer, the calculator's output is part of the scored reply, unknown
 // task names are refused, and the chat_eval program end to end (a tiny random checkpoint; its
-// accuracy printed and written) with its refusals of bad flags and a missing checkpoint.
+// accuracy printed and written) with its refusals of bad flags and a missing checkpoint; the
+// categorical evaluation equals a hand computation from the model's logits.
 
 #include <doctest/doctest.h>
 
@@ -9,9 +10,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,7 +23,9 @@
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/presets.hpp"
+#include "nanochat/eval/categorical_eval.hpp"
 #include "nanochat/eval/chat_eval.hpp"
+#include "nanochat/model/gpt.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/tasks/answer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -51,6 +56,31 @@ class FixedAnswers final : public tasks::Task {
 
  private:
   std::vector<std::string> answers_;
+};
+
+// Multiple-choice problems in nanochat's format: problem i has letters[i] and the gold gold[i];
+// its question's length grows with i, so the prompts of a batch differ in length.
+class Quiz final : public tasks::Task {
+ public:
+  Quiz(std::vector<std::vector<std::string>> letters, std::vector<std::string> gold)
+      : letters_(std::move(letters)), gold_(std::move(gold)) {}
+  std::string name() const override { return "Quiz"; }
+  std::size_t size() const override { return letters_.size(); }
+  tasks::Example example(std::size_t i) const override {
+    check_index(i);
+    std::vector<std::string> choices;
+    for (std::size_t c = 0; c < letters_[i].size(); ++c) choices.push_back("choice " + std::to_string(c));
+    return tasks::multiple_choice_example("question" + std::string(3 * i, '?'), letters_[i], choices, gold_[i]);
+  }
+  tasks::EvalType eval_type() const override { return tasks::EvalType::categorical; }
+  bool has_scorer() const override { return true; }
+  bool evaluate(const tasks::Example& e, std::string_view chosen) const override {
+    return tasks::multiple_choice_correct(e, chosen, "Quiz");
+  }
+
+ private:
+  std::vector<std::vector<std::string>> letters_;
+  std::vector<std::string> gold_;
 };
 
 std::vector<std::int32_t> bytes_of(std::string_view text) {
@@ -114,6 +144,80 @@ TEST_CASE("chat_eval: a held-out arithmetic problem answered through the calcula
   CHECK(eval::evaluate_generative(engine, tok, *problems, {}).correct == same);
 }
 
+TEST_CASE("categorical eval: the accuracy is the letters' argmax at each prompt's last position, by hand from the logits") {
+  using Cfg = GptConfig<1, 2, 1, 8>;
+  cpu::Cpu cpu;
+  const auto tok = engine_test::byte_tokenizer();
+  GptWeights<Cfg, cpu::Cpu> weights(cpu, engine_test::byte_vocab);
+  cpu::fill_normal(cpu, weights.flat(), 17, 0, 0.0f, 0.5f);
+  const std::vector<float> w = to_host(cpu, weights.flat());
+  const std::vector<std::vector<std::string>> letters{{"A", "B", "C", "D"}, {"A", "B"}, {"1", "2", "3", "4"}};
+  // The prompts leave out the gold answer: any gold renders the same prompt.
+  const Quiz unscored(letters, {"A", "A", "1"});
+  std::vector<std::vector<tokenizer::TokenId>> prompts;
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    prompts.push_back(tokenizer::render_for_completion(tok, unscored.example(i).conversation));
+    longest = std::max(longest, prompts.back().size());
+  }
+  REQUIRE(prompts[0].size() < prompts[2].size());
+  // By hand: each prompt (its last `context` tokens) alone through a model planned for exactly
+  // it, the logits at its last position, the highest of its letters'.
+  const auto by_hand = [&](std::size_t context) {
+    std::vector<std::string> chosen;
+    for (std::size_t i = 0; i < 3; ++i) {
+      const std::size_t keep = std::min(context, prompts[i].size());
+      const std::vector<std::int32_t> ids(prompts[i].end() - static_cast<std::ptrdiff_t>(keep), prompts[i].end());
+      Gpt<Cfg, cpu::Cpu> one(cpu, engine_test::byte_vocab, 1, static_cast<std::int64_t>(keep));
+      copy_from_host(cpu, one.weights().flat(), std::span<const float>(w));
+      Tensor<std::int32_t, cpu::Cpu> x(cpu, {1, static_cast<std::int64_t>(keep)});
+      copy_from_host(cpu, x.view(), std::span<const std::int32_t>(ids));
+      const std::vector<float> logits = to_host(cpu, one.forward(x.view()));
+      const float* last = logits.data() + (keep - 1) * engine_test::byte_vocab;
+      std::size_t best = 0;
+      for (std::size_t l = 1; l < letters[i].size(); ++l)
+        if (last[static_cast<unsigned char>(letters[i][l][0])] > last[static_cast<unsigned char>(letters[i][best][0])]) best = l;
+      chosen.push_back(letters[i][best]);
+    }
+    return chosen;
+  };
+  const std::vector<std::string> picked = by_hand(longest);
+  // Right on the first two, wrong on the third.
+  const std::string wrong = picked[2] == "1" ? "2" : "1";
+  const Quiz quiz(letters, {picked[0], picked[1], wrong});
+  // Two rows a forward: problems 0 and 1 padded to the longer, problem 2 beside a padding row.
+  Gpt<Cfg, cpu::Cpu> model(cpu, engine_test::byte_vocab, 2, static_cast<std::int64_t>(longest));
+  copy_from_host(cpu, model.weights().flat(), std::span<const float>(w));
+  const eval::CategoricalAccuracy r = eval::evaluate_categorical(cpu, model, tok, quiz, 0);
+  CHECK(r.accuracy.task == "Quiz");
+  CHECK(r.accuracy.total == 3);
+  CHECK(r.accuracy.correct == 2);
+  CHECK(r.cropped == 0);
+  CHECK(eval::evaluate_categorical(cpu, model, tok, Quiz(letters, picked), 0).accuracy.correct == 3);
+  CHECK(eval::evaluate_categorical(cpu, model, tok, quiz, 2).accuracy.correct == 2);  // the first two only
+  CHECK(eval::evaluate_categorical(cpu, model, tok, quiz, 2).accuracy.total == 2);
+  CHECK(eval::longest_prompt(tok, quiz, 0) == longest);
+
+  // A model planned for fewer positions than the longest prompt sees each longer prompt's end.
+  const std::size_t context = longest - 4;
+  const auto longer = static_cast<std::size_t>(
+      std::count_if(prompts.begin(), prompts.end(), [&](const auto& p) { return p.size() > context; }));
+  REQUIRE(longer >= 1);
+  REQUIRE(longer < 3);
+  Gpt<Cfg, cpu::Cpu> short_model(cpu, engine_test::byte_vocab, 2, static_cast<std::int64_t>(context));
+  copy_from_host(cpu, short_model.weights().flat(), std::span<const float>(w));
+  const Quiz cropped_quiz(letters, by_hand(context));
+  const eval::CategoricalAccuracy c = eval::evaluate_categorical(cpu, short_model, tok, cropped_quiz, 0);
+  CHECK(c.cropped == longer);
+  CHECK(c.accuracy.correct == 3);
+
+  // Refused: a letter of two tokens, and a generative task.
+  CHECK_THROWS_WITH_AS(eval::evaluate_categorical(cpu, model, tok, Quiz({{"A", "BB"}}, {"A"}), 0),
+                       doctest::Contains("task Quiz: answer letter 'BB' is 2 tokens; each letter must be one token"), Error);
+  CHECK_THROWS_WITH_AS(eval::evaluate_categorical(cpu, model, tok, FixedAnswers({"1"}), 0),
+                       doctest::Contains("task FixedAnswers is generative"), Error);
+}
+
 TEST_CASE("chat_eval: unknown task names are refused with the known ones, and results are written as JSON") {
   CHECK_THROWS_WITH_AS(eval::make_eval_task("arithmatic", 10), doctest::Contains("task 'arithmatic' is unknown; known tasks: arithmetic"), Error);
   for (const char* name : {"arithmetic", "letter-count", "spelling"}) {
@@ -164,6 +268,11 @@ TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as
   const Run empty = run(prog + " -a 'arithmetic||spelling'");
   CHECK(empty.status != 0);
   CHECK(empty.output.find("has an empty name") != std::string::npos);
+  // nanochat's categorical tasks are known; without their dataset the error names it.
+  const Run no_arc = run(prog + " -a ARC-Easy");
+  CHECK(no_arc.status != 0);
+  CHECK(no_arc.output.find("ARC") != std::string::npos);
+  CHECK(no_arc.output.find("is unknown") == std::string::npos);
   const Run missing = run(prog + " -i mid");
   CHECK(missing.status != 0);
   CHECK(missing.output.find("mid_checkpoints") != std::string::npos);

@@ -1,13 +1,14 @@
 // The GPT's parameters: nanochat's names, shapes and counts; nanochat's initialisation, the same
 // bits on the Cpu backend and on the Cuda backend; gradients that accumulate across backward
-// calls; activation memory linear in the sequence length, and bf16 where only Linear layers read
-// it in a bf16 Config; a NaN or a bad target is not hidden.
+// calls; a step shorter than planned; activation memory linear in the sequence length, and bf16
+// where only Linear layers read it in a bf16 Config; a NaN or a bad target is not hidden.
 
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 #include <map>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -125,6 +126,53 @@ TEST_CASE("bad token ids and wrong batch shapes are errors that say what is wron
   Tensor<std::int32_t, Cpu> targets(cpu, {1, 4});
   for (int i = 0; i < 4; ++i) targets.data()[i] = -2;
   CHECK_THROWS_WITH(model.forward_loss(ids.view(), targets.view()), doctest::Contains("target -2 at position 0"));
+}
+
+TEST_CASE("a step shorter than planned runs at its own width: the logits, loss and gradients of a model planned for it") {
+  using Cfg = GptConfig<2, 4, 2, 8>;
+  Cpu cpu;
+  const std::int64_t vocab = 29, rows = 2, planned = 16, width = 9;
+  Gpt<Cfg, Cpu> wide(cpu, vocab, rows, planned), exact(cpu, vocab, rows, width);
+  std::uint64_t stream = 300;  // every weight non-zero, the projections too
+  wide.weights().for_each([&](const std::string&, TensorView<float, Cpu> v) {
+    cpu::fill_normal<float>(cpu, v, 11, stream++, 0.0f, 0.2f);
+  });
+  copy_from_host(cpu, exact.weights().flat(), std::span<const float>(to_host(cpu, wide.weights().flat())));
+  const auto batch = [&](std::int64_t t, Tensor<std::int32_t, Cpu>& ids, Tensor<std::int32_t, Cpu>& targets) {
+    for (std::int64_t i = 0; i < rows * t; ++i) {
+      ids.data()[i] = static_cast<std::int32_t>((7 * i + 3) % vocab);
+      targets.data()[i] = i % 5 == 2 ? -1 : static_cast<std::int32_t>((11 * i + 1) % vocab);
+    }
+  };
+  Tensor<std::int32_t, Cpu> ids(cpu, {rows, width}), targets(cpu, {rows, width});
+  batch(width, ids, targets);
+  const float loss_wide = wide.forward_loss(ids.view(), targets.view());
+  const std::vector<float> logits_wide = to_host(cpu, wide.activations().logits);
+  wide.backward(ids.view(), targets.view());
+  CHECK(wide.activations().run_seq() == width);
+  CHECK(wide.activations().seq() == planned);
+  CHECK(wide.activations().logits.shape() == Shape{rows * width, vocab});
+  const float loss_exact = exact.forward_loss(ids.view(), targets.view());
+  CHECK(logits_wide == to_host(cpu, exact.activations().logits));
+  exact.backward(ids.view(), targets.view());
+  CHECK(loss_wide == loss_exact);
+  CHECK(to_host(cpu, wide.grads().flat()) == to_host(cpu, exact.grads().flat()));
+
+  // Back to the planned width: a model planned for it (and never run shorter) gives the same.
+  Gpt<Cfg, Cpu> full(cpu, vocab, rows, planned);
+  copy_from_host(cpu, full.weights().flat(), std::span<const float>(to_host(cpu, wide.weights().flat())));
+  Tensor<std::int32_t, Cpu> long_ids(cpu, {rows, planned}), long_targets(cpu, {rows, planned});
+  batch(planned, long_ids, long_targets);
+  CHECK(wide.forward_loss(long_ids.view(), long_targets.view()) == full.forward_loss(long_ids.view(), long_targets.view()));
+  CHECK(to_host(cpu, wide.activations().logits) == to_host(cpu, full.activations().logits));
+
+  // Wider than planned, or a backward of another width than its forward's, is refused.
+  Tensor<std::int32_t, Cpu> too_long(cpu, {rows, planned + 1});
+  for (std::int64_t i = 0; i < too_long.numel(); ++i) too_long.data()[i] = 1;
+  CHECK_THROWS_WITH(wide.forward(too_long.view()),
+                    doctest::Contains("Gpt: ids has shape [2, 17] but the model is planned for [2, 1..16]"));
+  CHECK_THROWS_WITH(wide.backward(ids.view(), targets.view()),
+                    doctest::Contains("Gpt: ids has shape [2, 9] but expected [2, 16]"));
 }
 
 TEST_CASE("activation memory grows linearly with the sequence: no T x T tensor is kept") {

@@ -61,7 +61,8 @@ bool same_model(Model& a, Model& b) {
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 bool same_state(const TrainState& a, const TrainState& b) {
-  return a.step == b.step && same_bits(a.val_bpb, b.val_bpb) && same_bits(a.min_val_bpb, b.min_val_bpb) &&
+  return a.step == b.step && same_bits(a.val_bpb, b.val_bpb) && same_bits(a.val_loss, b.val_loss) &&
+         a.validation == b.validation && a.accuracies == b.accuracies && same_bits(a.min_val_bpb, b.min_val_bpb) &&
          same_bits(a.smooth_train_loss, b.smooth_train_loss) &&
          same_bits(a.total_training_time, b.total_training_time) && a.loader == b.loader &&
          a.max_seq_len == b.max_seq_len && a.device_batch_size == b.device_batch_size &&
@@ -75,7 +76,21 @@ void check_state_matches_meta(const TrainState& s, std::string_view meta) {
   const json::Value& loop = *v.find("loop_state");
   const json::Value& loader = *v.find("dataloader_state_dict");
   check(s.step == kStep && number(v, "step") == kStep, "step");
-  check(s.val_bpb == number(v, "val_bpb") && s.min_val_bpb == number(loop, "min_val_bpb") &&
+  // The stage's validation field: val_bpb, or chat_sft's val_loss; chat_sft's accuracies.
+  const json::Value* bpb = v.find("val_bpb");
+  const json::Value* loss = v.find("val_loss");
+  check(bpb != nullptr ? s.validation == ValidationMetric::bits_per_byte && s.val_bpb == bpb->number("val_bpb")
+                       : s.validation == ValidationMetric::loss && s.val_bpb == 0.0 && loss != nullptr,
+        "validation metric");
+  check(loss == nullptr ? s.val_loss == 0.0 : s.val_loss == loss->number("val_loss"), "val_loss");
+  std::size_t accuracies = 0;
+  for (const auto& [key, value] : v.object("meta")) {
+    if (!key.ends_with("_acc")) continue;
+    ++accuracies;
+    check(s.accuracies.count(key) == 1 && s.accuracies.at(key) == value.number(key), "accuracy");
+  }
+  check(accuracies == s.accuracies.size(), "accuracies");
+  check(s.min_val_bpb == number(loop, "min_val_bpb") &&
             s.smooth_train_loss == number(loop, "smooth_train_loss") &&
             s.total_training_time == number(loop, "total_training_time"),
         "loop state");

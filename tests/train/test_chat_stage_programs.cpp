@@ -10,6 +10,8 @@
     defined(NANOCHAT_CHAT_CLI)  // the programs are built only with the examples
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,19 @@ TEST_CASE("mid_train and chat_sft: a tiny pipeline that chat_cli loads with -i, 
   CHECK(s.output.find("Step 00001/00003 | Training loss: ") != std::string::npos);
   CHECK(s.output.find("Step 00002 | Validation loss: ") != std::string::npos);
   CHECK(is_complete_checkpoint(base.path / "chatsft_checkpoints" / "d2", 2));
+  // No MMLU or ARC here: one line says their accuracies are skipped, and why.
+  const std::string skip = "chat_sft: skipping the multiple-choice accuracies (--eval-metrics-every) without their "
+                           "dataset: ";
+  const std::size_t notice = s.output.find(skip);
+  REQUIRE(notice != std::string::npos);
+  const std::string notice_line = s.output.substr(notice, s.output.find('\n', notice) - notice);
+  CHECK(notice_line.find("MMLU") != std::string::npos);
+  CHECK(notice_line.find("ARC") != std::string::npos);
+  CHECK(s.output.find("Step 00002 | mmlu_acc") == std::string::npos);
+  std::ifstream meta_file(base.path / "chatsft_checkpoints" / "d2" / "meta_000002.json");
+  const std::string meta((std::istreambuf_iterator<char>(meta_file)), std::istreambuf_iterator<char>());
+  CHECK(meta.find("\"val_loss\": ") != std::string::npos);
+  CHECK(meta.find("\"val_bpb\"") == std::string::npos);
 
   for (const char* source : {"mid", "sft"}) {
     const Run chat = run(env + NANOCHAT_CHAT_CLI + " -i " + source + " -p hello --max-tokens 4 -t 0");

@@ -4,6 +4,7 @@
 // inside it), the reply is decoded and the task's evaluate() scores it. Written once over any
 // Engine model (CachedModel), so a scripted model checks the scoring and GptDecoder runs it.
 // Problems are generated one at a time: the Engine batches samples of one prompt, not prompts.
+// make_eval_task names the categorical tasks too; eval/categorical_eval.hpp scores those.
 
 #include <algorithm>
 #include <cstddef>
@@ -18,7 +19,9 @@
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/engine/engine.hpp"
+#include "nanochat/tasks/arc.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
+#include "nanochat/tasks/mmlu.hpp"
 #include "nanochat/tasks/offline_arithmetic.hpp"
 #include "nanochat/tasks/offline_identity.hpp"
 #include "nanochat/tasks/offline_words.hpp"
@@ -73,9 +76,11 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
 }
 
 // The tasks chat_eval knows by name: the offline ones on their held-out splits (none of their
-// problems can be a training example), and nanochat's where the dataset files are present.
+// problems can be a training example), and nanochat's where the dataset files are present
+// (ARC-Easy, ARC-Challenge and MMLU are categorical: eval/categorical_eval.hpp).
 inline std::vector<std::string> known_task_names() {
-  return {"arithmetic", "letter-count", "spelling", "identity", "GSM8K", "SpellingBee"};
+  return {"arithmetic", "letter-count", "spelling", "identity", "GSM8K", "SpellingBee", "ARC-Easy", "ARC-Challenge",
+          "MMLU"};
 }
 
 // Generated tasks have no "all": `problems` of them are drawn, and 0 (all) draws as many as a
@@ -89,6 +94,9 @@ inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems
   if (name == "identity") return std::make_shared<OfflineIdentity>(Split::test);
   if (name == "GSM8K") return std::make_shared<GSM8K>(GSM8K::default_path("test"));
   if (name == "SpellingBee") return std::make_shared<SpellingBee>(read_word_list(default_word_list()), n, Split::test);
+  // nanochat's chat_eval: ARC's test splits, MMLU's "all" test.
+  if (name == "ARC-Easy" || name == "ARC-Challenge") return std::make_shared<ARC>(ARC::default_path(name, "Test"));
+  if (name == "MMLU") return std::make_shared<MMLU>(MMLU::default_path("test"));
   std::string known;
   for (const auto& k : known_task_names()) known += (known.empty() ? "" : ", ") + k;
   NANOCHAT_FAIL("chat_eval: task '", name, "' is unknown; known tasks: ", known);

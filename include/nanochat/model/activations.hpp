@@ -3,6 +3,11 @@
 // batch, sequence length and vocabulary in a single arena. The forward keeps what the backward
 // needs per layer; the backward's scratch is shared by all layers (one layer at a time).
 //
+// A step may run at a shorter sequence than planned (chat_sft pads each batch only to its
+// longest row): set_run_seq(t) lays the same buffers out for t positions inside the planned
+// memory, so the views are [B * t, .] and the ops, which take their sizes from the views, do
+// t positions' work. Every buffer shrinks with t, so any t <= seq() fits; nothing is allocated.
+//
 // The tensors that only Linear layers read — the normalised inputs of the attention projections,
 // the MLP and lm_head, and relu(h)^2 — are stored in the Config's element type: a bf16 Config's
 // matmuls round their operands to bf16 anyway, so their producers round once and the products are
@@ -15,6 +20,7 @@
 
 #include "nanochat/core/arena.hpp"
 #include "nanochat/core/config.hpp"
+#include "nanochat/core/error.hpp"
 
 namespace nanochat {
 
@@ -41,14 +47,26 @@ struct GptActivations {
   };
 
   GptActivations(B& backend, std::int64_t batch, std::int64_t seq, std::int64_t vocab)
-      : batch_(batch), seq_(seq), vocab_(vocab), arena_(backend, [&](Arena<B>& a) { layout(a); }) {}
+      : batch_(batch), seq_(seq), run_seq_(seq), vocab_(vocab), arena_(backend, [&](Arena<B>& a) { layout(a); }) {}
   GptActivations(const GptActivations&) = delete;
   GptActivations& operator=(const GptActivations&) = delete;
 
   std::int64_t batch() const { return batch_; }
+  // The planned sequence length, the longest a step can run.
   std::int64_t seq() const { return seq_; }
-  std::int64_t tokens() const { return batch_ * seq_; }
+  // The sequence length the views are laid out for now (the last step's).
+  std::int64_t run_seq() const { return run_seq_; }
+  std::int64_t tokens() const { return batch_ * run_seq_; }
   std::size_t bytes() const { return arena_.bytes(); }
+
+  // Lays the views out for steps of t positions, 1 <= t <= seq().
+  void set_run_seq(std::int64_t t) {
+    NANOCHAT_CHECK(t >= 1 && t <= seq_, "GptActivations: a step of ", t, " positions; the model is planned for 1 to ",
+                   seq_);
+    if (t == run_seq_) return;
+    run_seq_ = t;
+    arena_.relayout([&](Arena<B>& a) { layout(a); });
+  }
 
   View emb, rstd0;                            // wte rows, and their norm
   std::array<View, C::depth + 1> resid;       // resid[l] enters block l; resid[depth] leaves
@@ -67,7 +85,7 @@ struct GptActivations {
     const std::int64_t n = tokens(), c = C::model_dim, d = C::head_dim;
     auto take = [&](Shape s) { return a.template take<float>(s); };
     auto take_linear_input = [&](Shape s) { return a.template take<typename C::element_type>(s); };
-    const Shape q4{batch_, seq_, C::n_head, d}, kv4{batch_, seq_, C::n_kv_head, d};
+    const Shape q4{batch_, run_seq_, C::n_head, d}, kv4{batch_, run_seq_, C::n_kv_head, d};
     emb = take({n, c});
     rstd0 = take({n});
     for (View& r : resid) r = take({n, c});
@@ -81,7 +99,7 @@ struct GptActivations {
       l.rstd_k = take({n * C::n_kv_head});
       l.qn = take(q4);
       l.kn = take(kv4);
-      l.score_lse = take({batch_, C::n_head, seq_});
+      l.score_lse = take({batch_, C::n_head, run_seq_});
       l.y = take({n, c});
       l.mid = take({n, c});
       l.xn2 = take_linear_input({n, c});
@@ -103,7 +121,7 @@ struct GptActivations {
     dh = take({n, C::mlp_dim});
   }
 
-  std::int64_t batch_, seq_, vocab_;
+  std::int64_t batch_, seq_, run_seq_, vocab_;
   Arena<B> arena_;
 };
 

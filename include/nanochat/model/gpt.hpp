@@ -15,7 +15,9 @@
 // the softmax and the loss stay fp32 either way.
 //
 // All memory — weights, gradients, activations, scratch — is planned at construction; a step
-// allocates nothing. Gradients accumulate across backward calls until zero_grad().
+// allocates nothing. A step may be shorter than planned: ids [B, t] with t <= the planned
+// sequence run at t positions in the same memory (activations.hpp). Gradients accumulate across
+// backward calls until zero_grad().
 
 #include <cstdint>
 #include <type_traits>
@@ -37,7 +39,7 @@ class Gpt {
  public:
   using Ids = TensorView<const std::int32_t, B>;
 
-  // Sized for batches of `batch` rows of `seq_len` tokens; rotary tables cover 10 x seq_len
+  // Sized for batches of `batch` rows of up to `seq_len` tokens; rotary tables cover 10 x seq_len
   // positions, as nanochat's do.
   Gpt(B& backend, std::int64_t vocab_size, std::int64_t batch, std::int64_t seq_len)
       : backend_(&backend),
@@ -63,8 +65,11 @@ class Gpt {
     backend_->fill_zero(grads_.flat().data(), grads_.flat().bytes());
   }
 
-  // Soft-capped logits [B * T, V] for ids [B, T].
+  // Soft-capped logits [B * t, V] for ids [B, t], t at most the planned sequence length.
   TensorView<const float, B> forward(Ids ids) {
+    NANOCHAT_CHECK(ids.rank() == 2 && ids.size(1) >= 1 && ids.size(1) <= acts_.seq(), "Gpt: ids has shape ",
+                   ids.shape(), " but the model is planned for [", acts_.batch(), ", 1..", acts_.seq(), "]");
+    acts_.set_run_seq(ids.size(1));
     check_ids(ids, "ids");
     B& be = *backend_;
     auto& a = acts_;
@@ -96,6 +101,8 @@ class Gpt {
   // grads(); the same ids and targets must be passed. loss_scale = 1 / accumulation steps
   // averages micro-batches.
   void backward(Ids ids, Ids targets, float loss_scale = 1.0f) {
+    check_ids(ids, "ids");
+    check_ids(targets, "targets");
     const float per_token = reduction_ == LossReduction::sum ? loss_scale
                             : tokens_ > 0 ? loss_scale / static_cast<float>(tokens_)
                                           : 0.0f;
@@ -109,6 +116,8 @@ class Gpt {
   // forward_loss (its reduction aside), to grads(): a weight per token, [batch * seq], e.g. RL's
   // advantage of the token's row over the pass's valid targets.
   void backward(Ids ids, Ids targets, TensorView<const float, B> token_weights) {
+    check_ids(ids, "ids");
+    check_ids(targets, "targets");
     timed(StepSection::loss, [&] {
       cross_entropy_backward(*backend_, acts_.logits, acts_.lse, flat(targets), logit_softcap, token_weights);
     });
@@ -138,8 +147,9 @@ class Gpt {
   }
   static Ids flat(Ids ids) { return ids.reshape({ids.numel()}); }
 
+  // The shape of the step the activations are laid out for: the last forward's.
   void check_ids(const Ids& ids, const char* what) const {
-    check_shape(ids.shape(), Shape{acts_.batch(), acts_.seq()}, cat("Gpt: ", what));
+    check_shape(ids.shape(), Shape{acts_.batch(), acts_.run_seq()}, cat("Gpt: ", what));
   }
 
   void block_forward(int l) {

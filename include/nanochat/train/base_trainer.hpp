@@ -138,12 +138,13 @@ class BaseTrainer {
     const double flops_per_step = C::flops_per_token(tok_->vocab_size(), o_.max_seq_len) *
                                   static_cast<double>(o_.total_batch_size);
     print_header(n);
+    const std::string advice = cat(lower_the_learning_rates, o_.grad_clip > 0 ? " or --grad-clip" : " or enable --grad-clip");
 
     for (std::int64_t step = state_.step;; ++step) {
       const bool last = step >= n;  // >=, not ==: no start can skip past the end
       if (last || (o_.eval_every > 0 && step % o_.eval_every == 0)) {
         state_.val_bpb = validation_bpb();
-        stop_unless_finite(o_.checkpoint_dir, step, "the validation bits per byte", state_.val_bpb);
+        stop_unless_finite(o_.checkpoint_dir, step, "the validation bits per byte", state_.val_bpb, advice);
         state_.min_val_bpb = step == 0 || state_.min_val_bpb == 0.0 ? state_.val_bpb
                                                                     : std::min(state_.min_val_bpb, state_.val_bpb);
         std::fprintf(log_, "step %05lld | validation bpb: %.4f\n", static_cast<long long>(step), state_.val_bpb);
@@ -155,7 +156,7 @@ class BaseTrainer {
       state_.loader = train.state();
       // Never the step resumed from: its checkpoint is there, and a save would first remove it.
       if (step != o_.resume_from_step && (last || (step > 0 && o_.save_every > 0 && step % o_.save_every == 0))) {
-        stop_unless_saveable(*backend_, o_.checkpoint_dir, step, model_.weights(), optimizers_);
+        stop_unless_saveable(*backend_, o_.checkpoint_dir, step, model_.weights(), optimizers_, advice);
         save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, user_config_);
       }
       if (last) break;
@@ -167,12 +168,12 @@ class BaseTrainer {
         copy_from_host(*backend_, ids.view(), std::span<const std::int32_t>(inputs_host));
         copy_from_host(*backend_, targets.view(), std::span<const std::int32_t>(targets_host));
         loss = model_.forward_loss(ids.view(), targets.view());
-        stop_unless_finite(o_.checkpoint_dir, step, "the training loss", loss);
+        stop_unless_finite(o_.checkpoint_dir, step, "the training loss", loss, advice);
         model_.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(horizon_.grad_accum));
       }
       // The norm is computed (and logged) with clipping off too.
       const float norm = grad_norm(*backend_, model_.grads());
-      stop_unless_finite(o_.checkpoint_dir, step, "the gradient norm", norm);
+      stop_unless_finite(o_.checkpoint_dir, step, "the gradient norm", norm, advice);
       if (o_.grad_clip > 0) clip_grads(*backend_, model_.grads(), norm, o_.grad_clip);
       const LrSchedule schedule{n, o_.warmup_ratio, o_.warmdown_ratio, o_.final_lr_frac};
       const double lrm = schedule.multiplier(step);

@@ -30,11 +30,18 @@
 
 namespace nanochat {
 
+// Which validation number a stage measures, and so which meta field holds it (nanochat's
+// names): val_bpb (base_train, mid_train) or val_loss (chat_sft).
+enum class ValidationMetric { bits_per_byte, loss };
+
 // Everything besides weights and optimizer state that a resumed run needs to continue exactly.
 struct TrainState {
   std::int64_t step = 0;
   double val_bpb = 0.0, min_val_bpb = 0.0, smooth_train_loss = 0.0, total_training_time = 0.0;
-  double val_loss = 0.0;  // chat_sft's validation loss (its meta field); 0 for the bpb stages
+  double val_loss = 0.0;  // chat_sft's validation loss
+  ValidationMetric validation = ValidationMetric::bits_per_byte;
+  // chat_sft's multiple-choice accuracies under their meta names (mmlu_acc, arc_easy_acc), once measured.
+  std::map<std::string, double> accuracies;
   data::LoaderState loader;
   // The batch geometry the run was saved with; the loader's position means nothing under another.
   std::int64_t max_seq_len = 0, device_batch_size = 0, total_batch_size = 0;
@@ -160,8 +167,10 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
   using json::quote;
   using checkpoint_detail::number;
   std::string meta = "{\n  \"step\": " + std::to_string(state.step) + ",\n  \"save_id\": " + quote(save_id) +
-                     ",\n  \"val_bpb\": " + number(state.val_bpb) +
-                     ",\n  \"val_loss\": " + number(state.val_loss) + ",\n  \"model_config\": {";
+                     (state.validation == ValidationMetric::bits_per_byte ? ",\n  \"val_bpb\": " + number(state.val_bpb)
+                                                                           : ",\n  \"val_loss\": " + number(state.val_loss));
+  for (const auto& [name, accuracy] : state.accuracies) meta += ",\n  " + quote(name) + ": " + number(accuracy);
+  meta += ",\n  \"model_config\": {";
   bool first = true;
   for (const auto& [k, v] : model_config_metadata<C>(weights.vocab_size(), state.max_seq_len)) {
     meta += (first ? "" : ", ") + quote(k) + ": " + v;
@@ -217,9 +226,19 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   NANOCHAT_CHECK(meta.find("save_id") != nullptr, meta_path.string(), ": has no save_id (written by an older "
                  "version?), so nothing tells whether the model and optimizer files beside it are of the same save");
   const std::string& save_id = member(meta, "save_id").string(cat(meta_path.string(), ": save_id"));
-  state.val_bpb = field(meta, "val_bpb");
-  // Absent from checkpoints written before the chat stages had it.
+  // The stage's validation metric (older chat_sft checkpoints have both fields, val_bpb 0).
+  NANOCHAT_CHECK(meta.find("val_bpb") != nullptr || meta.find("val_loss") != nullptr, meta_path.string(),
+                 ": missing field val_bpb (or chat_sft's val_loss)");
+  if (meta.find("val_bpb") != nullptr) state.val_bpb = field(meta, "val_bpb");
   if (meta.find("val_loss") != nullptr) state.val_loss = field(meta, "val_loss");
+  state.validation = meta.find("val_bpb") != nullptr ? ValidationMetric::bits_per_byte : ValidationMetric::loss;
+  for (const auto& [key, value] : meta.object(meta_path.string())) {
+    if (!key.ends_with("_acc")) continue;
+    const double accuracy = value.number(cat(meta_path.string(), ": ", key));
+    NANOCHAT_CHECK(accuracy >= 0 && accuracy <= 1, meta_path.string(), ": ", key, " is ", accuracy,
+                   ", not an accuracy from 0 to 1");
+    state.accuracies[key] = accuracy;
+  }
   state.max_seq_len = static_cast<std::int64_t>(count(meta, "max_seq_len"));
   state.device_batch_size = static_cast<std::int64_t>(count(meta, "device_batch_size"));
   state.total_batch_size = static_cast<std::int64_t>(count(meta, "total_batch_size"));

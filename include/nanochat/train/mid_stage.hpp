@@ -35,6 +35,7 @@ struct MidStage {
   using Loader = MidLoader;
   static constexpr const char* name = "mid_train";
   static constexpr const char* total_flag = "--total-batch-size";
+  static constexpr ValidationMetric validation_metric = ValidationMetric::bits_per_byte;
 
   static std::int64_t grad_accum(const Options& o) {
     NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.total_batch_size > 0,

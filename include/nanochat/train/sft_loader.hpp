@@ -5,11 +5,10 @@
 // reads but does not produce those tokens), and the rest of the row is padding: input
 // <|assistant_end|>, target -1.
 //
-// nanochat pads each batch to its longest conversation minus one; here every batch is padded to
-// the model's fixed width T (our Gpt's shapes are planned at construction). Attention is causal
-// and padded targets are ignored, so the loss and its gradient are the same; the padding only
-// costs compute. Conversations are rendered to at most min(2048, T + 1) tokens, nanochat's 2048
-// when T >= 2047.
+// As nanochat's collate, each batch is as wide as its longest conversation minus one, at most
+// T = seq_len: conversations are rendered to at most min(2048, T + 1) tokens (nanochat's 2048
+// when T >= 2047). The model, planned for T, runs such a batch at its own width (model/gpt.hpp),
+// so short conversations cost what they hold, not T positions each.
 //
 // The position, in data::LoaderState's terms (one shard whose groups are conversations): epoch
 // and group = the next conversation to read; offset is always 0.
@@ -68,8 +67,9 @@ class SftLoader {
     NANOCHAT_CHECK(position_.offset == 0, "SftLoader: a saved position has offset 0, not ", position_.offset);
   }
 
-  // Fills inputs and targets [B, T] (last_supervised() counts the targets not ignored). Returns
-  // false: SFT's horizon is counted in steps and the loader repeats the task, so no batch ends it.
+  // Fills inputs and targets [B, width], width = the longest row's tokens minus one (<= T);
+  // last_supervised() counts the targets not ignored. Returns false: SFT's horizon is counted in
+  // steps and the loader repeats the task, so no batch ends it.
   bool next(std::vector<std::int32_t>& inputs, std::vector<std::int32_t>& targets) {
     rows_.clear();
     const std::size_t limit = std::min(o_.max_render_tokens, o_.seq_len + 1);
@@ -81,7 +81,9 @@ class SftLoader {
         ++position_.epoch;
       }
     }
-    last_supervised_ = collate_sft_rows(rows_, pad_id_, o_.seq_len, inputs, targets);
+    std::size_t width = 1;
+    for (const auto& row : rows_) width = std::max(width, row.ids.size() - 1);
+    last_supervised_ = collate_sft_rows(rows_, pad_id_, width, inputs, targets);
     return false;
   }
 

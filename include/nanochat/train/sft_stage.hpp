@@ -4,16 +4,22 @@
 // target_examples_per_step / B, num_iterations = floor(rows / target_examples_per_step) x
 // num_epochs unless given, the run stopping at step num_iterations - 1 (nanochat's loop breaks
 // there, so it makes num_iterations - 1 updates), lrm = 1 - step / num_iterations, Muon momentum
-// 0.95, validation loss = the mean of eval_steps batch losses, and nanochat's log line.
+// 0.95, validation loss = the mean of eval_steps batch losses, and nanochat's log line. Every
+// eval_metrics_every steps (step > 0) and at the end, the multiple-choice accuracies (MMLU,
+// ARC-Easy: eval/categorical_eval.hpp) on the first eval_metrics_max_problems problems, when
+// their datasets are there.
 
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nanochat/core/limits.hpp"
+#include "nanochat/core/upload_rows.hpp"
+#include "nanochat/eval/categorical_eval.hpp"
 #include "nanochat/train/checkpoint.hpp"
 #include "nanochat/train/sft_loader.hpp"
 #include "nanochat/train/stage_trainer.hpp"
@@ -29,6 +35,11 @@ struct SftOptions : StageOptions {
   std::int64_t target_examples_per_step = 32;
   std::int64_t num_epochs = 1;
   std::int64_t eval_steps = 100;  // validation batches per evaluation
+  std::int64_t eval_metrics_every = 200;  // -1: only at the end
+  std::int64_t eval_metrics_max_problems = 1024;  // per task; 0: all
+  // The tasks of those accuracies under their meta names (nanochat's mmlu_acc, arc_easy_acc);
+  // empty when their datasets are absent.
+  std::vector<std::pair<std::string, tasks::TaskPtr>> metric_tasks;
 };
 
 struct SftStage {
@@ -36,6 +47,7 @@ struct SftStage {
   using Loader = SftLoader;
   static constexpr const char* name = "chat_sft";
   static constexpr const char* total_flag = "--target-examples-per-step";
+  static constexpr ValidationMetric validation_metric = ValidationMetric::loss;
 
   static std::int64_t grad_accum(const Options& o) {
     NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.target_examples_per_step > 0,
@@ -76,13 +88,37 @@ struct SftStage {
     const std::int64_t steps = std::max<std::int64_t>(1, o.eval_steps);
     for (std::int64_t s = 0; s < steps; ++s) {
       val.next(x, y);
-      copy_from_host(backend, ids.view(), std::span<const std::int32_t>(x));
-      copy_from_host(backend, targets.view(), std::span<const std::int32_t>(y));
-      sum += model.forward_loss(ids.view(), targets.view());
+      sum += model.forward_loss(upload_rows(backend, ids, std::span<const std::int32_t>(x), a.batch()),
+                                upload_rows(backend, targets, std::span<const std::int32_t>(y), a.batch()));
     }
     state.val_loss = sum / static_cast<double>(steps);
   }
   static double validation_value(const TrainState& s) { return s.val_loss; }
+
+  static bool metrics_due(std::int64_t step, bool last, const Options& o) {
+    return !o.metric_tasks.empty() && (last || (step > 0 && o.eval_metrics_every > 0 && step % o.eval_metrics_every == 0));
+  }
+  // The accuracies into state.accuracies, and nanochat's line "Step S | mmlu_acc: .., arc_easy_acc: ..".
+  template <Config C, Backend Be>
+  static void evaluate_metrics(Be& backend, Gpt<C, Be>& model, const tokenizer::Tokenizer& tok, const Options& o,
+                               std::int64_t step, TrainState& state, std::FILE* log, std::ostream& out) {
+    std::string line, cropped;
+    out << "{\"step\": " << step;
+    for (const auto& [metric, task] : o.metric_tasks) {
+      const eval::CategoricalAccuracy r =
+          eval::evaluate_categorical(backend, model, tok, *task, static_cast<std::size_t>(o.eval_metrics_max_problems));
+      state.accuracies[metric] = r.accuracy.accuracy();
+      char accuracy[32];
+      std::snprintf(accuracy, sizeof accuracy, "%.6f", r.accuracy.accuracy());
+      line += cat(line.empty() ? "" : ", ", metric, ": ", accuracy);
+      if (r.cropped > 0) cropped += cat(" (", metric, ": ", r.cropped, " prompts cut to their last ",
+                                        model.activations().seq(), " tokens)");
+      out << ", \"" << metric << "\": " << r.accuracy.accuracy();
+    }
+    out << "}\n";
+    std::fprintf(log, "Step %05lld | %s%s\n", static_cast<long long>(step), line.c_str(), cropped.c_str());
+    std::fflush(log);
+  }
 
   static void print_header(std::FILE* log, const std::string& model, const Options& o, std::int64_t accum,
                            const std::optional<std::int64_t>& final, std::size_t rows) {

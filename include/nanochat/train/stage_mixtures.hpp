@@ -6,9 +6,13 @@
 // needs no download. Their validation sets are the tasks' held-out splits.
 
 #include <cstddef>
+#include <cstdio>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "nanochat/eval/chat_eval.hpp"
 #include "nanochat/tasks/arc.hpp"
 #include "nanochat/tasks/custom_json.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
@@ -60,6 +64,27 @@ inline StageData chat_sft_data() {
               std::make_shared<SimpleSpelling>(words, 300, Split::train),
               std::make_shared<SpellingBee>(words, 300, Split::train)}),
           std::make_shared<SmolTalk>(SmolTalk::default_path("test"))};
+}
+
+// chat_sft's multiple-choice metrics, nanochat's MMLU and ARC-Easy test splits under their meta
+// names; a task whose dataset is absent is left out, with one line on `log` naming what is
+// missing (an offline run has none of them).
+inline std::vector<std::pair<std::string, tasks::TaskPtr>> sft_metric_tasks(std::FILE* log) {
+  std::vector<std::pair<std::string, tasks::TaskPtr>> out;
+  std::string missing;
+  for (const auto& [metric, task] : {std::pair{"mmlu_acc", "MMLU"}, std::pair{"arc_easy_acc", "ARC-Easy"}}) {
+    try {
+      out.emplace_back(metric, eval::make_eval_task(task, 0));
+    } catch (const Error& e) {
+      missing += cat(missing.empty() ? "" : "; ", e.what());
+    }
+  }
+  if (!missing.empty()) {
+    std::fprintf(log, "chat_sft: skipping the multiple-choice accuracies (--eval-metrics-every) without their "
+                 "dataset: %s\n", missing.c_str());
+    std::fflush(log);
+  }
+  return out;
 }
 
 // make() (mid_train_data, chat_sft_data), or its error saying also how to train without the

@@ -14,10 +14,14 @@
 //
 // A Stage provides:
 //   using Options (derived from StageOptions); using Loader (next(inputs, targets) -> epoch
-//   ended, state()); static constexpr name, total_flag;
-//   grad_accum(o), total(o) (the step's batch in its unit), final_step(o, train size)
-//   (optional: the step at which the run ends), progress(step, final, loader) (0..1 after step),
-//   lr_multiplier(step, final, progress), muon_momentum(step), validate(...), the log lines.
+//   ended, state()); static constexpr name, total_flag, validation_metric (which meta field
+//   holds its validation number); grad_accum(o), total(o) (the
+//   step's batch in its unit), final_step(o, train size) (optional: the step at which the run
+//   ends), progress(step, final, loader) (0..1 after step), lr_multiplier(step, final,
+//   progress), muon_momentum(step), validate(...), the log lines; and optionally
+//   metrics_due(step, last, o) with evaluate_metrics(...): evaluations on their own schedule
+//   (chat_sft's multiple-choice accuracies), run after the validation and before the save.
+//   A loader's batches may be narrower than T (SFT's): the model runs each at its width.
 
 #include <chrono>
 #include <cmath>
@@ -27,10 +31,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nanochat/core/limits.hpp"
 #include "nanochat/core/safetensors.hpp"
+#include "nanochat/core/upload_rows.hpp"
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/optim/nanochat_optimizers.hpp"
@@ -42,6 +48,10 @@
 #include "nanochat/train/progress_bar.hpp"
 
 namespace nanochat {
+
+// The chat stages have no gradient clipping (nanochat's) but --init-lr-frac.
+inline constexpr std::string_view chat_stage_advice =
+    "lower --init-lr-frac or the learning rates (--matrix-lr, --embedding-lr, --unembedding-lr)";
 
 // What every chat stage's loop takes (nanochat's knobs of the same names).
 struct StageOptions {
@@ -59,7 +69,7 @@ struct StageStep {
   std::int64_t step;
   std::optional<std::int64_t> final_step;
   double progress, loss, smooth_loss, lrm, dt, total_time;
-  std::int64_t tokens, supervised;  // tokens read; targets not ignored
+  std::int64_t tokens, supervised;  // positions the model ran (padding included); targets not ignored
 };
 
 template <Config C, Backend B, class Stage>
@@ -89,6 +99,7 @@ class StageTrainer {
     }
     set_batch_geometry(state_, o_.resume_from_step, o_.checkpoint_dir,
                        {o_.max_seq_len, o_.device_batch_size, Stage::total(o_)}, Stage::total_flag);
+    state_.validation = Stage::validation_metric;
   }
 
   Gpt<C, B>& model() { return model_; }
@@ -105,8 +116,13 @@ class StageTrainer {
                  o_.resume_from_step >= 0 ? std::optional(state_.loader) : std::nullopt);
     const auto& a = model_.activations();
     Tensor<std::int32_t, B> ids(*backend_, {a.batch(), a.seq()}), targets(*backend_, {a.batch(), a.seq()});
+    // A batch is at most B x T (SFT's may be narrower); reserved once, so no step allocates.
     std::vector<std::vector<std::int32_t>> inputs_host(static_cast<std::size_t>(grad_accum_)),
         targets_host(static_cast<std::size_t>(grad_accum_));
+    for (std::size_t m = 0; m < inputs_host.size(); ++m) {
+      inputs_host[m].reserve(static_cast<std::size_t>(a.batch() * a.seq()));
+      targets_host[m].reserve(static_cast<std::size_t>(a.batch() * a.seq()));
+    }
     Stage::print_header(log_, C::name(), o_, grad_accum_, final_step_, train_->size());
     const auto run_start = std::chrono::steady_clock::now();
     const std::int64_t first_step = state_.step;
@@ -118,25 +134,32 @@ class StageTrainer {
         last = train.next(inputs_host[m], targets_host[m]);
       }
       if (last || (o_.eval_every > 0 && step % o_.eval_every == 0)) validate(step, metrics);
+      if constexpr (requires { Stage::metrics_due(step, last, o_); }) {
+        if (Stage::metrics_due(step, last, o_)) {
+          Stage::evaluate_metrics(*backend_, model_, *tok_, o_, step, state_, log_, metrics.line());
+          metrics.line() << std::flush;
+        }
+      }
       state_.step = step;
       state_.loader = before;
       // Never the step resumed from: its checkpoint is there, and a save would first remove it.
       if (step != o_.resume_from_step && (last || (step > 0 && o_.save_every > 0 && step % o_.save_every == 0))) {
-        stop_unless_saveable(*backend_, o_.checkpoint_dir, step, model_.weights(), optimizers_);
+        stop_unless_saveable(*backend_, o_.checkpoint_dir, step, model_.weights(), optimizers_, chat_stage_advice);
         save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, user_config_);
       }
       if (last) break;
 
       const auto t0 = std::chrono::steady_clock::now();
       float loss = 0.0f;
-      std::int64_t supervised = 0;
+      std::int64_t supervised = 0, tokens = 0;
       for (std::size_t m = 0; m < inputs_host.size(); ++m) {
-        copy_from_host(*backend_, ids.view(), std::span<const std::int32_t>(inputs_host[m]));
-        copy_from_host(*backend_, targets.view(), std::span<const std::int32_t>(targets_host[m]));
-        loss = model_.forward_loss(ids.view(), targets.view());
-        stop_unless_finite(o_.checkpoint_dir, step, "the training loss", loss);
-        model_.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(grad_accum_));
+        const auto x = upload_rows(*backend_, ids, std::span<const std::int32_t>(inputs_host[m]), a.batch());
+        const auto y = upload_rows(*backend_, targets, std::span<const std::int32_t>(targets_host[m]), a.batch());
+        loss = model_.forward_loss(x, y);
+        stop_unless_finite(o_.checkpoint_dir, step, "the training loss", loss, chat_stage_advice);
+        model_.backward(x, y, 1.0f / static_cast<float>(grad_accum_));
         for (const std::int32_t t : targets_host[m]) supervised += t != ignore_index;
+        tokens += x.numel();
       }
       const double progress = Stage::progress(step, final_step_, train);
       const double lrm = Stage::lr_multiplier(step, final_step_, progress);
@@ -148,8 +171,8 @@ class StageTrainer {
       state_.smooth_train_loss = 0.9 * state_.smooth_train_loss + 0.1 * loss;
       const double debiased = state_.smooth_train_loss / (1.0 - std::pow(0.9, static_cast<double>(step + 1)));
       if (step > 10) state_.total_training_time += dt;
-      const StageStep s{step, final_step_, progress, loss, debiased, lrm, dt, state_.total_training_time,
-                        grad_accum_ * o_.device_batch_size * o_.max_seq_len, supervised};
+      const StageStep s{step, final_step_, progress, loss, debiased, lrm, dt, state_.total_training_time, tokens,
+                        supervised};
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       const double done = static_cast<double>(step + 1 - first_step);
       const double steps = static_cast<double>(step + 1);
@@ -170,7 +193,8 @@ class StageTrainer {
   void validate(std::int64_t step, MetricsFile& metrics) {
     Loader val(*tok_, val_, loader_options());
     Stage::validate(*backend_, model_, val, o_, token_bytes_, state_);
-    stop_unless_finite(o_.checkpoint_dir, step, "the validation metric", Stage::validation_value(state_));
+    stop_unless_finite(o_.checkpoint_dir, step, "the validation metric", Stage::validation_value(state_),
+                       chat_stage_advice);
     Stage::print_validation(log_, step, state_);
     Stage::write_validation(metrics.line(), step, state_);
     metrics.line() << std::flush;
