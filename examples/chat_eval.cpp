@@ -2,7 +2,8 @@
 // checkpoint as chat_cli finds it (-i base|mid|sft|rl, --model-tag, --step, or a file), answers
 // up to --max-problems held-out problems of each task in -a with the Engine (greedy by default,
 // calculator tool on), scores each reply with the task's scorer, prints the accuracy per task and
-// writes them as JSON (--out, default <base>/chat_eval/<source>.json).
+// writes them as JSON (--out, default <base>/chat_eval/<source>.json); --verbose prints every
+// problem with its reply.
 
 #include <cstdio>
 #include <iostream>
@@ -30,6 +31,7 @@ struct Options {
   std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42;
   float temperature = 0.0f;
   int top_k = 50;
+  bool verbose = false;
 };
 
 std::vector<std::string> split_tasks(const std::string& list) {
@@ -59,6 +61,7 @@ int run(const Options& opt) {
   options.max_problems = static_cast<std::size_t>(opt.max_problems);
   options.max_new_tokens = opt.max_new_tokens;
   options.sampling = {opt.temperature, opt.top_k, static_cast<std::uint64_t>(opt.seed)};
+  if (opt.verbose) options.transcript = stdout;
   std::vector<eval::TaskAccuracy> results;
   engine::with_checkpoint_config(
       file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
@@ -104,7 +107,8 @@ int main(int argc, char** argv) {
       .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
       .add("seed", opt.seed, "sampling seed")
       .add("out", opt.out, "results JSON (default: <base>/chat_eval/<source>.json)")
-      .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32", 'd');
+      .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32", 'd')
+      .add("verbose", opt.verbose, "print each problem, the reply and whether it is right", 'v');
   try {
     if (!flags.parse(argc, argv)) return 0;
     return run(opt);
