@@ -4,7 +4,8 @@
 // Engine (greedy by default, calculator tool on) and scored by the task's scorer; a categorical
 // task's (ARC-Easy, ARC-Challenge, MMLU) are scored from the letters' logits, -b problems per
 // forward (eval/categorical_eval.hpp). Prints the accuracy per task and writes them as JSON
-// (--out, default <base>/chat_eval/<source>.json).
+// (--out, default <base>/chat_eval/<source>.json);
+// --verbose prints every generative problem with its reply.
 
 #include <cstdio>
 #include <iostream>
@@ -34,6 +35,7 @@ struct Options {
   std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42, batch_size = 8;
   float temperature = 0.0f;
   int top_k = 50;
+  bool verbose = false;
 };
 
 std::vector<std::string> split_tasks(const std::string& list) {
@@ -63,6 +65,7 @@ int run(const Options& opt) {
   options.max_problems = static_cast<std::size_t>(opt.max_problems);
   options.max_new_tokens = opt.max_new_tokens;
   options.sampling = {opt.temperature, opt.top_k, static_cast<std::uint64_t>(opt.seed)};
+  if (opt.verbose) options.transcript = stdout;
   std::vector<eval::TaskAccuracy> results;
   engine::with_checkpoint_config(
       file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
@@ -125,7 +128,8 @@ int main(int argc, char** argv) {
       .add("out", opt.out, "results JSON (default: <base>/chat_eval/<source>.json)")
       .add("batch-size", opt.batch_size, "problems per forward of a categorical task", {1, max_batch_rows}, 'b')
       .add("dtype", opt.dtype, "generative: weights in bfloat16 (rounded once at load) or float32; categorical: the "
-                               "matmuls' compute type", 'd');
+                               "matmuls' compute type", 'd')
+      .add("verbose", opt.verbose, "print each generative problem, the reply and whether it is right", 'v');
   try {
     if (!flags.parse(argc, argv)) return 0;
     return run(opt);

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""Draws a training run's curves from base_train's metrics.jsonl as an SVG (standard library only).
+"""Draws a training run's curves from its metrics.jsonl as an SVG (standard library only).
 
 Usage: python3 examples/plot_metrics.py BASE/base_checkpoints/d4/metrics.jsonl -o curve.svg
-Plots the validation bits per byte (left axis) and the smoothed training loss (right axis)
-against the step.
+       python3 examples/plot_metrics.py BASE/chatsft_checkpoints/d4/metrics.jsonl -o sft.svg --title "chat_sft d4"
+Plots the validation metric (left axis, blue, with a dot per evaluation) and the training loss
+(right axis, orange) against the step. It reads each stage's keys: base_train and mid_train
+write "val_bpb" and a smoothed "loss", chat_sft "val_loss" and a per-step "train_loss", which
+is drawn smoothed the same way (an EMA of 0.9, debiased) so the curves compare.
 """
 import argparse
 import json
 import sys
 
 W, H, PAD = 640, 360, 56
+VALIDATION_KEYS = {"val_bpb": "val bpb", "val_loss": "val loss"}
+TRAIN_KEYS = {"loss": "train loss", "train_loss": "train loss (EMA 0.9)"}
 
 
 def scale(values, lo_px, hi_px):
@@ -23,37 +28,73 @@ def polyline(points, color):
         f"{x:.1f},{y:.1f}" for x, y in points) + '"/>'
 
 
+def smoothed(values):
+    """base_train's debiased EMA of the training loss."""
+    out, ema = [], 0.0
+    for i, v in enumerate(values):
+        ema = 0.9 * ema + 0.1 * v
+        out.append(ema / (1 - 0.9 ** (i + 1)))
+    return out
+
+
+def read_rows(path):
+    rows = []
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+    except OSError as e:
+        sys.exit(f"{path}: cannot read ({e.strerror})")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            sys.exit(f"{path}:{n}: not a JSON line ({e})")
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("metrics")
     ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--title", default="", help="a line above the plot, e.g. the stage and the command")
     args = ap.parse_args()
-    evals, steps = [], []
-    with open(args.metrics) as f:
-        for line in f:
-            row = json.loads(line)
-            (evals if "val_bpb" in row else steps).append(row)
-    if not evals:
-        sys.exit(f"{args.metrics}: no val_bpb lines")
+    rows = read_rows(args.metrics)
+    val_key = next((k for k in VALIDATION_KEYS if any(k in r for r in rows)), None)
+    if val_key is None:
+        sys.exit(f"{args.metrics}: no {' or '.join(VALIDATION_KEYS)} lines")
+    train_key = next((k for k in TRAIN_KEYS if any(k in r for r in rows)), None)
+    evals = [r for r in rows if val_key in r]
+    steps = [r for r in rows if train_key and train_key in r]
+    train = [r[train_key] for r in steps]
+    if train_key == "train_loss":
+        train = smoothed(train)
     last = max(r["step"] for r in evals + steps) or 1
     x = lambda s: PAD + s / last * (W - 2 * PAD)  # noqa: E731
-    y_bpb, bpb_lo, bpb_hi = scale([r["val_bpb"] for r in evals], H - PAD, PAD)
+    y_val, val_lo, val_hi = scale([r[val_key] for r in evals], H - PAD, PAD)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
              f'<rect width="{W}" height="{H}" fill="white"/>',
              f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="black"/>',
              f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{H - PAD}" stroke="black"/>',
              f'<text x="{W / 2}" y="{H - 16}" text-anchor="middle">step (0 to {last})</text>',
-             f'<text x="{PAD}" y="{PAD - 10}" fill="#1f77b4">val bpb {bpb_hi:.3f} (top) to {bpb_lo:.3f}</text>',
-             polyline([(x(r["step"]), y_bpb(r["val_bpb"])) for r in evals], "#1f77b4")]
-    parts += [f'<circle cx="{x(r["step"]):.1f}" cy="{y_bpb(r["val_bpb"]):.1f}" r="3" fill="#1f77b4"/>' for r in evals]
+             f'<text x="{PAD}" y="{PAD - 10}" fill="#1f77b4">{VALIDATION_KEYS[val_key]} {val_hi:.3f} (top) to {val_lo:.3f}</text>',
+             polyline([(x(r["step"]), y_val(r[val_key])) for r in evals], "#1f77b4")]
+    if args.title:
+        parts.insert(2, f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="13">{escape(args.title)}</text>')
+    parts += [f'<circle cx="{x(r["step"]):.1f}" cy="{y_val(r[val_key]):.1f}" r="3" fill="#1f77b4"/>' for r in evals]
     if steps:
-        y_loss, loss_lo, loss_hi = scale([r["loss"] for r in steps], H - PAD, PAD)
-        parts += [polyline([(x(r["step"]), y_loss(r["loss"])) for r in steps], "#ff7f0e"),
+        y_loss, loss_lo, loss_hi = scale(train, H - PAD, PAD)
+        parts += [polyline([(x(r["step"]), y_loss(v)) for r, v in zip(steps, train)], "#ff7f0e"),
                   f'<text x="{W - PAD}" y="{PAD - 10}" fill="#ff7f0e" text-anchor="end">'
-                  f'train loss {loss_hi:.2f} (top) to {loss_lo:.2f}</text>']
+                  f'{TRAIN_KEYS[train_key]} {loss_hi:.2f} (top) to {loss_lo:.2f}</text>']
     parts.append("</svg>")
     with open(args.out, "w") as f:
         f.write("\n".join(parts) + "\n")
+
+
+def escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 if __name__ == "__main__":

@@ -111,6 +111,17 @@ TEST_CASE("chat_eval: a scripted reply scores exactly the problems whose answer 
   const eval::TaskAccuracy two = eval::evaluate_generative(engine, tok, task, options);
   CHECK(two.total == 2);
   CHECK(two.correct == 1);
+  // The transcript: a line per problem with its question, reply (newlines as \n) and verdict.
+  std::FILE* transcript = std::tmpfile();
+  REQUIRE(transcript != nullptr);
+  options.transcript = transcript;
+  eval::evaluate_generative(engine, tok, task, options);
+  options.transcript = nullptr;
+  std::rewind(transcript);
+  std::string lines(256, '\0');
+  lines.resize(std::fread(lines.data(), 1, lines.size(), transcript));
+  std::fclose(transcript);
+  CHECK(lines == "FixedAnswers 0 right: question 0 => The answer.\\n#### 7\nFixedAnswers 1 wrong: question 1 => The answer.\\n#### 7\n");
   // The reply is cut at --max-new-tokens: "The answer.\n#" states no answer.
   options.max_problems = 0;
   options.max_new_tokens = 13;
@@ -226,6 +237,9 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
     CHECK(task->name().find("(test)") != std::string::npos);
   }
   CHECK(eval::make_eval_task("letter-count", 0)->size() == 1000);  // "all" of a generated task
+  const auto identity = eval::make_eval_task("identity", 200);  // every held-out question, 200 of them or more
+  CHECK(identity->size() >= 200);
+  CHECK(identity->name() == "OfflineIdentity(test)");
   const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
   eval::write_results(path, "sft", {{"A", 3, 4}, {"B", 0, 2}});
   std::stringstream text;

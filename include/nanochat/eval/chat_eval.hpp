@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "nanochat/core/atomic_file.hpp"
@@ -35,6 +37,7 @@ struct ChatEvalOptions {
   std::size_t max_problems = 200;  // 0: every problem of the task
   std::int64_t max_new_tokens = 128;
   engine::SamplingOptions sampling{0.0f, 50, 42};  // greedy, as nanochat's chat_eval
+  std::FILE* transcript = nullptr;  // where given: each problem's question, reply and verdict
 };
 
 struct TaskAccuracy {
@@ -59,6 +62,23 @@ std::string complete(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok,
   return tok.decode(reply);
 }
 
+// One line per problem, to see what a model gets wrong: "<task> <i> right|wrong: <last user
+// message> => <reply>",
+// newlines shown as \n so each problem stays on its line.
+inline void write_transcript_line(std::FILE* out, const tasks::Task& task, std::size_t index, const tasks::Example& example,
+                                  std::string_view reply, bool right) {
+  const auto one_line = [](std::string_view text) {
+    std::string line;
+    for (char c : text) line += c == '\n' ? std::string("\\n") : std::string(1, c);
+    return line;
+  };
+  std::string question;
+  for (const tokenizer::Message& m : example.conversation.messages)
+    if (m.role == "user" && std::holds_alternative<std::string>(m.content)) question = std::get<std::string>(m.content);
+  std::fprintf(out, "%s %zu %s: %s => %s\n", task.name().c_str(), index, right ? "right" : "wrong",
+               one_line(question).c_str(), one_line(reply).c_str());
+}
+
 // Accuracy over the first min(max_problems, size) problems of a generative task with a scorer.
 template <engine::CachedModel M>
 TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const tasks::Task& task,
@@ -70,7 +90,10 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
   TaskAccuracy out{task.name(), 0, n};
   for (std::size_t i = 0; i < n; ++i) {
     const tasks::Example example = task.example(i);
-    if (task.evaluate(example, complete(engine, tok, example, options))) ++out.correct;
+    const std::string reply = complete(engine, tok, example, options);
+    const bool right = task.evaluate(example, reply);
+    out.correct += right ? 1 : 0;
+    if (options.transcript) write_transcript_line(options.transcript, task, i, example, reply, right);
   }
   return out;
 }
