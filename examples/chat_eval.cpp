@@ -5,7 +5,9 @@
 // task's (ARC-Easy, ARC-Challenge, MMLU) are scored from the letters' logits, -b problems per
 // forward (eval/categorical_eval.hpp). Prints the accuracy per task and writes them as JSON
 // (--out, default <base>/chat_eval/<source>.json);
-// --verbose prints every generative problem with its reply.
+// --verbose prints every generative problem with its reply. With -n N samples per problem
+// (nanochat's -n; sampled, so give a temperature) a generative problem passes when any reply is
+// correct, and pass@1..N are printed too.
 
 #include <cstdio>
 #include <iostream>
@@ -32,7 +34,8 @@ namespace {
 struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, tasks = "arithmetic|letter-count|spelling|identity",
                           out, dtype = "bfloat16";
-  std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42, batch_size = 8;
+  std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42, batch_size = 8, num_samples = 1;
+  int arithmetic_digits = 3;
   float temperature = 0.0f;
   int top_k = 50;
   bool verbose = false;
@@ -52,7 +55,7 @@ std::vector<std::string> split_tasks(const std::string& list) {
 int run(const Options& opt) {
   // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
   std::vector<tasks::TaskPtr> tasks;
-  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems)));
+  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.arithmetic_digits));
   const std::filesystem::path path = !opt.checkpoint.empty()
                                          ? std::filesystem::path(opt.checkpoint)
                                          : engine::find_checkpoint(data::base_dir(), opt.source, opt.model_tag, opt.step);
@@ -64,6 +67,7 @@ int run(const Options& opt) {
   eval::ChatEvalOptions options;
   options.max_problems = static_cast<std::size_t>(opt.max_problems);
   options.max_new_tokens = opt.max_new_tokens;
+  options.num_samples = opt.num_samples;
   options.sampling = {opt.temperature, opt.top_k, static_cast<std::uint64_t>(opt.seed)};
   if (opt.verbose) options.transcript = stdout;
   std::vector<eval::TaskAccuracy> results;
@@ -76,7 +80,7 @@ int run(const Options& opt) {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);
           load_weights(cpu, weights, f);
-          GptDecoder<C, Cpu, W> decoder(cpu, weights, 1, 10 * seq_len);
+          GptDecoder<C, Cpu, W> decoder(cpu, weights, opt.num_samples, 10 * seq_len);
           engine::Engine engine(decoder, tok);
           for (const auto& task : tasks) {
             if (task->eval_type() == tasks::EvalType::categorical) {
@@ -93,6 +97,12 @@ int run(const Options& opt) {
             }
             const auto& r = results.back();
             std::printf("%s accuracy: %.2f%% (%zu/%zu)\n", r.task.c_str(), 100.0 * r.accuracy(), r.correct, r.total);
+            if (r.pass_at_k.size() > 1) {
+              std::printf("%s", r.task.c_str());
+              for (std::size_t k = 0; k < r.pass_at_k.size(); ++k)
+                std::printf("%s pass@%zu: %.2f%%", k ? "," : "", k + 1, 100.0 * r.pass_at_k[k]);
+              std::printf("\n");
+            }
             std::fflush(stdout);
           }
           return 0;
@@ -122,6 +132,9 @@ int main(int argc, char** argv) {
                                "ARC-Easy, ARC-Challenge, MMLU", 'a')
       .add("max-problems", opt.max_problems, "problems per task (0: all; 1000 of a generated task)", {0, max_count}, 'x')
       .add("max-new-tokens", opt.max_new_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
+      .add("num-samples", opt.num_samples, "replies per problem: pass@1..N (a problem passes if any is right)",
+           {1, max_batch_rows}, 'n')
+      .add("arithmetic-digits", opt.arithmetic_digits, "operand digits of the arithmetic task (1..N each)", {1, 9})
       .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
       .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
       .add("seed", opt.seed, "sampling seed")

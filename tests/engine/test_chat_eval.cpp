@@ -1,8 +1,9 @@
 // chat_eval: a scripted model whose replies are known gives exactly the accuracy its replies
-// earn under each task's scorer, the calculator's output is part of the scored reply, unknown
-// task names are refused, and the chat_eval program end to end (a tiny random checkpoint; its
-// accuracy printed and written) with its refusals of bad flags and a missing checkpoint; the
-// categorical evaluation equals a hand computation from the model's logits.
+// earn under each task's scorer (and pass@k over several samples), the calculator's output is
+// part of the scored reply, unknown task names are refused, and the chat_eval program end to end
+// (a tiny random checkpoint; its accuracy printed and written) with its refusals of bad flags and
+// a missing checkpoint; the categorical evaluation equals a hand computation from the model's
+// logits.
 
 #include <doctest/doctest.h>
 
@@ -83,6 +84,37 @@ class Quiz final : public tasks::Task {
   std::vector<std::string> gold_;
 };
 
+// A model that plays one script per row (greedy sampling then writes row r's script; the first
+// token comes from the prefill, row 0's, so the scripts share it).
+class PerRowScripts {
+ public:
+  PerRowScripts(std::vector<std::vector<std::int32_t>> scripts, std::int64_t vocab)
+      : scripts_(std::move(scripts)), vocab_(vocab) {}
+  std::span<const float> forward(std::span<const std::int32_t> ids, std::int64_t rows) {
+    pos_ += static_cast<std::int64_t>(ids.size()) / rows;
+    logits_.assign(static_cast<std::size_t>(rows * vocab_), 0.0f);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto& script = scripts_[static_cast<std::size_t>(r)];
+      logits_[static_cast<std::size_t>(r * vocab_ + (step_ < script.size() ? script[step_] : 0))] = 100.0f;
+    }
+    ++step_;
+    return logits_;
+  }
+  void reset() { pos_ = 0; step_ = 0; }
+  void reserve(std::int64_t) {}
+  void broadcast_row0(std::int64_t) {}
+  std::int64_t vocab_size() const { return vocab_; }
+  std::int64_t max_rows() const { return static_cast<std::int64_t>(scripts_.size()); }
+  std::int64_t max_positions() const { return 1000; }
+  std::int64_t position() const { return pos_; }
+
+ private:
+  std::vector<std::vector<std::int32_t>> scripts_;
+  std::int64_t vocab_, pos_ = 0;
+  std::size_t step_ = 0;
+  std::vector<float> logits_;
+};
+
 std::vector<std::int32_t> bytes_of(std::string_view text) {
   return {text.begin(), text.end()};
 }
@@ -128,6 +160,32 @@ TEST_CASE("chat_eval: a scripted reply scores exactly the problems whose answer 
   CHECK(eval::evaluate_generative(engine, tok, task, options).correct == 0);
 }
 
+TEST_CASE("chat_eval: with several samples a problem passes if any is right, and pass@k counts the first k") {
+  const auto tok = engine_test::byte_tokenizer();
+  const auto end = static_cast<std::int32_t>(tok.encode_special("<|assistant_end|>"));
+  // Row r answers "#### 7", "#### 8", "#### 9" to every problem.
+  PerRowScripts model({script_of({bytes_of("#### 7"), {end}}), script_of({bytes_of("#### 8"), {end}}),
+                       script_of({bytes_of("#### 9"), {end}})},
+                      engine_test::byte_vocab);
+  engine::Engine engine(model, tok);
+  const FixedAnswers task({"8", "7", "1", "9"});
+  eval::ChatEvalOptions options;
+  options.num_samples = 3;
+  const auto replies = eval::complete(engine, tok, task.example(0), options);
+  CHECK(replies == std::vector<std::string>{"#### 7", "#### 8", "#### 9"});
+  const eval::TaskAccuracy r = eval::evaluate_generative(engine, tok, task, options);
+  CHECK(r.total == 4);
+  CHECK(r.correct == 3);  // "1" is never said
+  CHECK(r.pass_at_k == std::vector<double>{0.25, 0.5, 0.75});
+  options.num_samples = 1;
+  const eval::TaskAccuracy one = eval::evaluate_generative(engine, tok, task, options);
+  CHECK(one.correct == 1);
+  CHECK(one.pass_at_k == std::vector<double>{0.25});
+  options.num_samples = 0;
+  CHECK_THROWS_WITH_AS(eval::evaluate_generative(engine, tok, task, options), doctest::Contains("0 samples per problem"),
+                       Error);
+}
+
 TEST_CASE("chat_eval: a held-out arithmetic problem answered through the calculator is correct") {
   const auto tok = engine_test::byte_tokenizer();
   const auto special = [&](const char* name) { return static_cast<std::int32_t>(tok.encode_special(name)); };
@@ -144,7 +202,7 @@ TEST_CASE("chat_eval: a held-out arithmetic problem answered through the calcula
                                               {special("<|assistant_end|>")}}),
                                    engine_test::byte_vocab);
   engine::Engine engine(model, tok);
-  const std::string reply = eval::complete(engine, tok, first, {});
+  const std::string reply = eval::complete(engine, tok, first, {}).at(0);
   CHECK(reply.find("<|output_start|>" + *result + "<|output_end|>") != std::string::npos);
   CHECK(problems->evaluate(first, reply));
   // The same reply to the three problems: right for the first, and for another only if it has the same answer.
@@ -240,8 +298,14 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   const auto identity = eval::make_eval_task("identity", 200);  // every held-out question, 200 of them or more
   CHECK(identity->size() >= 200);
   CHECK(identity->name() == "OfflineIdentity(test)");
+  // Harder arithmetic: 1..5-digit operands, named apart from the default 3 digits.
+  const auto five = eval::make_eval_task("arithmetic", 50, 5);
+  CHECK(five->name() == "OfflineArithmetic(test, 5 digits)");
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < five->size(); ++i) longest = std::max(longest, five->example(i).extra.at("problem").size());
+  CHECK(longest > 7);  // "999+999" is the longest of 3 digits
   const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
-  eval::write_results(path, "sft", {{"A", 3, 4}, {"B", 0, 2}});
+  eval::write_results(path, "sft", {{"A", 3, 4, {0.5, 0.75}}, {"B", 0, 2, {}}});
   std::stringstream text;
   text << std::ifstream(path).rdbuf();
   const json::Value doc = json::parse(text.str(), path.string());
@@ -250,6 +314,10 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   REQUIRE(a != nullptr);
   CHECK(a->find("correct")->whole_number("correct") == 3);
   CHECK(a->find("accuracy")->number("accuracy") == doctest::Approx(0.75));
+  const json::Value* pass = a->find("pass@k");
+  REQUIRE(pass != nullptr);
+  REQUIRE(pass->array("pass@k").size() == 2);
+  CHECK(pass->array("pass@k")[0].number("pass@1") == doctest::Approx(0.5));
   CHECK(doc.find("tasks")->find("B")->find("total")->whole_number("total") == 2);
   fs::remove(path);
 }
@@ -276,6 +344,11 @@ TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as
   CHECK(ok.output.find("OfflineLetterCount(test) accuracy: ") != std::string::npos);
   CHECK(ok.output.find("(0/3)") != std::string::npos);  // random weights state no answer in 4 tokens
   CHECK(fs::exists(dir / "chat_eval" / "sft.json"));
+  const Run sampled = run(prog + " -a arithmetic --arithmetic-digits 5 -x 2 -n 3 -t 1 --max-new-tokens 4");
+  CAPTURE(sampled.output);
+  CHECK(sampled.status == 0);
+  CHECK(sampled.output.find("OfflineArithmetic(test, 5 digits) accuracy: ") != std::string::npos);
+  CHECK(sampled.output.find(", pass@3: ") != std::string::npos);
   const Run unknown = run(prog + " -a 'arithmetic|nope'");
   CHECK(unknown.status != 0);
   CHECK(unknown.output.find("task 'nope' is unknown") != std::string::npos);
@@ -290,6 +363,9 @@ TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as
   const Run missing = run(prog + " -i mid");
   CHECK(missing.status != 0);
   CHECK(missing.output.find("mid_checkpoints") != std::string::npos);
+  const Run digits = run(prog + " --arithmetic-digits 10");
+  CHECK(digits.status != 0);
+  CHECK(digits.output.find("flag --arithmetic-digits") != std::string::npos);
   const Run negative = run(prog + " -x -1");
   CHECK(negative.status != 0);
   CHECK(negative.output.find("flag --max-problems") != std::string::npos);

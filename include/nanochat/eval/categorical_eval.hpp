@@ -72,7 +72,7 @@ CategoricalAccuracy evaluate_categorical(B& backend, Gpt<C, B>& model, const tok
     return letter_ids[letter] = static_cast<std::int32_t>(encoded[0]);
   };
 
-  CategoricalAccuracy out{{task.name(), 0, n}, 0};
+  CategoricalAccuracy out{{task.name(), 0, n, {}}, 0};  // one choice per problem: no pass@k
   for (std::size_t first = 0; first < n; first += static_cast<std::size_t>(rows)) {
     const std::size_t count = std::min(n - first, static_cast<std::size_t>(rows));
     examples.clear();

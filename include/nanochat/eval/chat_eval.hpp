@@ -5,6 +5,8 @@
 // Engine model (CachedModel), so a scripted model checks the scoring and GptDecoder runs it.
 // Problems are generated one at a time: the Engine batches samples of one prompt, not prompts.
 // make_eval_task names the categorical tasks too; eval/categorical_eval.hpp scores those.
+// With num_samples > 1 (nanochat's -n) a problem passes when any of its samples is correct, and
+// pass@k for k = 1..num_samples is kept beside it.
 
 #include <algorithm>
 #include <cstddef>
@@ -21,6 +23,7 @@
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/engine/engine.hpp"
+#include "nanochat/eval/pass_at_k.hpp"
 #include "nanochat/tasks/arc.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
 #include "nanochat/tasks/mmlu.hpp"
@@ -36,35 +39,38 @@ namespace nanochat::eval {
 struct ChatEvalOptions {
   std::size_t max_problems = 200;  // 0: every problem of the task
   std::int64_t max_new_tokens = 128;
+  std::int64_t num_samples = 1;  // replies per problem, sampled as one batch of the Engine
   engine::SamplingOptions sampling{0.0f, 50, 42};  // greedy, as nanochat's chat_eval
   std::FILE* transcript = nullptr;  // where given: each problem's question, reply and verdict
 };
 
 struct TaskAccuracy {
   std::string task;
-  std::size_t correct = 0, total = 0;
+  std::size_t correct = 0, total = 0;  // correct: problems with a correct reply among all samples
+  std::vector<double> pass_at_k;       // k = 1..num_samples
   double accuracy() const { return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total); }
 };
 
-// The reply the Engine writes for one problem, decoded (tool calls and outputs included, as
-// nanochat decodes them, so "#### N" after the output is what the scorer reads).
+// The num_samples replies the Engine writes for one problem, decoded (tool calls and outputs
+// included, as nanochat decodes them, so "#### N" after the output is what the scorer reads).
 template <engine::CachedModel M>
-std::string complete(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const tasks::Example& example,
-                     const ChatEvalOptions& options) {
+std::vector<std::string> complete(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok,
+                                  const tasks::Example& example, const ChatEvalOptions& options) {
   const std::vector<tokenizer::TokenId> prompt = tokenizer::render_for_completion(tok, example.conversation);
   const std::vector<std::int32_t> ids(prompt.begin(), prompt.end());
   engine::GenerateOptions gen;
+  gen.num_samples = options.num_samples;
   gen.max_tokens = options.max_new_tokens;
   gen.sampling = options.sampling;
   const engine::GeneratedBatch batch = engine.generate_batch(ids, gen);
-  const std::vector<tokenizer::TokenId> reply(batch.sequences[0].begin() + static_cast<std::ptrdiff_t>(ids.size()),
-                                              batch.sequences[0].end());
-  return tok.decode(reply);
+  std::vector<std::string> replies;
+  for (const auto& seq : batch.sequences)
+    replies.push_back(tok.decode(std::vector<tokenizer::TokenId>(seq.begin() + static_cast<std::ptrdiff_t>(ids.size()), seq.end())));
+  return replies;
 }
 
-// One line per problem, to see what a model gets wrong: "<task> <i> right|wrong: <last user
-// message> => <reply>",
-// newlines shown as \n so each problem stays on its line.
+// One line per reply, to see what a model gets wrong: "<task> <i> right|wrong: <last user
+// message> => <reply>", newlines shown as \n so each reply stays on its line.
 inline void write_transcript_line(std::FILE* out, const tasks::Task& task, std::size_t index, const tasks::Example& example,
                                   std::string_view reply, bool right) {
   const auto one_line = [](std::string_view text) {
@@ -87,14 +93,18 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
                  " is categorical; only generative tasks are evaluated");
   NANOCHAT_CHECK(task.has_scorer(), "chat_eval: task ", task.name(), " has no scorer");
   const std::size_t n = options.max_problems == 0 ? task.size() : std::min(options.max_problems, task.size());
-  TaskAccuracy out{task.name(), 0, n};
+  NANOCHAT_CHECK(options.num_samples >= 1, "chat_eval: ", options.num_samples, " samples per problem; at least 1");
+  std::vector<std::vector<bool>> outcomes(n);
   for (std::size_t i = 0; i < n; ++i) {
     const tasks::Example example = task.example(i);
-    const std::string reply = complete(engine, tok, example, options);
-    const bool right = task.evaluate(example, reply);
-    out.correct += right ? 1 : 0;
-    if (options.transcript) write_transcript_line(options.transcript, task, i, example, reply, right);
+    for (const auto& reply : complete(engine, tok, example, options)) {
+      const bool right = task.evaluate(example, reply);
+      outcomes[i].push_back(right);
+      if (options.transcript) write_transcript_line(options.transcript, task, i, example, reply, right);
+    }
   }
+  TaskAccuracy out{task.name(), 0, n, pass_at_k(outcomes, static_cast<std::size_t>(options.num_samples))};
+  for (const auto& o : outcomes) out.correct += std::find(o.begin(), o.end(), true) != o.end() ? 1 : 0;
   return out;
 }
 
@@ -107,11 +117,14 @@ inline std::vector<std::string> known_task_names() {
 }
 
 // Generated tasks have no "all": `problems` of them are drawn, and 0 (all) draws as many as a
-// generated task has by default (1000).
-inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems) {
+// generated task has by default (1000). arithmetic_digits: the operands' digits of `arithmetic`
+// (1..arithmetic_digits each, as chat_rl's --arithmetic-digits).
+inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems, int arithmetic_digits = 3) {
   using namespace tasks;
   const std::size_t n = problems == 0 ? OfflineArithmetic::Options{}.size : problems;
-  if (name == "arithmetic") return std::make_shared<OfflineArithmetic>(OfflineArithmetic::Options{.size = n, .split = Split::test});
+  if (name == "arithmetic")
+    return std::make_shared<OfflineArithmetic>(
+        OfflineArithmetic::Options{.size = n, .split = Split::test, .max_digits = arithmetic_digits});
   if (name == "letter-count") return std::make_shared<OfflineLetterCount>(OfflineLetterCount::Options{.size = n, .split = Split::test});
   if (name == "spelling") return std::make_shared<OfflineSpelling>(OfflineSpelling::Options{.size = n, .split = Split::test});
   if (name == "identity") return std::make_shared<OfflineIdentity>(Split::test);
@@ -125,14 +138,17 @@ inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems
   NANOCHAT_FAIL("chat_eval: task '", name, "' is unknown; known tasks: ", known);
 }
 
-// A small JSON record of one evaluation: {"source": ..., "tasks": {name: {correct, total, accuracy}}}.
+// A small JSON record of one evaluation: {"source": ..., "tasks": {name: {correct, total, accuracy,
+// pass@k: [k = 1..]}}}.
 inline void write_results(const std::filesystem::path& path, std::string_view source,
                           const std::vector<TaskAccuracy>& results) {
   std::string text = cat("{\"source\": ", json::quote(source), ", \"tasks\": {");
   for (std::size_t i = 0; i < results.size(); ++i) {
     const TaskAccuracy& r = results[i];
     text += cat(i ? ", " : "", json::quote(r.task), ": {\"correct\": ", r.correct, ", \"total\": ", r.total,
-                ", \"accuracy\": ", r.accuracy(), "}");
+                ", \"accuracy\": ", r.accuracy(), ", \"pass@k\": [");
+    for (std::size_t k = 0; k < r.pass_at_k.size(); ++k) text += cat(k ? ", " : "", r.pass_at_k[k]);
+    text += "]}";
   }
   text += "}}\n";
   write_file_atomically(path, text);

@@ -32,7 +32,11 @@ class OfflineArithmetic final : public Task {
                    options_.max_digits, " must be within 1..9");
   }
 
-  std::string name() const override { return cat("OfflineArithmetic(", name_of(options_.split), ")"); }
+  // The default 3 digits keep the plain name; others are named, so results of harder sets differ.
+  std::string name() const override {
+    return options_.max_digits == 3 ? cat("OfflineArithmetic(", name_of(options_.split), ")")
+                                    : cat("OfflineArithmetic(", name_of(options_.split), ", ", options_.max_digits, " digits)");
+  }
   std::size_t size() const override { return options_.size; }
   Example example(std::size_t index) const override {
     check_index(index);

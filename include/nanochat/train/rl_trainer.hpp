@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "nanochat/engine/engine.hpp"
+#include "nanochat/eval/pass_at_k.hpp"
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/model/gpt_decoder.hpp"
 #include "nanochat/model/weights_file.hpp"
@@ -56,20 +57,6 @@ struct RlOptions {
   std::int64_t resume_from_step = -1;
   std::filesystem::path checkpoint_dir;  // checkpoints and metrics.jsonl
 };
-
-// pass@k for k = 1..samples: the share of problems with a correct answer among their first k.
-inline std::vector<double> pass_at_k(const std::vector<std::vector<bool>>& outcomes, std::size_t samples) {
-  std::vector<double> pass(samples, 0.0);
-  for (const auto& problem : outcomes) {
-    bool any = false;
-    for (std::size_t k = 0; k < samples; ++k) {
-      any = any || (k < problem.size() && problem[k]);
-      pass[k] += any ? 1.0 : 0.0;
-    }
-  }
-  for (double& p : pass) p /= outcomes.empty() ? 1.0 : static_cast<double>(outcomes.size());
-  return pass;
-}
 
 template <Config C>
 class RlTrainer {
@@ -187,7 +174,7 @@ class RlTrainer {
       const auto batch = engine_.generate_batch(prompt, g);
       for (const auto& seq : batch.sequences) outcomes[i].push_back(val_->evaluate(example, completion(seq, prompt.size())));
     }
-    return pass_at_k(outcomes, static_cast<std::size_t>(o_.device_batch_size));
+    return eval::pass_at_k(outcomes, static_cast<std::size_t>(o_.device_batch_size));
   }
 
  private:
