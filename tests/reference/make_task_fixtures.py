@@ -362,13 +362,22 @@ def letter_count(seed, size, split):
     return out
 
 
-def offline_spelling(seed, size, split):
+def invented_word(rng):
+    word = ""
+    for _ in range(rng.randint(2, 3)):
+        word += rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou")
+        if rng.random() < 0.25:
+            word += rng.choice("lnrst")
+    return word
+
+
+def offline_spelling(seed, size, split, english_share=0.25):
     words = offline_words()
     out = []
     for i in range(size):
         rng = example_rng(seed, "spelling", i)
         while True:
-            word = rng.choice(words)
+            word = rng.choice(words) if rng.random() < english_share else invented_word(rng)
             if split_of(word) == split:
                 break
         out.append([{"role": "user", "content": f"Spell the word: {word}"}, {"role": "assistant", "content": f"{word}:{','.join(word)}"}])

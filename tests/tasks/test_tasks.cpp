@@ -513,11 +513,32 @@ TEST_CASE("tasks/offline: conversations match the reference and the calculator")
       CHECK_FALSE(task->evaluate(e, "#### " + parts[1].text + "1"));
     }
   }
-  const ts::OfflineSpelling spelling({.seed = 3, .size = 5});
+  const ts::OfflineSpelling spelling({.seed = 3, .size = 400});
   const ts::Example word = spelling.example(0);
   const std::string gold = std::get<std::string>(word.conversation.messages[1].content);
   CHECK(spelling.evaluate(word, " " + gold + "\n"));
   CHECK_FALSE(spelling.evaluate(word, gold + ",x"));
+  // A quarter built-in English words, the rest invented ones of 2-3 syllables, nearly all distinct.
+  std::set<std::string> english, invented;
+  for (std::size_t i = 0; i < spelling.size(); ++i) {
+    const std::string w = spelling.example(i).extra.at("problem");
+    const bool known = std::find(ts::kOfflineWords.begin(), ts::kOfflineWords.end(), w) != ts::kOfflineWords.end();
+    (known ? english : invented).insert(w);
+    if (!known) {
+      CHECK(w.size() >= 4);
+      CHECK(w.size() <= 9);
+      CHECK(w.find_first_not_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos);
+    }
+  }
+  CHECK(english.size() > 40);
+  CHECK(invented.size() > 250);
+  const ts::OfflineSpelling only_english({.seed = 3, .size = 100, .english_share = 1.0});
+  for (std::size_t i = 0; i < only_english.size(); ++i) {
+    const std::string w = only_english.example(i).extra.at("problem");
+    CHECK(std::find(ts::kOfflineWords.begin(), ts::kOfflineWords.end(), w) != ts::kOfflineWords.end());
+  }
+  CHECK(error_of([] { ts::OfflineSpelling({.english_share = 1.5}); }).find("english_share 1.5 must be within 0..1") !=
+        std::string::npos);
 }
 
 TEST_CASE("tasks/offline: identity questions are many, each answer states its topic's facts, the scorer reads facts") {

@@ -3,6 +3,12 @@
 // installed): letter counting through the calculator, as SpellingBee does
 // ('strawberry'.count('r') -> 3, then "#### 3"), and spelling ("Spell the word: cat" ->
 // "cat:c,a,t"). Held-out problems are (word, letter) pairs and words respectively.
+//
+// Spelling also draws invented words ("bakotu"). A held-out word's spelling can only be
+// composed from the letters of its tokens, and a model that sees the same 150 words spelt over
+// and over memorises them instead: the d4 main job answered a held-out "garden" with the
+// spelling of "lion" (0 of 200). Made-up words never repeat, so the model must learn each
+// token's letters, which is what spelling an unseen word takes.
 
 #include <array>
 #include <cstddef>
@@ -86,6 +92,19 @@ class OfflineLetterCount final : public Task {
   Options options_;
 };
 
+// A made-up word of 2 or 3 syllables, each a consonant, a vowel and, one time in four, a
+// closing consonant: "bakotu", "mirsale".
+inline std::string invented_word(PythonRandom& rng) {
+  constexpr std::string_view onsets = "bcdfghjklmnprstvwz", vowels = "aeiou", codas = "lnrst";
+  std::string word;
+  for (std::int64_t syllables = rng.randint(2, 3); syllables > 0; --syllables) {
+    word += rng.choice(onsets);
+    word += rng.choice(vowels);
+    if (rng.random() < 0.25) word += rng.choice(codas);
+  }
+  return word;
+}
+
 class OfflineSpelling final : public Task {
  public:
   struct Options {
@@ -93,22 +112,29 @@ class OfflineSpelling final : public Task {
     std::size_t size = 1000;
     Split split = Split::train;
     HeldOut held_out{};
+    double english_share = 0.25;  // the rest are invented words
   };
 
-  explicit OfflineSpelling(Options options) : options_(options) {}
+  explicit OfflineSpelling(Options options) : options_(options) {
+    NANOCHAT_CHECK(options_.english_share >= 0.0 && options_.english_share <= 1.0, name(), ": english_share ",
+                   options_.english_share, " must be within 0..1");
+  }
 
   std::string name() const override { return cat("OfflineSpelling(", name_of(options_.split), ")"); }
   std::size_t size() const override { return options_.size; }
   Example example(std::size_t index) const override {
     check_index(index);
     PythonRandom rng = example_rng(options_.seed, "spelling", index);
-    const std::string_view word = draw_in_split<std::string_view>(
-        rng, options_.held_out, options_.split, name(), [](PythonRandom& r) { return r.choice(kOfflineWords); },
-        [](std::string_view w) { return w; });
+    const std::string word = draw_in_split<std::string>(
+        rng, options_.held_out, options_.split, name(),
+        [&](PythonRandom& r) {
+          return r.random() < options_.english_share ? std::string(r.choice(kOfflineWords)) : invented_word(r);
+        },
+        [](const std::string& w) -> std::string_view { return w; });
     Example out;
     out.conversation.messages.push_back({"user", cat("Spell the word: ", word)});
     out.conversation.messages.push_back({"assistant", cat(word, ":", spelling_detail::comma_letters(word))});
-    out.extra["problem"] = std::string(word);
+    out.extra["problem"] = word;
     return out;
   }
   bool has_scorer() const override { return true; }
