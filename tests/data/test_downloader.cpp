@@ -4,13 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,6 +20,7 @@
 #include "nanochat/data/hub_parquet.hpp"
 #include "nanochat/tasks/hub_datasets.hpp"
 #include "nanochat/tasks/task_data_download.hpp"
+#include "scoped_env.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -173,27 +172,7 @@ namespace {
 
 namespace ts = nanochat::tasks;
 
-// Sets an environment variable for one test, restoring the old value after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using nanochat::testing::ScopedEnv;
 
 std::string listing_path(const ts::HubSplit& split) {
   return nanochat::cat("/api/datasets/", split.repo, "/parquet/", split.config, "/", split.split);

@@ -8,12 +8,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "data/parquet_builder.hpp"
+#include "error_text.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/data/parquet_records.hpp"
 
@@ -77,14 +77,7 @@ void read_every_field(ParquetReader& reader) {
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const nanochat::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using nanochat::testing::error_of;
 
 }  // namespace
 

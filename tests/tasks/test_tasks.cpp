@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -14,6 +13,8 @@
 #include <vector>
 
 #include "data/temp_dir.hpp"
+#include "error_text.hpp"
+#include "scoped_env.hpp"
 #include "nanochat/core/json.hpp"
 #include "nanochat/core/read_file.hpp"
 #include "nanochat/engine/calculator.hpp"
@@ -101,44 +102,9 @@ std::string label(const ts::Task& task, std::size_t i) {
   return std::get<std::string>(task.example(i).conversation.messages[0].content);
 }
 
-// Sets (or, with nullptr, unsets) an environment variable for the scope's length.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* previous = std::getenv(name);
-    had_ = previous != nullptr;
-    if (had_) previous_ = previous;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (had_) {
-      ::setenv(name_, previous_.c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
+using nanochat::testing::ScopedEnv;
+using nanochat::testing::error_of;
 
- private:
-  const char* name_;
-  bool had_ = false;
-  std::string previous_;
-};
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const nanochat::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 
