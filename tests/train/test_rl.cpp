@@ -213,6 +213,15 @@ class EvenByteTask final : public tasks::Task {
   std::size_t n_;
 };
 
+// A freshly initialised Tiny checkpoint (seed `seed`) saved at path: the policy RL starts from.
+SafetensorsFile random_source(Cpu& cpu, const nanochat_train_test::TinySetup& setup, const fs::path& path,
+                              std::uint64_t seed) {
+  GptWeights<nanochat_train_test::Tiny, Cpu> w(cpu, static_cast<std::int64_t>(setup.tok.vocab_size()));
+  init_weights(cpu, w, seed);
+  save_weights(cpu, w, path, 48, {});
+  return SafetensorsFile::load(path);
+}
+
 }  // namespace
 
 TEST_CASE("RlTrainer: the updates move the weights, and a run resumed at step 1 ends with the uninterrupted one's") {
@@ -220,13 +229,7 @@ TEST_CASE("RlTrainer: the updates move the weights, and a run resumed at step 1 
   nanochat_train_test::TinySetup setup("rl_resume");
   nanochat_train_test::ScratchDir dir("rl_resume_ckpt");
   Cpu cpu;
-  const fs::path source_path = dir.path / "source.safetensors";
-  {
-    GptWeights<Tiny, Cpu> w(cpu, static_cast<std::int64_t>(setup.tok.vocab_size()));
-    init_weights(cpu, w, 7);
-    save_weights(cpu, w, source_path, 48, {});
-  }
-  const auto source = SafetensorsFile::load(source_path);
+  const auto source = random_source(cpu, setup, dir.path / "source.safetensors", 7);
   const auto task = std::make_shared<EvenByteTask>(6);
   RlOptions o;
   o.device_batch_size = 2;
@@ -265,13 +268,7 @@ TEST_CASE("RlTrainer: on a task a tiny model can learn, the rollouts' reward ris
   nanochat_train_test::TinySetup setup("rl_learns");
   nanochat_train_test::ScratchDir dir("rl_learns_ckpt");
   Cpu cpu;
-  const fs::path source_path = dir.path / "source.safetensors";
-  {
-    GptWeights<Tiny, Cpu> w(cpu, static_cast<std::int64_t>(setup.tok.vocab_size()));
-    init_weights(cpu, w, 11);
-    save_weights(cpu, w, source_path, 48, {});
-  }
-  const auto source = SafetensorsFile::load(source_path);
+  const auto source = random_source(cpu, setup, dir.path / "source.safetensors", 11);
   const auto task = std::make_shared<EvenByteTask>(32);
   RlOptions o;
   o.device_batch_size = 4;
