@@ -17,6 +17,8 @@ packages=(
   python3-torch            # reference model fixtures and the nanochat checkpoint converter (tests/convert)
   libpcre2-dev             # PCRE2: the split-pattern oracle in the tokenizer tests
   wamerican                # /usr/share/dict/words: the word list of the SpellingBee and SimpleSpelling tasks
+  libcpp-httplib-dev       # HTTP server of chat_web (the chat server)
+  python3-venv             # the venv with the openai client for chat_web's API tests (tests/serve)
 )
 missing=()
 for p in "${packages[@]}"; do

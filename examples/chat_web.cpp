@@ -1,0 +1,309 @@
+// chat_web: serve a chat model over HTTP (spec §8.2, issue 20): OpenAI's POST
+// /v1/chat/completions (whole or streamed as SSE) and GET /v1/models, nanochat's own POST
+// /chat/completions event stream, GET /health and Prometheus GET /metrics. Loads a checkpoint as
+// chat_cli does and answers one request at a time (serve/serial_generator.hpp) with a bounded
+// wait queue (429 beyond it). The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
+// blocking thread-per-connection server, which suits a generator that blocks its caller. The
+// request logic lives in include/nanochat/serve/; this file moves bytes between it and sockets.
+
+#include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/flags.hpp"
+#include "nanochat/core/limits.hpp"
+#include "nanochat/data/paths.hpp"
+#include "nanochat/engine/checkpoint.hpp"
+#include "nanochat/engine/engine.hpp"
+#include "nanochat/model/gpt_decoder.hpp"
+#include "nanochat/serve/chat_completion.hpp"
+#include "nanochat/serve/reply_channel.hpp"
+#include "nanochat/serve/serial_generator.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
+
+using namespace nanochat;
+using nanochat::cpu::Cpu;
+
+namespace {
+
+struct Options {
+  std::string checkpoint, source = "sft", model_tag, tokenizer, device = "cpu", dtype = "bfloat16";
+  std::string host = "127.0.0.1", api_key;
+  std::int64_t step = -1, max_tokens = 512, slots = 1, queue = 16, max_body = 1 << 20;
+  int port = 8000, top_k = 50;
+  float temperature = 0.8f;
+  double queue_timeout = 60, io_timeout = 30;
+};
+
+// One completion in flight: its channel, and the thread generating into it. Destroyed when the
+// response is done (or abandoned): the client is marked gone, so the thread ends at its next token.
+struct Job {
+  serve::ReplyChannel channel;
+  std::thread worker;
+  ~Job() {
+    channel.client_gone();
+    if (worker.joinable()) worker.join();
+  }
+};
+
+struct InFlight {
+  serve::ServerMetrics* m;
+  explicit InFlight(serve::ServerMetrics& metrics) : m(&metrics) { m->enter(); }
+  ~InFlight() { m->leave(); }
+};
+
+template <class G>
+class ChatServer {
+ public:
+  ChatServer(G& gen, const serve::ServeContext& ctx, const serve::ChatDefaults& defaults, const Options& opt)
+      : gen_(gen), ctx_(ctx), defaults_(defaults), opt_(opt) {}
+
+  void routes(httplib::Server& svr) {
+    svr.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { chat(serve::Api::openai, q, r); });
+    svr.Post("/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { chat(serve::Api::nanochat, q, r); });
+    svr.Get("/v1/models", [this](const httplib::Request& q, httplib::Response& r) {
+      if (!authorized(serve::Api::openai, q, r, "/v1/models")) return;
+      r.set_content(serve::models_json(ctx_.model_name, started_), "application/json");
+      metrics().request_done("/v1/models", 200);
+    });
+    svr.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
+      const serve::GeneratorStats s = gen_.stats();
+      r.set_content(cat("{\"status\":\"ok\",\"ready\":true,\"slots\":", s.slots, ",\"slots_in_use\":", s.slots_in_use,
+                        ",\"available_workers\":", s.slots - s.slots_in_use, ",\"queued\":", s.queued, "}"),
+                    "application/json");
+    });
+    svr.Get("/metrics", [this](const httplib::Request& q, httplib::Response& r) {
+      if (!authorized(serve::Api::openai, q, r, "/metrics")) return;
+      r.set_content(metrics().prometheus(gen_.stats()), "text/plain; version=0.0.4");
+    });
+    // CORS preflight: nanochat's server allows every origin, method and header.
+    svr.Options(".*", [](const httplib::Request&, httplib::Response& r) {
+      r.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      r.set_header("Access-Control-Allow-Headers", "*");
+      r.status = 204;
+    });
+    svr.set_error_handler([this](const httplib::Request& q, httplib::Response& r) {
+      if (!r.body.empty()) return;
+      const std::string message = r.status == 413 ? cat("the request body is larger than ", opt_.max_body, " bytes")
+                                  : r.status == 404 ? cat("no route ", q.method, " ", q.path)
+                                                    : cat("HTTP ", r.status);
+      r.set_content(serve::error_json(message, "invalid_request_error", "", ""), "application/json");
+    });
+  }
+
+ private:
+  serve::ServerMetrics& metrics() { return *ctx_.metrics; }
+
+  bool authorized(serve::Api api, const httplib::Request& q, httplib::Response& r, const std::string& route) {
+    if (opt_.api_key.empty() || q.get_header_value("Authorization") == "Bearer " + opt_.api_key) return true;
+    const serve::RequestError e(401, "a valid API key is required: send the header 'Authorization: Bearer <key>'", "",
+                                "invalid_request_error", "invalid_api_key");
+    reply(r, serve::error_reply(api, e));
+    metrics().request_done(route, 401);
+    return false;
+  }
+
+  static void reply(httplib::Response& r, const serve::HttpReply& h) {
+    r.status = h.status;
+    r.set_content(h.body, "application/json");
+  }
+
+  void chat(serve::Api api, const httplib::Request& q, httplib::Response& r) {
+    const std::string route = api == serve::Api::openai ? "/v1/chat/completions" : "/chat/completions";
+    if (!authorized(api, q, r, route)) return;
+    auto in_flight = std::make_shared<InFlight>(metrics());
+    serve::ChatRequest request;
+    std::vector<std::int32_t> prompt;
+    try {
+      request = api == serve::Api::openai ? serve::parse_openai_chat_request(q.body, defaults_)
+                                          : serve::parse_nanochat_chat_request(q.body, defaults_);
+      prompt = serve::render_chat_prompt(*ctx_.tok, request.conversation, ctx_.context);
+    } catch (const serve::RequestError& e) {
+      reply(r, serve::error_reply(api, e));
+      metrics().request_done(route, e.status);
+      return;
+    }
+    auto job = std::make_shared<Job>();
+    job->worker = std::thread([this, api, request, prompt = std::move(prompt), channel = &job->channel] {
+      std::optional<serve::HttpReply> refused;
+      try {
+        if (auto e = serve::run_chat_completion(gen_, ctx_, api, request, prompt, *channel)) refused = serve::error_reply(api, *e);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "chat_web: generation failed: %s\n", e.what());
+        refused = serve::error_reply(api, serve::RequestError(500, cat("generation failed: ", e.what()), "", "server_error"));
+      }
+      channel->close(refused);
+    });
+    const char* type = request.stream ? "text/event-stream" : "application/json";
+    if (!job->channel.wait_start()) {  // over before a token: refused, or a reply without tokens
+      job->worker.join();
+      if (auto refused = job->channel.refused()) {
+        reply(r, *refused);
+      } else {
+        std::string body;
+        job->channel.next(body, std::chrono::milliseconds(0));
+        r.set_content(body, type);
+      }
+      metrics().request_done(route, r.status);
+      return;
+    }
+    // Generating: the reply goes out as it comes. A whole (non-streamed) reply writes a space
+    // (JSON allows leading whitespace) after each idle second, so a client that left is noticed
+    // by a failed write and its generation cancelled, as a stream's next chunk would.
+    r.set_header("Cache-Control", "no-cache");
+    const bool stream = request.stream;
+    r.set_chunked_content_provider(
+        type,
+        [job, stream](std::size_t, httplib::DataSink& sink) {
+          std::string piece;
+          switch (job->channel.next(piece, std::chrono::seconds(1))) {
+            case serve::ReplyChannel::Next::pieces: break;
+            case serve::ReplyChannel::Next::idle:
+              if (stream) return true;
+              piece = " ";
+              break;
+            case serve::ReplyChannel::Next::closed: sink.done(); return true;
+          }
+          if (!sink.write(piece.data(), piece.size())) {
+            job->channel.client_gone();
+            return false;
+          }
+          return true;
+        },
+        [this, job, route, in_flight](bool success) {
+          job->channel.client_gone();
+          metrics().request_done(route, success ? 200 : 499);  // 499: the client closed the connection first
+        });
+  }
+
+  G& gen_;
+  serve::ServeContext ctx_;
+  serve::ChatDefaults defaults_;
+  const Options& opt_;
+  std::int64_t started_ = static_cast<std::int64_t>(std::time(nullptr));
+};
+
+template <class G>
+int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
+  httplib::Server svr;
+  // Every request holds a thread while it waits or streams: room for the slots, the queue, and
+  // a few quick requests (health, metrics) beside them. More wait in httplib's own queue.
+  const auto threads = static_cast<std::size_t>(opt.slots + opt.queue + 4);
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_payload_max_length(static_cast<std::size_t>(opt.max_body));
+  const auto io = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(opt.io_timeout));
+  svr.set_read_timeout(io);
+  svr.set_write_timeout(io);
+  svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
+  svr.set_logger([](const httplib::Request& q, const httplib::Response& r) {
+    std::fprintf(stderr, "chat_web: %s %s %d\n", q.method.c_str(), q.path.c_str(), r.status);
+  });
+  ChatServer<G> server(gen, ctx, {opt.temperature, opt.top_k, opt.max_tokens}, opt);
+  server.routes(svr);
+  const int port = opt.port == 0 ? svr.bind_to_any_port(opt.host) : (svr.bind_to_port(opt.host, opt.port) ? opt.port : -1);
+  NANOCHAT_CHECK(port > 0, "chat_web: cannot listen on ", opt.host, ":", opt.port, " (in use, or not an address of this machine)");
+  // SIGINT and SIGTERM stop the server from a thread of their own (they are blocked in all others).
+  std::thread stopper([&svr] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    svr.stop();
+  });
+  std::printf("chat_web: serving %s on http://%s:%d\n", ctx.model_name.c_str(), opt.host.c_str(), port);
+  std::fflush(stdout);
+  svr.listen_after_bind();
+  pthread_kill(stopper.native_handle(), SIGTERM);  // the server stopped on its own: let the stopper go
+  stopper.join();
+  return 0;
+}
+
+int run(const Options& opt) {
+  NANOCHAT_CHECK(opt.device != "cuda", "--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
+  NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
+  NANOCHAT_CHECK(opt.slots == 1, "--slots ", opt.slots, ": this server decodes one request at a time (1 slot) until the batched generator is in place");
+  const std::filesystem::path path = !opt.checkpoint.empty()
+                                         ? std::filesystem::path(opt.checkpoint)
+                                         : engine::find_checkpoint(data::base_dir(), opt.source, opt.model_tag, opt.step);
+  const std::filesystem::path tok_dir = opt.tokenizer.empty() ? data::base_dir() / "tokenizer" : std::filesystem::path(opt.tokenizer);
+  const auto file = SafetensorsFile::load(path);
+  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
+  const bool bf16_weights = opt.dtype == "bfloat16";
+  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
+  serve::ServerMetrics metrics;
+  serve::ServeContext ctx;
+  ctx.tok = &tok;
+  ctx.model_name = "nanochat-" + path.parent_path().filename().string() + "-" + path.stem().string();
+  ctx.queue_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.queue_timeout * 1000));
+  ctx.metrics = &metrics;
+  return engine::with_checkpoint_config(
+      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
+        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
+        const auto serve_model = [&]<class W>() {
+          Cpu cpu;
+          GptWeights<C, Cpu, W> weights(cpu, vocab);
+          load_weights(cpu, weights, f);
+          // The context is nanochat's rotary table, 10 x sequence_len positions (as chat_cli).
+          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
+          engine::Engine engine(model, tok);
+          serve::SerialGenerator gen(engine, opt.queue);
+          ctx.context = model.max_positions();
+          return serve_forever(gen, ctx, opt);
+        };
+        return bf16_weights ? serve_model.template operator()<bf16>() : serve_model.template operator()<float>();
+      });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  std::vector<std::string> positional;
+  Flags flags("chat_web", "Serve a nanochat model over HTTP: OpenAI's chat completions API and nanochat's own.");
+  flags.add("checkpoint", opt.checkpoint, "weights file (.safetensors); else found from --source/--model-tag/--step")
+      .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
+      .add("model-tag", opt.model_tag, "checkpoint tag (default: the largest d<N> with a complete checkpoint)", 'g')
+      .add("step", opt.step, "checkpoint step (default: the last)", {-1, max_count}, 's')
+      .add("tokenizer", opt.tokenizer, "tokenizer directory (default: <base>/tokenizer)")
+      .add("temperature", opt.temperature, "default sampling temperature (0: greedy)", {0.0f, 2.0f}, 't')
+      .add("top-k", opt.top_k, "default top-k", {1, 200}, 'k')
+      .add("max-tokens", opt.max_tokens, "default most tokens per reply", {1, 4096}, 'm')
+      .add("port", opt.port, "TCP port (0: any free port, printed at start)", {0, 65535}, 'p')
+      .add("host", opt.host, "address to listen on (0.0.0.0: every interface)")
+      .add("device", opt.device, "cpu (cuda is not available for the model yet)")
+      .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')
+      .add("api-key", opt.api_key, "require 'Authorization: Bearer <key>' (every route but /health); empty: none")
+      .add("slots", opt.slots, "requests decoded at once (1 until the batched generator is in place)", {1, 1024})
+      .add("queue", opt.queue, "requests that may wait for a slot; more get 429", {0, 4096})
+      .add("queue-timeout", opt.queue_timeout, "seconds a request may wait for a slot (then 503)", {0.001, 86400.0})
+      .add("io-timeout", opt.io_timeout, "seconds a socket read or write may stall before the connection is dropped", {0.1, 3600.0})
+      .add("max-body", opt.max_body, "largest request body in bytes (then 413)", {1024, std::int64_t{1} << 30})
+      .positional("checkpoint", positional, "weights file (same as --checkpoint)");
+  try {
+    if (!flags.parse(argc, argv)) return 0;
+    NANOCHAT_CHECK(positional.size() <= 1, "chat_web takes at most one checkpoint path, got ", positional.size());
+    if (!positional.empty()) opt.checkpoint = positional[0];
+    // Before any thread starts, so every thread inherits the mask and only the stopper takes them.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not the end of the server
+    return run(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chat_web: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,169 @@
+"""chat_web against the official openai Python client, over loopback, with a tiny random model.
+
+Checks what an OpenAI client sees: the model list; whole and streamed replies (the same seed
+gives the same text both ways, and n choices repeat it), usage counts, finish_reason, stop
+strings; errors as the client raises them (400 with the field named, 401 without the key);
+nanochat's own /chat/completions events; /health, /metrics and the body size limit.
+Run by run_openai_client_test.sh (ctest serve.openai_client).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import openai
+
+KEY = "test-key"
+
+
+def start_server(chat_web, base_dir):
+    env = dict(os.environ, NANOCHAT_BASE_DIR=base_dir)
+    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", "4"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if "http://" not in line:
+        proc.kill()
+        raise SystemExit(f"chat_web did not start: {line!r}")
+    return proc, line.strip().rsplit("http://", 1)[1]
+
+
+def http(url, body=None, headers=None):
+    req = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def expect_status_error(cls, status, param, call):
+    try:
+        call()
+    except cls as e:
+        assert e.status_code == status, (e.status_code, e)
+        assert e.param == param, (e.param, e.message)
+        return e
+    raise AssertionError(f"expected {cls.__name__} ({status}, {param})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--chat-web", required=True)
+    ap.add_argument("--write-model", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    subprocess.run([a.write_model, a.work], check=True)
+    proc, address = start_server(a.chat_web, a.work)
+    checks = 0
+    try:
+        base = f"http://{address}"
+        client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0, timeout=60)
+
+        models = client.models.list().data
+        assert len(models) == 1 and models[0].id.startswith("nanochat-"), models
+        model = models[0].id
+        checks += 1
+
+        messages = [{"role": "user", "content": "hi"}]
+        prompt_tokens = 1 + 1 + len(b"hi") + 1 + 1  # <|bos|> <|user_start|> h i <|user_end|> <|assistant_start|>
+        params = dict(model=model, messages=messages, max_tokens=16, seed=7, temperature=0.9, extra_body={"top_k": 50})
+        whole = client.chat.completions.create(**params)
+        assert whole.object == "chat.completion"
+        assert len(whole.choices) == 1
+        text = whole.choices[0].message.content
+        assert isinstance(text, str) and whole.choices[0].message.role == "assistant"
+        assert whole.choices[0].finish_reason in ("stop", "length")
+        u = whole.usage
+        assert u.prompt_tokens == prompt_tokens, u
+        assert 1 <= u.completion_tokens <= 16 and u.total_tokens == u.prompt_tokens + u.completion_tokens, u
+        again = client.chat.completions.create(**params)
+        assert again.choices[0].message.content == text, "the same seed gave another reply"
+        checks += 2
+
+        chunks = list(client.chat.completions.create(**params, stream=True, stream_options={"include_usage": True}))
+        assert chunks[0].choices[0].delta.role == "assistant"
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert streamed == text, (streamed, text)
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert finishes == [whole.choices[0].finish_reason], finishes
+        assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == u.completion_tokens, chunks[-1]
+        assert all(c.usage is None for c in chunks[:-1])
+        plain = list(client.chat.completions.create(**params, stream=True))
+        assert all(c.usage is None for c in plain) and "".join(c.choices[0].delta.content or "" for c in plain) == text
+        checks += 2
+
+        two = client.chat.completions.create(**params, n=2)
+        assert [c.index for c in two.choices] == [0, 1]
+        assert two.choices[0].message.content == text  # choice i samples with seed + i
+        checks += 1
+
+        if len(text) >= 4:
+            stop = text[2:4]
+            cut = client.chat.completions.create(**params, stop=[stop, "\u2603never"])
+            assert cut.choices[0].message.content == text[: text.find(stop)], (cut.choices[0].message.content, text, stop)
+            assert cut.choices[0].finish_reason == "stop"
+            cut_stream = list(client.chat.completions.create(**params, stop=stop, stream=True))
+            assert "".join(c.choices[0].delta.content or "" for c in cut_stream) == text[: text.find(stop)]
+            checks += 1
+
+        greedy = dict(model=model, messages=messages, max_tokens=8, temperature=0)
+        assert client.chat.completions.create(**greedy).choices[0].message.content == \
+            client.chat.completions.create(**greedy, seed=123).choices[0].message.content
+        checks += 1
+
+        bad = openai.BadRequestError
+        expect_status_error(bad, 400, "temperature", lambda: client.chat.completions.create(model=model, messages=messages, temperature=2.5))
+        expect_status_error(bad, 400, "top_p", lambda: client.chat.completions.create(model=model, messages=messages, top_p=0.5))
+        expect_status_error(bad, 400, "max_tokens", lambda: client.chat.completions.create(model=model, messages=messages, max_tokens=4097))
+        expect_status_error(bad, 400, "top_k", lambda: client.chat.completions.create(model=model, messages=messages, extra_body={"top_k": 0}))
+        expect_status_error(bad, 400, "messages[0].role",
+                            lambda: client.chat.completions.create(model=model, messages=[{"role": "tool", "content": "x", "tool_call_id": "1"}]))
+        expect_status_error(bad, 400, "messages[0].content",
+                            lambda: client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x" * 8001}]))
+        expect_status_error(bad, 400, "temperature",
+                            lambda: client.chat.completions.create(model=model, messages=messages, temperature=-1, stream=True))
+        long_chat = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 300} for i in range(5)]
+        e = expect_status_error(bad, 400, "messages", lambda: client.chat.completions.create(model=model, messages=long_chat))
+        assert e.code == "context_length_exceeded", e.code  # 1500 characters, past the tiny model's 640 positions
+        unauthorized = openai.OpenAI(base_url=base + "/v1", api_key="wrong", max_retries=0)
+        e = expect_status_error(openai.AuthenticationError, 401, None,
+                                lambda: unauthorized.chat.completions.create(model=model, messages=messages))
+        assert e.code == "invalid_api_key"
+        expect_status_error(openai.AuthenticationError, 401, None, lambda: unauthorized.models.list())
+        checks += 10
+
+        auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        status, body = http(base + "/chat/completions", json.dumps({"messages": messages, "max_tokens": 6}).encode(), auth)
+        assert status == 200, (status, body)
+        events = [json.loads(part[len("data: "):]) for part in body.split("\n\n") if part]
+        assert events[-1] == {"done": True}, events
+        assert all(set(e) == {"token", "gpu"} for e in events[:-1]), events
+        status, body = http(base + "/chat/completions", json.dumps({"messages": messages, "top_k": 201}).encode(), auth)
+        assert status == 400 and "top_k" in json.loads(body)["detail"], (status, body)
+        status, body = http(base + "/chat/completions", json.dumps({"messages": messages}).encode(), {"Content-Type": "application/json"})
+        assert status == 401 and "detail" in json.loads(body), (status, body)
+        checks += 3
+
+        status, body = http(base + "/health")
+        assert status == 200 and json.loads(body)["status"] == "ok", body
+        status, body = http(base + "/metrics", headers=auth)
+        assert status == 200 and 'nanochat_requests_total{route="/v1/chat/completions",status="400"}' in body, body
+        assert "nanochat_completion_tokens_total" in body and "nanochat_slots 1" in body
+        status, body = http(base + "/v1/chat/completions", b"{" + b" " * (2 << 20) + b"}", auth)
+        assert status == 413, status
+        status, body = http(base + "/v1/chat/completions", b"{not json", auth)
+        assert status == 400 and "invalid JSON" in json.loads(body)["error"]["message"], body
+        checks += 4
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0, f"chat_web exited with {code} on SIGTERM"
+    print(f"{checks} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()

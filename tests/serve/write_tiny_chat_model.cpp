@@ -1,0 +1,39 @@
+// Writes a tiny chat model for chat_web's end-to-end tests under <dir>: a byte-level tokenizer
+// (256 bytes and nanochat's specials) and a depth-2 GPT with random weights (sequence length 64,
+// so a context of 640) as <dir>/chatsft_checkpoints/d2/model_000001.safetensors with its meta,
+// where chat_web's default -i sft finds it with NANOCHAT_BASE_DIR=<dir>.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/engine_test_util.hpp"
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/presets.hpp"
+#include "nanochat/model/gpt.hpp"
+#include "nanochat/model/weights_file.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
+
+int main(int argc, char** argv) {
+  namespace fs = std::filesystem;
+  using namespace nanochat;
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: write_tiny_chat_model <dir>\n");
+    return 2;
+  }
+  try {
+    const fs::path dir = argv[1];
+    const fs::path ckpt = dir / "chatsft_checkpoints" / "d2";
+    fs::create_directories(ckpt);
+    tokenizer::save_tokenizer(engine_test::byte_tokenizer(), dir / "tokenizer");
+    cpu::Cpu cpu;
+    GptWeights<NanochatConfig<2>, cpu::Cpu> w(cpu, engine_test::byte_vocab);
+    cpu::fill_normal(cpu, w.flat(), 7, 0, 0.0f, 0.05f);
+    save_weights(cpu, w, ckpt / "model_000001.safetensors", 64);
+    std::ofstream(ckpt / "meta_000001.json") << "{\"step\": 1}\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "write_tiny_chat_model: %s\n", e.what());
+    return 1;
+  }
+}
