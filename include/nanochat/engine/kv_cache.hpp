@@ -17,6 +17,17 @@
 
 namespace nanochat::engine {
 
+// One head's `dim` values of one position, copied or rounded into the cache's element type E
+// (shared with the slot pool, kv_slot_pool.hpp).
+template <class E, class T, Backend B>
+void write_cached_head(B& backend, E* to, const T* from, std::int64_t dim) {
+  if constexpr (std::is_same_v<E, T>) {
+    backend.copy_on_device(to, from, static_cast<std::size_t>(dim) * sizeof(T));
+  } else {
+    convert(backend, TensorView<E, B>(to, Shape{dim}), TensorView<const T, B>(from, Shape{dim}));
+  }
+}
+
 template <Config C, Backend B, class E = typename C::element_type>
 class KvCache {
  public:
@@ -97,14 +108,7 @@ class KvCache {
  private:
   static std::int64_t round_up(std::int64_t n) { return (n + growth_step - 1) / growth_step * growth_step; }
 
-  // One head's D values of one position, copied or rounded into the cache's element type.
-  void write_head(E* to, const T* from) {
-    if constexpr (std::is_same_v<E, T>) {
-      backend_->copy_on_device(to, from, C::head_dim * sizeof(T));
-    } else {
-      convert(*backend_, TensorView<E, B>(to, Shape{C::head_dim}), TensorView<const T, B>(from, Shape{C::head_dim}));
-    }
-  }
+  void write_head(E* to, const T* from) { write_cached_head(*backend_, to, from, C::head_dim); }
 
   void allocate(std::int64_t capacity) {
     capacity_ = capacity;

@@ -11,6 +11,9 @@
 // keys at a time: four independent dot products, and one read-modify-write of the output
 // accumulator per four value rows.
 // Layouts: q, out [R, Tq, H, D]; k_cache, v_cache [R, Hkv, capacity, D] with Tk <= capacity.
+// A second form serves a pool of cache slots, each at its own position (continuous batching):
+// q, out [N, H, D] are N tokens of any slots, token i belongs to slot slots[i], sits at position
+// positions[i] and sees that slot's keys [0, positions[i]]. Both run the same per-query loop.
 
 #include <algorithm>
 #include <cmath>
@@ -113,6 +116,62 @@ void add_rows(float* acc, const float* p, const E* v, std::int64_t dim) {
   }
 }
 
+// One query vector over the first `visible` keys and values of one (slot, KV head) of the cache.
+template <class E>
+void attend_query(const float* qv, const E* kb, const E* vb, std::int64_t visible, std::int64_t dim, float scale,
+                  float* o) {
+  float acc[attention_cached_max_head_dim];
+  for (std::int64_t i = 0; i < dim; ++i) acc[i] = 0.0f;
+  float max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
+  for (std::int64_t j0 = 0; j0 < visible; j0 += attention_key_block) {
+    const std::int64_t n = std::min(attention_key_block, visible - j0);
+    // The block's scores are independent dot products (no chain through the running
+    // maximum), and their exponentials are taken as vectors.
+    float p[attention_key_block];
+    std::int64_t j = 0;
+    for (; j + keys_at_once <= n; j += keys_at_once) {
+      prefetch_ahead(kb + (j0 + j) * dim, keys_at_once * dim);
+      dot_rows<keys_at_once>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
+    }
+    for (; j < n; ++j) dot_rows<1>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
+    const float block_max = max_of(p, n);
+    if (block_max > max) {  // rescale what was accumulated under the old maximum
+      const float c = std::exp(max - block_max);
+      sum *= c;
+#pragma omp simd
+      for (std::int64_t i = 0; i < dim; ++i) acc[i] *= c;
+      max = block_max;
+    }
+    map_vec(p, n, [max](FloatVec v) { return simd_exp(v - max); });
+    sum += sum_of(p, n);
+    for (j = 0; j + keys_at_once <= n; j += keys_at_once) {
+      prefetch_ahead(vb + (j0 + j) * dim, keys_at_once * dim);
+      add_rows<keys_at_once>(acc, p + j, vb + (j0 + j) * dim, dim);
+    }
+    for (; j < n; ++j) add_rows<1>(acc, p + j, vb + (j0 + j) * dim, dim);
+  }
+  const float inv = 1.0f / sum;
+  for (std::int64_t i = 0; i < dim; ++i) o[i] = acc[i] * inv;
+}
+
+// The checks both forms share: contiguous tensors, a cache whose head dim fits q's, grouped heads.
+template <class E>
+void check_cache(CpuView<float> out, CpuView<const float> q, CpuView<const E> k_cache, CpuView<const E> v_cache) {
+  NANOCHAT_CHECK(q.is_contiguous() && out.is_contiguous(), "attention_cached_forward: q and out must be contiguous");
+  NANOCHAT_CHECK(k_cache.rank() == 4 && k_cache.is_contiguous(), "attention_cached_forward: k cache ",
+                 k_cache.shape(), " must be a contiguous [R, Hkv, capacity, D] tensor");
+  check_shape(out.shape(), q.shape(), "attention_cached_forward: out");
+  check_shape(v_cache.shape(), k_cache.shape(), "attention_cached_forward: v cache");
+  NANOCHAT_CHECK(v_cache.is_contiguous(), "attention_cached_forward: the v cache must be contiguous");
+  const std::int64_t heads = q.size(q.rank() - 2), dim = q.size(q.rank() - 1), kv_heads = k_cache.size(1);
+  NANOCHAT_CHECK(k_cache.size(3) == dim, "attention_cached_forward: cache ", k_cache.shape(),
+                 " does not fit queries ", q.shape());
+  NANOCHAT_CHECK(kv_heads > 0 && heads % kv_heads == 0, "attention_cached_forward: ", heads,
+                 " query heads do not split into groups over ", kv_heads, " KV heads");
+  NANOCHAT_CHECK(dim <= attention_cached_max_head_dim, "attention_cached_forward: head dim ", dim,
+                 " exceeds ", attention_cached_max_head_dim);
+}
+
 }  // namespace attention_cached_detail
 
 // E, the cache's element type: float or bf16.
@@ -121,68 +180,51 @@ void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q, 
                               CpuView<const E> v_cache, std::int64_t keys, float scale) {
   static_assert(std::is_same_v<E, float> || std::is_same_v<E, bf16>, "the KV cache holds float or bf16");
   using namespace attention_cached_detail;
-  NANOCHAT_CHECK(q.rank() == 4 && q.is_contiguous(), "attention_cached_forward: q ", q.shape(),
-                 " must be a contiguous [R, Tq, H, D] tensor");
-  NANOCHAT_CHECK(k_cache.rank() == 4 && k_cache.is_contiguous(), "attention_cached_forward: k cache ",
-                 k_cache.shape(), " must be a contiguous [R, Hkv, capacity, D] tensor");
-  check_shape(out.shape(), q.shape(), "attention_cached_forward: out");
-  check_shape(v_cache.shape(), k_cache.shape(), "attention_cached_forward: v cache");
-  NANOCHAT_CHECK(out.is_contiguous() && v_cache.is_contiguous(),
-                 "attention_cached_forward: out and the v cache must be contiguous");
+  NANOCHAT_CHECK(q.rank() == 4, "attention_cached_forward: q ", q.shape(), " must be a [R, Tq, H, D] tensor");
+  check_cache(out, q, k_cache, v_cache);
   const std::int64_t rows = q.size(0), tq = q.size(1), heads = q.size(2), dim = q.size(3);
   const std::int64_t kv_heads = k_cache.size(1), capacity = k_cache.size(2);
-  NANOCHAT_CHECK(k_cache.size(0) >= rows && k_cache.size(3) == dim, "attention_cached_forward: cache ",
-                 k_cache.shape(), " does not fit queries ", q.shape());
-  NANOCHAT_CHECK(kv_heads > 0 && heads % kv_heads == 0, "attention_cached_forward: ", heads,
-                 " query heads do not split into groups over ", kv_heads, " KV heads");
+  NANOCHAT_CHECK(k_cache.size(0) >= rows, "attention_cached_forward: cache ", k_cache.shape(),
+                 " has fewer rows than queries ", q.shape());
   NANOCHAT_CHECK(tq <= keys && keys <= capacity, "attention_cached_forward: ", keys,
                  " keys must cover the ", tq, " queries and fit the cache's capacity ", capacity);
-  NANOCHAT_CHECK(dim <= attention_cached_max_head_dim, "attention_cached_forward: head dim ", dim,
-                 " exceeds ", attention_cached_max_head_dim);
   const std::int64_t group = heads / kv_heads, prefix = keys - tq;
 #pragma omp parallel for collapse(3) schedule(static)
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t h = 0; h < heads; ++h)
       for (std::int64_t t = 0; t < tq; ++t) {
-        const std::int64_t kv = h / group;
-        const float* qv = q.data() + ((r * tq + t) * heads + h) * dim;
-        const E* kb = k_cache.data() + (r * kv_heads + kv) * capacity * dim;
-        const E* vb = v_cache.data() + (r * kv_heads + kv) * capacity * dim;
-        float acc[attention_cached_max_head_dim];
-        for (std::int64_t i = 0; i < dim; ++i) acc[i] = 0.0f;
-        float max = -std::numeric_limits<float>::infinity(), sum = 0.0f;
-        const std::int64_t visible = prefix + t + 1;
-        for (std::int64_t j0 = 0; j0 < visible; j0 += attention_key_block) {
-          const std::int64_t n = std::min(attention_key_block, visible - j0);
-          // The block's scores are independent dot products (no chain through the running
-          // maximum), and their exponentials are taken as vectors.
-          float p[attention_key_block];
-          std::int64_t j = 0;
-          for (; j + keys_at_once <= n; j += keys_at_once) {
-            prefetch_ahead(kb + (j0 + j) * dim, keys_at_once * dim);
-            dot_rows<keys_at_once>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
-          }
-          for (; j < n; ++j) dot_rows<1>(qv, kb + (j0 + j) * dim, dim, scale, p + j);
-          const float block_max = max_of(p, n);
-          if (block_max > max) {  // rescale what was accumulated under the old maximum
-            const float c = std::exp(max - block_max);
-            sum *= c;
-#pragma omp simd
-            for (std::int64_t i = 0; i < dim; ++i) acc[i] *= c;
-            max = block_max;
-          }
-          map_vec(p, n, [max](FloatVec v) { return simd_exp(v - max); });
-          sum += sum_of(p, n);
-          for (j = 0; j + keys_at_once <= n; j += keys_at_once) {
-            prefetch_ahead(vb + (j0 + j) * dim, keys_at_once * dim);
-            add_rows<keys_at_once>(acc, p + j, vb + (j0 + j) * dim, dim);
-          }
-          for (; j < n; ++j) add_rows<1>(acc, p + j, vb + (j0 + j) * dim, dim);
-        }
-        float* o = out.data() + ((r * tq + t) * heads + h) * dim;
-        const float inv = 1.0f / sum;
-        for (std::int64_t i = 0; i < dim; ++i) o[i] = acc[i] * inv;
+        const std::int64_t base = ((r * kv_heads + h / group) * capacity) * dim;
+        attend_query(q.data() + ((r * tq + t) * heads + h) * dim, k_cache.data() + base, v_cache.data() + base,
+                     prefix + t + 1, dim, scale, out.data() + ((r * tq + t) * heads + h) * dim);
       }
+}
+
+// The slot-pool form: q, out [N, H, D]; token i reads slot slots[i] up to position positions[i].
+template <class E>
+void attention_cached_forward(Cpu&, CpuView<float> out, CpuView<const float> q, CpuView<const E> k_cache,
+                              CpuView<const E> v_cache, CpuView<const std::int32_t> slots,
+                              CpuView<const std::int32_t> positions, float scale) {
+  static_assert(std::is_same_v<E, float> || std::is_same_v<E, bf16>, "the KV cache holds float or bf16");
+  using namespace attention_cached_detail;
+  NANOCHAT_CHECK(q.rank() == 3, "attention_cached_forward: q ", q.shape(), " must be a [N, H, D] tensor");
+  check_cache(out, q, k_cache, v_cache);
+  const std::int64_t tokens = q.size(0), heads = q.size(1), dim = q.size(2);
+  const std::int64_t pool = k_cache.size(0), kv_heads = k_cache.size(1), capacity = k_cache.size(2);
+  check_shape(slots.shape(), Shape{tokens}, "attention_cached_forward: slots");
+  check_shape(positions.shape(), Shape{tokens}, "attention_cached_forward: positions");
+  for (std::int64_t i = 0; i < tokens; ++i)
+    NANOCHAT_CHECK(slots.data()[i] >= 0 && slots.data()[i] < pool && positions.data()[i] >= 0 &&
+                       positions.data()[i] < capacity,
+                   "attention_cached_forward: token ", i, " at slot ", slots.data()[i], " position ",
+                   positions.data()[i], " is outside the cache ", k_cache.shape());
+  const std::int64_t group = heads / kv_heads;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (std::int64_t i = 0; i < tokens; ++i)
+    for (std::int64_t h = 0; h < heads; ++h) {
+      const std::int64_t base = ((slots.data()[i] * kv_heads + h / group) * capacity) * dim;
+      attend_query(q.data() + (i * heads + h) * dim, k_cache.data() + base, v_cache.data() + base,
+                   std::int64_t{positions.data()[i]} + 1, dim, scale, out.data() + (i * heads + h) * dim);
+    }
 }
 
 }  // namespace nanochat::cpu
