@@ -3,14 +3,17 @@
 Checks what an OpenAI client sees: the model list; whole and streamed replies (the same seed
 gives the same text both ways, and n choices repeat it), usage counts, finish_reason, stop
 strings; errors as the client raises them (400 with the field named, 401 without the key);
-nanochat's own /chat/completions events; /health, /metrics and the body size limit.
+nanochat's own /chat/completions events; /health, /metrics and the body size limit. Then, with
+a model whose replies never end and no wait queue: a request while the slot is busy gets 429,
+and a streaming client that disconnects has its generation cancelled and its slot freed.
 Run by run_openai_client_test.sh (ctest serve.openai_client).
 """
 import argparse
 import json
 import os
+import socket
 import subprocess
-import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -19,9 +22,9 @@ import openai
 KEY = "test-key"
 
 
-def start_server(chat_web, base_dir):
+def start_server(chat_web, base_dir, queue):
     env = dict(os.environ, NANOCHAT_BASE_DIR=base_dir)
-    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", "4"], env=env,
+    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", str(queue)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if "http://" not in line:
@@ -57,7 +60,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     subprocess.run([a.write_model, a.work], check=True)
-    proc, address = start_server(a.chat_web, a.work)
+    proc, address = start_server(a.chat_web, a.work, 4)
     checks = 0
     try:
         base = f"http://{address}"
@@ -162,7 +165,51 @@ def main():
         proc.terminate()
         code = proc.wait(timeout=30)
     assert code == 0, f"chat_web exited with {code} on SIGTERM"
+
+    endless = os.path.join(a.work, "endless")
+    subprocess.run([a.write_model, endless, "2048", "endless"], check=True)
+    proc, address = start_server(a.chat_web, endless, 0)
+    try:
+        checks += busy_and_disconnect(address)
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0, f"chat_web exited with {code} on SIGTERM"
     print(f"{checks} passed, 0 failed")
+
+
+def busy_and_disconnect(address):
+    """The one slot held by a streamed reply that would run 4096 tokens: another request is
+    refused with 429; then the streaming client leaves and its generation stops early."""
+    base = f"http://{address}"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    host, port = address.rsplit(":", 1)
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4096, "temperature": 0,
+                       "stream": True}).encode()
+    s = socket.create_connection((host, int(port)), timeout=60)
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+              b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    seen = b""
+    while b"data: " not in seen:  # the first chunk: the reply is being generated
+        data = s.recv(4096)
+        assert data, "the server closed the stream"
+        seen += data
+    assert seen.startswith(b"HTTP/1.1 200"), seen[:100]
+    client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0, timeout=60)
+    e = expect_status_error(openai.RateLimitError, 429, None,
+                            lambda: client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]))
+    assert e.code == "queue_full", e.code
+    s.close()
+    deadline = time.time() + 60
+    while json.loads(http(base + "/health")[1])["slots_in_use"] != 0:
+        assert time.time() < deadline, "the slot of a client that left was not freed"
+        time.sleep(0.02)
+    metrics = http(base + "/metrics", headers=auth)[1]
+    tokens = next(int(line.split()[1]) for line in metrics.splitlines() if line.startswith("nanochat_completion_tokens_total"))
+    assert tokens < 4096, f"the generation of a client that left ran on: {tokens} tokens"
+    assert 'nanochat_requests_total{route="/v1/chat/completions",status="499"} 1' in metrics, metrics
+    assert 'nanochat_requests_total{route="/v1/chat/completions",status="429"} 1' in metrics, metrics
+    return 3
 
 
 if __name__ == "__main__":

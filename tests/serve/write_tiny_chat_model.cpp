@@ -1,11 +1,15 @@
 // Writes a tiny chat model for chat_web's end-to-end tests under <dir>: a byte-level tokenizer
-// (256 bytes and nanochat's specials) and a depth-2 GPT with random weights (sequence length 64,
-// so a context of 640) as <dir>/chatsft_checkpoints/d2/model_000001.safetensors with its meta,
-// where chat_web's default -i sft finds it with NANOCHAT_BASE_DIR=<dir>.
+// (256 bytes and nanochat's specials) and a depth-2 GPT with random weights (sequence length
+// [seq_len], default 64, so a context of 10 x that) as
+// <dir>/chatsft_checkpoints/d2/model_000001.safetensors with its meta, where chat_web's default
+// -i sft finds it with NANOCHAT_BASE_DIR=<dir>. With "endless" its lm_head is zero: every logit
+// is 0, so greedy decoding (ties to the lowest id) emits token 0 forever and never ends its turn,
+// a reply that runs to max_tokens on any CPU, for the cancellation and queue tests.
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "engine/engine_test_util.hpp"
 #include "nanochat/backend/cpu.hpp"
@@ -17,8 +21,8 @@
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using namespace nanochat;
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: write_tiny_chat_model <dir>\n");
+  if (argc < 2 || argc > 4) {
+    std::fprintf(stderr, "usage: write_tiny_chat_model <dir> [seq_len [endless]]\n");
     return 2;
   }
   try {
@@ -29,7 +33,13 @@ int main(int argc, char** argv) {
     cpu::Cpu cpu;
     GptWeights<NanochatConfig<2>, cpu::Cpu> w(cpu, engine_test::byte_vocab);
     cpu::fill_normal(cpu, w.flat(), 7, 0, 0.0f, 0.05f);
-    save_weights(cpu, w, ckpt / "model_000001.safetensors", 64);
+    if (argc == 4) {
+      NANOCHAT_CHECK(std::string(argv[3]) == "endless", "write_tiny_chat_model: unknown option ", argv[3]);
+      cpu.fill_zero(w.lm_head.data(), w.lm_head.bytes());
+    }
+    const std::int64_t seq_len = argc >= 3 ? std::stoll(argv[2]) : 64;
+    NANOCHAT_CHECK(seq_len > 0, "write_tiny_chat_model: seq_len ", seq_len, " must be positive");
+    save_weights(cpu, w, ckpt / "model_000001.safetensors", seq_len);
     std::ofstream(ckpt / "meta_000001.json") << "{\"step\": 1}\n";
     return 0;
   } catch (const std::exception& e) {
