@@ -56,10 +56,8 @@ int run(const Options& opt) {
   // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
   std::vector<tasks::TaskPtr> tasks;
   for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.arithmetic_digits));
-  const std::filesystem::path path = !opt.checkpoint.empty()
-                                         ? std::filesystem::path(opt.checkpoint)
-                                         : engine::find_checkpoint(data::base_dir(), opt.source, opt.model_tag, opt.step);
-  const std::filesystem::path tok_dir = opt.tokenizer.empty() ? data::base_dir() / "tokenizer" : std::filesystem::path(opt.tokenizer);
+  const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
+  const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
   const auto file = SafetensorsFile::load(path);
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
   const bool bf16_weights = opt.dtype == "bfloat16";

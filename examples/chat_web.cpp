@@ -233,10 +233,8 @@ int run(const Options& opt) {
   NANOCHAT_CHECK(opt.device != "cuda", "--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
   NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
   NANOCHAT_CHECK(opt.slots == 1, "--slots ", opt.slots, ": this server decodes one request at a time (1 slot) until the batched generator is in place");
-  const std::filesystem::path path = !opt.checkpoint.empty()
-                                         ? std::filesystem::path(opt.checkpoint)
-                                         : engine::find_checkpoint(data::base_dir(), opt.source, opt.model_tag, opt.step);
-  const std::filesystem::path tok_dir = opt.tokenizer.empty() ? data::base_dir() / "tokenizer" : std::filesystem::path(opt.tokenizer);
+  const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
+  const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
   const auto file = SafetensorsFile::load(path);
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
   const bool bf16_weights = opt.dtype == "bfloat16";

@@ -121,4 +121,16 @@ decltype(auto) with_checkpoint_config(const SafetensorsFile& file, Depths depths
   });
 }
 
+// What the chat programs' --checkpoint/-i/--model-tag/--step and --tokenizer flags name: the
+// weights file given, else the one find_checkpoint picks under data::base_dir(); the tokenizer
+// directory given, else <base>/tokenizer.
+inline std::filesystem::path chat_checkpoint_path(const std::string& checkpoint, const std::string& source,
+                                                  const std::string& model_tag, std::int64_t step) {
+  return !checkpoint.empty() ? std::filesystem::path(checkpoint)
+                             : find_checkpoint(data::base_dir(), source, model_tag, step);
+}
+inline std::filesystem::path chat_tokenizer_dir(const std::string& tokenizer) {
+  return tokenizer.empty() ? data::base_dir() / "tokenizer" : std::filesystem::path(tokenizer);
+}
+
 }  // namespace nanochat::engine
