@@ -26,6 +26,7 @@
 #include "nanochat/eval/pass_at_k.hpp"
 #include "nanochat/tasks/arc.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
+#include "nanochat/tasks/humaneval.hpp"
 #include "nanochat/tasks/mmlu.hpp"
 #include "nanochat/tasks/offline_arithmetic.hpp"
 #include "nanochat/tasks/offline_identity.hpp"
@@ -110,10 +111,11 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
 
 // The tasks chat_eval knows by name: the offline ones on their held-out splits (none of their
 // problems can be a training example), and nanochat's where the dataset files are present
-// (ARC-Easy, ARC-Challenge and MMLU are categorical: eval/categorical_eval.hpp).
+// (ARC-Easy, ARC-Challenge and MMLU are categorical: eval/categorical_eval.hpp; HumanEval runs
+// the model's code in eval/sandbox.hpp).
 inline std::vector<std::string> known_task_names() {
   return {"arithmetic", "letter-count", "spelling", "identity", "GSM8K", "SpellingBee", "ARC-Easy", "ARC-Challenge",
-          "MMLU"};
+          "MMLU", "HumanEval"};
 }
 
 // Generated tasks have no "all": `problems` of them are drawn, and 0 (all) draws as many as a
@@ -133,6 +135,10 @@ inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems
   // nanochat's chat_eval: ARC's test splits, MMLU's "all" test.
   if (name == "ARC-Easy" || name == "ARC-Challenge") return std::make_shared<ARC>(ARC::default_path(name, "Test"));
   if (name == "MMLU") return std::make_shared<MMLU>(MMLU::default_path("test"));
+  if (name == "HumanEval") {  // runs the model's code: refused up front where the sandbox cannot be built
+    NANOCHAT_CHECK(eval::sandbox_refusal().empty(), "chat_eval: HumanEval cannot be scored here: ", eval::sandbox_refusal());
+    return std::make_shared<HumanEval>(HumanEval::default_path());
+  }
   std::string known;
   for (const auto& k : known_task_names()) known += (known.empty() ? "" : ", ") + k;
   NANOCHAT_FAIL("chat_eval: task '", name, "' is unknown; known tasks: ", known);

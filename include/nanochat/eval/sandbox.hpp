@@ -364,4 +364,18 @@ inline SandboxResult run_python_sandboxed(std::string_view program, const Sandbo
   return result;
 }
 
+// Empty where run_python_sandboxed works on this machine (a trivial program passes with the
+// default limits), else why not. Probed once per process.
+inline const std::string& sandbox_refusal() {
+  static const std::string reason = [] {
+    try {
+      const SandboxResult probe = run_python_sandboxed("pass");
+      return probe.passed ? std::string{} : cat("sandbox: a program of one `pass` failed: ", probe.error);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  }();
+  return reason;
+}
+
 }  // namespace nanochat::eval
