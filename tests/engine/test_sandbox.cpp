@@ -130,6 +130,20 @@ TEST_CASE("sandbox: writes outside its own /tmp fail, even into a directory anyo
   CHECK(big.error.find("File too large") != std::string::npos);
 }
 
+TEST_CASE("sandbox: a descriptor this process holds open without O_CLOEXEC does not reach the program") {
+  if (sandbox_missing()) return;
+  const fs::path held = fs::current_path() / ("sandbox_held_" + std::to_string(::getpid()) + ".txt");
+  const int fd = ::open(held.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);  // inheritable on purpose
+  REQUIRE(fd >= 3);
+  const auto r = eval::run_python_sandboxed(
+      "import os\nfor fd in range(3, 1024):\n    try:\n        os.write(fd, b'escaped')\n"
+      "        raise SystemExit('wrote to descriptor %d' % fd)\n    except OSError:\n        pass\n");
+  CHECK_MESSAGE(r.passed, r.error);
+  ::close(fd);
+  CHECK(fs::file_size(held) == 0);
+  fs::remove(held);
+}
+
 TEST_CASE("sandbox: a fork bomb is held to the process limit and dies with the sandbox") {
   if (sandbox_missing()) return;
   eval::SandboxLimits tiny = quick(5);

@@ -4,7 +4,7 @@
 // than by disabling Python functions. Linux only; docs/eval.md says what holds and how to check.
 //
 // The program runs as `python3 -I -B -` (isolated: no PYTHON* variables, no user site; the
-// program is read from stdin, a sealed in-memory file) in a child made with clone() in new user,
+// program is read from stdin, an in-memory file) in a child made with clone() in new user,
 // pid, network, mount, IPC and UTS namespaces:
 // - user: the child is an unprivileged uid (kSandboxUid inside, nobody outside when we are root,
 //   else our own uid), no supplementary groups, no capabilities, no_new_privs. Being root outside
@@ -20,11 +20,13 @@
 //   5.12+); a fresh size-limited tmpfs on /tmp is the working directory (it vanishes with the
 //   namespace), and an empty read-only tmpfs covers /run (the usual home of host sockets).
 // - limits: RLIMIT_CPU, RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC, RLIMIT_CORE 0; an empty
-//   environment; stdout and stderr captured up to a cap each.
+//   environment; no descriptor of ours but stdin/stdout/stderr; stdout and stderr captured up to
+//   a cap each.
 // Where the kernel refuses any of this (no user namespaces, an old kernel, a seccomp profile),
 // nothing runs: run_python_sandboxed throws a nanochat::Error saying what failed.
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
@@ -175,6 +177,17 @@ inline int child_main(void* arg) {
     limit(RLIMIT_CORE, 0, "RLIMIT_CORE");
     if (::dup2(plan.program_fd, 0) < 0 || ::dup2(plan.stdout_fd, 1) < 0 || ::dup2(plan.stderr_fd, 2) < 0)
       child_fail(plan, "redirecting stdin/stdout/stderr");
+    // No other descriptor of ours reaches Python (one open without O_CLOEXEC, a file or a socket,
+    // would be a way out); close-on-exec rather than closed, so a failed exec can still report.
+    if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) child_fail(plan, "close_range");
+    // Our signal mask and ignored signals would survive exec: the limits' signals must act.
+    sigset_t none;
+    ::sigemptyset(&none);
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0 || ::sigaction(SIGXCPU, &default_action, nullptr) != 0 ||
+        ::sigaction(SIGXFSZ, &default_action, nullptr) != 0)
+      child_fail(plan, "resetting signals");
     char* const empty_environment[] = {nullptr};
     ::execve(plan.python, plan.argv, empty_environment);
     child_fail(plan, "execve python3");
@@ -302,7 +315,12 @@ inline SandboxResult run_python_sandboxed(std::string_view program, const Sandbo
     NANOCHAT_FAIL(refused, "writing the user namespace's id maps failed: ", std::strerror(map_errno));
   }
   const char go = 1;
-  NANOCHAT_CHECK(::write(sync_w.fd, &go, 1) == 1, "sandbox: signalling the child: ", std::strerror(errno));
+  if (::write(sync_w.fd, &go, 1) != 1) {
+    const int write_errno = errno;
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    NANOCHAT_FAIL("sandbox: signalling the child: ", std::strerror(write_errno));
+  }
   sync_w.reset();
 
   SandboxResult result;
