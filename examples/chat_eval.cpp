@@ -35,7 +35,7 @@ struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, tasks = "arithmetic|letter-count|spelling|identity",
                           out, dtype = "bfloat16";
   std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42, batch_size = 8, num_samples = 1;
-  int arithmetic_digits = 3;
+  tasks::OfflineDifficulty difficulty;
   float temperature = 0.0f;
   int top_k = 50;
   bool verbose = false;
@@ -55,7 +55,7 @@ std::vector<std::string> split_tasks(const std::string& list) {
 int run(const Options& opt) {
   // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
   std::vector<tasks::TaskPtr> tasks;
-  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.arithmetic_digits));
+  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.difficulty));
   const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
   const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
   const auto file = SafetensorsFile::load(path);
@@ -132,7 +132,9 @@ int main(int argc, char** argv) {
       .add("max-new-tokens", opt.max_new_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
       .add("num-samples", opt.num_samples, "replies per problem: pass@1..N (a problem passes if any is right)",
            {1, max_batch_rows}, 'n')
-      .add("arithmetic-digits", opt.arithmetic_digits, "operand digits of the arithmetic task (1..N each)", {1, 9})
+      .add("arithmetic-digits", opt.difficulty.arithmetic_digits, "operand digits of the arithmetic task (1..N each)", {1, 9})
+      .add("spelling-syllables", opt.difficulty.spelling_syllables,
+           "syllables of the spelling task's invented words (2..N each)", {2, 9})
       .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
       .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
       .add("seed", opt.seed, "sampling seed")

@@ -302,11 +302,18 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   CHECK(identity->size() >= 200);
   CHECK(identity->name() == "OfflineIdentity(test)");
   // Harder arithmetic: 1..5-digit operands, named apart from the default 3 digits.
-  const auto five = eval::make_eval_task("arithmetic", 50, 5);
+  const auto five = eval::make_eval_task("arithmetic", 50, {.arithmetic_digits = 5});
   CHECK(five->name() == "OfflineArithmetic(test, 5 digits)");
   std::size_t longest = 0;
   for (std::size_t i = 0; i < five->size(); ++i) longest = std::max(longest, five->example(i).extra.at("problem").size());
   CHECK(longest > 7);  // "999+999" is the longest of 3 digits
+  // Harder spelling: invented words of up to 5 syllables (at most 3 x 3 letters by default).
+  const auto spell5 = eval::make_eval_task("spelling", 100, {.spelling_syllables = 5});
+  CHECK(spell5->name() == "OfflineSpelling(test, 5 syllables)");
+  std::size_t longest_word = 0;
+  for (std::size_t i = 0; i < spell5->size(); ++i)
+    longest_word = std::max(longest_word, spell5->example(i).extra.at("problem").size());
+  CHECK(longest_word > 11);  // 11 is "mississippi", the longest built-in word
   const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
   eval::write_results(path, "sft", {{"A", 3, 4, {0.5, 0.75}}, {"B", 0, 2, {}}});
   std::stringstream text;
