@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,13 +21,10 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
-#include "nanochat/engine/checkpoint.hpp"
-#include "nanochat/engine/engine.hpp"
-#include "nanochat/model/gpt_decoder.hpp"
+#include "nanochat/engine/chat_model.hpp"
 #include "nanochat/serve/chat_completion.hpp"
 #include "nanochat/serve/reply_channel.hpp"
 #include "nanochat/serve/serial_generator.hpp"
-#include "nanochat/tokenizer/tokenizer_file.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -233,34 +229,21 @@ int run(const Options& opt) {
   NANOCHAT_CHECK(opt.device != "cuda", "--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
   NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
   NANOCHAT_CHECK(opt.slots == 1, "--slots ", opt.slots, ": this server decodes one request at a time (1 slot) until the batched generator is in place");
-  const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
-  const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
-  const auto file = SafetensorsFile::load(path);
-  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
-  const bool bf16_weights = opt.dtype == "bfloat16";
-  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
+  const auto chat_model =
+      engine::ChatModel::open(opt.checkpoint, opt.source, opt.model_tag, opt.step, opt.tokenizer, opt.dtype);
   serve::ServerMetrics metrics;
   serve::ServeContext ctx;
-  ctx.tok = &tok;
-  ctx.model_name = "nanochat-" + path.parent_path().filename().string() + "-" + path.stem().string();
+  ctx.tok = &chat_model.tok;
+  ctx.model_name =
+      "nanochat-" + chat_model.checkpoint.parent_path().filename().string() + "-" + chat_model.checkpoint.stem().string();
   ctx.queue_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.queue_timeout * 1000));
   ctx.metrics = &metrics;
-  return engine::with_checkpoint_config(
-      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
-        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
-        const auto serve_model = [&]<class W>() {
-          Cpu cpu;
-          GptWeights<C, Cpu, W> weights(cpu, vocab);
-          load_weights(cpu, weights, f);
-          // The context is nanochat's rotary table, 10 x sequence_len positions (as chat_cli).
-          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
-          engine::Engine engine(model, tok);
-          serve::SerialGenerator gen(engine, opt.queue);
-          ctx.context = model.max_positions();
-          return serve_forever(gen, ctx, opt);
-        };
-        return bf16_weights ? serve_model.template operator()<bf16>() : serve_model.template operator()<float>();
-      });
+  Cpu cpu;
+  return engine::with_chat_engine(cpu, chat_model, 1, [&]<Config, class>(auto& engine, std::int64_t context) {
+    serve::SerialGenerator gen(engine, opt.queue);
+    ctx.context = context;
+    return serve_forever(gen, ctx, opt);
+  });
 }
 
 }  // namespace
