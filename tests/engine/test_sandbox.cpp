@@ -31,15 +31,32 @@ bool sandbox_missing() {
   return true;
 }
 
-// Processes still running a sandboxed program: their stdin is the sandbox's memfd.
+// Processes still running a program sandboxed by this test process (not by a test beside it):
+// their stdin is the memfd named after it.
 int sandboxed_processes_alive() {
+  const std::string ours = "/memfd:" + eval::sandbox_memfd_name(::getpid()) + " ";
   int alive = 0;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     std::error_code ec;
     const fs::path stdin_target = fs::read_symlink(entry.path() / "fd" / "0", ec);
-    if (!ec && stdin_target.string().find("memfd:nanochat-sandbox") != std::string::npos) ++alive;
+    if (!ec && stdin_target.string().starts_with(ours)) ++alive;
   }
   return alive;
+}
+
+// A directory anyone may write to, outside /tmp and reachable by the sandbox's user: the sandbox
+// mounts its own /tmp over the host's, so a probe under the host's /tmp would be hidden (ENOENT)
+// rather than read-only (EROFS). /var/tmp is world-searchable; the build directory may not be.
+fs::path open_probe_dir() {
+  for (const fs::path& parent : {fs::path("/var/tmp"), fs::current_path()}) {
+    const std::string p = parent.string();
+    if (p == "/tmp" || p.starts_with("/tmp/") || !fs::is_directory(parent)) continue;
+    const fs::path dir = parent / ("sandbox_write_probe_" + std::to_string(::getpid()));
+    std::error_code ec;
+    if (fs::create_directories(dir, ec) || fs::is_directory(dir)) return dir;
+  }
+  FAIL("no writable directory outside /tmp for the write probe");
+  return {};
 }
 
 eval::SandboxLimits quick(double seconds) {
@@ -97,8 +114,7 @@ TEST_CASE("sandbox: a 1 GB allocation fails with MemoryError under the 256 MiB l
 TEST_CASE("sandbox: writes outside its own /tmp fail, even into a directory anyone may write") {
   if (sandbox_missing()) return;
   // A world-writable host directory, so only the read-only view of the tree can stop the write.
-  const fs::path open_dir = fs::current_path() / ("sandbox_write_probe_" + std::to_string(::getpid()));
-  fs::create_directories(open_dir);
+  const fs::path open_dir = open_probe_dir();
   fs::permissions(open_dir, fs::perms::all);
   const std::string host_tmp_name = "/tmp/nanochat_sandbox_probe_" + std::to_string(::getpid());
   const auto r = eval::run_python_sandboxed(

@@ -77,6 +77,10 @@ struct SandboxResult {
 // capabilities there after exec.
 inline constexpr unsigned kSandboxUid = 1000;
 
+// The name of the memfd that holds the program, and so what every process of a sandbox started
+// by process `caller` has as its stdin ("/memfd:<name> (deleted)" in /proc/<pid>/fd/0).
+inline std::string sandbox_memfd_name(long caller) { return "nanochat-sandbox-" + std::to_string(caller); }
+
 namespace sandbox_detail {
 
 // Whether "others" may run `file`: when we are root the sandbox runs as nobody, and a python3
@@ -251,7 +255,9 @@ inline SandboxResult run_python_sandboxed(std::string_view program, const Sandbo
   const std::string python = (limits.python.empty() ? find_python3(privileged) : limits.python).string();
   const std::string refused = "sandbox: code execution is refused: ";
 
-  const Fd program_fd(static_cast<int>(::syscall(SYS_memfd_create, "nanochat-sandbox", MFD_CLOEXEC)));
+  // Named after the caller, so the processes of one caller's sandboxes can be told from another's.
+  const std::string memfd_name = sandbox_memfd_name(::getpid());
+  const Fd program_fd(static_cast<int>(::syscall(SYS_memfd_create, memfd_name.c_str(), MFD_CLOEXEC)));
   NANOCHAT_CHECK(program_fd.fd >= 0, refused, "memfd_create: ", std::strerror(errno));
   for (std::size_t done = 0; done < program.size();) {
     const ssize_t n = ::write(program_fd.fd, program.data() + done, program.size() - done);
