@@ -91,7 +91,7 @@ int run(const Options& opt) {
         std::printf("%s", r.task.c_str());
         for (std::size_t k = 0; k < r.pass_at_k.size(); ++k)
           std::printf("%s pass@%zu: %.2f%%", k ? "," : "", k + 1, 100.0 * r.pass_at_k[k]);
-        std::printf("\n");
+        std::printf("\n%s right samples: %.2f%%\n", r.task.c_str(), 100.0 * r.sample_accuracy);
       }
       std::fflush(stdout);
     }

@@ -180,10 +180,12 @@ TEST_CASE("chat_eval: with several samples a problem passes if any is right, and
   CHECK(r.total == 4);
   CHECK(r.correct == 3);  // "1" is never said
   CHECK(r.pass_at_k == std::vector<double>{0.25, 0.5, 0.75});
+  CHECK(r.sample_accuracy == doctest::Approx(3.0 / 12.0));  // one right sample of three, for three problems
   options.num_samples = 1;
   const eval::TaskAccuracy one = eval::evaluate_generative(engine, tok, task, options);
   CHECK(one.correct == 1);
   CHECK(one.pass_at_k == std::vector<double>{0.25});
+  CHECK(one.sample_accuracy == doctest::Approx(0.25));
   options.num_samples = 0;
   CHECK_THROWS_WITH_AS(eval::evaluate_generative(engine, tok, task, options), doctest::Contains("0 samples per problem"),
                        Error);
@@ -315,7 +317,7 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
     longest_word = std::max(longest_word, spell5->example(i).extra.at("problem").size());
   CHECK(longest_word > 11);  // 11 is "mississippi", the longest built-in word
   const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
-  eval::write_results(path, "sft", {{"A", 3, 4, {0.5, 0.75}}, {"B", 0, 2, {}}});
+  eval::write_results(path, "sft", {{"A", 3, 4, {0.5, 0.75}, 0.625}, {"B", 0, 2, {}}});
   std::stringstream text;
   text << std::ifstream(path).rdbuf();
   const json::Value doc = json::parse(text.str(), path.string());
@@ -324,6 +326,7 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   REQUIRE(a != nullptr);
   CHECK(a->find("correct")->whole_number("correct") == 3);
   CHECK(a->find("accuracy")->number("accuracy") == doctest::Approx(0.75));
+  CHECK(a->find("sample_accuracy")->number("sample_accuracy") == doctest::Approx(0.625));
   const json::Value* pass = a->find("pass@k");
   REQUIRE(pass != nullptr);
   REQUIRE(pass->array("pass@k").size() == 2);
@@ -414,6 +417,7 @@ TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as
   CHECK(sampled.status == 0);
   CHECK(sampled.output.find("OfflineArithmetic(test, 5 digits) accuracy: ") != std::string::npos);
   CHECK(sampled.output.find(", pass@3: ") != std::string::npos);
+  CHECK(sampled.output.find("OfflineArithmetic(test, 5 digits) right samples: ") != std::string::npos);
   const Run unknown = run(prog + " -a 'arithmetic|nope'");
   CHECK(unknown.status != 0);
   CHECK(unknown.output.find("task 'nope' is unknown") != std::string::npos);

@@ -6,7 +6,8 @@
 // Problems are generated one at a time: the Engine batches samples of one prompt, not prompts.
 // make_eval_task names the categorical tasks too; eval/categorical_eval.hpp scores those.
 // With num_samples > 1 (nanochat's -n) a problem passes when any of its samples is correct, and
-// pass@k for k = 1..num_samples is kept beside it.
+// pass@k for k = 1..num_samples is kept beside it, and the share of all samples that are right
+// (the unbiased estimate of sampled pass@1; pass@1 itself counts only each problem's first sample).
 
 #include <algorithm>
 #include <cstddef>
@@ -47,6 +48,7 @@ struct TaskAccuracy {
   std::string task;
   std::size_t correct = 0, total = 0;  // correct: problems with a correct reply among all samples
   std::vector<double> pass_at_k;       // k = 1..num_samples
+  double sample_accuracy = 0.0;        // right samples / all samples
   double accuracy() const { return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total); }
 };
 
@@ -103,7 +105,13 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
     }
   }
   TaskAccuracy out{task.name(), 0, n, pass_at_k(outcomes, static_cast<std::size_t>(options.num_samples))};
-  for (const auto& o : outcomes) out.correct += std::find(o.begin(), o.end(), true) != o.end() ? 1 : 0;
+  std::size_t right = 0, samples = 0;
+  for (const auto& o : outcomes) {
+    out.correct += std::find(o.begin(), o.end(), true) != o.end() ? 1 : 0;
+    right += static_cast<std::size_t>(std::count(o.begin(), o.end(), true));
+    samples += o.size();
+  }
+  out.sample_accuracy = samples == 0 ? 0.0 : static_cast<double>(right) / static_cast<double>(samples);
   return out;
 }
 
@@ -140,14 +148,15 @@ inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems
 }
 
 // A small JSON record of one evaluation: {"source": ..., "tasks": {name: {correct, total, accuracy,
-// pass@k: [k = 1..]}}}.
+// sample_accuracy, pass@k: [k = 1..]}}}.
 inline void write_results(const std::filesystem::path& path, std::string_view source,
                           const std::vector<TaskAccuracy>& results) {
   std::string text = cat("{\"source\": ", json::quote(source), ", \"tasks\": {");
   for (std::size_t i = 0; i < results.size(); ++i) {
     const TaskAccuracy& r = results[i];
     text += cat(i ? ", " : "", json::quote(r.task), ": {\"correct\": ", r.correct, ", \"total\": ", r.total,
-                ", \"accuracy\": ", r.accuracy(), ", \"pass@k\": [");
+                ", \"accuracy\": ", r.accuracy(), ", \"sample_accuracy\": ", r.sample_accuracy,
+                ", \"pass@k\": [");
     for (std::size_t k = 0; k < r.pass_at_k.size(); ++k) text += cat(k ? ", " : "", r.pass_at_k[k]);
     text += "]}";
   }
