@@ -2,8 +2,9 @@
 # The main job: nanochat's whole recipe, offline, on the CPU. Installs what is missing, builds
 # the programs it uses (Release), then: the offline default corpus -> a BPE tokenizer -> a d4
 # base model -> midtraining and SFT on the offline tasks (arithmetic through the calculator,
-# letter counting, spelling, identity) -> (chat_rl on arithmetic, with RUN_RL=1) -> the chat
-# model's accuracy on 200 held-out problems of each offline task -> a short sample conversation.
+# letter counting, spelling, identity) -> (with RUN_RL=1: chat_rl on spelling longer words, and
+# SFT against RL on that task held out) -> the chat model's accuracy on 200 held-out problems of
+# each offline task -> a short sample conversation.
 # Artifacts go to $NANOCHAT_BASE_DIR (default ~/.cache/nanochat).
 #
 # Scaling up: extra arguments go to base_train (e.g. --num-iterations 500 or --depth 8: the
@@ -54,10 +55,19 @@ stage "SFT: the offline tasks, assistant tokens only"
 
 chat=sft
 if [[ "${RUN_RL:-0}" == 1 ]]; then
-  stage "RL: arithmetic through the calculator, rewarded when right"
-  "$bin/chat_rl" --task arithmetic --offline-rows 320 --examples-per-step 4 --num-samples 8 \
-      --device-batch-size 4 --max-new-tokens 64 --eval-every 20 --eval-examples 50 "${rl_args[@]}"
+  # Spelling words of 2-4 invented syllables: the SFT model spells about half of the 4-syllable
+  # ones and a sampled group of 16 is often mixed, so GRPO's advantages carry a gradient
+  # (arithmetic beyond 3 digits fails or passes a whole group at once: docs/training.md).
+  stage "RL: spelling longer invented words (up to 4 syllables), rewarded when right"
+  "$bin/chat_rl" --task spelling --spelling-syllables 4 --offline-rows 3200 --examples-per-step 8 \
+      --num-samples 16 --device-batch-size 16 --max-new-tokens 48 --init-lr-frac 0.1 \
+      --eval-every 50 --eval-examples 200 "${rl_args[@]}"
   chat=rl
+  stage "RL's task held out: SFT against RL, 500 problems, 8 samples each at temperature 1"
+  for source in sft rl; do
+    "$bin/chat_eval" -i "$source" -a spelling --spelling-syllables 4 -x 500 -n 8 -t 1 \
+        --max-new-tokens 48 --out "$base/chat_eval/${source}_spelling4.json"
+  done
 fi
 
 stage "evaluation: 200 held-out problems of each offline task, greedy, with the calculator"
