@@ -187,7 +187,7 @@ TEST_CASE("chat_eval: with several samples a problem passes if any is right, and
   CHECK(one.pass_at_k == std::vector<double>{0.25});
   CHECK(one.sample_accuracy == doctest::Approx(0.25));
   options.num_samples = 0;
-  CHECK_THROWS_WITH_AS(eval::evaluate_generative(engine, tok, task, options), doctest::Contains("0 samples per problem"),
+  CHECK_THROWS_WITH_AS(eval::evaluate_generative(engine, tok, task, options), doctest::Contains("num_samples is 0"),
                        Error);
 }
 

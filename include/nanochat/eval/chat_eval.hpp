@@ -90,11 +90,11 @@ inline void write_transcript_line(std::FILE* out, const tasks::Task& task, std::
 template <engine::CachedModel M>
 TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const tasks::Task& task,
                                  const ChatEvalOptions& options) {
-  NANOCHAT_CHECK(task.eval_type() == tasks::EvalType::generative, "chat_eval: task ", task.name(),
+  NANOCHAT_CHECK(task.eval_type() == tasks::EvalType::generative, "task ", task.name(),
                  " is categorical; only generative tasks are evaluated");
-  NANOCHAT_CHECK(task.has_scorer(), "chat_eval: task ", task.name(), " has no scorer");
+  NANOCHAT_CHECK(task.has_scorer(), "task ", task.name(), " has no scorer");
   const std::size_t n = options.max_problems == 0 ? task.size() : std::min(options.max_problems, task.size());
-  NANOCHAT_CHECK(options.num_samples >= 1, "chat_eval: ", options.num_samples, " samples per problem; at least 1");
+  NANOCHAT_CHECK(options.num_samples >= 1, "num_samples is ", options.num_samples, "; at least 1 sample per problem");
   std::vector<std::vector<bool>> outcomes(n);
   for (std::size_t i = 0; i < n; ++i) {
     const tasks::Example example = task.example(i);
@@ -139,12 +139,12 @@ inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems
   if (name == "ARC-Easy" || name == "ARC-Challenge") return std::make_shared<ARC>(ARC::default_path(name, "Test"));
   if (name == "MMLU") return std::make_shared<MMLU>(MMLU::default_path("test"));
   if (name == "HumanEval") {  // runs the model's code: refused up front where the sandbox cannot be built
-    NANOCHAT_CHECK(eval::sandbox_refusal().empty(), "chat_eval: HumanEval cannot be scored here: ", eval::sandbox_refusal());
+    NANOCHAT_CHECK(eval::sandbox_refusal().empty(), "HumanEval cannot be scored here: ", eval::sandbox_refusal());
     return std::make_shared<HumanEval>(HumanEval::default_path());
   }
   std::string known;
   for (const auto& k : known_task_names()) known += (known.empty() ? "" : ", ") + k;
-  NANOCHAT_FAIL("chat_eval: task '", name, "' is unknown; known tasks: ", known);
+  NANOCHAT_FAIL("task '", name, "' is unknown; known tasks: ", known);
 }
 
 // A small JSON record of one evaluation: {"source": ..., "tasks": {name: {correct, total, accuracy,
