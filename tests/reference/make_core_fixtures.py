@@ -24,7 +24,6 @@ well above fp32 noise, so the C++ model must reach the same decisions.
 
 Usage: /work/main/build/nanochat-venv/bin/python tests/reference/make_core_fixtures.py
 """
-import base64
 import csv
 import json
 import os
@@ -33,7 +32,6 @@ import random
 import sys
 
 import jinja2
-import tiktoken
 import torch
 import torch.nn.functional as F
 import yaml
@@ -41,24 +39,12 @@ import yaml
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import gpt_reference as ref  # noqa: E402
+from fixture_tokenizer import SPECIALS, load_tokenizer  # noqa: E402
 
 ROOT = HERE.parent
 OUT = ROOT / "fixtures" / "eval"
 BUNDLE = OUT / "bundle"
-SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-SPECIALS = ["<|bos|>", "<|user_start|>", "<|user_end|>", "<|assistant_start|>", "<|assistant_end|>",
-            "<|python_start|>", "<|python_end|>", "<|output_start|>", "<|output_end|>"]
 MARGIN = 1e-3  # smallest accepted gap between the decision and its runner-up
-
-
-def load_tokenizer():
-    ranks = {}
-    for line in (ROOT / "fixtures" / "tokenizer" / "ranks_2048.tiktoken").read_text().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    specials = {s: len(ranks) + i for i, s in enumerate(SPECIALS)}
-    return tiktoken.Encoding("fixture", pat_str=SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
 
 
 ENC = load_tokenizer()

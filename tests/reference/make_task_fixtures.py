@@ -14,7 +14,6 @@ numpy's default_rng(42).permutation of the rows (docs/tasks.md).
 
 Usage: build/ref-venv/bin/python tests/reference/make_task_fixtures.py
 """
-import base64
 import json
 import pathlib
 import random
@@ -23,25 +22,11 @@ import re
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import tiktoken
+
+from fixture_tokenizer import SPECIALS, load_tokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "fixtures" / "tasks"
-SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-SPECIALS = ["<|bos|>", "<|user_start|>", "<|user_end|>", "<|assistant_start|>", "<|assistant_end|>",
-            "<|python_start|>", "<|python_end|>", "<|output_start|>", "<|output_end|>"]
-
-
-def load_tokenizer():
-    ranks = {}
-    for line in (ROOT / "fixtures" / "tokenizer" / "ranks_2048.tiktoken").read_text().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    specials = {s: len(ranks) + i for i, s in enumerate(SPECIALS)}
-    return tiktoken.Encoding("fixture", pat_str=SPLIT_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
-
-
 ENC = load_tokenizer()
 
 
