@@ -1,8 +1,9 @@
 // chat_web: serve a chat model over HTTP (spec §8.2, issue 20): OpenAI's POST
 // /v1/chat/completions (whole or streamed as SSE) and GET /v1/models, nanochat's own POST
 // /chat/completions event stream, GET /health and Prometheus GET /metrics. Loads a checkpoint as
-// chat_cli does and answers one request at a time (serve/serial_generator.hpp) with a bounded
-// wait queue (429 beyond it). The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
+// chat_cli does; with --slots 1 answers one request at a time on the Engine
+// (serve/serial_generator.hpp), with more decodes that many at once by continuous batching over a
+// KV-cache pool (serve/batched_generator.hpp); either way with a bounded wait queue (429 beyond). The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
 // blocking thread-per-connection server, which suits a generator that blocks its caller. The
 // request logic lives in include/nanochat/serve/; this file moves bytes between it and sockets.
 
@@ -10,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -25,6 +27,8 @@
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/engine/engine.hpp"
 #include "nanochat/model/gpt_decoder.hpp"
+#include "nanochat/model/slot_decoder.hpp"
+#include "nanochat/serve/batched_generator.hpp"
 #include "nanochat/serve/chat_completion.hpp"
 #include "nanochat/serve/reply_channel.hpp"
 #include "nanochat/serve/serial_generator.hpp"
@@ -38,7 +42,7 @@ namespace {
 struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, device = "cpu", dtype = "bfloat16";
   std::string host = "127.0.0.1", api_key;
-  std::int64_t step = -1, max_tokens = 512, slots = 1, queue = 16, max_body = 1 << 20;
+  std::int64_t step = -1, max_tokens = 512, slots = 1, context = 0, queue = 16, max_body = 1 << 20;
   int port = 8000, top_k = 50;
   float temperature = 0.8f;
   double queue_timeout = 60, io_timeout = 30;
@@ -78,7 +82,8 @@ class ChatServer {
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
       const serve::GeneratorStats s = gen_.stats();
       r.set_content(cat("{\"status\":\"ok\",\"ready\":true,\"slots\":", s.slots, ",\"slots_in_use\":", s.slots_in_use,
-                        ",\"available_workers\":", s.slots - s.slots_in_use, ",\"queued\":", s.queued, "}"),
+                        ",\"available_workers\":", s.slots - s.slots_in_use, ",\"queued\":", s.queued,
+                        ",\"queue_capacity\":", s.queue_capacity, ",\"prompt_tokens_reused\":", s.prompt_tokens_reused, "}"),
                     "application/json");
     });
     svr.Get("/metrics", [this](const httplib::Request& q, httplib::Response& r) {
@@ -232,7 +237,6 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
 int run(const Options& opt) {
   NANOCHAT_CHECK(opt.device != "cuda", "--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
   NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
-  NANOCHAT_CHECK(opt.slots == 1, "--slots ", opt.slots, ": this server decodes one request at a time (1 slot) until the batched generator is in place");
   const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
   const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
   const auto file = SafetensorsFile::load(path);
@@ -252,11 +256,24 @@ int run(const Options& opt) {
           Cpu cpu;
           GptWeights<C, Cpu, W> weights(cpu, vocab);
           load_weights(cpu, weights, f);
-          // The context is nanochat's rotary table, 10 x sequence_len positions (as chat_cli).
-          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
-          engine::Engine engine(model, tok);
-          serve::SerialGenerator gen(engine, opt.queue);
-          ctx.context = model.max_positions();
+          if (opt.slots == 1) {
+            // The context is nanochat's rotary table, 10 x sequence_len positions (as chat_cli);
+            // the decoder's cache grows with the reply.
+            GptDecoder<C, Cpu, W> model(cpu, weights, 1, opt.context > 0 ? opt.context : 10 * seq_len);
+            engine::Engine engine(model, tok);
+            serve::SerialGenerator gen(engine, opt.queue);
+            ctx.context = model.max_positions();
+            return serve_forever(gen, ctx, opt);
+          }
+          // The pool is planned up front, slots x context positions: the trained sequence length
+          // by default, so many slots of a large model still fit in memory.
+          SlotDecoder<C, Cpu, W> decoder(cpu, weights, opt.slots, opt.context > 0 ? opt.context : seq_len,
+                                         std::max<std::int64_t>(256, opt.slots));
+          std::fprintf(stderr, "chat_web: %lld slots of %lld positions, %.1f MiB of KV cache and activations\n",
+                       static_cast<long long>(opt.slots), static_cast<long long>(decoder.max_positions()),
+                       static_cast<double>(decoder.bytes()) / (1 << 20));
+          serve::BatchedGenerator gen(decoder, tok, opt.queue);
+          ctx.context = decoder.max_positions();
           return serve_forever(gen, ctx, opt);
         };
         return bf16_weights ? serve_model.template operator()<bf16>() : serve_model.template operator()<float>();
@@ -282,7 +299,8 @@ int main(int argc, char** argv) {
       .add("device", opt.device, "cpu (cuda is not available for the model yet)")
       .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')
       .add("api-key", opt.api_key, "require 'Authorization: Bearer <key>' (every route but /health); empty: none")
-      .add("slots", opt.slots, "requests decoded at once (1 until the batched generator is in place)", {1, 1024})
+      .add("slots", opt.slots, "requests decoded at once; more than 1: continuous batching over a KV-cache pool", {1, 1024})
+      .add("context", opt.context, "positions per request, prompt and reply (0: 10 x the trained length with 1 slot, the trained length with more)", {0, std::int64_t{1} << 24})
       .add("queue", opt.queue, "requests that may wait for a slot; more get 429", {0, 4096})
       .add("queue-timeout", opt.queue_timeout, "seconds a request may wait for a slot (then 503)", {0.001, 86400.0})
       .add("io-timeout", opt.io_timeout, "seconds a socket read or write may stall before the connection is dropped", {0.1, 3600.0})

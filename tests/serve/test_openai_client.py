@@ -3,9 +3,13 @@
 Checks what an OpenAI client sees: the model list; whole and streamed replies (the same seed
 gives the same text both ways, and n choices repeat it), usage counts, finish_reason, stop
 strings; errors as the client raises them (400 with the field named, 401 without the key);
-nanochat's own /chat/completions events; /health, /metrics and the body size limit. Then, with
-a model whose replies never end and no wait queue: a request while the slot is busy gets 429,
-and a streaming client that disconnects has its generation cancelled and its slot freed.
+nanochat's own /chat/completions events; /health, /metrics and the body size limit; all of it
+with one slot (the Engine) and with four (the batched generator). Then, with a model whose
+replies never end and no wait queue: a request while every slot is busy gets 429, and streaming
+clients that disconnect have their generation cancelled and their slots freed. Last, a load
+test: 64 concurrent clients against 8 slots, rounds of them, every reply whole and its own
+(the endless model's greedy reply is max_tokens NUL bytes, each client asking a different
+length), the server healthy after, its memory flat across rounds.
 Run by run_openai_client_test.sh (ctest serve.openai_client).
 """
 import argparse
@@ -22,9 +26,9 @@ import openai
 KEY = "test-key"
 
 
-def start_server(chat_web, base_dir, queue):
+def start_server(chat_web, base_dir, queue, slots=1):
     env = dict(os.environ, NANOCHAT_BASE_DIR=base_dir)
-    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", str(queue)], env=env,
+    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", str(queue), "--slots", str(slots)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if "http://" not in line:
@@ -60,7 +64,32 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     subprocess.run([a.write_model, a.work], check=True)
-    proc, address = start_server(a.chat_web, a.work, 4)
+    checks = 0
+    for slots in (1, 4):
+        checks += client_checks(a, slots)
+
+    endless = os.path.join(a.work, "endless")
+    subprocess.run([a.write_model, endless, "2048", "endless"], check=True)
+    for slots in (1, 2):
+        proc, address = start_server(a.chat_web, endless, 0, slots)
+        try:
+            checks += busy_and_disconnect(address, slots)
+        finally:
+            proc.terminate()
+            code = proc.wait(timeout=30)
+        assert code == 0, f"chat_web exited with {code} on SIGTERM"
+    proc, address = start_server(a.chat_web, endless, 64, 8)
+    try:
+        checks += load(address, proc.pid)
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0, f"chat_web exited with {code} on SIGTERM"
+    print(f"{checks} passed, 0 failed")
+
+
+def client_checks(a, slots):
+    proc, address = start_server(a.chat_web, a.work, 4, slots)
     checks = 0
     try:
         base = f"http://{address}"
@@ -155,7 +184,7 @@ def main():
         assert status == 200 and json.loads(body)["status"] == "ok", body
         status, body = http(base + "/metrics", headers=auth)
         assert status == 200 and 'nanochat_requests_total{route="/v1/chat/completions",status="400"}' in body, body
-        assert "nanochat_completion_tokens_total" in body and "nanochat_slots 1" in body
+        assert "nanochat_completion_tokens_total" in body and f"nanochat_slots {slots}\n" in body
         status, body = http(base + "/v1/chat/completions", b"{" + b" " * (2 << 20) + b"}", auth)
         assert status == 413, status
         status, body = http(base + "/v1/chat/completions", b"{not json", auth)
@@ -165,51 +194,98 @@ def main():
         proc.terminate()
         code = proc.wait(timeout=30)
     assert code == 0, f"chat_web exited with {code} on SIGTERM"
-
-    endless = os.path.join(a.work, "endless")
-    subprocess.run([a.write_model, endless, "2048", "endless"], check=True)
-    proc, address = start_server(a.chat_web, endless, 0)
-    try:
-        checks += busy_and_disconnect(address)
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=30)
-    assert code == 0, f"chat_web exited with {code} on SIGTERM"
-    print(f"{checks} passed, 0 failed")
+    return checks
 
 
-def busy_and_disconnect(address):
-    """The one slot held by a streamed reply that would run 4096 tokens: another request is
-    refused with 429; then the streaming client leaves and its generation stops early."""
+def busy_and_disconnect(address, slots):
+    """Every slot held by a streamed reply that would run 4096 tokens: another request is
+    refused with 429; then the streaming clients leave and their generation stops early."""
     base = f"http://{address}"
     auth = {"Authorization": f"Bearer {KEY}"}
     host, port = address.rsplit(":", 1)
     body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4096, "temperature": 0,
                        "stream": True}).encode()
-    s = socket.create_connection((host, int(port)), timeout=60)
-    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
-              b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    seen = b""
-    while b"data: " not in seen:  # the first chunk: the reply is being generated
-        data = s.recv(4096)
-        assert data, "the server closed the stream"
-        seen += data
-    assert seen.startswith(b"HTTP/1.1 200"), seen[:100]
+    streams = []
+    for _ in range(slots):
+        s = socket.create_connection((host, int(port)), timeout=60)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
+                  b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        seen = b""
+        while b"data: " not in seen:  # the first chunk: the reply is being generated
+            data = s.recv(4096)
+            assert data, "the server closed the stream"
+            seen += data
+        assert seen.startswith(b"HTTP/1.1 200"), seen[:100]
+        streams.append(s)
     client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0, timeout=60)
     e = expect_status_error(openai.RateLimitError, 429, None,
                             lambda: client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]))
     assert e.code == "queue_full", e.code
-    s.close()
+    for s in streams:
+        s.close()
     deadline = time.time() + 60
     while json.loads(http(base + "/health")[1])["slots_in_use"] != 0:
         assert time.time() < deadline, "the slot of a client that left was not freed"
         time.sleep(0.02)
     metrics = http(base + "/metrics", headers=auth)[1]
     tokens = next(int(line.split()[1]) for line in metrics.splitlines() if line.startswith("nanochat_completion_tokens_total"))
-    assert tokens < 4096, f"the generation of a client that left ran on: {tokens} tokens"
-    assert 'nanochat_requests_total{route="/v1/chat/completions",status="499"} 1' in metrics, metrics
+    assert tokens < 4096 * slots, f"the generation of a client that left ran on: {tokens} tokens"
+    assert f'nanochat_requests_total{{route="/v1/chat/completions",status="499"}} {slots}' in metrics, metrics
     assert 'nanochat_requests_total{route="/v1/chat/completions",status="429"} 1' in metrics, metrics
     return 3
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def load(address, pid, clients=64, rounds=3):
+    """Rounds of `clients` concurrent requests, half streamed: each must come back whole, with
+    its own length and usage, and nothing may be left running after."""
+    base = f"http://{address}"
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+    def one(i):
+        n = 1 + i % 24  # the reply's length identifies the request
+        user = "q" * (1 + (i * 7) % 50)
+        stream = i % 2 == 1
+        body = {"messages": [{"role": "user", "content": user}], "max_tokens": n, "temperature": 0, "stream": stream}
+        status, text = http(base + "/v1/chat/completions", json.dumps(body).encode(), auth)
+        assert status == 200, (i, status, text)
+        prompt_tokens = 1 + 1 + len(user) + 1 + 1
+        if stream:
+            parts = [p for p in text.split("\n\n") if p]
+            assert all(p.startswith("data: ") for p in parts) and parts[-1] == "data: [DONE]", (i, text[-200:])
+            chunks = [json.loads(p[len("data: "):]) for p in parts[:-1]]
+            content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+            finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"][0]["finish_reason"]]
+            assert finish == ["length"], (i, finish)
+        else:
+            r = json.loads(text)
+            content = r["choices"][0]["message"]["content"]
+            assert r["choices"][0]["finish_reason"] == "length", (i, r)
+            assert r["usage"] == {"prompt_tokens": prompt_tokens, "completion_tokens": n,
+                                  "total_tokens": prompt_tokens + n}, (i, r["usage"])
+        assert content == "\0" * n, (i, n, content[:40])
+        return n
+
+    import concurrent.futures
+    rss = []
+    generated = 0
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        for _ in range(rounds):
+            generated += sum(pool.map(one, range(clients)))
+            health = json.loads(http(base + "/health")[1])
+            assert health["slots"] == 8 and health["slots_in_use"] == 0 and health["queued"] == 0, health
+            rss.append(rss_kib(pid))
+    metrics = http(base + "/metrics", headers=auth)[1]
+    assert f"nanochat_completion_tokens_total {generated}\n" in metrics, metrics
+    assert f'nanochat_requests_total{{route="/v1/chat/completions",status="200"}} {clients * rounds}' in metrics, metrics
+    # Memory flat across rounds: the KV pool and buffers are planned at start; a leak per request
+    # would add up over the rounds after the first.
+    assert rss[-1] - rss[0] < 16 * 1024, f"server memory grew across rounds: {rss} KiB"
+    return 4
 
 
 if __name__ == "__main__":
