@@ -1,19 +1,25 @@
 // base_eval: evaluate a base checkpoint — bits per byte on the train and validation splits
 // (nanochat's scripts/base_loss.py), greedy samples for nanochat's prompts, and, when stdin is a
-// terminal, prompts typed by the user completed by the model.
+// terminal, prompts typed by the user completed by the model. With --core, instead, the CORE
+// metric on the DCLM eval bundle (nanochat's scripts/base_eval.py): a line per task, then the
+// table written to $NANOCHAT_BASE_DIR/base_eval/base_model_<step>.csv.
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/engine/engine.hpp"
+#include "nanochat/eval/core_eval.hpp"
 #include "nanochat/model/gpt_decoder.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/base_trainer.hpp"
@@ -26,7 +32,47 @@ struct EvalOptions {
   std::filesystem::path data;
   std::int64_t step = -1, device_batch_size = 8, eval_tokens = 20 * 524288, sample_tokens = 16;
   std::string interactive = "auto";
+  bool core = false;
+  std::int64_t core_max_per_task = -1;
+  std::filesystem::path core_bundle;
 };
+
+// CORE as nanochat's base_eval computes it. The model is planned for the most choices of one
+// example and the longest row, so nothing is cropped, up to the 10 x sequence_len positions
+// nanochat's rotary tables (and ours) cover; rows past that keep their last positions.
+template <Config C>
+void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok,
+                   std::int64_t vocab, std::int64_t seq) {
+  const eval::CoreBundle bundle = eval::load_core_bundle(o.core_bundle);
+  const eval::CoreShape shape = eval::core_shape(tok, bundle, o.core_max_per_task);
+  const std::int64_t context = std::min(static_cast<std::int64_t>(shape.longest), checked_mul(seq, std::int64_t{10}, "10 x sequence_len"));
+  cpu::Cpu cpu;
+  Gpt<C, cpu::Cpu> model(cpu, vocab, static_cast<std::int64_t>(shape.rows), context);
+  load_weights(cpu, model.weights(), weights);
+  std::printf("model: %s, step %lld, %s\nCORE on %s: %zu tasks, forwards of %zu rows x up to %lld positions\n",
+              C::name().c_str(), static_cast<long long>(o.step), weights.path().c_str(), bundle.dir.c_str(),
+              bundle.tasks.size(), shape.rows, static_cast<long long>(context));
+  auto started = std::chrono::steady_clock::now();
+  const auto on_task = [&](const eval::CoreTask& task, const eval::CoreTaskResult& r) {
+    const auto now = std::chrono::steady_clock::now();
+    const std::string cropped = r.cropped > 0 ? cat(" | cropped rows: ", r.cropped) : "";
+    std::printf("Evaluating: %s (%zu-shot, type: %s)... accuracy: %.4f | centered: %.4f | time: %.2fs%s\n",
+                task.label.c_str(), task.num_fewshot, eval::core_task_type_name(task.type), r.accuracy, r.centered,
+                std::chrono::duration<double>(now - started).count(),
+                cropped.c_str());
+    std::fflush(stdout);
+    started = now;
+  };
+  const eval::CoreResult result = eval::evaluate_core(cpu, model, tok, bundle, o.core_max_per_task, on_task);
+  const std::string table = eval::core_results_csv(result);
+  char name[64];
+  std::snprintf(name, sizeof name, "base_model_%06lld.csv", static_cast<long long>(o.step));
+  const std::filesystem::path out = data::base_dir() / "base_eval" / name;
+  std::filesystem::create_directories(out.parent_path());
+  write_file_atomically(out, table);
+  std::printf("%s\nModel: base_model (step %lld)\n%s\n%s\nwritten to %s\n", std::string(80, '=').c_str(),
+              static_cast<long long>(o.step), std::string(80, '=').c_str(), table.c_str(), out.c_str());
+}
 
 template <Config C>
 void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok, std::int64_t vocab,
@@ -86,7 +132,7 @@ void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokeni
 
 int main(int argc, char** argv) {
   EvalOptions o;
-  std::string model_tag, data_dir, tokenizer_dir;
+  std::string model_tag, data_dir, tokenizer_dir, core_bundle;
   Flags flags("base_eval", "bits per byte, samples and completions of a base checkpoint");
   flags.add("--model-tag", model_tag, "checkpoint directory under base_checkpoints (default: the deepest d<N> with a complete checkpoint)")
       .add("--step", o.step, "checkpoint step (-1: the latest complete one)", {-1, max_count})
@@ -94,6 +140,10 @@ int main(int argc, char** argv) {
       .add("--eval-tokens", o.eval_tokens, "tokens per split for bits per byte", {1, max_count})
       .add("--sample-tokens", o.sample_tokens, "greedy tokens per sample", {1, max_sequence_len})
       .add("--interactive", o.interactive, "complete typed prompts: yes, no, or auto (when stdin is a terminal)")
+      .add("--core", o.core, "evaluate CORE on the DCLM eval bundle instead (nanochat's base_eval)")
+      .add("--core-max-per-task", o.core_max_per_task, "CORE examples per task after the shuffle (-1: all)",
+           {-1, max_count})
+      .add("--core-bundle", core_bundle, "the unzipped eval bundle (default $NANOCHAT_BASE_DIR/eval_bundle)")
       .add("--data", data_dir, "directory of shards (default: base_data if present, else offline_data)")
       .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)");
   try {
@@ -103,13 +153,18 @@ int main(int argc, char** argv) {
     const std::filesystem::path model_file = engine::find_checkpoint(base, "base", model_tag, o.step);
     o.step = *parse_step_file_name(model_file.filename().string(), "model_", ".safetensors");
     o.data = data_dir.empty() ? data::training_corpus_dir() : std::filesystem::path(data_dir);
+    o.core_bundle = core_bundle.empty() ? eval::default_eval_bundle_dir() : std::filesystem::path(core_bundle);
     const std::filesystem::path tok_dir = tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir);
     const auto tok = tokenizer::load_tokenizer(tok_dir);
     const auto weights = SafetensorsFile::load(model_file);
     engine::with_checkpoint_config(weights, CompiledDepths{},
                                    [&]<Config C>(const SafetensorsFile& file, std::int64_t vocab, std::int64_t seq) {
                                      engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, file, vocab);
-                                     evaluate<C>(o, file, tok, vocab, seq);
+                                     if (o.core) {
+                                       evaluate_core<C>(o, file, tok, vocab, seq);
+                                     } else {
+                                       evaluate<C>(o, file, tok, vocab, seq);
+                                     }
                                    });
     return 0;
   } catch (const std::exception& e) {

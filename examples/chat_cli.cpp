@@ -17,10 +17,7 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
-#include "nanochat/engine/checkpoint.hpp"
-#include "nanochat/engine/engine.hpp"
-#include "nanochat/model/gpt_decoder.hpp"
-#include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/engine/chat_model.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -115,27 +112,12 @@ int run(const Options& opt) {
     NANOCHAT_FAIL("--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
   }
   NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
-  const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
-  const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
-  const auto file = SafetensorsFile::load(path);
-  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
-  const bool bf16_weights = opt.dtype == "bfloat16";
-  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
-  return engine::with_checkpoint_config(
-      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
-        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
-        const auto talk = [&]<class W>() {
-          Cpu cpu;
-          GptWeights<C, Cpu, W> weights(cpu, vocab);
-          load_weights(cpu, weights, f);
-          // nanochat's rotary table covers 10 x sequence_len positions: that is the context. The
-          // decoder's memory follows the positions the conversation uses, not that bound.
-          GptDecoder<C, Cpu, W> model(cpu, weights, 1, 10 * seq_len);
-          engine::Engine engine(model, tok);
-          return chat(engine, tok, opt);
-        };
-        return bf16_weights ? talk.template operator()<bf16>() : talk.template operator()<float>();
-      });
+  const auto chat_model =
+      engine::ChatModel::open(opt.checkpoint, opt.source, opt.model_tag, opt.step, opt.tokenizer, opt.dtype);
+  Cpu cpu;
+  return engine::with_chat_engine(cpu, chat_model, 1, [&]<Config, class>(auto& engine, std::int64_t) {
+    return chat(engine, chat_model.tok, opt);
+  });
 }
 
 }  // namespace

@@ -10,21 +10,21 @@
 // correct, and pass@1..N are printed too.
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
-#include "nanochat/engine/checkpoint.hpp"
+#include "nanochat/engine/chat_model.hpp"
 #include "nanochat/eval/categorical_eval.hpp"
 #include "nanochat/eval/chat_eval.hpp"
 #include "nanochat/model/gpt.hpp"
-#include "nanochat/model/gpt_decoder.hpp"
-#include "nanochat/tokenizer/tokenizer_file.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -35,7 +35,7 @@ struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, tasks = "arithmetic|letter-count|spelling|identity",
                           out, dtype = "bfloat16";
   std::int64_t step = -1, max_problems = 200, max_new_tokens = 128, seed = 42, batch_size = 8, num_samples = 1;
-  int arithmetic_digits = 3;
+  tasks::OfflineDifficulty difficulty;
   float temperature = 0.0f;
   int top_k = 50;
   bool verbose = false;
@@ -55,13 +55,10 @@ std::vector<std::string> split_tasks(const std::string& list) {
 int run(const Options& opt) {
   // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
   std::vector<tasks::TaskPtr> tasks;
-  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.arithmetic_digits));
-  const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
-  const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
-  const auto file = SafetensorsFile::load(path);
-  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
-  const bool bf16_weights = opt.dtype == "bfloat16";
-  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
+  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.difficulty));
+  const auto chat_model =
+      engine::ChatModel::open(opt.checkpoint, opt.source, opt.model_tag, opt.step, opt.tokenizer, opt.dtype);
+  const tokenizer::Tokenizer& tok = chat_model.tok;
   eval::ChatEvalOptions options;
   options.max_problems = static_cast<std::size_t>(opt.max_problems);
   options.max_new_tokens = opt.max_new_tokens;
@@ -69,49 +66,40 @@ int run(const Options& opt) {
   options.sampling = {opt.temperature, opt.top_k, static_cast<std::uint64_t>(opt.seed)};
   if (opt.verbose) options.transcript = stdout;
   std::vector<eval::TaskAccuracy> results;
-  engine::with_checkpoint_config(
-      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
-        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
-        // W: the Engine's weights (bf16 rounded once at load, or float); M: the categorical model's
-        // Config, its matmuls in bf16 (nanochat's autocast) or float.
-        const auto evaluate = [&]<class W, Config M>() {
-          Cpu cpu;
-          GptWeights<C, Cpu, W> weights(cpu, vocab);
-          load_weights(cpu, weights, f);
-          GptDecoder<C, Cpu, W> decoder(cpu, weights, opt.num_samples, 10 * seq_len);
-          engine::Engine engine(decoder, tok);
-          for (const auto& task : tasks) {
-            if (task->eval_type() == tasks::EvalType::categorical) {
-              // Planned for the longest prompt: nanochat's model takes any length up to its rotary
-              // table's 10 x sequence_len.
-              const auto longest = static_cast<std::int64_t>(eval::longest_prompt(tok, *task, options.max_problems));
-              NANOCHAT_CHECK(longest <= 10 * seq_len, task->name(), ": a prompt of ", longest,
-                             " tokens exceeds the model's ", 10 * seq_len, " positions (10 x its sequence_len)");
-              Gpt<M, Cpu> model(cpu, vocab, opt.batch_size, longest);
-              load_weights(cpu, model.weights(), f);
-              results.push_back(eval::evaluate_categorical(cpu, model, tok, *task, options.max_problems).accuracy);
-            } else {
-              results.push_back(eval::evaluate_generative(engine, tok, *task, options));
-            }
-            const auto& r = results.back();
-            std::printf("%s accuracy: %.2f%% (%zu/%zu)\n", r.task.c_str(), 100.0 * r.accuracy(), r.correct, r.total);
-            if (r.pass_at_k.size() > 1) {
-              std::printf("%s", r.task.c_str());
-              for (std::size_t k = 0; k < r.pass_at_k.size(); ++k)
-                std::printf("%s pass@%zu: %.2f%%", k ? "," : "", k + 1, 100.0 * r.pass_at_k[k]);
-              std::printf("\n");
-            }
-            std::fflush(stdout);
-          }
-          return 0;
-        };
-        using Bf16 = GptConfig<C::depth, C::n_head, C::n_kv_head, C::head_dim, bf16>;
-        return bf16_weights ? evaluate.template operator()<bf16, Bf16>() : evaluate.template operator()<float, C>();
-      });
+  Cpu cpu;
+  const std::int64_t vocab = metadata_integer(chat_model.file, "vocab_size");
+  // W: the Engine's weights (bf16 rounded once at load, or float); M: the categorical model's
+  // Config, its matmuls in bf16 (nanochat's autocast) or float.
+  engine::with_chat_engine(cpu, chat_model, opt.num_samples, [&]<Config C, class W>(auto& engine, std::int64_t context) {
+    using M = std::conditional_t<std::is_same_v<W, bf16>, GptConfig<C::depth, C::n_head, C::n_kv_head, C::head_dim, bf16>, C>;
+    for (const auto& task : tasks) {
+      if (task->eval_type() == tasks::EvalType::categorical) {
+        // Planned for the longest prompt: nanochat's model takes any length up to its rotary
+        // table's 10 x sequence_len.
+        const auto longest = static_cast<std::int64_t>(eval::longest_prompt(tok, *task, options.max_problems));
+        NANOCHAT_CHECK(longest <= context, task->name(), ": a prompt of ", longest, " tokens exceeds the model's ",
+                       context, " positions (10 x its sequence_len)");
+        Gpt<M, Cpu> model(cpu, vocab, opt.batch_size, longest);
+        load_weights(cpu, model.weights(), chat_model.file);
+        results.push_back(eval::evaluate_categorical(cpu, model, tok, *task, options.max_problems).accuracy);
+      } else {
+        results.push_back(eval::evaluate_generative(engine, tok, *task, options));
+      }
+      const auto& r = results.back();
+      std::printf("%s accuracy: %.2f%% (%zu/%zu)\n", r.task.c_str(), 100.0 * r.accuracy(), r.correct, r.total);
+      if (r.pass_at_k.size() > 1) {
+        std::printf("%s", r.task.c_str());
+        for (std::size_t k = 0; k < r.pass_at_k.size(); ++k)
+          std::printf("%s pass@%zu: %.2f%%", k ? "," : "", k + 1, 100.0 * r.pass_at_k[k]);
+        std::printf("\n");
+      }
+      std::fflush(stdout);
+    }
+  });
   const std::filesystem::path out =
       !opt.out.empty() ? std::filesystem::path(opt.out) : data::base_dir() / "chat_eval" / (opt.source + ".json");
   std::filesystem::create_directories(out.parent_path().empty() ? "." : out.parent_path());
-  eval::write_results(out, path.string(), results);
+  eval::write_results(out, chat_model.checkpoint.string(), results);
   std::printf("results: %s\n", out.string().c_str());
   return 0;
 }
@@ -132,7 +120,9 @@ int main(int argc, char** argv) {
       .add("max-new-tokens", opt.max_new_tokens, "most tokens per reply", {1, 10 * max_sequence_len})
       .add("num-samples", opt.num_samples, "replies per problem: pass@1..N (a problem passes if any is right)",
            {1, max_batch_rows}, 'n')
-      .add("arithmetic-digits", opt.arithmetic_digits, "operand digits of the arithmetic task (1..N each)", {1, 9})
+      .add("arithmetic-digits", opt.difficulty.arithmetic_digits, "operand digits of the arithmetic task (1..N each)", {1, 9})
+      .add("spelling-syllables", opt.difficulty.spelling_syllables,
+           "syllables of the spelling task's invented words (2..N each)", {2, 9})
       .add("temperature", opt.temperature, "sampling temperature (0: greedy)", {0.0f, 1e6f}, 't')
       .add("top-k", opt.top_k, "sample from the k most likely tokens (0: all)", {0, static_cast<int>(max_vocab_size)}, 'k')
       .add("seed", opt.seed, "sampling seed")

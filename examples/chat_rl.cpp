@@ -1,7 +1,7 @@
 // chat_rl: reinforcement learning on problems with a checkable answer, as nanochat's
 // scripts/chat_rl.py (simplified GRPO), on the CPU. Starts from an sft checkpoint (or --source
 // base|mid|rl, or a checkpoint directory), trains on GSM8K (task_data/hub/openai/gsm8k) or,
-// offline, on generated arithmetic or letter-count problems, and saves to
+// offline, on generated arithmetic, letter-count or spelling problems, and saves to
 // $NANOCHAT_BASE_DIR/chatrl_checkpoints/<tag>.
 
 #include <cstdio>
@@ -16,8 +16,7 @@
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
-#include "nanochat/tasks/offline_arithmetic.hpp"
-#include "nanochat/tasks/offline_words.hpp"
+#include "nanochat/tasks/offline_tasks.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/rl_trainer.hpp"
 
@@ -32,26 +31,17 @@ struct TaskPair {
 
 // nanochat's GSM8K main train/test, or an offline task's two splits (the validation one sized for
 // the evaluation).
-TaskPair make_tasks(const std::string& task, std::int64_t rows, std::int64_t eval_examples, int digits) {
+TaskPair make_tasks(const std::string& task, std::int64_t rows, std::int64_t eval_examples,
+                    const tasks::OfflineDifficulty& difficulty) {
   using tasks::Split;
   if (task == "gsm8k") {
     return {std::make_shared<tasks::GSM8K>(tasks::GSM8K::default_path("train")),
             std::make_shared<tasks::GSM8K>(tasks::GSM8K::default_path("test"))};
   }
-  const auto train_rows = static_cast<std::size_t>(rows), val_rows = static_cast<std::size_t>(eval_examples);
-  if (task == "arithmetic") {
-    return {std::make_shared<tasks::OfflineArithmetic>(
-                tasks::OfflineArithmetic::Options{.size = train_rows, .split = Split::train, .max_digits = digits}),
-            std::make_shared<tasks::OfflineArithmetic>(
-                tasks::OfflineArithmetic::Options{.size = val_rows, .split = Split::test, .max_digits = digits})};
-  }
-  if (task == "letter-count") {
-    return {std::make_shared<tasks::OfflineLetterCount>(
-                tasks::OfflineLetterCount::Options{.size = train_rows, .split = Split::train}),
-            std::make_shared<tasks::OfflineLetterCount>(
-                tasks::OfflineLetterCount::Options{.size = val_rows, .split = Split::test})};
-  }
-  NANOCHAT_FAIL("--task ", task, " is unknown: gsm8k, arithmetic or letter-count");
+  NANOCHAT_CHECK(task != "identity" && tasks::is_offline_task(task), "--task ", task,
+                 " is unknown: gsm8k, or offline: arithmetic, letter-count, spelling");
+  return {tasks::make_offline_task(task, Split::train, static_cast<std::size_t>(rows), difficulty),
+          tasks::make_offline_task(task, Split::test, static_cast<std::size_t>(eval_examples), difficulty)};
 }
 
 }  // namespace
@@ -61,15 +51,17 @@ int main(int argc, char** argv) {
   RlOptions o;
   std::string source = "sft", model_tag, task = "gsm8k", dtype = "float32", device = "cpu", tokenizer_dir;
   std::int64_t step = -1, offline_rows = 7473;
-  int digits = 3;
+  tasks::OfflineDifficulty difficulty;
   const FlagRange<std::int64_t> rows{1, max_batch_rows}, count{1, max_count}, every{-1, max_count};
   Flags flags("chat_rl", "reinforcement learning on problems with a checkable answer (nanochat's scripts/chat_rl.py)");
   flags.add("--source", source, "checkpoint to start from: sft, mid, base, rl, or a checkpoint directory", 'i')
       .add("--model-tag", model_tag, "source checkpoint tag (default: the deepest d<N>); also the output tag", 'g')
       .add("--step", step, "source checkpoint step (default: the last)", every, 's')
-      .add("--task", task, "gsm8k (task_data/hub/openai/gsm8k), or offline: arithmetic, letter-count")
+      .add("--task", task, "gsm8k (task_data/hub/openai/gsm8k), or offline: arithmetic, letter-count, spelling")
       .add("--offline-rows", offline_rows, "training problems of an offline task (7473, GSM8K's)", count)
-      .add("--arithmetic-digits", digits, "operand digits of --task arithmetic", {1, 9})
+      .add("--arithmetic-digits", difficulty.arithmetic_digits, "operand digits of --task arithmetic (1..N each)", {1, 9})
+      .add("--spelling-syllables", difficulty.spelling_syllables,
+           "syllables of --task spelling's invented words (2..N each)", {2, 9})
       .add("--dtype", dtype, "matmul compute type: float32 (the sampler computes in float)", 'd')
       .add("--device", device, "cpu (the Cuda model is not available yet)")
       .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)")
@@ -97,7 +89,7 @@ int main(int argc, char** argv) {
                    ": chat_rl runs in float32 only (the Engine's GptDecoder, which shares the trained weights, "
                    "computes in float)");
     if (!model_tag.empty()) data::check_path_component(model_tag, "--model-tag");
-    const TaskPair t = make_tasks(task, offline_rows, o.eval_examples, digits);
+    const TaskPair t = make_tasks(task, offline_rows, o.eval_examples, difficulty);
     const fs::path base = data::base_dir();
     const fs::path source_path = engine::find_source_checkpoint(base, source, model_tag, step);
     const auto file = SafetensorsFile::load(source_path);

@@ -3,7 +3,8 @@
 // /chat/completions event stream, GET /health and Prometheus GET /metrics. Loads a checkpoint as
 // chat_cli does; with --slots 1 answers one request at a time on the Engine
 // (serve/serial_generator.hpp), with more decodes that many at once by continuous batching over a
-// KV-cache pool (serve/batched_generator.hpp); either way with a bounded wait queue (429 beyond). The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
+// KV-cache pool (serve/batched_generator.hpp); either way with a bounded wait queue (429 beyond).
+// The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
 // blocking thread-per-connection server, which suits a generator that blocks its caller. The
 // request logic lives in include/nanochat/serve/; this file moves bytes between it and sockets.
 
@@ -14,7 +15,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,15 +24,12 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
-#include "nanochat/engine/checkpoint.hpp"
-#include "nanochat/engine/engine.hpp"
-#include "nanochat/model/gpt_decoder.hpp"
+#include "nanochat/engine/chat_model.hpp"
 #include "nanochat/model/slot_decoder.hpp"
 #include "nanochat/serve/batched_generator.hpp"
 #include "nanochat/serve/chat_completion.hpp"
 #include "nanochat/serve/reply_channel.hpp"
 #include "nanochat/serve/serial_generator.hpp"
-#include "nanochat/tokenizer/tokenizer_file.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -237,47 +234,36 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
 int run(const Options& opt) {
   NANOCHAT_CHECK(opt.device != "cuda", "--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
   NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
-  const std::filesystem::path path = engine::chat_checkpoint_path(opt.checkpoint, opt.source, opt.model_tag, opt.step);
-  const std::filesystem::path tok_dir = engine::chat_tokenizer_dir(opt.tokenizer);
-  const auto file = SafetensorsFile::load(path);
-  const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(tok_dir);
-  const bool bf16_weights = opt.dtype == "bfloat16";
-  NANOCHAT_CHECK(bf16_weights || opt.dtype == "float32", "--dtype ", opt.dtype, " is unknown; use bfloat16 or float32");
+  const auto chat_model =
+      engine::ChatModel::open(opt.checkpoint, opt.source, opt.model_tag, opt.step, opt.tokenizer, opt.dtype);
   serve::ServerMetrics metrics;
   serve::ServeContext ctx;
-  ctx.tok = &tok;
-  ctx.model_name = "nanochat-" + path.parent_path().filename().string() + "-" + path.stem().string();
+  ctx.tok = &chat_model.tok;
+  ctx.model_name =
+      "nanochat-" + chat_model.checkpoint.parent_path().filename().string() + "-" + chat_model.checkpoint.stem().string();
   ctx.queue_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.queue_timeout * 1000));
   ctx.metrics = &metrics;
-  return engine::with_checkpoint_config(
-      file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) {
-        engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, f, vocab);
-        const auto serve_model = [&]<class W>() {
-          Cpu cpu;
-          GptWeights<C, Cpu, W> weights(cpu, vocab);
-          load_weights(cpu, weights, f);
-          if (opt.slots == 1) {
-            // The context is nanochat's rotary table, 10 x sequence_len positions (as chat_cli);
-            // the decoder's cache grows with the reply.
-            GptDecoder<C, Cpu, W> model(cpu, weights, 1, opt.context > 0 ? opt.context : 10 * seq_len);
-            engine::Engine engine(model, tok);
-            serve::SerialGenerator gen(engine, opt.queue);
-            ctx.context = model.max_positions();
-            return serve_forever(gen, ctx, opt);
-          }
-          // The pool is planned up front, slots x context positions: the trained sequence length
-          // by default, so many slots of a large model still fit in memory.
-          SlotDecoder<C, Cpu, W> decoder(cpu, weights, opt.slots, opt.context > 0 ? opt.context : seq_len,
-                                         std::max<std::int64_t>(256, opt.slots));
-          std::fprintf(stderr, "chat_web: %lld slots of %lld positions, %.1f MiB of KV cache and activations\n",
-                       static_cast<long long>(opt.slots), static_cast<long long>(decoder.max_positions()),
-                       static_cast<double>(decoder.bytes()) / (1 << 20));
-          serve::BatchedGenerator gen(decoder, tok, opt.queue);
-          ctx.context = decoder.max_positions();
-          return serve_forever(gen, ctx, opt);
-        };
-        return bf16_weights ? serve_model.template operator()<bf16>() : serve_model.template operator()<float>();
+  Cpu cpu;
+  return engine::with_chat_weights(cpu, chat_model, [&]<Config C, class W>(const GptWeights<C, Cpu, W>& weights,
+                                                                            std::int64_t seq_len) {
+    // One meaning for any number of slots: positions per request, prompt and reply, by default the
+    // trained sequence length (the positions the model learned; a pool of many slots is planned
+    // up front from it, so the default must stay affordable).
+    const std::int64_t context = opt.context > 0 ? opt.context : seq_len;
+    if (opt.slots == 1)
+      return engine::with_engine(cpu, weights, chat_model.tok, 1, context, [&](auto& engine, std::int64_t positions) {
+        serve::SerialGenerator gen(engine, opt.queue);
+        ctx.context = positions;
+        return serve_forever(gen, ctx, opt);
       });
+    SlotDecoder<C, Cpu, W> decoder(cpu, weights, opt.slots, context, std::max<std::int64_t>(256, opt.slots));
+    std::fprintf(stderr, "chat_web: %lld slots of %lld positions, %.1f MiB of KV cache and activations\n",
+                 static_cast<long long>(opt.slots), static_cast<long long>(decoder.max_positions()),
+                 static_cast<double>(decoder.bytes()) / (1 << 20));
+    serve::BatchedGenerator gen(decoder, chat_model.tok, opt.queue);
+    ctx.context = decoder.max_positions();
+    return serve_forever(gen, ctx, opt);
+  });
 }
 
 }  // namespace
@@ -300,7 +286,7 @@ int main(int argc, char** argv) {
       .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')
       .add("api-key", opt.api_key, "require 'Authorization: Bearer <key>' (every route but /health); empty: none")
       .add("slots", opt.slots, "requests decoded at once; more than 1: continuous batching over a KV-cache pool", {1, 1024})
-      .add("context", opt.context, "positions per request, prompt and reply (0: 10 x the trained length with 1 slot, the trained length with more)", {0, std::int64_t{1} << 24})
+      .add("context", opt.context, "positions per request, prompt and reply, for every slot (0: the trained sequence length)", {0, std::int64_t{1} << 24})
       .add("queue", opt.queue, "requests that may wait for a slot; more get 429", {0, 4096})
       .add("queue-timeout", opt.queue_timeout, "seconds a request may wait for a slot (then 503)", {0.001, 86400.0})
       .add("io-timeout", opt.io_timeout, "seconds a socket read or write may stall before the connection is dropped", {0.1, 3600.0})

@@ -18,6 +18,7 @@ packages=(
   libpcre2-dev             # PCRE2: the split-pattern oracle in the tokenizer tests
   wamerican                # /usr/share/dict/words: the word list of the SpellingBee and SimpleSpelling tasks
   libcpp-httplib-dev       # HTTP server of chat_web (the chat server)
+  libyaml-cpp-dev          # core.yaml of the DCLM eval bundle (base_eval --core)
   python3-venv             # the venv with the openai client for chat_web's API tests (tests/serve)
 )
 missing=()

@@ -19,7 +19,9 @@
 #include "engine_test_util.hpp"
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/presets.hpp"
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/engine/checkpoint.hpp"
+#include "nanochat/eval/core_eval.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 
@@ -297,6 +299,53 @@ TEST_CASE("base_eval evaluates the deepest complete checkpoint past stray entrie
   CHECK(huge_batch.status != 0);
   CHECK(huge_batch.output.find("flag --device-batch-size: 4611686018427387904 is outside the allowed range") !=
         std::string::npos);
+  fs::remove_all(dir);
+}
+TEST_CASE("base_eval --core evaluates CORE on the eval bundle, prints each task and writes nanochat's CSV") {
+  const fs::path dir = temp_dir("base_eval_core");
+  Cpu cpu;
+  const tokenizer::Tokenizer tok(
+      tokenizer::parse_ranks(read_file(fs::path(NANOCHAT_FIXTURES) / "tokenizer/ranks_2048.tiktoken"), "fixture"),
+      {tokenizer::kSpecialTokens.begin(), tokenizer::kSpecialTokens.end()});
+  tokenizer::save_tokenizer(tok, dir / "tokenizer");
+  using C = NanochatConfig<2>;
+  const auto vocab = static_cast<std::int64_t>(tok.vocab_size());
+  GptWeights<C, Cpu> w(cpu, vocab);
+  cpu::fill_normal(cpu, w.flat(), 11, 0, 0.0f, 0.2f);
+  const fs::path checkpoint = dir / "base_checkpoints" / "d2" / "model_000003.safetensors";
+  fs::create_directories(checkpoint.parent_path());
+  save_weights(cpu, w, checkpoint, 64);
+  write_meta(checkpoint.parent_path(), 3);
+  fs::copy(fs::path(NANOCHAT_FIXTURES) / "eval" / "bundle", dir / "eval_bundle", fs::copy_options::recursive);
+  const std::string eval = "NANOCHAT_BASE_DIR='" + dir.string() + "' " + NANOCHAT_BASE_EVAL + " --core --core-max-per-task 5";
+
+  const Run ok = run(eval);
+  CAPTURE(ok.output);
+  CHECK(ok.status == 0);
+  CHECK(ok.output.find("Evaluating: mc_task (2-shot, type: multiple_choice)... accuracy: ") != std::string::npos);
+  CHECK(ok.output.find("Evaluating: schema_task (1-shot, type: schema)... accuracy: ") != std::string::npos);
+  CHECK(ok.output.find("Evaluating: lm_task (3-shot, type: language_modeling)... accuracy: ") != std::string::npos);
+  CHECK(ok.output.find("Model: base_model (step 3)") != std::string::npos);
+  CHECK(ok.output.find("cropped") == std::string::npos);  // planned for the longest row
+  const fs::path csv = dir / "base_eval" / "base_model_000003.csv";
+  REQUIRE(fs::exists(csv));
+  CHECK_FALSE(fs::exists(csv.string() + ".tmp"));
+  const std::string table = read_file(csv);
+  CHECK(ok.output.find(table) != std::string::npos);
+  // The program's table is the library's on the same checkpoint, first 5 examples of each task.
+  const eval::CoreBundle bundle = eval::load_core_bundle(dir / "eval_bundle");
+  const eval::CoreShape shape = eval::core_shape(tok, bundle, 5);
+  Gpt<C, Cpu> model(cpu, vocab, static_cast<std::int64_t>(shape.rows), static_cast<std::int64_t>(shape.longest));
+  load_weights(cpu, model.weights(), SafetensorsFile::load(checkpoint));
+  CHECK(table == eval::core_results_csv(eval::evaluate_core(cpu, model, tok, bundle, 5)));
+
+  const Run missing = run(eval + " --core-bundle '" + (dir / "nowhere").string() + "'");
+  CHECK(missing.status != 0);
+  CHECK(missing.output.find("CORE: no eval bundle at " + (dir / "nowhere").string()) != std::string::npos);
+  CHECK(missing.output.find("eval_bundle.zip") != std::string::npos);
+  const Run negative = run(eval + " --core-max-per-task -2");
+  CHECK(negative.status != 0);
+  CHECK(negative.output.find("--core-max-per-task") != std::string::npos);
   fs::remove_all(dir);
 }
 #endif

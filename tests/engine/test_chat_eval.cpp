@@ -29,8 +29,11 @@
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/tasks/answer.hpp"
+#include "nanochat/tasks/humaneval.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "scoped_env.hpp"
 #include "scripted_model.hpp"
+#include "skip_test.hpp"
 
 using namespace nanochat;
 namespace fs = std::filesystem;
@@ -299,11 +302,18 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   CHECK(identity->size() >= 200);
   CHECK(identity->name() == "OfflineIdentity(test)");
   // Harder arithmetic: 1..5-digit operands, named apart from the default 3 digits.
-  const auto five = eval::make_eval_task("arithmetic", 50, 5);
+  const auto five = eval::make_eval_task("arithmetic", 50, {.arithmetic_digits = 5});
   CHECK(five->name() == "OfflineArithmetic(test, 5 digits)");
   std::size_t longest = 0;
   for (std::size_t i = 0; i < five->size(); ++i) longest = std::max(longest, five->example(i).extra.at("problem").size());
   CHECK(longest > 7);  // "999+999" is the longest of 3 digits
+  // Harder spelling: invented words of up to 5 syllables (at most 3 x 3 letters by default).
+  const auto spell5 = eval::make_eval_task("spelling", 100, {.spelling_syllables = 5});
+  CHECK(spell5->name() == "OfflineSpelling(test, 5 syllables)");
+  std::size_t longest_word = 0;
+  for (std::size_t i = 0; i < spell5->size(); ++i)
+    longest_word = std::max(longest_word, spell5->example(i).extra.at("problem").size());
+  CHECK(longest_word > 11);  // 11 is "mississippi", the longest built-in word
   const fs::path path = fs::temp_directory_path() / ("nanochat_chat_eval_" + std::to_string(::getpid()) + ".json");
   eval::write_results(path, "sft", {{"A", 3, 4, {0.5, 0.75}}, {"B", 0, 2, {}}});
   std::stringstream text;
@@ -320,6 +330,61 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   CHECK(pass->array("pass@k")[0].number("pass@1") == doctest::Approx(0.5));
   CHECK(doc.find("tasks")->find("B")->find("total")->whole_number("total") == 2);
   fs::remove(path);
+}
+
+TEST_CASE("chat_eval: HumanEval runs each reply's code with the problem's tests in the sandbox") {
+  if (!eval::sandbox_refusal().empty()) {
+    nanochat::testing::skip_test(eval::sandbox_refusal());
+    return;
+  }
+  // openai/human-eval's JSONL: has_close_elements and truncate_number, a test each.
+  const tasks::HumanEval task(fs::path(NANOCHAT_FIXTURES) / "tasks" / "humaneval.jsonl");
+  REQUIRE(task.size() == 2);
+  CHECK(task.has_scorer());
+  std::size_t truncate_index = 2;
+  for (std::size_t i = 0; i < task.size(); ++i) {
+    const tasks::Example e = task.example(i);
+    const std::string entry = e.extra.at("entry_point");
+    if (entry == "truncate_number") truncate_index = i;
+    CAPTURE(entry);
+    CHECK(task.evaluate(e, std::get<std::string>(e.conversation.messages.at(1).content)));  // prompt + canonical solution
+    CHECK_FALSE(task.evaluate(e, "```python\ndef " + entry + "(*args):\n    return None\n```"));
+  }
+  // An endless reply is killed at nanochat's 5 s.
+  CHECK_FALSE(task.evaluate(task.example(0), "def f():\n    while True:\n        pass\nf()\n"));
+  REQUIRE(truncate_index < 2);
+  // Through chat_eval: one scripted reply, prose around a fenced block, solves truncate_number only.
+  const auto tok = engine_test::byte_tokenizer();
+  const auto end = static_cast<std::int32_t>(tok.encode_special("<|assistant_end|>"));
+  engine_test::ScriptedModel model(
+      script_of({bytes_of("Here it is:\n```python\ndef truncate_number(number: float) -> float:\n    return number % 1.0\n```\nDone."),
+                 {end}}),
+      engine_test::byte_vocab);
+  engine::Engine engine(model, tok);
+  eval::ChatEvalOptions options;
+  options.max_new_tokens = 256;
+  std::FILE* transcript = std::tmpfile();
+  REQUIRE(transcript != nullptr);
+  options.transcript = transcript;
+  const eval::TaskAccuracy r = eval::evaluate_generative(engine, tok, task, options);
+  CHECK(r.total == 2);
+  CHECK(r.correct == 1);
+  std::rewind(transcript);
+  std::string lines(8192, '\0');
+  lines.resize(std::fread(lines.data(), 1, lines.size(), transcript));
+  std::fclose(transcript);
+  CHECK(lines.find("HumanEval " + std::to_string(truncate_index) + " right: ") != std::string::npos);
+  CHECK(lines.find("HumanEval " + std::to_string(1 - truncate_index) + " wrong: ") != std::string::npos);
+  // By name, from the Hub's parquet under the base directory.
+  const fs::path base = fs::temp_directory_path() / ("nanochat_humaneval_base_" + std::to_string(::getpid()));
+  fs::create_directories(base);
+  fs::create_directory_symlink(fs::path(NANOCHAT_FIXTURES) / "tasks", base / "task_data");
+  const nanochat::testing::ScopedEnv scoped("NANOCHAT_BASE_DIR", base.string());
+  const auto named = eval::make_eval_task("HumanEval", 0);
+  CHECK(named->name() == "HumanEval");
+  CHECK(named->size() == 2);
+  CHECK(named->has_scorer());
+  fs::remove_all(base);
 }
 
 #ifdef NANOCHAT_CHAT_EVAL

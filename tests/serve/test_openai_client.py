@@ -160,7 +160,7 @@ def client_checks(a, slots):
                             lambda: client.chat.completions.create(model=model, messages=messages, temperature=-1, stream=True))
         long_chat = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 300} for i in range(5)]
         e = expect_status_error(bad, 400, "messages", lambda: client.chat.completions.create(model=model, messages=long_chat))
-        assert e.code == "context_length_exceeded", e.code  # 1500 characters, past the tiny model's 640 positions
+        assert e.code == "context_length_exceeded", e.code  # 1500 characters, past the tiny model's 64 positions
         unauthorized = openai.OpenAI(base_url=base + "/v1", api_key="wrong", max_retries=0)
         e = expect_status_error(openai.AuthenticationError, 401, None,
                                 lambda: unauthorized.chat.completions.create(model=model, messages=messages))

@@ -1,6 +1,6 @@
 // Writes a tiny chat model for chat_web's end-to-end tests under <dir>: a byte-level tokenizer
 // (256 bytes and nanochat's specials) and a depth-2 GPT with random weights (sequence length
-// [seq_len], default 64, so a context of 10 x that) as
+// [seq_len], default 64, chat_web's default context) as
 // <dir>/chatsft_checkpoints/d2/model_000001.safetensors with its meta, where chat_web's default
 // -i sft finds it with NANOCHAT_BASE_DIR=<dir>. With "endless" its lm_head is zero: every logit
 // is 0, so greedy decoding (ties to the lowest id) emits token 0 forever and never ends its turn,

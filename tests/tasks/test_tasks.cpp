@@ -122,6 +122,33 @@ TEST_CASE("tasks/random: PythonRandom reproduces CPython's random.Random streams
   }
 }
 
+TEST_CASE("tasks/random: PythonRandom::sample is CPython's random.sample, pool and set branches alike") {
+  const Value cases = nanochat::json::parse(nanochat::read_file(kDir / "python_sample.json"), "python_sample.json");
+  std::size_t checked = 0;
+  for (const Value& c : cases.array("cases")) {
+    const std::uint64_t seed = c.find("seed")->whole_number("seed");
+    const std::size_t n = c.find("n")->whole_number("n"), k = c.find("k")->whole_number("k");
+    CAPTURE(seed);
+    CAPTURE(n);
+    CAPTURE(k);
+    ts::PythonRandom rng = ts::PythonRandom::from_unsigned(seed);
+    const std::vector<std::uint64_t> want = numbers(*c.find("sample"));
+    const std::vector<std::size_t> got = rng.sample_positions(n, k);
+    CHECK(std::vector<std::uint64_t>(got.begin(), got.end()) == want);
+    CHECK(rng.getrandbits(32) == c.find("next")->whole_number("next"));  // the stream goes on as CPython's
+    std::vector<std::size_t> population(n);
+    for (std::size_t i = 0; i < n; ++i) population[i] = 1000 + i;
+    ts::PythonRandom again = ts::PythonRandom::from_unsigned(seed);
+    const std::vector<std::size_t> values = again.sample(population, k);
+    for (std::size_t i = 0; i < k; ++i) CHECK(values[i] == 1000 + want[i]);
+    ++checked;
+  }
+  CHECK(checked == 78);
+  ts::PythonRandom rng(1);
+  CHECK_THROWS_WITH_AS(rng.sample_positions(3, 4), doctest::Contains("sample of 4 larger than the population of 3"),
+                       nanochat::Error);
+}
+
 TEST_CASE("tasks/random: NumpyRandom is numpy's default_rng, so shuffled_rows is Hugging Face's shuffle") {
   const Value fixture = nanochat::json::parse(nanochat::read_file(kDir / "numpy_random.json"), "numpy_random.json");
   const auto hex_words = [](const Value& list) {
@@ -327,7 +354,7 @@ TEST_CASE("tasks/readers: SmolTalk, CustomJSON, MMLU, ARC, HumanEval in their pu
   const ts::HumanEval humaneval(kDir / "humaneval.jsonl");
   check_rendering(humaneval, "HumanEval");
   check_rendering(ts::HumanEval(kHub / "openai/openai_humaneval/openai_humaneval/test"), "HumanEval");
-  CHECK_FALSE(humaneval.has_scorer());
+  CHECK(humaneval.has_scorer());  // its scoring runs the code: tests/engine/test_chat_eval.cpp
   for (std::size_t i = 0; i < humaneval.size(); ++i) {
     const ts::Example e = humaneval.example(i);
     if (e.extra.at("entry_point") != "has_close_elements") continue;

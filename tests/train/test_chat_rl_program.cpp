@@ -91,7 +91,8 @@ TEST_CASE("chat_rl: two steps on a tiny model, an exact resume, and bad flags re
     CHECK(r.output.find(message) != std::string::npos);
   };
   refused("--num-samples 3", "--num-samples 3 must be a multiple of --device-batch-size 2");
-  refused("--task algebra", "--task algebra is unknown: gsm8k, arithmetic or letter-count");
+  refused("--task algebra", "--task algebra is unknown: gsm8k, or offline: arithmetic, letter-count, spelling");
+  refused("--task identity", "--task identity is unknown");  // fixed questions, not a generated set
   refused("--dtype bfloat16", "chat_rl runs in float32 only");
   refused("--source " + (base.path / "nowhere").string(), "is neither base, mid, sft or rl nor a checkpoint directory");
   refused("--offline-rows 1", "fewer than one step's 2 (--examples-per-step)");

@@ -26,10 +26,9 @@
 #include "nanochat/eval/pass_at_k.hpp"
 #include "nanochat/tasks/arc.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
+#include "nanochat/tasks/humaneval.hpp"
 #include "nanochat/tasks/mmlu.hpp"
-#include "nanochat/tasks/offline_arithmetic.hpp"
-#include "nanochat/tasks/offline_identity.hpp"
-#include "nanochat/tasks/offline_words.hpp"
+#include "nanochat/tasks/offline_tasks.hpp"
 #include "nanochat/tasks/spelling_bee.hpp"
 #include "nanochat/tasks/task.hpp"
 #include "nanochat/tokenizer/chat_template.hpp"
@@ -110,29 +109,31 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
 
 // The tasks chat_eval knows by name: the offline ones on their held-out splits (none of their
 // problems can be a training example), and nanochat's where the dataset files are present
-// (ARC-Easy, ARC-Challenge and MMLU are categorical: eval/categorical_eval.hpp).
+// (ARC-Easy, ARC-Challenge and MMLU are categorical: eval/categorical_eval.hpp; HumanEval runs
+// the model's code in eval/sandbox.hpp).
 inline std::vector<std::string> known_task_names() {
-  return {"arithmetic", "letter-count", "spelling", "identity", "GSM8K", "SpellingBee", "ARC-Easy", "ARC-Challenge",
-          "MMLU"};
+  std::vector<std::string> names(tasks::kOfflineTaskNames.begin(), tasks::kOfflineTaskNames.end());
+  for (const char* name : {"GSM8K", "SpellingBee", "ARC-Easy", "ARC-Challenge", "MMLU", "HumanEval"}) names.emplace_back(name);
+  return names;
 }
 
 // Generated tasks have no "all": `problems` of them are drawn, and 0 (all) draws as many as a
-// generated task has by default (1000). arithmetic_digits: the operands' digits of `arithmetic`
-// (1..arithmetic_digits each, as chat_rl's --arithmetic-digits).
-inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems, int arithmetic_digits = 3) {
+// generated task has by default (1000). `difficulty` sets the generated sets' operand digits and
+// word syllables (chat_rl's --arithmetic-digits and --spelling-syllables).
+inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems,
+                                     const tasks::OfflineDifficulty& difficulty = {}) {
   using namespace tasks;
   const std::size_t n = problems == 0 ? OfflineArithmetic::Options{}.size : problems;
-  if (name == "arithmetic")
-    return std::make_shared<OfflineArithmetic>(
-        OfflineArithmetic::Options{.size = n, .split = Split::test, .max_digits = arithmetic_digits});
-  if (name == "letter-count") return std::make_shared<OfflineLetterCount>(OfflineLetterCount::Options{.size = n, .split = Split::test});
-  if (name == "spelling") return std::make_shared<OfflineSpelling>(OfflineSpelling::Options{.size = n, .split = Split::test});
-  if (name == "identity") return std::make_shared<OfflineIdentity>(Split::test);
+  if (TaskPtr offline = make_offline_task(name, Split::test, n, difficulty)) return offline;
   if (name == "GSM8K") return std::make_shared<GSM8K>(GSM8K::default_path("test"));
   if (name == "SpellingBee") return std::make_shared<SpellingBee>(read_word_list(default_word_list()), n, Split::test);
   // nanochat's chat_eval: ARC's test splits, MMLU's "all" test.
   if (name == "ARC-Easy" || name == "ARC-Challenge") return std::make_shared<ARC>(ARC::default_path(name, "Test"));
   if (name == "MMLU") return std::make_shared<MMLU>(MMLU::default_path("test"));
+  if (name == "HumanEval") {  // runs the model's code: refused up front where the sandbox cannot be built
+    NANOCHAT_CHECK(eval::sandbox_refusal().empty(), "chat_eval: HumanEval cannot be scored here: ", eval::sandbox_refusal());
+    return std::make_shared<HumanEval>(HumanEval::default_path());
+  }
   std::string known;
   for (const auto& k : known_task_names()) known += (known.empty() ? "" : ", ") + k;
   NANOCHAT_FAIL("chat_eval: task '", name, "' is unknown; known tasks: ", known);

@@ -5,9 +5,9 @@
 // canonical_solution, test, entry_point) or openai/human-eval's HumanEval.jsonl (its .jsonl.gz,
 // gunzipped), which has the same fields.
 //
-// Scoring runs the program humaneval_program() builds in nanochat's sandbox (execute_code,
-// spec §7.5); this library has no Python sandbox, so the task has no scorer: an evaluator
-// runs humaneval_program(example, completion) itself and passes when it exits cleanly.
+// Scoring, as nanochat's: the program humaneval_program() builds runs in a sandbox
+// (eval/sandbox.hpp, with execute_code's 5 s and 256 MiB, spec §7.5) and passes when it exits
+// cleanly. Where the sandbox cannot be built, evaluate() throws its refusal: no code runs.
 
 #include <cstddef>
 #include <filesystem>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/eval/sandbox.hpp"
 #include "nanochat/tasks/dataset_files.hpp"
 #include "nanochat/tasks/hub_datasets.hpp"
 #include "nanochat/tasks/parquet_rows.hpp"
@@ -109,6 +110,8 @@ class HumanEval final : public Task {
     out.extra["entry_point"] = p.entry_point;
     return out;
   }
+  bool has_scorer() const override { return true; }
+  bool evaluate(const Example& example, std::string_view completion) const override;
 
  private:
   std::vector<Problem> problems_;
@@ -126,6 +129,10 @@ inline std::string humaneval_program(const Example& example, std::string_view co
                  "HumanEval: the example has no test or entry_point");
   return cat(humaneval_detail::leading_imports(*prompt), "\n\n", humaneval_detail::program_text(completion),
              "\n\n", test->second, "\n", "check(", entry->second, ")");
+}
+
+inline bool HumanEval::evaluate(const Example& example, std::string_view completion) const {
+  return eval::run_python_sandboxed(humaneval_program(example, completion)).passed;
 }
 
 }  // namespace nanochat::tasks

@@ -92,12 +92,12 @@ class OfflineLetterCount final : public Task {
   Options options_;
 };
 
-// A made-up word of 2 or 3 syllables, each a consonant, a vowel and, one time in four, a
-// closing consonant: "bakotu", "mirsale".
-inline std::string invented_word(PythonRandom& rng) {
+// A made-up word of 2 to max_syllables syllables, each a consonant, a vowel and, one time in
+// four, a closing consonant: "bakotu", "mirsale".
+inline std::string invented_word(PythonRandom& rng, int max_syllables) {
   constexpr std::string_view onsets = "bcdfghjklmnprstvwz", vowels = "aeiou", codas = "lnrst";
   std::string word;
-  for (std::int64_t syllables = rng.randint(2, 3); syllables > 0; --syllables) {
+  for (std::int64_t syllables = rng.randint(2, max_syllables); syllables > 0; --syllables) {
     word += rng.choice(onsets);
     word += rng.choice(vowels);
     if (rng.random() < 0.25) word += rng.choice(codas);
@@ -113,14 +113,22 @@ class OfflineSpelling final : public Task {
     Split split = Split::train;
     HeldOut held_out{};
     double english_share = 0.25;  // the rest are invented words
+    int max_syllables = 3;        // of an invented word (2..max_syllables); more is a harder set
   };
 
   explicit OfflineSpelling(Options options) : options_(options) {
     NANOCHAT_CHECK(options_.english_share >= 0.0 && options_.english_share <= 1.0, name(), ": english_share ",
                    options_.english_share, " must be within 0..1");
+    NANOCHAT_CHECK(options_.max_syllables >= 2 && options_.max_syllables <= 9, name(), ": max_syllables ",
+                   options_.max_syllables, " must be within 2..9");
   }
 
-  std::string name() const override { return cat("OfflineSpelling(", name_of(options_.split), ")"); }
+  // The default 3 syllables keep the plain name; others are named, so results of harder sets differ.
+  std::string name() const override {
+    return options_.max_syllables == 3
+               ? cat("OfflineSpelling(", name_of(options_.split), ")")
+               : cat("OfflineSpelling(", name_of(options_.split), ", ", options_.max_syllables, " syllables)");
+  }
   std::size_t size() const override { return options_.size; }
   Example example(std::size_t index) const override {
     check_index(index);
@@ -128,7 +136,8 @@ class OfflineSpelling final : public Task {
     const std::string word = draw_in_split<std::string>(
         rng, options_.held_out, options_.split, name(),
         [&](PythonRandom& r) {
-          return r.random() < options_.english_share ? std::string(r.choice(kOfflineWords)) : invented_word(r);
+          return r.random() < options_.english_share ? std::string(r.choice(kOfflineWords))
+                                                      : invented_word(r, options_.max_syllables);
         },
         [](const std::string& w) -> std::string_view { return w; });
     Example out;

@@ -1,16 +1,18 @@
 #pragma once
 // CPython's random.Random (MT19937), only the parts nanochat's tasks use: seeding from an
-// integer, random(), getrandbits, randbelow/randrange, choice and shuffle. It reproduces Python's
-// streams exactly, so a mixture's order and the SpellingBee / SimpleSpelling conversations are
-// the same examples nanochat trains on (spec §6.5). Seeding follows CPython: the key is the
+// integer, random(), getrandbits, randbelow/randrange, choice, shuffle and sample. It reproduces
+// Python's streams exactly, so a mixture's order, the SpellingBee / SimpleSpelling conversations
+// and CORE's few-shot examples are the ones nanochat uses (spec §6.5). Seeding follows CPython: the key is the
 // 32-bit words of |seed|, least significant first (so Random(-n) == Random(n)).
 
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -88,6 +90,50 @@ class PythonRandom {
     for (std::size_t i = items.size(); i-- > 1;) {
       std::swap(items[i], items[static_cast<std::size_t>(randbelow(i + 1))]);
     }
+  }
+
+  // random.sample(range(n), k): k distinct positions of an n-long population, in selection
+  // order. CPython draws from a shrinking pool when the population is no bigger than the hash
+  // set it would otherwise keep (21 slots, plus 4^ceil(log4(3k)) for k > 5), and else redraws
+  // until it meets a position not yet selected; both branches are reproduced, as each consumes
+  // the stream differently.
+  std::vector<std::size_t> sample_positions(std::size_t n, std::size_t k) {
+    NANOCHAT_CHECK(k <= n, "PythonRandom::sample: sample of ", k, " larger than the population of ", n);
+    std::vector<std::size_t> out(k);
+    std::size_t set_size = 21;
+    if (k > 5) {
+      // math.log(k * 3, 4) as CPython computes it: the quotient of two natural logarithms.
+      const double log4 = std::log(static_cast<double>(k) * 3.0) / std::log(4.0);
+      const int shift = 2 * static_cast<int>(std::ceil(log4));
+      set_size = shift < 62 ? set_size + (std::size_t{1} << shift) : SIZE_MAX;  // past 2^62: bigger than any n
+    }
+    if (n <= set_size) {
+      std::vector<std::size_t> pool(n);
+      for (std::size_t i = 0; i < n; ++i) pool[i] = i;
+      for (std::size_t i = 0; i < k; ++i) {
+        const auto j = static_cast<std::size_t>(randbelow(n - i));
+        out[i] = pool[j];
+        pool[j] = pool[n - i - 1];  // the last unselected one fills the vacancy
+      }
+    } else {
+      std::unordered_set<std::size_t> selected;
+      for (std::size_t i = 0; i < k; ++i) {
+        auto j = static_cast<std::size_t>(randbelow(n));
+        while (selected.contains(j)) j = static_cast<std::size_t>(randbelow(n));
+        selected.insert(j);
+        out[i] = j;
+      }
+    }
+    return out;
+  }
+
+  // random.sample(population, k).
+  template <class T>
+  std::vector<T> sample(const std::vector<T>& population, std::size_t k) {
+    std::vector<T> out;
+    out.reserve(k);
+    for (std::size_t position : sample_positions(population.size(), k)) out.push_back(population[position]);
+    return out;
   }
 
  private:

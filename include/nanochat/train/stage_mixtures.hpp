@@ -17,9 +17,7 @@
 #include "nanochat/tasks/custom_json.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
 #include "nanochat/tasks/mmlu.hpp"
-#include "nanochat/tasks/offline_arithmetic.hpp"
-#include "nanochat/tasks/offline_identity.hpp"
-#include "nanochat/tasks/offline_words.hpp"
+#include "nanochat/tasks/offline_tasks.hpp"
 #include "nanochat/tasks/smoltalk.hpp"
 #include "nanochat/tasks/spelling_bee.hpp"
 #include "nanochat/tasks/task_mixture.hpp"
@@ -103,10 +101,9 @@ inline StageData nanochats_mixture_or_hint(StageData (*make)()) {
 inline StageData offline_data(std::size_t rows, bool identity_twice) {
   using namespace tasks;
   const auto generated = [&](Split split, std::size_t n) {
-    std::vector<TaskPtr> parts{std::make_shared<OfflineArithmetic>(OfflineArithmetic::Options{.size = n, .split = split}),
-                               std::make_shared<OfflineLetterCount>(OfflineLetterCount::Options{.size = n, .split = split}),
-                               std::make_shared<OfflineSpelling>(OfflineSpelling::Options{.size = n, .split = split})};
-    const TaskPtr identity = std::make_shared<OfflineIdentity>(split);
+    std::vector<TaskPtr> parts;
+    for (const char* name : {"arithmetic", "letter-count", "spelling"}) parts.push_back(make_offline_task(name, split, n));
+    const TaskPtr identity = make_offline_task("identity", split, 0);
     parts.push_back(identity);
     if (identity_twice && split == Split::train) parts.push_back(identity);
     return std::make_shared<TaskMixture>(parts);
