@@ -22,12 +22,14 @@
 
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/chat_model.hpp"
 #include "nanochat/model/slot_decoder.hpp"
 #include "nanochat/serve/batched_generator.hpp"
 #include "nanochat/serve/chat_completion.hpp"
+#include "nanochat/serve/chat_page.hpp"
 #include "nanochat/serve/reply_channel.hpp"
 #include "nanochat/serve/serial_generator.hpp"
 
@@ -38,7 +40,7 @@ namespace {
 
 struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, device = "cpu", dtype = "bfloat16";
-  std::string host = "127.0.0.1", api_key;
+  std::string host = "127.0.0.1", api_key, marked_js = "/usr/share/javascript/marked/marked.min.js";
   std::int64_t step = -1, max_tokens = 512, slots = 1, context = 0, queue = 16, max_body = 1 << 20;
   int port = 8000, top_k = 50;
   float temperature = 0.8f;
@@ -66,9 +68,22 @@ template <class G>
 class ChatServer {
  public:
   ChatServer(G& gen, const serve::ServeContext& ctx, const serve::ChatDefaults& defaults, const Options& opt)
-      : gen_(gen), ctx_(ctx), defaults_(defaults), opt_(opt) {}
+      : gen_(gen), ctx_(ctx), defaults_(defaults), opt_(opt), marked_js_(load_marked(opt.marked_js)) {}
 
   void routes(httplib::Server& svr) {
+    // The page and its markdown script hold nothing of the model's: no API key asked for them.
+    svr.Get("/", [](const httplib::Request&, httplib::Response& r) {
+      r.set_content(serve::chat_page_html.data(), serve::chat_page_html.size(), "text/html; charset=utf-8");
+    });
+    svr.Get("/marked.min.js", [this](const httplib::Request&, httplib::Response& r) {
+      if (marked_js_.empty()) {
+        r.status = 404;
+        r.set_content(cat("// chat_web has no markdown script: ", opt_.marked_js, " is missing (apt install libjs-marked)\n"),
+                      "text/javascript");
+        return;
+      }
+      r.set_content(marked_js_, "text/javascript; charset=utf-8");
+    });
     svr.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { chat(serve::Api::openai, q, r); });
     svr.Post("/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { chat(serve::Api::nanochat, q, r); });
     svr.Get("/v1/models", [this](const httplib::Request& q, httplib::Response& r) {
@@ -104,6 +119,17 @@ class ChatServer {
 
  private:
   serve::ServerMetrics& metrics() { return *ctx_.metrics; }
+
+  // Debian's libjs-marked, read once; without it the page shows replies as plain text and says so.
+  static std::string load_marked(const std::string& path) {
+    if (path.empty()) return {};
+    try {
+      return read_file(path);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "chat_web: %s; the page at / shows replies as plain text (apt install libjs-marked)\n", e.what());
+      return {};
+    }
+  }
 
   bool authorized(serve::Api api, const httplib::Request& q, httplib::Response& r, const std::string& route) {
     if (opt_.api_key.empty() || q.get_header_value("Authorization") == "Bearer " + opt_.api_key) return true;
@@ -191,6 +217,7 @@ class ChatServer {
   serve::ServeContext ctx_;
   serve::ChatDefaults defaults_;
   const Options& opt_;
+  std::string marked_js_;
   std::int64_t started_ = static_cast<std::int64_t>(std::time(nullptr));
 };
 
@@ -284,6 +311,7 @@ int main(int argc, char** argv) {
       .add("host", opt.host, "address to listen on (0.0.0.0: every interface)")
       .add("device", opt.device, "cpu (cuda is not available for the model yet)")
       .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')
+      .add("marked-js", opt.marked_js, "markdown script for the page at / (Debian's libjs-marked); empty or missing: plain text")
       .add("api-key", opt.api_key, "require 'Authorization: Bearer <key>' (every route but /health); empty: none")
       .add("slots", opt.slots, "requests decoded at once; more than 1: continuous batching over a KV-cache pool", {1, 1024})
       .add("context", opt.context, "positions per request, prompt and reply, for every slot (0: the trained sequence length)", {0, std::int64_t{1} << 24})

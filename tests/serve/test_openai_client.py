@@ -26,9 +26,9 @@ import openai
 KEY = "test-key"
 
 
-def start_server(chat_web, base_dir, queue, slots=1):
+def start_server(chat_web, base_dir, queue, slots=1, extra=()):
     env = dict(os.environ, NANOCHAT_BASE_DIR=base_dir)
-    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", str(queue), "--slots", str(slots)], env=env,
+    proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", str(queue), "--slots", str(slots), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if "http://" not in line:
