@@ -9,7 +9,9 @@ replies never end and no wait queue: a request while every slot is busy gets 429
 clients that disconnect have their generation cancelled and their slots freed. Last, a load
 test: 64 concurrent clients against 8 slots, rounds of them, every reply whole and its own
 (the endless model's greedy reply is max_tokens NUL bytes, each client asking a different
-length), the server healthy after, its memory flat across rounds.
+length), the server healthy after, its memory flat across rounds. And fuzzing at 1 and 3
+slots: malformed JSON, wrong types in every field, bodies past --max-body, stalled and truncated
+clients, all refused with a 4xx or a closed connection, the server alive with no slot held after.
 Run by run_openai_client_test.sh (ctest serve.openai_client).
 """
 import argparse
@@ -78,6 +80,16 @@ def main():
             proc.terminate()
             code = proc.wait(timeout=30)
         assert code == 0, f"chat_web exited with {code} on SIGTERM"
+    max_body = 1 << 16
+    for slots in (1, 3):
+        proc, address = start_server(a.chat_web, a.work, 4, slots, ["--max-body", str(max_body), "--io-timeout", "1"])
+        try:
+            checks += fuzz(address, proc, max_body)
+        finally:
+            proc.terminate()
+            code = proc.wait(timeout=30)
+        assert code == 0, f"chat_web exited with {code} on SIGTERM"
+
     proc, address = start_server(a.chat_web, endless, 64, 8)
     try:
         checks += load(address, proc.pid)
@@ -286,6 +298,145 @@ def load(address, pid, clients=64, rounds=3):
     # would add up over the rounds after the first.
     assert rss[-1] - rss[0] < 16 * 1024, f"server memory grew across rounds: {rss} KiB"
     return 4
+
+
+def raw_exchange(address, data, shutdown=False, timeout=10):
+    """Sends raw bytes on a fresh connection and reads until the server closes it (or `timeout`
+    passes, which fails the test: the server must answer or close). Returns what came back."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+            if shutdown:
+                s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before taking it all in
+        received = b""
+        deadline = time.time() + timeout
+        while True:
+            assert time.time() < deadline, f"the server neither answered nor closed: {data[:80]!r}"
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            except socket.timeout:
+                raise AssertionError(f"the server neither answered nor closed: {data[:80]!r}")
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def post_bytes(route, body, extra_headers=b""):
+    return (b"POST " + route + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + KEY.encode() +
+            b"\r\nContent-Type: application/json\r\n" + extra_headers + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def fuzz(address, proc, max_body):
+    """HTTP bodies the server must refuse without crashing or losing a slot: malformed JSON, a
+    wrong type in every field, bodies past --max-body, and clients that send part of a request
+    and stall or leave. Every answer is a 4xx that says what is wrong, or a closed connection."""
+    base = f"http://{address}"
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    routes = ("/v1/chat/completions", "/chat/completions")
+
+    def refused(route, body):
+        status, text = http(base + route, body, auth)
+        assert 400 <= status < 500, (route, body[:80], status, text)
+        error = json.loads(text)
+        message = error["error"]["message"] if route.startswith("/v1") else error["detail"]
+        assert isinstance(message, str) and message, (route, body[:80], text)
+        return status, error, message
+
+    malformed = [b"", b"{", b"}", b"[]", b"null", b'"text"', b"42", b'{"messages": [', b'{"messages": "unterminated',
+                 b'{"a": 1,}', b"{'messages': []}", b'{"temperature": NaN, "messages": []}', b"\xff\xfe{}",
+                 b'{"messages": [{"role": "user", "content": "\\x"}]}',
+                 b"[" * 60000, b'{"a":' * 12000, b'{"messages": [] } trailing', b"\x00" * 64]
+    for route in routes:
+        for body in malformed:
+            status, _, _ = refused(route, body)
+            assert status == 400, (route, body[:40], status)
+
+    # A value of each kind but the field's own, in every field: a 400 naming the field.
+    kinds = {"string": "x", "fraction": 1.5, "bool": True, "list": [1], "object": {"a": 1}}
+    fields = {"model": {"string"}, "messages": set(), "messages[0]": {"object"}, "messages[0].role": {"string"},
+              "messages[0].content": {"string"}, "temperature": {"fraction"}, "top_p": set(), "top_k": set(),
+              "max_tokens": set(), "max_completion_tokens": set(), "seed": set(), "n": set(), "logprobs": {"bool"},
+              "stream": {"bool"}, "stop": {"string"}, "stream_options": {"object"}, "stream_options.include_usage": {"bool"}}
+    nanochat_fields = {"messages", "messages[0]", "messages[0].role", "messages[0].content", "temperature", "top_k", "max_tokens"}
+    wrong = 0
+    for field, own in fields.items():
+        for kind, value in kinds.items():
+            if kind in own:
+                continue
+            body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+            if field.startswith("messages[0]."):
+                body["messages"][0][field.split(".", 1)[1]] = value
+            elif field == "messages[0]":
+                body["messages"][0] = value
+            elif field.startswith("stream_options."):
+                body["stream_options"] = {"include_usage": value}
+            else:
+                body[field] = value
+            for route in routes if field in nanochat_fields else routes[:1]:
+                _, error, message = refused(route, json.dumps(body).encode())
+                if route.startswith("/v1"):
+                    assert error["error"]["param"].startswith(field), (field, kind, error)
+                else:
+                    assert field.split("[")[0].split(".")[0] in message, (field, kind, message)
+                wrong += 1
+    assert wrong > 60, wrong
+
+    # Bodies past the limit: told with a 413, or the connection is closed, whatever the framing.
+    host_header = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + KEY.encode() + b"\r\n"
+    huge = json.dumps({"messages": [{"role": "user", "content": "x" * (max_body + 1)}]}).encode()
+    for data in (post_bytes(b"/v1/chat/completions", huge), post_bytes(b"/chat/completions", huge),
+                 host_header + b"Content-Length: 1000000000000\r\n\r\n{}",
+                 host_header + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(b"%x\r\n%s\r\n" % (8192, b"x" * 8192)
+                                                                                  for _ in range(max_body // 8192 + 2)) + b"0\r\n\r\n",
+                 host_header + b"Content-Length: -5\r\n\r\n{}", host_header + b"Content-Length: banana\r\n\r\n{}"):
+        answer = raw_exchange(address, data)
+        if answer:
+            status = int(answer.split(b" ", 2)[1])
+            assert 400 <= status < 500, answer[:200]
+    answer = raw_exchange(address, post_bytes(b"/v1/chat/completions", huge))
+    assert answer.startswith(b"HTTP/1.1 413") and str(max_body).encode() in answer, answer[:300]
+
+    # Slow and truncated clients: part of the headers or of the body, then a stall (the server
+    # drops them after --io-timeout) or a close; many at once, more than the server has threads.
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).encode()
+    whole = post_bytes(b"/v1/chat/completions", body)
+    cut_in_body = whole[: len(whole) - len(body) // 2]
+    host, port = address.rsplit(":", 1)
+    stalled = []
+    for i in range(24):
+        s = socket.create_connection((host, int(port)), timeout=30)
+        s.sendall(cut_in_body if i % 2 else whole[:30])
+        stalled.append(s)
+    for data in (cut_in_body, whole[:30], b"GARBAGE\r\n\r\n", b"POST / HTTP/9.9\r\n\r\n"):
+        raw_exchange(address, data, shutdown=True)  # answered or closed, never left hanging
+    started = time.time()
+    for s in stalled:
+        s.settimeout(30)
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        assert answer == b"" or b" 408 " in answer.split(b"\r\n", 1)[0] or b" 400 " in answer.split(b"\r\n", 1)[0], answer[:200]
+        s.close()
+    assert time.time() - started < 20, "stalled clients were not dropped after --io-timeout"
+
+    assert proc.poll() is None, "chat_web died"
+    status, text = http(base + "/v1/chat/completions", body, auth)
+    assert status == 200 and json.loads(text)["usage"]["completion_tokens"] >= 1, (status, text)
+    metrics = http(base + "/metrics", headers=auth)[1]
+    for gauge in ("nanochat_slots_in_use", "nanochat_requests_in_flight", "nanochat_requests_queued"):
+        assert f"\n{gauge} 0\n" in metrics, (gauge, metrics)
+    health = json.loads(http(base + "/health")[1])
+    assert health["slots_in_use"] == 0 and health["queued"] == 0, health
+    return 5
 
 
 if __name__ == "__main__":
