@@ -8,6 +8,10 @@
 // blocking thread-per-connection server, which suits a generator that blocks its caller. The
 // request logic lives in include/nanochat/serve/; this file moves bytes between it and sockets.
 
+// httplib listens with a backlog of 5: a burst of concurrent clients (the load test's 64) past
+// it has its SYNs dropped and retried a second or more later, which shows as stalls, skewed
+// time to first token and, under load, reset connections. The kernel caps it at somaxconn.
+#define CPPHTTPLIB_LISTEN_BACKLOG 1024
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
