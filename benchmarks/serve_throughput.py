@@ -10,6 +10,9 @@ temperature 1, so a reply may end before max_tokens, which usage counts. Python 
 
   benchmarks/serve_throughput.py --chat-web build/release/examples/chat_web \\
       --write-model build/release/tests/serve/write_tiny_chat_model --work /tmp/serve-bench
+
+For an A/B, name two builds (--chat-web old=/tmp/chat_web_old --chat-web new=build/...): each
+server configuration runs on each build in turn, for --rounds rounds, so both see the same load.
 """
 import argparse
 import http.client
@@ -82,7 +85,7 @@ def phase(host, port, clients, per_client, max_tokens):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--chat-web", required=True)
+    ap.add_argument("--chat-web", required=True, action="append", help="a chat_web binary, or label=binary; repeat to compare")
     ap.add_argument("--write-model", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--models", default="d2,d4")
@@ -90,6 +93,7 @@ def main():
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--requests", type=int, default=64, help="requests per phase (at least one per client)")
+    ap.add_argument("--rounds", type=int, default=1, help="times each build runs each configuration, interleaved")
     ap.add_argument("--threads", type=int, default=1,
                     help="the server's OpenMP threads; 1 leaves a core to the clients on a small machine, where a "
                          "team descheduled mid-step stalls every parallel region")
@@ -97,22 +101,26 @@ def main():
     with open("/proc/cpuinfo") as f:
         cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     print(f"CPU: {cpu}, {os.cpu_count()} cores, server on {a.threads} OpenMP threads; load average at start {open('/proc/loadavg').read().split()[:3]}")
-    print("| model | slots | clients | requests | tokens | tokens/s | TTFT median (s) | TTFT p90 (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    builds = [b.split("=", 1) if "=" in b else ["", b] for b in a.chat_web]
+    print("| build | model | slots | clients | requests | tokens | tokens/s | TTFT median (s) | TTFT p90 (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for model in a.models.split(","):
         work = os.path.join(a.work, model)
         subprocess.run([a.write_model, work, "256"] + (["d4"] if model == "d4" else []), check=True)
         for slots in map(int, a.slots.split(",")):
-            proc, host, port = start(a.chat_web, work, slots, 256, a.threads)
-            try:
-                one_request(host, port, 0, 4)  # warm up
-                for clients in map(int, a.concurrency.split(",")):
-                    per_client = max(1, a.requests // clients)
-                    rate, ttft, ttft90, tokens, n = phase(host, port, clients, per_client, a.max_tokens)
-                    print(f"| {model} | {slots} | {clients} | {n} | {tokens} | {rate:.0f} | {ttft:.3f} | {ttft90:.3f} |", flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=60)
+            for _ in range(a.rounds):
+                for label, chat_web in builds:
+                    proc, host, port = start(chat_web, work, slots, 256, a.threads)
+                    try:
+                        one_request(host, port, 0, 4)  # warm up
+                        for clients in map(int, a.concurrency.split(",")):
+                            per_client = max(1, a.requests // clients)
+                            rate, ttft, ttft90, tokens, n = phase(host, port, clients, per_client, a.max_tokens)
+                            print(f"| {label} | {model} | {slots} | {clients} | {n} | {tokens} | {rate:.0f} | {ttft:.3f} | {ttft90:.3f} |",
+                                  flush=True)
+                    finally:
+                        proc.terminate()
+                        proc.wait(timeout=60)
     print(f"load average at end {open('/proc/loadavg').read().split()[:3]}")
 
 
