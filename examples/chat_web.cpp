@@ -8,13 +8,11 @@
 // blocking thread-per-connection server, which suits a generator that blocks its caller. The
 // request logic lives in include/nanochat/serve/; this file moves bytes between it and sockets.
 
-// httplib listens with a backlog of 5: a burst of concurrent clients (the load test's 64) past
-// it has its SYNs dropped and retried a second or more later, which shows as stalls, skewed
-// time to first token and, under load, reset connections. The kernel caps it at somaxconn.
-#define CPPHTTPLIB_LISTEN_BACKLOG 1024
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <chrono>
@@ -225,6 +223,27 @@ class ChatServer {
   std::int64_t started_ = static_cast<std::int64_t>(std::time(nullptr));
 };
 
+// Debian's cpp-httplib is a compiled library that listens with a backlog of 5 (its
+// CPPHTTPLIB_LISTEN_BACKLOG is fixed when the library is built). A burst of concurrent clients past
+// it has its handshakes dropped and retried a second or more later: stalls, a skewed time to first
+// token and, under load, reset connections. Linux lets listen() be called again on a listening
+// socket to change its backlog, so the socket bound to our port is found and given the kernel's
+// maximum (somaxconn caps it).
+inline void raise_listen_backlog(int port) {
+  for (int fd = 0; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t size = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening == 0) continue;
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) continue;
+    int bound = -1;
+    if (address.ss_family == AF_INET) bound = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+    if (address.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+    if (bound == port) ::listen(fd, SOMAXCONN);
+  }
+}
+
 template <class G>
 int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
   httplib::Server svr;
@@ -236,6 +255,9 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
   const auto io = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(opt.io_timeout));
   svr.set_read_timeout(io);
   svr.set_write_timeout(io);
+  // httplib closes a connection whose (first or next) request has not arrived within the keep-alive
+  // timeout, 5 s by default; a loaded client that connected but has not yet sent would be reset.
+  svr.set_keep_alive_timeout(static_cast<time_t>(std::max(5.0, opt.io_timeout)));
   svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
   svr.set_logger([](const httplib::Request& q, const httplib::Response& r) {
     std::fprintf(stderr, "chat_web: %s %s %d\n", q.method.c_str(), q.path.c_str(), r.status);
@@ -244,6 +266,7 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
   server.routes(svr);
   const int port = opt.port == 0 ? svr.bind_to_any_port(opt.host) : (svr.bind_to_port(opt.host, opt.port) ? opt.port : -1);
   NANOCHAT_CHECK(port > 0, "chat_web: cannot listen on ", opt.host, ":", opt.port, " (in use, or not an address of this machine)");
+  raise_listen_backlog(port);
   // SIGINT and SIGTERM stop the server from a thread of their own (they are blocked in all others).
   std::thread stopper([&svr] {
     sigset_t set;
