@@ -1,15 +1,20 @@
 // chat_web: serve a chat model over HTTP (spec §8.2, issue 20): OpenAI's POST
 // /v1/chat/completions (whole or streamed as SSE) and GET /v1/models, nanochat's own POST
 // /chat/completions event stream, GET /health and Prometheus GET /metrics. Loads a checkpoint as
-// chat_cli does and answers one request at a time (serve/serial_generator.hpp) with a bounded
-// wait queue (429 beyond it). The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
+// chat_cli does; with --slots 1 answers one request at a time on the Engine
+// (serve/serial_generator.hpp), with more decodes that many at once by continuous batching over a
+// KV-cache pool (serve/batched_generator.hpp); either way with a bounded wait queue (429 beyond).
+// The HTTP side is cpp-httplib (Debian's libcpp-httplib-dev): a
 // blocking thread-per-connection server, which suits a generator that blocks its caller. The
 // request logic lives in include/nanochat/serve/; this file moves bytes between it and sockets.
 
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -19,10 +24,14 @@
 
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
 #include "nanochat/engine/chat_model.hpp"
+#include "nanochat/model/slot_decoder.hpp"
+#include "nanochat/serve/batched_generator.hpp"
 #include "nanochat/serve/chat_completion.hpp"
+#include "nanochat/serve/chat_page.hpp"
 #include "nanochat/serve/reply_channel.hpp"
 #include "nanochat/serve/serial_generator.hpp"
 
@@ -33,8 +42,8 @@ namespace {
 
 struct Options {
   std::string checkpoint, source = "sft", model_tag, tokenizer, device = "cpu", dtype = "bfloat16";
-  std::string host = "127.0.0.1", api_key;
-  std::int64_t step = -1, max_tokens = 512, slots = 1, queue = 16, max_body = 1 << 20;
+  std::string host = "127.0.0.1", api_key, marked_js = "/usr/share/javascript/marked/marked.min.js";
+  std::int64_t step = -1, max_tokens = 512, slots = 1, context = 0, queue = 16, max_body = 1 << 20;
   int port = 8000, top_k = 50;
   float temperature = 0.8f;
   double queue_timeout = 60, io_timeout = 30;
@@ -61,9 +70,22 @@ template <class G>
 class ChatServer {
  public:
   ChatServer(G& gen, const serve::ServeContext& ctx, const serve::ChatDefaults& defaults, const Options& opt)
-      : gen_(gen), ctx_(ctx), defaults_(defaults), opt_(opt) {}
+      : gen_(gen), ctx_(ctx), defaults_(defaults), opt_(opt), marked_js_(load_marked(opt.marked_js)) {}
 
   void routes(httplib::Server& svr) {
+    // The page and its markdown script hold nothing of the model's: no API key asked for them.
+    svr.Get("/", [](const httplib::Request&, httplib::Response& r) {
+      r.set_content(serve::chat_page_html.data(), serve::chat_page_html.size(), "text/html; charset=utf-8");
+    });
+    svr.Get("/marked.min.js", [this](const httplib::Request&, httplib::Response& r) {
+      if (marked_js_.empty()) {
+        r.status = 404;
+        r.set_content(cat("// chat_web has no markdown script: ", opt_.marked_js, " is missing (apt install libjs-marked)\n"),
+                      "text/javascript");
+        return;
+      }
+      r.set_content(marked_js_, "text/javascript; charset=utf-8");
+    });
     svr.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { chat(serve::Api::openai, q, r); });
     svr.Post("/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { chat(serve::Api::nanochat, q, r); });
     svr.Get("/v1/models", [this](const httplib::Request& q, httplib::Response& r) {
@@ -74,7 +96,8 @@ class ChatServer {
     svr.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
       const serve::GeneratorStats s = gen_.stats();
       r.set_content(cat("{\"status\":\"ok\",\"ready\":true,\"slots\":", s.slots, ",\"slots_in_use\":", s.slots_in_use,
-                        ",\"available_workers\":", s.slots - s.slots_in_use, ",\"queued\":", s.queued, "}"),
+                        ",\"available_workers\":", s.slots - s.slots_in_use, ",\"queued\":", s.queued,
+                        ",\"queue_capacity\":", s.queue_capacity, ",\"prompt_tokens_reused\":", s.prompt_tokens_reused, "}"),
                     "application/json");
     });
     svr.Get("/metrics", [this](const httplib::Request& q, httplib::Response& r) {
@@ -98,6 +121,17 @@ class ChatServer {
 
  private:
   serve::ServerMetrics& metrics() { return *ctx_.metrics; }
+
+  // Debian's libjs-marked, read once; without it the page shows replies as plain text and says so.
+  static std::string load_marked(const std::string& path) {
+    if (path.empty()) return {};
+    try {
+      return read_file(path);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "chat_web: %s; the page at / shows replies as plain text (apt install libjs-marked)\n", e.what());
+      return {};
+    }
+  }
 
   bool authorized(serve::Api api, const httplib::Request& q, httplib::Response& r, const std::string& route) {
     if (opt_.api_key.empty() || q.get_header_value("Authorization") == "Bearer " + opt_.api_key) return true;
@@ -185,8 +219,30 @@ class ChatServer {
   serve::ServeContext ctx_;
   serve::ChatDefaults defaults_;
   const Options& opt_;
+  std::string marked_js_;
   std::int64_t started_ = static_cast<std::int64_t>(std::time(nullptr));
 };
+
+// Debian's cpp-httplib is a compiled library that listens with a backlog of 5 (its
+// CPPHTTPLIB_LISTEN_BACKLOG is fixed when the library is built). A burst of concurrent clients past
+// it has its handshakes dropped and retried a second or more later: stalls, a skewed time to first
+// token and, under load, reset connections. Linux lets listen() be called again on a listening
+// socket to change its backlog, so the socket bound to our port is found and given the kernel's
+// maximum (somaxconn caps it).
+inline void raise_listen_backlog(int port) {
+  for (int fd = 0; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t size = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening == 0) continue;
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) continue;
+    int bound = -1;
+    if (address.ss_family == AF_INET) bound = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+    if (address.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+    if (bound == port) ::listen(fd, SOMAXCONN);
+  }
+}
 
 template <class G>
 int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
@@ -199,6 +255,9 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
   const auto io = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(opt.io_timeout));
   svr.set_read_timeout(io);
   svr.set_write_timeout(io);
+  // httplib closes a connection whose (first or next) request has not arrived within the keep-alive
+  // timeout, 5 s by default; a loaded client that connected but has not yet sent would be reset.
+  svr.set_keep_alive_timeout(static_cast<time_t>(std::max(5.0, opt.io_timeout)));
   svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
   svr.set_logger([](const httplib::Request& q, const httplib::Response& r) {
     std::fprintf(stderr, "chat_web: %s %s %d\n", q.method.c_str(), q.path.c_str(), r.status);
@@ -207,6 +266,7 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
   server.routes(svr);
   const int port = opt.port == 0 ? svr.bind_to_any_port(opt.host) : (svr.bind_to_port(opt.host, opt.port) ? opt.port : -1);
   NANOCHAT_CHECK(port > 0, "chat_web: cannot listen on ", opt.host, ":", opt.port, " (in use, or not an address of this machine)");
+  raise_listen_backlog(port);
   // SIGINT and SIGTERM stop the server from a thread of their own (they are blocked in all others).
   std::thread stopper([&svr] {
     sigset_t set;
@@ -228,7 +288,6 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
 int run(const Options& opt) {
   NANOCHAT_CHECK(opt.device != "cuda", "--device cuda: the model does not run on the Cuda backend yet; use --device cpu");
   NANOCHAT_CHECK(opt.device == "cpu", "--device ", opt.device, " is unknown; use cpu");
-  NANOCHAT_CHECK(opt.slots == 1, "--slots ", opt.slots, ": this server decodes one request at a time (1 slot) until the batched generator is in place");
   const auto chat_model =
       engine::ChatModel::open(opt.checkpoint, opt.source, opt.model_tag, opt.step, opt.tokenizer, opt.dtype);
   serve::ServerMetrics metrics;
@@ -239,9 +298,24 @@ int run(const Options& opt) {
   ctx.queue_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(opt.queue_timeout * 1000));
   ctx.metrics = &metrics;
   Cpu cpu;
-  return engine::with_chat_engine(cpu, chat_model, 1, [&]<Config, class>(auto& engine, std::int64_t context) {
-    serve::SerialGenerator gen(engine, opt.queue);
-    ctx.context = context;
+  return engine::with_chat_weights(cpu, chat_model, [&]<Config C, class W>(const GptWeights<C, Cpu, W>& weights,
+                                                                            std::int64_t seq_len) {
+    // One meaning for any number of slots: positions per request, prompt and reply, by default the
+    // trained sequence length (the positions the model learned; a pool of many slots is planned
+    // up front from it, so the default must stay affordable).
+    const std::int64_t context = opt.context > 0 ? opt.context : seq_len;
+    if (opt.slots == 1)
+      return engine::with_engine(cpu, weights, chat_model.tok, 1, context, [&](auto& engine, std::int64_t positions) {
+        serve::SerialGenerator gen(engine, opt.queue);
+        ctx.context = positions;
+        return serve_forever(gen, ctx, opt);
+      });
+    SlotDecoder<C, Cpu, W> decoder(cpu, weights, opt.slots, context, std::max<std::int64_t>(256, opt.slots));
+    std::fprintf(stderr, "chat_web: %lld slots of %lld positions, %.1f MiB of KV cache and activations\n",
+                 static_cast<long long>(opt.slots), static_cast<long long>(decoder.max_positions()),
+                 static_cast<double>(decoder.bytes()) / (1 << 20));
+    serve::BatchedGenerator gen(decoder, chat_model.tok, opt.queue);
+    ctx.context = decoder.max_positions();
     return serve_forever(gen, ctx, opt);
   });
 }
@@ -264,8 +338,10 @@ int main(int argc, char** argv) {
       .add("host", opt.host, "address to listen on (0.0.0.0: every interface)")
       .add("device", opt.device, "cpu (cuda is not available for the model yet)")
       .add("dtype", opt.dtype, "weights: bfloat16 (rounded once at load) or float32; activations are fp32", 'd')
+      .add("marked-js", opt.marked_js, "markdown script for the page at / (Debian's libjs-marked); empty or missing: plain text")
       .add("api-key", opt.api_key, "require 'Authorization: Bearer <key>' (every route but /health); empty: none")
-      .add("slots", opt.slots, "requests decoded at once (1 until the batched generator is in place)", {1, 1024})
+      .add("slots", opt.slots, "requests decoded at once; more than 1: continuous batching over a KV-cache pool", {1, 1024})
+      .add("context", opt.context, "positions per request, prompt and reply, for every slot (0: the trained sequence length)", {0, std::int64_t{1} << 24})
       .add("queue", opt.queue, "requests that may wait for a slot; more get 429", {0, 4096})
       .add("queue-timeout", opt.queue_timeout, "seconds a request may wait for a slot (then 503)", {0.001, 86400.0})
       .add("io-timeout", opt.io_timeout, "seconds a socket read or write may stall before the connection is dropped", {0.1, 3600.0})

@@ -20,6 +20,8 @@ packages=(
   libcpp-httplib-dev       # HTTP server of chat_web (the chat server)
   libyaml-cpp-dev          # core.yaml of the DCLM eval bundle (base_eval --core)
   python3-venv             # the venv with the openai client for chat_web's API tests (tests/serve)
+  libjs-marked             # markdown in chat_web's page at / (served by chat_web from /usr/share/javascript/marked)
+  chromium                 # headless browser of chat_web's page test (tests/serve, DevTools protocol)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,21 +2,25 @@
 // with 400s naming the field; user text rendered as text, never special tokens; stop strings
 // and UTF-8 held back while streaming; whole and streamed replies (chunks, usage, [DONE],
 // finish_reason) and nanochat's events from a scripted model through SerialGenerator; refusals
-// before the first token as 429/503; a client that is gone cancels generation; /metrics text.
+// before the first token as 429/503; a client that is gone cancels generation; /metrics text;
+// a calculator call inside streamed replies through BatchedGenerator.
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "engine/engine_test_util.hpp"
 #include "engine/scripted_model.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/serve/batched_generator.hpp"
 #include "nanochat/serve/chat_completion.hpp"
 #include "nanochat/serve/reply_channel.hpp"
 #include "nanochat/serve/serial_generator.hpp"
+#include "serve/scripted_slot_model.hpp"
 
 using namespace nanochat;
 using engine_test::ScriptedModel;
@@ -439,4 +443,59 @@ TEST_CASE("ReplyChannel: the writer sees the start, then the pieces in order, th
   refused.close(serve::HttpReply{429, "{}"});
   CHECK(!refused.wait_start());
   CHECK(refused.refused()->status == 429);
+}
+
+TEST_CASE("chat completion: a calculator call inside a streamed reply through BatchedGenerator, beside another stream") {
+  Fixture f;
+  std::vector<std::int32_t> script = bytes_of("It is ");
+  script.push_back(f.special("<|python_start|>"));
+  for (auto b : bytes_of("12*12")) script.push_back(b);
+  script.push_back(f.special("<|python_end|>"));
+  script.insert(script.end(), 5, 'z');  // replaced by the forced <|output_start|> 1 4 4 <|output_end|>
+  for (auto b : bytes_of(" then.")) script.push_back(b);
+  script.push_back(f.special("<|assistant_end|>"));
+  serve_test::ScriptedSlotModel model(2, 200, 16, engine_test::byte_vocab, script, f.special("<|assistant_start|>"));
+  serve::BatchedGenerator gen(model, f.tok, 2);
+  // The second conversation is longer, so the two reach the tool call at different steps.
+  const auto short_req = serve::parse_openai_chat_request(user_body(R"(,"stream":true,"stream_options":{"include_usage":true})"), {});
+  const auto long_req = serve::parse_openai_chat_request(
+      messages_body({{"user", repeat("a", 30)}, {"assistant", "b"}, {"user", "c"}}).insert(1, R"("stream":true,)"), {});
+  std::vector<Recorded> outs(2);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      const auto& req = i == 0 ? short_req : long_req;
+      CHECK(!serve::run_chat_completion(gen, f.ctx, serve::Api::openai, req,
+                                        serve::render_chat_prompt(f.tok, req.conversation, f.ctx.context), outs[i]));
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::int32_t> want = bytes_of("It is ");
+  want.push_back(f.special("<|python_start|>"));
+  for (auto b : bytes_of("12*12")) want.push_back(b);
+  want.push_back(f.special("<|python_end|>"));
+  want.push_back(f.special("<|output_start|>"));
+  for (auto b : bytes_of("144")) want.push_back(b);
+  want.push_back(f.special("<|output_end|>"));
+  for (auto b : bytes_of(" then.")) want.push_back(b);
+  const std::string text = f.tok.decode(std::vector<tokenizer::TokenId>(want.begin(), want.end()));
+  for (const Recorded& out : outs) {
+    const std::vector<std::string> events = sse_data(out.body());
+    REQUIRE(events.size() >= 3);
+    CHECK(events.back() == "[DONE]");
+    std::string content, finish;
+    for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+      const json::Value v = json::parse(events[i], "chunk");
+      const json::Array& choices = v.find("choices")->array("choices");
+      if (choices.empty()) {
+        CHECK(v.find("usage")->find("completion_tokens")->number("c") == static_cast<double>(want.size()));
+        continue;
+      }
+      if (const json::Value* piece = choices[0].find("delta")->find("content")) content += piece->string("content");
+      if (!choices[0].find("finish_reason")->is_null()) finish = choices[0].find("finish_reason")->string("finish_reason");
+    }
+    CHECK(content == text);
+    CHECK(finish == "stop");
+  }
+  CHECK(gen.stats().slots_in_use == 0);
 }

@@ -1,9 +1,9 @@
 #pragma once
 // The model a chat program (chat_cli, chat_eval, chat_web) talks to, from the flags they share:
 // the checkpoint and tokenizer named by --checkpoint/-i/--model-tag/--step and --tokenizer, and
-// --dtype's weights, bf16 (rounded once at load) or float. with_chat_engine() loads the weights
-// into the Config the file names and hands an Engine over a GptDecoder to the program, so the
-// three programs differ only in what they do with it.
+// --dtype's weights, bf16 (rounded once at load) or float. with_chat_weights() loads the weights
+// into the Config the file names; with_chat_engine() hands an Engine over a GptDecoder on them to
+// the program, so the programs differ only in what they do with it.
 
 #include <cstdint>
 #include <filesystem>
@@ -39,11 +39,11 @@ struct ChatModel {
   }
 };
 
-// Calls fn.template operator()<C, W>(engine, context) with C the checkpoint's Config, W the
-// weights' element type and an Engine over a decoder of `rows` rows whose context is nanochat's
-// rotary table, 10 x sequence_len positions (its memory follows the positions in use).
+// Calls fn.template operator()<C, W>(weights, sequence_len) with C the checkpoint's Config, W the
+// weights' element type and the weights loaded on `backend`: what a program needs to build its own
+// decoder (chat_web's slot pool) or, through with_engine, an Engine.
 template <Backend B, class Fn>
-decltype(auto) with_chat_engine(B& backend, const ChatModel& m, std::int64_t rows, Fn&& fn) {
+decltype(auto) with_chat_weights(B& backend, const ChatModel& m, Fn&& fn) {
   return with_checkpoint_config(
       m.file, CompiledDepths{},
       [&]<Config C>(const SafetensorsFile& f, std::int64_t vocab, std::int64_t seq_len) -> decltype(auto) {
@@ -51,12 +51,33 @@ decltype(auto) with_chat_engine(B& backend, const ChatModel& m, std::int64_t row
         const auto run = [&]<class W>() -> decltype(auto) {
           GptWeights<C, B, W> weights(backend, vocab);
           load_weights(backend, weights, f);
-          GptDecoder<C, B, W> decoder(backend, weights, rows, 10 * seq_len);
-          Engine engine(decoder, m.tok);
-          return fn.template operator()<C, W>(engine, decoder.max_positions());
+          return fn.template operator()<C, W>(std::as_const(weights), seq_len);
         };
         return m.bf16_weights ? run.template operator()<bf16>() : run.template operator()<float>();
       });
+}
+
+// Calls fn(engine, context) with an Engine over a decoder of `rows` rows and `positions` positions
+// of context (its memory follows the positions in use).
+template <Config C, Backend B, class W, class Fn>
+decltype(auto) with_engine(B& backend, const GptWeights<C, B, W>& weights, const tokenizer::Tokenizer& tok,
+                           std::int64_t rows, std::int64_t positions, Fn&& fn) {
+  GptDecoder<C, B, W> decoder(backend, weights, rows, positions);
+  Engine engine(decoder, tok);
+  return fn(engine, decoder.max_positions());
+}
+
+// Calls fn.template operator()<C, W>(engine, context) with an Engine over a decoder of `rows` rows
+// whose context is nanochat's rotary table, 10 x sequence_len positions.
+template <Backend B, class Fn>
+decltype(auto) with_chat_engine(B& backend, const ChatModel& m, std::int64_t rows, Fn&& fn) {
+  return with_chat_weights(backend, m, [&]<Config C, class W>(const GptWeights<C, B, W>& weights,
+                                                              std::int64_t seq_len) -> decltype(auto) {
+    return with_engine(backend, weights, m.tok, rows, 10 * seq_len,
+                       [&](auto& engine, std::int64_t context) -> decltype(auto) {
+                         return fn.template operator()<C, W>(engine, context);
+                       });
+  });
 }
 
 }  // namespace nanochat::engine

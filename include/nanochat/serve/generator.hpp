@@ -44,6 +44,7 @@ struct GeneratorStats {
   std::int64_t slots_in_use = 0;   // requests decoding now
   std::int64_t queued = 0;         // requests waiting for a slot
   std::int64_t queue_capacity = 0; // waiting requests beyond which a request gets queue_full
+  std::int64_t prompt_tokens_reused = 0;  // prompt positions taken from a cached prefix, not computed
 };
 
 // generate() blocks the calling thread until the request finishes and may be called from many

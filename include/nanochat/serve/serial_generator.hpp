@@ -50,7 +50,7 @@ class SerialGenerator {
 
   GeneratorStats stats() const {
     std::lock_guard lock(mutex_);
-    return {1, busy_ ? 1 : 0, static_cast<std::int64_t>(waiting_.size()), queue_capacity_};
+    return {1, busy_ ? 1 : 0, static_cast<std::int64_t>(waiting_.size()), queue_capacity_, 0};
   }
 
  private:

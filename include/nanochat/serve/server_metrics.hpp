@@ -81,7 +81,9 @@ class ServerMetrics {
       << "# HELP nanochat_requests_queued Requests waiting for a slot.\n"
       << "# TYPE nanochat_requests_queued gauge\nnanochat_requests_queued " << g.queued << "\n"
       << "# HELP nanochat_queue_capacity Waiting requests beyond which a request is refused (429).\n"
-      << "# TYPE nanochat_queue_capacity gauge\nnanochat_queue_capacity " << g.queue_capacity << "\n";
+      << "# TYPE nanochat_queue_capacity gauge\nnanochat_queue_capacity " << g.queue_capacity << "\n"
+      << "# HELP nanochat_prompt_tokens_reused_total Prompt tokens taken from a cached prefix instead of computed.\n"
+      << "# TYPE nanochat_prompt_tokens_reused_total counter\nnanochat_prompt_tokens_reused_total " << g.prompt_tokens_reused << "\n";
     return o.str();
   }
 
