@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
                                                                         std::int64_t sequence_len) {
       cpu::Cpu cpu;
       RlTrainer<C> trainer(cpu, tok, t.train, t.val, f, sequence_len, o, user_config);
-      section.add("Number of iterations", trainer.run().step).add("Metrics file", (o.checkpoint_dir / "metrics.jsonl").string());
+      section.add("Final step", trainer.run().step).add("Metrics file", (o.checkpoint_dir / "metrics.jsonl").string());
     });
     section.write();
     return 0;

@@ -77,14 +77,15 @@ TEST_CASE("mid_train and chat_sft: a tiny pipeline that chat_cli loads with -i, 
   const report::Section trained = report::read_section(report_dir / "base-model-training.md");
   CHECK(trained.title == "Base model training");
   CHECK(trained.metric("depth") == "2");
-  CHECK(trained.metric("Number of iterations") == "2");
+  CHECK(trained.metric("Final step") == "2");
   CHECK_FALSE(trained.metric("Final validation bpb").empty());
   CHECK(trained.metric("Metrics file") == (base.path / "base_checkpoints" / "d2" / "metrics.jsonl").string());
   const report::Section midtrained = report::read_section(report_dir / "midtraining.md");
   CHECK(midtrained.metric("offline-rows") == "2");
   CHECK_FALSE(midtrained.metric("Minimum validation bpb").empty());
   const report::Section finetuned = report::read_section(report_dir / "chat-sft.md");
-  CHECK(finetuned.metric("Number of iterations") == "3");
+  CHECK(finetuned.metric("Final step") == "2");  // the last of its 3 iterations
+  CHECK(finetuned.metric("num-iterations") == "3");
   CHECK_FALSE(finetuned.metric("Validation loss").empty());
   CHECK_FALSE(finetuned.metric("Wall time").empty());
   const Run generated = run(env + NANOCHAT_REPORT + " generate");

@@ -202,11 +202,11 @@ TEST_CASE("report generate: a malformed section is an Error naming the file and 
     CAPTURE(text);
     write_text(section, text);
     CHECK_THROWS_WITH_AS(report::generate(dir.path, log.file),
-                         doctest::Contains(section.string() + ": not a report section: " + message), Error);
+                         doctest::Contains((section.string() + ": not a report section: " + message).c_str()), Error);
   }
   fs::remove(section);
   fs::create_directories(section);  // a directory in its place
-  CHECK_THROWS_WITH_AS(report::generate(dir.path, log.file), doctest::Contains(section.string()), Error);
+  CHECK_THROWS_WITH_AS(report::generate(dir.path, log.file), doctest::Contains((section.string()).c_str()), Error);
 }
 
 TEST_CASE("metrics plot: well-formed SVG with a polyline per curve, and bad metrics files are named") {
@@ -236,16 +236,16 @@ TEST_CASE("metrics plot: well-formed SVG with a polyline per curve, and bad metr
 
   const fs::path bad = dir.path / "bad.jsonl";
   write_text(bad, "{\"step\": 0, \"val_bpb\": 3.0}\n{\"step\": 1, \"val_b");
-  CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains(bad.string() + ":2"), Error);
+  CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains((bad.string() + ":2").c_str()), Error);
   write_text(bad, "{\"step\": 0, \"val_bpb\": 3.0}\n[1, 2]\n");
-  CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains(bad.string() + ":2: not a metrics line"), Error);
+  CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains((bad.string() + ":2: not a metrics line").c_str()), Error);
   write_text(bad, "{\"step\": \"zero\", \"val_bpb\": 3.0}\n");
   CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains("\"step\" must be a number"), Error);
   write_text(bad, "{\"step\": 0, \"loss\": 3.0}\n");
-  CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains(bad.string() + ": no val_bpb, val_loss or pass@1 lines"), Error);
+  CHECK_THROWS_WITH_AS(metrics_svg(bad), doctest::Contains((bad.string() + ": no val_bpb, val_loss or pass@1 lines").c_str()), Error);
   CHECK_THROWS_WITH_AS(metrics_svg(dir.path / "absent.jsonl"), doctest::Contains("absent.jsonl is not a readable file"), Error);
   // A malformed metrics file named by a section stops generate with its name.
   write_text(dir.path / "chat-rl.md", "## Chat RL\ntimestamp: 2026-01-02 11:00:00\n\n- Metrics file: " + bad.string() + "\n\n");
   Log log(dir.path / "log.txt");
-  CHECK_THROWS_WITH_AS(report::generate(dir.path, log.file), doctest::Contains(bad.string()), Error);
+  CHECK_THROWS_WITH_AS(report::generate(dir.path, log.file), doctest::Contains((bad.string()).c_str()), Error);
 }

@@ -159,7 +159,7 @@ inline Section read_section(const std::filesystem::path& path) {
       if (colon != std::string_view::npos) s.items.emplace_back(line.substr(2, colon - 2), line.substr(colon + 2));
     }
   }
-  NANOCHAT_CHECK(line_no >= 1, path.string(), ": not a report section: it is empty; line 1 must be '## <title>'");
+  NANOCHAT_CHECK(line_no >= 1, path.string(), ": not a report section: line 1 must be '## <title>'; the file is empty");
   NANOCHAT_CHECK(line_no >= 2, path.string(),
                  ": not a report section: line 2 must be 'timestamp: YYYY-MM-DD HH:MM:SS'; the file ends before it");
   return s;
