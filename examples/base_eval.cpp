@@ -2,7 +2,8 @@
 // (nanochat's scripts/base_loss.py), greedy samples for nanochat's prompts, and, when stdin is a
 // terminal, prompts typed by the user completed by the model. With --core, instead, the CORE
 // metric on the DCLM eval bundle (nanochat's scripts/base_eval.py): a line per task, then the
-// table written to $NANOCHAT_BASE_DIR/base_eval/base_model_<step>.csv.
+// table written to $NANOCHAT_BASE_DIR/base_eval/base_model_<step>.csv. Either writes its section of
+// the report card ("Base model loss" or "Base model evaluation").
 
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include "nanochat/backend/cpu.hpp"
@@ -23,6 +25,7 @@
 #include "nanochat/model/gpt_decoder.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/base_trainer.hpp"
+#include "nanochat/train/report_section.hpp"
 
 using namespace nanochat;
 
@@ -35,6 +38,7 @@ struct EvalOptions {
   bool core = false;
   std::int64_t core_max_per_task = -1;
   std::filesystem::path core_bundle;
+  std::map<std::string, std::string> flags;  // for the report card
 };
 
 // CORE as nanochat's base_eval computes it. The model is planned for the most choices of one
@@ -43,6 +47,7 @@ struct EvalOptions {
 template <Config C>
 void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok,
                    std::int64_t vocab, std::int64_t seq) {
+  report::StageReport section("Base model evaluation", o.flags);
   const eval::CoreBundle bundle = eval::load_core_bundle(o.core_bundle);
   const eval::CoreShape shape = eval::core_shape(tok, bundle, o.core_max_per_task);
   const std::int64_t context = std::min(static_cast<std::int64_t>(shape.longest), checked_mul(seq, std::int64_t{10}, "10 x sequence_len"));
@@ -72,11 +77,15 @@ void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const t
   write_file_atomically(out, table);
   std::printf("%s\nModel: base_model (step %lld)\n%s\n%s\nwritten to %s\n", std::string(80, '=').c_str(),
               static_cast<long long>(o.step), std::string(80, '=').c_str(), table.c_str(), out.c_str());
+  section.add("Model", cat("base_model (step ", o.step, ")")).add("CORE metric", result.core);
+  for (const auto& r : result.tasks) section.add(r.label, r.centered);  // nanochat's centered results
+  section.write();
 }
 
 template <Config C>
 void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok, std::int64_t vocab,
               std::int64_t seq) {
+  report::StageReport section("Base model loss", o.flags);
   cpu::Cpu cpu;
   Gpt<C, cpu::Cpu> model(cpu, vocab, o.device_batch_size, seq);
   load_weights(cpu, model.weights(), weights);
@@ -94,6 +103,7 @@ void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokeni
                                               token_bytes);
     std::printf("%s bpb: %.4f (%lld tokens)\n", split == data::Split::train ? "train" : "val",
                 total.bits_per_byte(), static_cast<long long>(steps * per_step));
+    section.add(split == data::Split::train ? "train bpb" : "val bpb", total.bits_per_byte());
   }
 
   // Samples as nanochat's base_loss draws them (its Engine, temperature 0), with a cached decoder
@@ -112,7 +122,13 @@ void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokeni
     const std::vector<tokenizer::TokenId> text(out.begin() + 1, out.end());
     return tok.decode(text);
   };
-  for (const std::string& prompt : sample_prompts()) std::printf("sample: %s\n", complete(prompt, o.sample_tokens).c_str());
+  const auto prompts = sample_prompts();
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const std::string sample = complete(prompts[i], o.sample_tokens);
+    std::printf("sample: %s\n", sample.c_str());
+    section.add(cat("sample ", i), sample);
+  }
+  section.write();
 
   const bool interactive = o.interactive == "yes" || (o.interactive == "auto" && isatty(STDIN_FILENO));
   if (!interactive) return;
@@ -148,6 +164,7 @@ int main(int argc, char** argv) {
       .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)");
   try {
     if (!flags.parse(argc, argv)) return 0;
+    o.flags = flags.values();
     const auto base = data::base_dir();
     // nanochat's defaults: the deepest d<N> tag and its latest step, among complete checkpoints.
     const std::filesystem::path model_file = engine::find_checkpoint(base, "base", model_tag, o.step);

@@ -14,6 +14,7 @@
 #include "nanochat/data/paths.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/base_trainer.hpp"
+#include "nanochat/train/report_training.hpp"
 
 using namespace nanochat;
 
@@ -68,13 +69,18 @@ int main(int argc, char** argv) {
     const auto tok = tokenizer::load_tokenizer(tokenizer_dir.empty() ? base / "tokenizer" : std::filesystem::path(tokenizer_dir));
     o.checkpoint_dir = base / "base_checkpoints" / (model_tag.empty() ? "d" + std::to_string(depth) : model_tag);
     const auto user_config = flags.values();
+    report::StageReport section("Base model training", user_config);
     std::printf("data: %s (%zu shards, the last is validation); checkpoints: %s\n", data.c_str(), shards.size(),
                 o.checkpoint_dir.c_str());
     const auto train = [&]<class C>() {
       cpu::Cpu cpu;
       BaseTrainer<C, cpu::Cpu> trainer(cpu, tok, data::split_shards(shards, data::Split::train),
                                        data::split_shards(shards, data::Split::val), o, user_config);
-      trainer.run();
+      const std::int64_t vocab = tok.vocab_size();
+      section.add("Number of parameters", C::total_params(vocab))
+          .add("Number of FLOPs per token", cat(C::flops_per_token(vocab, o.max_seq_len)))
+          .add("Number of training tokens", trainer.horizon().iterations * o.total_batch_size);
+      report::add_training_outcome(section, trainer.run(), o.checkpoint_dir).write();
     };
     if (dtype == "bfloat16") dispatch_depth<bf16>(depth, CompiledDepths{}, train);
     else dispatch_depth(depth, CompiledDepths{}, train);

@@ -4,7 +4,8 @@
 // Engine (greedy by default, calculator tool on) and scored by the task's scorer; a categorical
 // task's (ARC-Easy, ARC-Challenge, MMLU) are scored from the letters' logits, -b problems per
 // forward (eval/categorical_eval.hpp). Prints the accuracy per task and writes them as JSON
-// (--out, default <base>/chat_eval/<source>.json);
+// (--out, default <base>/chat_eval/<source>.json), with nanochat's ChatCORE when all six of its
+// tasks ran, and the report card's "Chat evaluation <source>" section;
 // --verbose prints every generative problem with its reply. With -n N samples per problem
 // (nanochat's -n; sampled, so give a temperature) a generative problem passes when any reply is
 // correct, and pass@1..N are printed too.
@@ -12,6 +13,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -25,6 +28,7 @@
 #include "nanochat/eval/categorical_eval.hpp"
 #include "nanochat/eval/chat_eval.hpp"
 #include "nanochat/model/gpt.hpp"
+#include "nanochat/train/report_section.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -52,10 +56,12 @@ std::vector<std::string> split_tasks(const std::string& list) {
   return names;
 }
 
-int run(const Options& opt) {
+int run(const Options& opt, const std::map<std::string, std::string>& flags) {
   // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
+  report::StageReport section("Chat evaluation " + opt.source, flags);
   std::vector<tasks::TaskPtr> tasks;
-  for (const auto& name : split_tasks(opt.tasks)) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.difficulty));
+  const std::vector<std::string> names = split_tasks(opt.tasks);
+  for (const auto& name : names) tasks.push_back(eval::make_eval_task(name, static_cast<std::size_t>(opt.max_problems), opt.difficulty));
   const auto chat_model =
       engine::ChatModel::open(opt.checkpoint, opt.source, opt.model_tag, opt.step, opt.tokenizer, opt.dtype);
   const tokenizer::Tokenizer& tok = chat_model.tok;
@@ -99,8 +105,16 @@ int run(const Options& opt) {
   const std::filesystem::path out =
       !opt.out.empty() ? std::filesystem::path(opt.out) : data::base_dir() / "chat_eval" / (opt.source + ".json");
   std::filesystem::create_directories(out.parent_path().empty() ? "." : out.parent_path());
-  eval::write_results(out, chat_model.checkpoint.string(), results);
+  // By the names -a takes (nanochat's report keys), for ChatCORE and the report card.
+  std::map<std::string, double, std::less<>> accuracy_by_task;
+  for (std::size_t i = 0; i < results.size(); ++i) accuracy_by_task.emplace(names[i], results[i].accuracy());
+  const std::optional<double> chatcore = eval::chatcore(accuracy_by_task);
+  if (chatcore) std::printf("ChatCORE metric: %.4f\n", *chatcore);
+  eval::write_results(out, chat_model.checkpoint.string(), results, chatcore);
   std::printf("results: %s\n", out.string().c_str());
+  for (std::size_t i = 0; i < results.size(); ++i) section.add(names[i], results[i].accuracy());
+  if (chatcore) section.add("ChatCORE metric", *chatcore);
+  section.write();
   return 0;
 }
 
@@ -133,7 +147,7 @@ int main(int argc, char** argv) {
       .add("verbose", opt.verbose, "print each generative problem, the reply and whether it is right", 'v');
   try {
     if (!flags.parse(argc, argv)) return 0;
-    return run(opt);
+    return run(opt, flags.values());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "chat_eval: %s\n", e.what());
     return 1;

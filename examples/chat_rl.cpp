@@ -19,6 +19,7 @@
 #include "nanochat/tasks/offline_tasks.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/rl_trainer.hpp"
+#include "nanochat/train/report_section.hpp"
 
 using namespace nanochat;
 namespace fs = std::filesystem;
@@ -100,12 +101,14 @@ int main(int argc, char** argv) {
         base / "chatrl_checkpoints" / (model_tag.empty() ? source_path.parent_path().filename() : fs::path(model_tag));
     std::printf("source: %s; checkpoints: %s\n", source_path.c_str(), o.checkpoint_dir.c_str());
     const auto user_config = flags.values();
+    report::StageReport section("Chat RL", user_config);
     engine::with_checkpoint_config(file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t,
                                                                         std::int64_t sequence_len) {
       cpu::Cpu cpu;
       RlTrainer<C> trainer(cpu, tok, t.train, t.val, f, sequence_len, o, user_config);
-      trainer.run();
+      section.add("Final step", trainer.run().step).add("Metrics file", (o.checkpoint_dir / "metrics.jsonl").string());
     });
+    section.write();
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "chat_rl: %s\n", e.what());

@@ -32,11 +32,13 @@ int main(int argc, char** argv) {
            {0, max_count});
   try {
     if (!flags.parse(argc, argv)) return 0;
+    report::StageReport section("Chat SFT", flags.values());
     NANOCHAT_CHECK(p.source == "base" || p.source == "mid", "--source ", p.source, " is unknown: base or mid");
     const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), false) : nanochats_mixture_or_hint(chat_sft_data);
     o.metric_tasks = sft_metric_tasks(stdout);
     cpu::Cpu cpu;
-    run_stage<SftStage>(cpu, p, o, "chatsft_checkpoints", data, flags.values());
+    run_stage<SftStage>(cpu, p, o, "chatsft_checkpoints", data, flags.values(), section);
+    section.write();
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "chat_sft: %s\n", e.what());

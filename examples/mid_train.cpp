@@ -23,9 +23,11 @@ int main(int argc, char** argv) {
       .add("--eval-tokens", o.eval_tokens, "validation tokens per evaluation", {1, max_count});
   try {
     if (!flags.parse(argc, argv)) return 0;
+    report::StageReport section("Midtraining", flags.values());
     const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), true) : nanochats_mixture_or_hint(mid_train_data);
     cpu::Cpu cpu;
-    run_stage<MidStage>(cpu, p, o, "mid_checkpoints", data, flags.values());
+    run_stage<MidStage>(cpu, p, o, "mid_checkpoints", data, flags.values(), section);
+    section.write();
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mid_train: %s\n", e.what());

@@ -4,7 +4,8 @@
 # base model -> midtraining and SFT on the offline tasks (arithmetic through the calculator,
 # letter counting, spelling, identity) -> (with RUN_RL=1: chat_rl on spelling longer words, and
 # SFT against RL on that task held out) -> the chat model's accuracy on 200 held-out problems of
-# each offline task -> a short sample conversation.
+# each offline task -> a short sample conversation, then the report card:
+# $NANOCHAT_BASE_DIR/report/report.md (report reset at the start).
 # Artifacts go to $NANOCHAT_BASE_DIR (default ~/.cache/nanochat).
 #
 # Scaling up: extra arguments go to base_train (e.g. --num-iterations 500 or --depth 8: the
@@ -17,7 +18,7 @@ cd "$root"
 bash examples/setup.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOCHAT_BUILD_TESTS=OFF \
       -DNANOCHAT_BUILD_BENCHMARKS=OFF
-programs=(prepare_corpus tok_train tok_eval model_info base_train base_eval mid_train chat_sft chat_eval chat_cli)
+programs=(report prepare_corpus tok_train tok_eval model_info base_train base_eval mid_train chat_sft chat_eval chat_cli)
 [[ "${RUN_RL:-0}" == 1 ]] && programs+=(chat_rl)
 cmake --build build/release -j "$(nproc)" --target "${programs[@]}"
 bin=build/release/examples
@@ -28,6 +29,9 @@ read -r -a sft_args <<<"${SFT_ARGS:-}"
 read -r -a rl_args <<<"${RL_ARGS:-}"
 read -r -a eval_args <<<"${EVAL_ARGS:-}"
 stage() { echo "== $1 ($(date -u +%H:%M:%S))"; }
+
+stage "report card: a fresh header (git, hardware, compiler)"
+"$bin/report" reset
 
 stage "data: the offline default corpus"
 "$bin/prepare_corpus" --dir "$base/offline_data"
@@ -79,4 +83,7 @@ for prompt in "What is 482 + 317?" "How many r are in strawberry?" "Who are you?
   printf 'Assistant: '
   "$bin/chat_cli" -i "$chat" -t 0 --max-tokens 64 -p "$prompt"
 done
+
+stage "report card: every stage's section, the curves and the summary table"
+"$bin/report" generate
 stage "done"

@@ -19,6 +19,7 @@ packages=(
   wamerican                # /usr/share/dict/words: the word list of the SpellingBee and SimpleSpelling tasks
   libcpp-httplib-dev       # HTTP server of chat_web (the chat server)
   libyaml-cpp-dev          # core.yaml of the DCLM eval bundle (base_eval --core)
+  libexpat1-dev            # XML parser: the report card's SVG checked in the train tests
   python3-venv             # the venv with the openai client for chat_web's API tests (tests/serve)
   libjs-marked             # markdown in chat_web's page at / (served by chat_web from /usr/share/javascript/marked)
   chromium                 # headless browser of chat_web's page test (tests/serve, DevTools protocol)

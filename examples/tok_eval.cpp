@@ -8,6 +8,7 @@
 // science (short samples written for this program).
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "nanochat/data/document_source.hpp"
 #include "nanochat/tokenizer/tokenizer.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/report_section.hpp"
 
 namespace fs = std::filesystem;
 namespace tk = nanochat::tokenizer;
@@ -141,32 +143,42 @@ int run(int argc, char** argv) {
   }
   const auto ratio = [](const Row& r) { return r.tokens ? double(r.bytes) / double(r.tokens) : 0.0; };
   const std::string& ours = tokenizers[0].first;
-  std::printf("Vocab sizes:");
-  for (const auto& [name, tok] : tokenizers) std::printf(" %s %zu;", name.c_str(), tok.vocab_size());
-  std::printf("\n\n");
+  // The tables as markdown: printed, and the report card's "Tokenizer evaluation" section.
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* md = ::open_memstream(&buffer, &size);
+  NANOCHAT_CHECK(md != nullptr, "tok_eval: cannot open a memory stream for the tables");
+  std::fprintf(md, "Vocab sizes:");
+  for (const auto& [name, tok] : tokenizers) std::fprintf(md, " %s %zu;", name.c_str(), tok.vocab_size());
+  std::fprintf(md, "\n\n");
   if (tokenizers.size() == 1) {
-    std::printf("| Text Type | Bytes | %s Tokens | %s Ratio |\n|---|---|---|---|\n", ours.c_str(), ours.c_str());
+    std::fprintf(md, "| Text Type | Bytes | %s Tokens | %s Ratio |\n|---|---|---|---|\n", ours.c_str(), ours.c_str());
     for (std::size_t x = 0; x < texts.size(); ++x) {
-      std::printf("| %s | %zu | %zu | %.2f |\n", texts[x].first.c_str(), results[0][x].bytes, results[0][x].tokens,
+      std::fprintf(md, "| %s | %zu | %zu | %.2f |\n", texts[x].first.c_str(), results[0][x].bytes, results[0][x].tokens,
                   ratio(results[0][x]));
     }
   }
   for (std::size_t b = 1; b < tokenizers.size(); ++b) {
     const std::string& base = tokenizers[b].first;
-    std::printf("Comparison with %s:\n\n", base.c_str());
-    std::printf("| Text Type | Bytes | %s Tokens | %s Ratio | %s Tokens | %s Ratio | Relative Diff %% |\n",
+    std::fprintf(md, "Comparison with %s:\n\n", base.c_str());
+    std::fprintf(md, "| Text Type | Bytes | %s Tokens | %s Ratio | %s Tokens | %s Ratio | Relative Diff %% |\n",
                 base.c_str(), base.c_str(), ours.c_str(), ours.c_str());
-    std::printf("|---|---|---|---|---|---|---|\n");
+    std::fprintf(md, "|---|---|---|---|---|---|---|\n");
     for (std::size_t x = 0; x < texts.size(); ++x) {
       const Row& br = results[b][x];
       const Row& orow = results[0][x];
       const double diff = br.tokens ? 100.0 * (double(br.tokens) - double(orow.tokens)) / double(br.tokens) : 0.0;
-      std::printf("| %s | %zu | %zu | %.2f | %zu | %.2f | %+.1f%% %s |\n", texts[x].first.c_str(), br.bytes,
+      std::fprintf(md, "| %s | %zu | %zu | %.2f | %zu | %.2f | %+.1f%% %s |\n", texts[x].first.c_str(), br.bytes,
                   br.tokens, ratio(br), orow.tokens, ratio(orow), diff,
                   ratio(orow) > ratio(br) ? "(ours better)" : ratio(orow) < ratio(br) ? "(ours worse)" : "");
     }
-    std::printf("\n");
+    std::fprintf(md, "\n");
   }
+  std::fclose(md);
+  const std::string markdown(buffer, size);
+  std::free(buffer);
+  std::fputs(markdown.c_str(), stdout);
+  nanochat::report::StageReport("Tokenizer evaluation", flags.values()).add_text(markdown).write();
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@
 #include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/flags.hpp"
+#include "nanochat/train/report_section.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/core/utf8.hpp"
 #include "nanochat/data/document_source.hpp"
@@ -47,6 +49,7 @@ struct Args {
   int threads = 0;
   nanochat::data::CorpusOptions corpus;
   std::vector<fs::path> inputs;
+  std::map<std::string, std::string> flags;  // for the report card
 };
 
 // Flags and inputs as nanochat's tok_train takes them (--max_chars and --max-chars alike, 2e9 style
@@ -79,6 +82,7 @@ std::optional<Args> parse_args(int argc, char** argv) {
   args.inputs.assign(inputs.begin(), inputs.end());
   NANOCHAT_CHECK(!args.inputs.empty(), "no input files or directories given (see --help)");
   args.out = out.empty() ? nanochat::data::base_dir() / "tokenizer" : fs::path(out);
+  args.flags = flags.values();
   return args;
 }
 
@@ -100,6 +104,7 @@ std::vector<fs::path> training_shards(const std::vector<fs::path>& inputs) {
 
 int run(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
+  nanochat::report::StageReport section("Tokenizer training", args.flags);
   tk::BpeTrainer trainer(args.threads);
   nanochat::data::DocumentIterator docs(training_shards(args.inputs), args.corpus);
   nanochat::data::DocumentGroup group;
@@ -165,8 +170,10 @@ int run(const Args& args) {
   const double mean = sum / n;
   std::printf("vocab_size %zu (%zu ranks + %zu special tokens) saved to %s\n", tok.vocab_size(), tok.num_ranks(),
               tok.special_tokens().size(), args.out.string().c_str());
-  std::printf("token_bytes min %d max %d mean %.4f std %.4f\n", lo, hi, mean,
-              std::sqrt(std::max(0.0, sum_sq / n - mean * mean)));
+  const double std_dev = std::sqrt(std::max(0.0, sum_sq / n - mean * mean));
+  std::printf("token_bytes min %d max %d mean %.4f std %.4f\n", lo, hi, mean, std_dev);
+  section.add("train_time", train_time).add("num_special_tokens", tok.special_tokens().size()).add("token_bytes_min", lo)
+      .add("token_bytes_max", hi).add("token_bytes_mean", mean).add("token_bytes_std", std_dev).write();
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <span>
 #include <sstream>
@@ -31,6 +32,7 @@
 #include "nanochat/tasks/answer.hpp"
 #include "nanochat/tasks/humaneval.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/report_section.hpp"
 #include "scoped_env.hpp"
 #include "scripted_model.hpp"
 #include "skip_test.hpp"
@@ -335,6 +337,35 @@ TEST_CASE("chat_eval: unknown task names are refused with the known ones, and re
   fs::remove(path);
 }
 
+TEST_CASE("ChatCORE: the mean centered accuracy over nanochat's six tasks, absent when one is missing") {
+  std::map<std::string, double, std::less<>> acc = {{"ARC-Easy", 0.5},  {"ARC-Challenge", 0.25}, {"MMLU", 0.4},
+                                                    {"GSM8K", 0.1},     {"HumanEval", 0.05},     {"SpellingBee", 0.9}};
+  // (0.25/0.75 + 0 + 0.15/0.75 + 0.1 + 0.05 + 0.9) / 6
+  const double expected = (1.0 / 3.0 + 0.0 + 0.2 + 0.1 + 0.05 + 0.9) / 6.0;
+  REQUIRE(eval::chatcore(acc).has_value());
+  CHECK(*eval::chatcore(acc) == doctest::Approx(expected).epsilon(1e-12));
+  acc["arithmetic"] = 1.0;  // another task of the run is not part of it
+  CHECK(*eval::chatcore(acc) == doctest::Approx(expected).epsilon(1e-12));
+  // At chance everywhere: 0; all right: 1.
+  for (auto& [name, a] : acc) a = name.starts_with("A") || name == "MMLU" ? 0.25 : 0.0;
+  CHECK(*eval::chatcore(acc) == doctest::Approx(0.0));
+  for (auto& [name, a] : acc) a = 1.0;
+  CHECK(*eval::chatcore(acc) == doctest::Approx(1.0));
+  acc.erase("SpellingBee");
+  CHECK_FALSE(eval::chatcore(acc).has_value());
+  // In the results JSON only when computed.
+  const fs::path path = fs::temp_directory_path() / ("nanochat_chatcore_" + std::to_string(::getpid()) + ".json");
+  eval::write_results(path, "sft", {{"GSM8K", 1, 4, {0.25}}}, 0.125);
+  std::stringstream with;
+  with << std::ifstream(path).rdbuf();
+  CHECK(json::parse(with.str(), path.string()).find("ChatCORE")->number("ChatCORE") == doctest::Approx(0.125));
+  eval::write_results(path, "sft", {{"GSM8K", 1, 4, {0.25}}});
+  std::stringstream without;
+  without << std::ifstream(path).rdbuf();
+  CHECK(json::parse(without.str(), path.string()).find("ChatCORE") == nullptr);
+  fs::remove(path);
+}
+
 TEST_CASE("chat_eval: HumanEval runs each reply's code with the problem's tests in the sandbox") {
   if (!eval::sandbox_refusal().empty()) {
     nanochat::testing::skip_test(eval::sandbox_refusal());
@@ -412,6 +443,14 @@ TEST_CASE("chat_eval program: accuracy of a tiny checkpoint per task, written as
   CHECK(ok.output.find("OfflineLetterCount(test) accuracy: ") != std::string::npos);
   CHECK(ok.output.find("(0/3)") != std::string::npos);  // random weights state no answer in 4 tokens
   CHECK(fs::exists(dir / "chat_eval" / "sft.json"));
+  // Its report-card section, by the names -a takes; not all of nanochat's six ran: no ChatCORE.
+  const report::Section section = report::read_section(dir / "report" / "chat-evaluation-sft.md");
+  CHECK(section.title == "Chat evaluation sft");
+  CHECK(section.metric("arithmetic") == "0.0000");
+  CHECK(section.metric("letter-count") == "0.0000");
+  CHECK(section.metric("max-problems") == "3");
+  CHECK(section.metric("ChatCORE").empty());
+  CHECK(ok.output.find("ChatCORE") == std::string::npos);
   const Run sampled = run(prog + " -a arithmetic --arithmetic-digits 5 -x 2 -n 3 -t 1 --max-new-tokens 4");
   CAPTURE(sampled.output);
   CHECK(sampled.status == 0);

@@ -7,7 +7,7 @@
 #include "run_program.hpp"
 
 #if defined(NANOCHAT_BASE_TRAIN) && defined(NANOCHAT_MID_TRAIN) && defined(NANOCHAT_CHAT_SFT) && \
-    defined(NANOCHAT_CHAT_CLI)  // the programs are built only with the examples
+    defined(NANOCHAT_CHAT_CLI) && defined(NANOCHAT_REPORT)  // the programs are built only with the examples
 
 #include <filesystem>
 #include <fstream>
@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "nanochat/core/read_file.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/report_section.hpp"
 #include "train_test_util.hpp"
 
 using namespace nanochat;
@@ -68,6 +70,32 @@ TEST_CASE("mid_train and chat_sft: a tiny pipeline that chat_cli loads with -i, 
   const std::string meta((std::istreambuf_iterator<char>(meta_file)), std::istreambuf_iterator<char>());
   CHECK(meta.find("\"val_loss\": ") != std::string::npos);
   CHECK(meta.find("\"val_bpb\"") == std::string::npos);
+
+  // Each stage wrote its report-card section, and they read back with the run's numbers; report
+  // generate draws the curves of all three from the metrics files the sections name.
+  const fs::path report_dir = base.path / "report";
+  const report::Section trained = report::read_section(report_dir / "base-model-training.md");
+  CHECK(trained.title == "Base model training");
+  CHECK(trained.metric("depth") == "2");
+  CHECK(trained.metric("Final step") == "2");
+  CHECK_FALSE(trained.metric("Final validation bpb").empty());
+  CHECK(trained.metric("Metrics file") == (base.path / "base_checkpoints" / "d2" / "metrics.jsonl").string());
+  const report::Section midtrained = report::read_section(report_dir / "midtraining.md");
+  CHECK(midtrained.metric("offline-rows") == "2");
+  CHECK_FALSE(midtrained.metric("Minimum validation bpb").empty());
+  const report::Section finetuned = report::read_section(report_dir / "chat-sft.md");
+  CHECK(finetuned.metric("Final step") == "2");  // the last of its 3 iterations
+  CHECK(finetuned.metric("num-iterations") == "3");
+  CHECK_FALSE(finetuned.metric("Validation loss").empty());
+  CHECK_FALSE(finetuned.metric("Wall time").empty());
+  const Run generated = run(env + NANOCHAT_REPORT + " generate");
+  CAPTURE(generated.output);
+  REQUIRE(generated.status == 0);
+  const std::string report_md = read_file(report_dir / "report.md");
+  for (const char* svg : {"base-model-training.svg", "midtraining.svg", "chat-sft.svg"}) {
+    CHECK(report_md.find(std::string("](") + svg + ")") != std::string::npos);
+    CHECK(read_file(report_dir / svg).find("<polyline") != std::string::npos);
+  }
 
   for (const char* source : {"mid", "sft"}) {
     const Run chat = run(env + NANOCHAT_CHAT_CLI + " -i " + source + " -p hello --max-tokens 4 -t 0");

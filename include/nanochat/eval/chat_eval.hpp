@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -147,10 +150,29 @@ inline tasks::TaskPtr make_eval_task(std::string_view name, std::size_t problems
   NANOCHAT_FAIL("task '", name, "' is unknown; known tasks: ", known);
 }
 
+// nanochat's ChatCORE: its six tasks with the accuracy of guessing (1 of 4 letters for the
+// multiple-choice ones; nothing for the generative ones), so a centered accuracy is 0 at chance
+// and 1 when every problem is right.
+inline constexpr std::pair<std::string_view, double> kChatCoreBaselines[] = {
+    {"ARC-Easy", 0.25}, {"ARC-Challenge", 0.25}, {"MMLU", 0.25}, {"GSM8K", 0.0}, {"HumanEval", 0.0}, {"SpellingBee", 0.0}};
+
+// The mean over the six of (accuracy - baseline) / (1 - baseline), keyed by the names -a takes;
+// nullopt unless all six were evaluated (nanochat logs no ChatCORE then). Other tasks of the run
+// (the offline ones) are not part of it.
+inline std::optional<double> chatcore(const std::map<std::string, double, std::less<>>& accuracy_by_task) {
+  double sum = 0.0;
+  for (const auto& [task, baseline] : kChatCoreBaselines) {
+    const auto it = accuracy_by_task.find(task);
+    if (it == accuracy_by_task.end()) return std::nullopt;
+    sum += (it->second - baseline) / (1.0 - baseline);
+  }
+  return sum / static_cast<double>(std::size(kChatCoreBaselines));
+}
+
 // A small JSON record of one evaluation: {"source": ..., "tasks": {name: {correct, total, accuracy,
-// sample_accuracy, pass@k: [k = 1..]}}}.
+// sample_accuracy, pass@k: [k = 1..]}}, "ChatCORE": x (only when it was computed)}.
 inline void write_results(const std::filesystem::path& path, std::string_view source,
-                          const std::vector<TaskAccuracy>& results) {
+                          const std::vector<TaskAccuracy>& results, std::optional<double> chatcore_metric = std::nullopt) {
   std::string text = cat("{\"source\": ", json::quote(source), ", \"tasks\": {");
   for (std::size_t i = 0; i < results.size(); ++i) {
     const TaskAccuracy& r = results[i];
@@ -160,7 +182,9 @@ inline void write_results(const std::filesystem::path& path, std::string_view so
     for (std::size_t k = 0; k < r.pass_at_k.size(); ++k) text += cat(k ? ", " : "", r.pass_at_k[k]);
     text += "]}";
   }
-  text += "}}\n";
+  text += "}";
+  if (chatcore_metric) text += cat(", \"ChatCORE\": ", *chatcore_metric);
+  text += "}\n";
   write_file_atomically(path, text);
 }
 

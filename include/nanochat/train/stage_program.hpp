@@ -17,6 +17,7 @@
 #include "nanochat/core/safetensors.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/report_training.hpp"
 #include "nanochat/train/stage_mixtures.hpp"
 #include "nanochat/train/stage_trainer.hpp"
 
@@ -56,9 +57,11 @@ inline void add_stage_flags(Flags& flags, StageProgramOptions& p, StageOptions& 
 
 // Loads the source checkpoint and the tokenizer, then trains Stage on the source's depth.
 // stage_dir: the output's directory under the base (mid_checkpoints, chatsft_checkpoints).
+// The run's outcome goes into the report card's section.
 template <class Stage, Backend B>
 void run_stage(B& backend, const StageProgramOptions& p, typename Stage::Options o, const std::string& stage_dir,
-               const StageData& data, const std::map<std::string, std::string>& user_config) {
+               const StageData& data, const std::map<std::string, std::string>& user_config,
+               report::StageReport& section) {
   NANOCHAT_CHECK(p.device == "cpu", "--device ", p.device, ": only cpu is available for training so far");
   NANOCHAT_CHECK(p.dtype == "float32" || p.dtype == "bfloat16", "--dtype ", p.dtype, " is unknown: float32 or bfloat16");
   const auto base = data::base_dir();
@@ -76,7 +79,7 @@ void run_stage(B& backend, const StageProgramOptions& p, typename Stage::Options
               data.train->size(), data.val->size(), o.checkpoint_dir.c_str());
   const auto train = [&]<class C>() {
     StageTrainer<C, B, Stage> trainer(backend, tok, data.train, data.val, source, o, user_config);
-    trainer.run();
+    report::add_training_outcome(section, trainer.run(), o.checkpoint_dir);
   };
   if (p.dtype == "bfloat16") dispatch_depth<bf16>(static_cast<int>(n_layer), CompiledDepths{}, train);
   else dispatch_depth(static_cast<int>(n_layer), CompiledDepths{}, train);
