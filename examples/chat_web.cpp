@@ -255,9 +255,6 @@ int serve_forever(G& gen, const serve::ServeContext& ctx, const Options& opt) {
   const auto io = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(opt.io_timeout));
   svr.set_read_timeout(io);
   svr.set_write_timeout(io);
-  // httplib closes a connection whose (first or next) request has not arrived within the keep-alive
-  // timeout, 5 s by default; a loaded client that connected but has not yet sent would be reset.
-  svr.set_keep_alive_timeout(static_cast<time_t>(std::max(5.0, opt.io_timeout)));
   svr.set_default_headers({{"Access-Control-Allow-Origin", "*"}});
   svr.set_logger([](const httplib::Request& q, const httplib::Response& r) {
     std::fprintf(stderr, "chat_web: %s %s %d\n", q.method.c_str(), q.path.c_str(), r.status);
