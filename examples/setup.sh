@@ -20,6 +20,8 @@ packages=(
   libcpp-httplib-dev       # HTTP server of chat_web (the chat server)
   libyaml-cpp-dev          # core.yaml of the DCLM eval bundle (base_eval --core)
   python3-venv             # the venv with the openai client for chat_web's API tests (tests/serve)
+  libopenmpi-dev           # MPI engine of data-parallel training (include/nanochat/dist)
+  openmpi-bin              # mpirun: distributed base_train and its tests (tests/dist)
 )
 missing=()
 for p in "${packages[@]}"; do
