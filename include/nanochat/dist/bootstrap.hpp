@@ -10,6 +10,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,9 +35,9 @@ struct Launcher {
 };
 
 // An environment lookup, replaceable for tests.
-using Getenv = const char* (*)(const char*);
+using Getenv = std::function<const char*(const char*)>;
 
-inline std::optional<int> integer(Getenv getenv, const char* name) {
+inline std::optional<int> integer(const Getenv& getenv, const char* name) {
   const char* text = getenv(name);
   if (text == nullptr) return std::nullopt;
   const std::string_view s(text);
@@ -50,7 +51,7 @@ inline std::optional<int> integer(Getenv getenv, const char* name) {
 }  // namespace bootstrap_detail
 
 // The placement the environment describes; rank 0 of 1 when no launcher set anything.
-inline Placement placement_from_environment(bootstrap_detail::Getenv getenv = std::getenv) {
+inline Placement placement_from_environment(const bootstrap_detail::Getenv& getenv = std::getenv) {
   using bootstrap_detail::integer;
   static constexpr bootstrap_detail::Launcher launchers[] = {
       {"OpenMPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
