@@ -18,6 +18,7 @@
 
 #include "collectives_check.hpp"
 #include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/depth_dispatch.hpp"
 #include "nanochat/dist/bootstrap.hpp"
 #include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
@@ -170,8 +171,9 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
   setup.val_shards = data::split_shards(shards, data::Split::val);
   REQUIRE(setup.tok.vocab_size() == 300);
   tokenizer::save_tokenizer(setup.tok, setup.corpus.path / "tokenizer");
-  auto command = [&](const fs::path& base, std::int64_t iterations, std::int64_t resume = -1) {
-    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
+  // mpirun hands its environment to the ranks it starts on this machine.
+  auto command = [&](const fs::path& base, std::int64_t iterations, std::int64_t resume = -1, std::string launcher = "") {
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
                " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
                " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every 2",
                " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
@@ -192,7 +194,7 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
   for (int world : {2, 4}) {
     CAPTURE(world);
     ScratchDir base(cat("dist_world", world));
-    const Run r = run(mpirun(world, 300) + command(base.path, steps));
+    const Run r = run(command(base.path, steps, -1, mpirun(world, 300)));
     CAPTURE(r.output);
     REQUIRE(r.status == 0);
     CHECK(r.output.find(cat("data-parallel: MPI")) != std::string::npos);
@@ -209,13 +211,13 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
     ScratchDir resumed(cat("dist_resumed", world));
     fs::copy(base.path / "base_checkpoints", resumed.path / "base_checkpoints", fs::copy_options::recursive);
     fs::remove(model_file(resumed.path, steps));
-    const Run again = run(mpirun(world, 300) + command(resumed.path, steps, 2));
+    const Run again = run(command(resumed.path, steps, 2, mpirun(world, 300)));
     CAPTURE(again.output);
     REQUIRE(again.status == 0);
     CHECK(saved_weights(model_file(resumed.path, steps)) == got);
 
     // Another world size is refused by name, by every rank, without a hang.
-    const Run other = run(mpirun(world == 2 ? 4 : 2, 120) + command(base.path, steps, 2));
+    const Run other = run(command(base.path, steps, 2, mpirun(world == 2 ? 4 : 2, 120)));
     CAPTURE(other.output);
     CHECK(other.status != 0);
     CHECK(other.output.find(cat("the checkpoint was saved by ", world, " ranks but this run has ", world == 2 ? 4 : 2)) !=
