@@ -227,4 +227,8 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
 }
 
 #endif  // NANOCHAT_BASE_TRAIN
+#else
+TEST_CASE("dist: the cases under mpirun") {
+  nanochat::testing::skip_test("built without MPI (cmake/NanochatMpi.cmake found none): no case runs under mpirun");
+}
 #endif  // NANOCHAT_MPIEXEC
