@@ -1,10 +1,12 @@
 // base_train: pretrain a base model as nanochat's scripts/base_train.py does, on the CPU.
 // Data: $NANOCHAT_BASE_DIR/base_data (FineWeb-EDU shards from `download`) when it has shards,
 // else the offline corpus from `prepare_corpus`; the tokenizer from `tok_train`. Checkpoints go
-// to $NANOCHAT_BASE_DIR/base_checkpoints/<model tag>.
+// to $NANOCHAT_BASE_DIR/base_checkpoints/<model tag>. Under mpirun or srun it trains
+// data-parallel, one rank per process (docs/distributed.md).
 
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "nanochat/backend/cpu.hpp"
@@ -12,6 +14,7 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
+#include "nanochat/dist/launch.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/base_trainer.hpp"
 #include "nanochat/train/report_training.hpp"
@@ -57,8 +60,10 @@ int main(int argc, char** argv) {
            {1, static_cast<std::size_t>(max_threads)})
       .add("--data", data_dir, "directory of shards (default: base_data if present, else offline_data)")
       .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)");
+  std::unique_ptr<dist::Communicator> comm;
   try {
     if (!flags.parse(argc, argv)) return 0;
+    comm = dist::communicator_for(dist::placement_from_environment(), "base_train");
     NANOCHAT_CHECK(device == "cpu", "--device ", device, ": only cpu is available for training so far");
     NANOCHAT_CHECK(dtype == "float32" || dtype == "bfloat16", "--dtype ", dtype,
                    " is unknown: float32 or bfloat16");
@@ -70,23 +75,31 @@ int main(int argc, char** argv) {
     o.checkpoint_dir = base / "base_checkpoints" / (model_tag.empty() ? "d" + std::to_string(depth) : model_tag);
     const auto user_config = flags.values();
     report::StageReport section("Base model training", user_config);
-    std::printf("data: %s (%zu shards, the last is validation); checkpoints: %s\n", data.c_str(), shards.size(),
-                o.checkpoint_dir.c_str());
+    if (comm->rank() == 0) {
+      std::printf("data: %s (%zu shards, the last is validation); checkpoints: %s\n", data.c_str(), shards.size(),
+                  o.checkpoint_dir.c_str());
+      if (comm->size() > 1) std::printf("data-parallel: %s\n", comm->describe().c_str());
+    }
     const auto train = [&]<class C>() {
       cpu::Cpu cpu;
       BaseTrainer<C, cpu::Cpu> trainer(cpu, tok, data::split_shards(shards, data::Split::train),
-                                       data::split_shards(shards, data::Split::val), o, user_config);
+                                       data::split_shards(shards, data::Split::val), o, user_config, stdout, *comm);
       const std::int64_t vocab = tok.vocab_size();
       section.add("Number of parameters", C::total_params(vocab))
           .add("Number of FLOPs per token", cat(C::flops_per_token(vocab, o.max_seq_len)))
-          .add("Number of training tokens", trainer.horizon().iterations * o.total_batch_size);
-      report::add_training_outcome(section, trainer.run(), o.checkpoint_dir).write();
+          .add("Number of training tokens", trainer.horizon().iterations * o.total_batch_size)
+          .add("World size", comm->size());
+      const auto& outcome = trainer.run();
+      if (comm->rank() == 0) report::add_training_outcome(section, outcome, o.checkpoint_dir).write();
     };
     if (dtype == "bfloat16") dispatch_depth<bf16>(depth, CompiledDepths{}, train);
     else dispatch_depth(depth, CompiledDepths{}, train);
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "base_train: %s\n", e.what());
+    const bool several = comm && comm->size() > 1;
+    std::fprintf(stderr, "base_train: %s%s\n", several ? cat("rank ", comm->rank(), ": ").c_str() : "", e.what());
+    // The other ranks would wait for this one in their next collective: end them now.
+    if (several) comm->abort(2);
     return 2;
   }
 }

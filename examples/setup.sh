@@ -23,6 +23,8 @@ packages=(
   python3-venv             # the venv with the openai client for chat_web's API tests (tests/serve)
   libjs-marked             # markdown in chat_web's page at / (served by chat_web from /usr/share/javascript/marked)
   chromium                 # headless browser of chat_web's page test (tests/serve, DevTools protocol)
+  libopenmpi-dev           # MPI engine of data-parallel training (include/nanochat/dist)
+  openmpi-bin              # mpirun: distributed base_train and its tests (tests/dist)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -31,7 +31,9 @@ struct ScratchDir {
 };
 
 // Three JSONL shards of made-up sentences (the last is validation) and a BPE tokenizer on them.
-inline std::vector<fs::path> write_corpus(const fs::path& dir, std::vector<std::string>& all_docs) {
+// Data-parallel tests ask for several loader groups (1024 documents) per shard, one per rank.
+inline std::vector<fs::path> write_corpus(const fs::path& dir, std::vector<std::string>& all_docs,
+                                          int docs_per_shard = 40) {
   const char* words[] = {"the", "model", "reads", "tokens", "and", "learns", "to", "predict", "next",
                          "word", "in", "a", "small", "corpus", "of", "text"};
   std::vector<fs::path> shards;
@@ -39,7 +41,7 @@ inline std::vector<fs::path> write_corpus(const fs::path& dir, std::vector<std::
   for (int s = 0; s < 3; ++s) {
     shards.push_back(dir / ("shard_0000" + std::to_string(s) + ".jsonl"));
     std::ofstream out(shards.back());
-    for (int d = 0; d < 40; ++d) {
+    for (int d = 0; d < docs_per_shard; ++d) {
       std::string doc;
       for (int w = 0; w < 30; ++w) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;

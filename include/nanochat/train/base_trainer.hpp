@@ -1,10 +1,16 @@
 #pragma once
-// nanochat's base_train loop (spec §5.1) for one process: horizon and gradient accumulation from
-// the token budget, periodic validation bits per byte, greedy samples and checkpoints, the
+// nanochat's base_train loop (spec §5.1), in one process or data-parallel over a communicator's
+// ranks (dist/): horizon and gradient accumulation from the token budget, periodic validation bits per byte, greedy samples and checkpoints, the
 // training step (accumulate, clip, schedule, AdamW + Muon), a log line per step and a JSONL file
 // of metrics. Resuming from a checkpoint continues the run exactly: same batches, same updates;
 // what would make it inexact (another batch geometry, a step past the horizon) is refused. A loss
 // or gradient norm that stops being finite stops the run before it updates or saves anything.
+//
+// With W ranks (nanochat's torchrun run, here mpirun's): each rank reads its stride of the data
+// (rank r of W, spec §4.4), runs total_batch_size / (W B T) micro-batches, and the optimizers
+// average the gradients and shard their state (optim/). Validation bits per byte sum the nats
+// and bytes of every rank's batches; only rank 0 logs, samples and writes metrics, the model
+// and meta, every rank its optimizer shard and loader position.
 
 #include <algorithm>
 #include <chrono>
@@ -54,15 +60,18 @@ struct Horizon {
   std::int64_t iterations, grad_accum, tokens_per_fwdbwd;
 };
 
+// tokens_per_fwdbwd counts every rank's rows (nanochat's world_tokens_per_fwdbwd).
 template <Config C>
-Horizon plan_horizon(const BaseTrainOptions& o, std::int64_t vocab_size) {
+Horizon plan_horizon(const BaseTrainOptions& o, std::int64_t vocab_size, int world = 1) {
   NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.total_batch_size > 0,
                  "--device-batch-size, --max-seq-len and --total-batch-size must be positive");
-  const std::int64_t per_fwdbwd =
-      checked_mul(o.device_batch_size, o.max_seq_len, "--device-batch-size x --max-seq-len");
+  const std::int64_t per_fwdbwd = checked_mul(checked_mul(o.device_batch_size, o.max_seq_len,
+                                                          "--device-batch-size x --max-seq-len"),
+                                              std::int64_t{world}, "--device-batch-size x --max-seq-len x ranks");
   NANOCHAT_CHECK(o.total_batch_size % per_fwdbwd == 0, "--total-batch-size ", o.total_batch_size,
-                 " is not a multiple of --device-batch-size x --max-seq-len = ", o.device_batch_size, " x ",
-                 o.max_seq_len, " = ", per_fwdbwd, " tokens");
+                 " is not a multiple of --device-batch-size x --max-seq-len", world > 1 ? " x ranks" : "", " = ",
+                 o.device_batch_size, " x ", o.max_seq_len, world > 1 ? cat(" x ", world) : std::string(), " = ",
+                 per_fwdbwd, " tokens");
   // Computed in double and bounded before the cast: a huge budget must be an error, not UB.
   double steps;
   const char* from;
@@ -100,12 +109,13 @@ class BaseTrainer {
  public:
   BaseTrainer(B& backend, const tokenizer::Tokenizer& tok, std::vector<std::filesystem::path> train_shards,
               std::vector<std::filesystem::path> val_shards, BaseTrainOptions options,
-              std::map<std::string, std::string> user_config, std::FILE* log = stdout)
-      : backend_(&backend), tok_(&tok), train_shards_(std::move(train_shards)),
+              std::map<std::string, std::string> user_config, std::FILE* log = stdout,
+              dist::Communicator& comm = dist::single_process())
+      : backend_(&backend), comm_(&comm), tok_(&tok), train_shards_(std::move(train_shards)),
         val_shards_(std::move(val_shards)), o_(std::move(options)), user_config_(std::move(user_config)),
-        log_(log), horizon_(plan_horizon<C>(o_, tok.vocab_size())),
+        log_(comm.rank() == 0 ? log : nullptr), horizon_(plan_horizon<C>(o_, tok.vocab_size(), comm.size())),
         model_(backend, tok.vocab_size(), o_.device_batch_size, o_.max_seq_len),
-        optimizers_(backend, model_.weights(), model_.grads(), o_.lr),
+        optimizers_(backend, model_.weights(), model_.grads(), o_.lr, comm),
         token_bytes_(tok.token_bytes()) {
     model_.init(o_.seed);
     if (o_.resume_from_step >= 0) {
@@ -124,11 +134,18 @@ class BaseTrainer {
 
   // Runs to the end of the horizon; returns the final state (the last checkpoint's, too).
   const TrainState& run() {
-    remove_stale_temp_files(o_.checkpoint_dir);
-    MetricsFile metrics_file(o_.checkpoint_dir / "metrics.jsonl", state_.step);
-    auto metrics = [&]() -> std::ofstream& { return metrics_file.line(); };
+    // Rank 0 alone owns the shared files; the other ranks write nothing but their optimizer shard.
+    std::optional<MetricsFile> metrics_file;
+    if (log_) {
+      remove_stale_temp_files(o_.checkpoint_dir);
+      metrics_file.emplace(o_.checkpoint_dir / "metrics.jsonl", state_.step);
+    }
+    comm_->barrier();  // no rank saves while rank 0 still clears stale temporary files
+    auto metrics = [&](const auto&... parts) {
+      if (metrics_file) ((metrics_file->line() << ... << parts) << std::flush);
+    };
     data::LoaderOptions lo{static_cast<std::size_t>(o_.device_batch_size), static_cast<std::size_t>(o_.max_seq_len),
-                           0, 1, o_.loader_threads, 4, {}};
+                           rank(), world(), o_.loader_threads, 4, {}};
     data::TokenLoader train(*tok_, train_shards_, lo,
                             o_.resume_from_step >= 0 ? std::optional(state_.loader) : std::nullopt);
     const std::int64_t n = horizon_.iterations;
@@ -147,11 +164,10 @@ class BaseTrainer {
         stop_unless_finite(o_.checkpoint_dir, step, "the validation bits per byte", state_.val_bpb, advice);
         state_.min_val_bpb = step == 0 || state_.min_val_bpb == 0.0 ? state_.val_bpb
                                                                     : std::min(state_.min_val_bpb, state_.val_bpb);
-        std::fprintf(log_, "step %05lld | validation bpb: %.4f\n", static_cast<long long>(step), state_.val_bpb);
-        std::fflush(log_);
-        metrics() << "{\"step\": " << step << ", \"val_bpb\": " << state_.val_bpb << "}\n" << std::flush;
+        print("step %05lld | validation bpb: %.4f\n", static_cast<long long>(step), state_.val_bpb);
+        metrics("{\"step\": ", step, ", \"val_bpb\": ", state_.val_bpb, "}\n");
       }
-      if (o_.sample_every > 0 && (last || (step > 0 && step % o_.sample_every == 0))) print_samples();
+      if (log_ && o_.sample_every > 0 && (last || (step > 0 && step % o_.sample_every == 0))) print_samples();
       state_.step = step;
       state_.loader = train.state();
       // Never the step resumed from: its checkpoint is there, and a save would first remove it.
@@ -171,10 +187,11 @@ class BaseTrainer {
         stop_unless_finite(o_.checkpoint_dir, step, "the training loss", loss, advice);
         model_.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(horizon_.grad_accum));
       }
-      // The norm is computed (and logged) with clipping off too.
-      const float norm = grad_norm(*backend_, model_.grads());
+      // The norm (of the averaged gradient) is computed and logged with clipping off too.
+      optimizers_.reduce_gradients();
+      const float norm = optimizers_.averaged_grad_norm();
       stop_unless_finite(o_.checkpoint_dir, step, "the gradient norm", norm, advice);
-      if (o_.grad_clip > 0) clip_grads(*backend_, model_.grads(), norm, o_.grad_clip);
+      if (o_.grad_clip > 0) optimizers_.clip(norm, o_.grad_clip);
       const LrSchedule schedule{n, o_.warmup_ratio, o_.warmdown_ratio, o_.final_lr_frac};
       const double lrm = schedule.multiplier(step);
       optimizers_.step(static_cast<float>(lrm), static_cast<float>(muon_momentum_at(step)));
@@ -188,46 +205,63 @@ class BaseTrainer {
       const double tok_per_sec = static_cast<double>(o_.total_batch_size) / dt;
       const double mfu = o_.peak_flops > 0 ? 100.0 * flops_per_step / dt / o_.peak_flops : 0.0;
       print_step(step, n, debiased, norm, lrm, dt, tok_per_sec, mfu);
-      metrics() << "{\"step\": " << step << ", \"loss\": " << debiased << ", \"grad_norm\": " << norm
-              << ", \"lrm\": " << lrm << ", \"dt\": " << dt << ", \"tok_per_sec\": " << tok_per_sec
-              << ", \"mfu\": " << mfu << ", \"total_training_flops\": " << flops_per_step * static_cast<double>(step + 1)
-              << "}\n" << std::flush;
+      metrics("{\"step\": ", step, ", \"loss\": ", debiased, ", \"grad_norm\": ", norm, ", \"lrm\": ", lrm,
+              ", \"dt\": ", dt, ", \"tok_per_sec\": ", tok_per_sec, ", \"mfu\": ", mfu,
+              ", \"total_training_flops\": ", flops_per_step * static_cast<double>(step + 1), "}\n");
     }
-    std::fprintf(log_, "total training time: %.2f s, minimum validation bpb: %.4f\n", state_.total_training_time,
-                 state_.min_val_bpb);
-    std::fflush(log_);
+    print("total training time: %.2f s, minimum validation bpb: %.4f\n", state_.total_training_time,
+          state_.min_val_bpb);
     return state_;
   }
 
-  // Bits per byte over eval_tokens of the validation shards, read from their start.
+  // Bits per byte over eval_tokens of the validation shards, read from their start; each rank
+  // reads its stride, and the nats and bytes are summed over the ranks.
   double validation_bpb() {
     data::LoaderOptions lo{static_cast<std::size_t>(o_.device_batch_size), static_cast<std::size_t>(o_.max_seq_len),
-                           0, 1, 1, 2, {}};
+                           rank(), world(), 1, 2, {}};
     data::TokenLoader val(*tok_, val_shards_, lo);
     const std::int64_t steps = std::max<std::int64_t>(1, o_.eval_tokens / horizon_.tokens_per_fwdbwd);
-    return evaluate_bits_per_byte(*backend_, model_, [&](auto& x, auto& y) { val.next(x, y); }, steps,
-                                  token_bytes_)
-        .bits_per_byte();
+    BitsPerByteTotal total =
+        evaluate_bits_per_byte(*backend_, model_, [&](auto& x, auto& y) { val.next(x, y); }, steps, token_bytes_);
+    if (world() > 1) {
+      double sums[2] = {total.nats, static_cast<double>(total.bytes)};
+      comm_->all_reduce(std::span<double>(sums), dist::ReduceOp::sum);
+      total = {sums[0], static_cast<std::int64_t>(sums[1])};
+    }
+    return total.bits_per_byte();
   }
 
  private:
+  std::size_t rank() const { return static_cast<std::size_t>(comm_->rank()); }
+  std::size_t world() const { return static_cast<std::size_t>(comm_->size()); }
+
+  // A log line; on rank 0 only (the others have no log).
+  template <class... Args>
+  void print(const char* format, Args... args) {
+    if (!log_) return;
+    std::fprintf(log_, format, args...);
+    std::fflush(log_);
+  }
+
   void print_header(std::int64_t n) {
+    if (!log_) return;
     const double params = static_cast<double>(C::total_params(tok_->vocab_size()));
     const double tokens = static_cast<double>(n) * static_cast<double>(o_.total_batch_size);
     std::fprintf(log_,
                  "model: %s, vocab %lld: %.2fM parameters, %.4e FLOPs per token\n"
-                 "iterations: %lld x %lld tokens (%lld x %lld x %lld accumulation) = %.3gM tokens, "
+                 "iterations: %lld x %lld tokens (%lld x %lld x %lld accumulation x %zu rank%s) = %.3gM tokens, "
                  "tokens:params %.2f, %.3e FLOPs\n",
                  C::name().c_str(), static_cast<long long>(tok_->vocab_size()), params / 1e6,
                  C::flops_per_token(tok_->vocab_size(), o_.max_seq_len), static_cast<long long>(n),
                  static_cast<long long>(o_.total_batch_size), static_cast<long long>(o_.device_batch_size),
-                 static_cast<long long>(o_.max_seq_len), static_cast<long long>(horizon_.grad_accum), tokens / 1e6,
-                 tokens / params, tokens * C::flops_per_token(tok_->vocab_size(), o_.max_seq_len));
+                 static_cast<long long>(o_.max_seq_len), static_cast<long long>(horizon_.grad_accum), world(),
+                 world() == 1 ? "" : "s", tokens / 1e6, tokens / params, tokens * C::flops_per_token(tok_->vocab_size(), o_.max_seq_len));
     std::fflush(log_);
   }
 
   void print_step(std::int64_t step, std::int64_t n, double loss, float norm, double lrm, double dt,
                   double tok_per_sec, double mfu) {
+    if (!log_) return;
     const std::string tail = progress_bar(log_, static_cast<double>(step + 1) / static_cast<double>(n),
                                           dt * static_cast<double>(n - step - 1));
     // Without a stated peak there is no MFU to show (0.00 would read as a measurement).
@@ -265,6 +299,7 @@ class BaseTrainer {
   }
 
   B* backend_;
+  dist::Communicator* comm_;
   const tokenizer::Tokenizer* tok_;
   std::vector<std::filesystem::path> train_shards_, val_shards_;
   BaseTrainOptions o_;

@@ -1,10 +1,14 @@
 #pragma once
 // Training checkpoints, in nanochat's layout (spec §5.2) with our file formats: per step S,
-// model_SSSSSS.safetensors (weights, nanochat's names), optim_SSSSSS_rank0.safetensors (AdamW
-// moments, Muon momentum buffers, step counts) and meta_SSSSSS.json (step, model_config, the
-// run's flags and batch geometry, the data loader's exact position, the loop's state).
+// model_SSSSSS.safetensors (weights, nanochat's names), optim_SSSSSS_rank<r>.safetensors (rank
+// r's shard of the AdamW moments and Muon momentum buffers, the step counts, and rank r's data
+// loader position) and meta_SSSSSS.json (step, world_size, model_config, the run's flags and
+// batch geometry, rank 0's loader position, the loop's state). Rank 0 writes model and meta,
+// every rank its optimizer file; the directory must be one every rank sees (a shared file
+// system across nodes). A checkpoint resumes on the world size it was saved with: the shards
+// are cut for it (resharding is not implemented), and another size is refused.
 //
-// The three files are one unit. A save first removes meta_S (from then on step S is no
+// The files are one unit. A save first removes meta_S (from then on step S is no
 // checkpoint), writes model and optim, then meta last, each atomically and durably
 // (core/atomic_file.hpp); a fresh random save id goes into all three, and loading requires the
 // ids to agree. So a save interrupted at any instant leaves either the previous checkpoint S,
@@ -140,6 +144,12 @@ void save_state(B& backend, const std::filesystem::path& path,
 
 }  // namespace checkpoint_detail
 
+inline std::string optim_file_name(std::int64_t step, int rank) {
+  return step_file_name("optim_", step, cat("_rank", rank, ".safetensors"));
+}
+
+// Saves step state.step. With several ranks every rank calls it (state.loader being its own
+// loader's position); they meet at barriers so that meta is written after every shard.
 template <Config C, Backend B>
 void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeights<C, B>& weights,
                      NanochatOptimizers<C, B>& optimizers, const TrainState& state,
@@ -147,26 +157,40 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
   NANOCHAT_CHECK(state.max_seq_len > 0 && state.device_batch_size > 0 && state.total_batch_size > 0,
                  "save_checkpoint: the state has no batch geometry (max_seq_len ", state.max_seq_len,
                  ", device_batch_size ", state.device_batch_size, ", total_batch_size ", state.total_batch_size, ")");
-  std::filesystem::create_directories(dir);
-  remove_stale_temp_files(dir);
+  dist::Communicator& comm = optimizers.communicator();
+  const bool leader = comm.rank() == 0;
   const std::string s = step_file_name("", state.step, "");
-  // Step S stops being a checkpoint before any of its files changes.
-  remove_file_durably(dir / ("meta_" + s + ".json"));
-  const std::string save_id = new_save_id();
-  save_weights(backend, weights, dir / ("model_" + s + ".safetensors"), state.max_seq_len,
-               {{"source_step", std::to_string(state.step)}, {"save_id", save_id}});
-
+  std::string save_id(16, '\0');  // new_save_id's 16 hex digits, rank 0's for all
+  if (leader) {
+    std::filesystem::create_directories(dir);
+    remove_stale_temp_files(dir);
+    // Step S stops being a checkpoint before any of its files changes.
+    remove_file_durably(dir / ("meta_" + s + ".json"));
+    save_id = new_save_id();
+  }
+  comm.broadcast(std::span<char>(save_id), 0);
+  if (leader) {
+    save_weights(backend, weights, dir / ("model_" + s + ".safetensors"), state.max_seq_len,
+                 {{"source_step", std::to_string(state.step)}, {"save_id", save_id}});
+  }
   std::vector<std::pair<std::string, TensorView<float, B>>> optim;
   for (const auto& [name, view] : optimizers.adamw().state()) optim.emplace_back("adamw." + name, view);
   for (const auto& [name, view] : optimizers.muon().state()) optim.emplace_back("muon." + name, view);
-  checkpoint_detail::save_state(backend, dir / ("optim_" + s + "_rank0.safetensors"), optim,
+  const auto& l = state.loader;
+  checkpoint_detail::save_state(backend, dir / optim_file_name(state.step, comm.rank()), optim,
                                 {{"adamw.steps", std::to_string(optimizers.adamw().steps())},
                                  {"muon.steps", std::to_string(optimizers.muon().steps())},
+                                 {"world_size", std::to_string(comm.size())},
+                                 {"loader.epoch", std::to_string(l.epoch)}, {"loader.shard", std::to_string(l.shard)},
+                                 {"loader.group", std::to_string(l.group)}, {"loader.offset", std::to_string(l.offset)},
                                  {"save_id", save_id}});
+  comm.barrier();  // every shard is on disk before meta says the step is complete
+  if (!leader) return;
 
   using json::quote;
   using checkpoint_detail::number;
   std::string meta = "{\n  \"step\": " + std::to_string(state.step) + ",\n  \"save_id\": " + quote(save_id) +
+                     ",\n  \"world_size\": " + std::to_string(comm.size()) +
                      (state.validation == ValidationMetric::bits_per_byte ? ",\n  \"val_bpb\": " + number(state.val_bpb)
                                                                            : ",\n  \"val_loss\": " + number(state.val_loss));
   for (const auto& [name, accuracy] : state.accuracies) meta += ",\n  " + quote(name) + ": " + number(accuracy);
@@ -182,7 +206,6 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
     meta += (first ? "" : ", ") + quote(k) + ": " + quote(v);
     first = false;
   }
-  const auto& l = state.loader;
   meta += "},\n  \"device_batch_size\": " + std::to_string(state.device_batch_size) +
           ",\n  \"total_batch_size\": " + std::to_string(state.total_batch_size) +
           ",\n  \"max_seq_len\": " + std::to_string(state.max_seq_len) +
@@ -194,8 +217,9 @@ void save_checkpoint(B& backend, const std::filesystem::path& dir, const GptWeig
   write_file_atomically(dir / ("meta_" + s + ".json"), meta);
 }
 
-// Restores weights, optimizer state and the loop/loader state of step `step` from dir. The three
-// files must be of one save and hold finite numbers, and the model must be the Config's.
+// Restores weights, this rank's optimizer shard and loader position, and the loop state of step
+// `step` from dir. The files must be of one save and hold finite numbers, the model must be the
+// Config's, and the checkpoint must have been saved by as many ranks as this run has.
 template <Config C, Backend B>
 TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::int64_t step,
                            GptWeights<C, B>& weights, NanochatOptimizers<C, B>& optimizers) {
@@ -226,6 +250,13 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   NANOCHAT_CHECK(meta.find("save_id") != nullptr, meta_path.string(), ": has no save_id (written by an older "
                  "version?), so nothing tells whether the model and optimizer files beside it are of the same save");
   const std::string& save_id = member(meta, "save_id").string(cat(meta_path.string(), ": save_id"));
+  dist::Communicator& comm = optimizers.communicator();
+  // Checkpoints from before distributed training have no world_size: they are one process's.
+  const auto saved_world = meta.find("world_size") ? count(meta, "world_size") : std::uint64_t{1};
+  NANOCHAT_CHECK(saved_world == static_cast<std::uint64_t>(comm.size()), meta_path.string(), ": the checkpoint was saved by ", saved_world,
+                 " rank", saved_world == 1 ? "" : "s", " but this run has ", comm.size(),
+                 "; the optimizer state is sharded per rank and resharding is not supported: resume with ",
+                 saved_world == 1 ? std::string("one process") : cat("mpirun -np ", saved_world));
   // The stage's validation metric (older chat_sft checkpoints have both fields, val_bpb 0).
   NANOCHAT_CHECK(meta.find("val_bpb") != nullptr || meta.find("val_loss") != nullptr, meta_path.string(),
                  ": missing field val_bpb (or chat_sft's val_loss)");
@@ -271,8 +302,14 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
     checkpoint_detail::check_finite(model);
     load_weights(backend, weights, model);
   }
-  const auto optim = SafetensorsFile::load(dir / ("optim_" + s + "_rank0.safetensors"));
+  const auto optim = SafetensorsFile::load(dir / optim_file_name(step, comm.rank()));
   checkpoint_detail::check_save_id(optim, save_id, meta_path);
+  // This rank's loader position (rank 0's is meta's too; files from before ranks have only meta's).
+  if (optim.metadata().contains("loader.epoch")) {
+    auto at = [&](const char* key) { return static_cast<std::size_t>(metadata_integer(optim, key)); };
+    state.loader = {static_cast<std::uint64_t>(metadata_integer(optim, "loader.epoch")), at("loader.shard"),
+                    at("loader.group"), at("loader.offset")};
+  }
   checkpoint_detail::check_finite(optim);
   auto restore = [&](const std::string& prefix, const auto& named) {
     for (const auto& [name, view] : named) {

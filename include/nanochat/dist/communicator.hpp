@@ -1,0 +1,64 @@
+#pragma once
+// The collectives data-parallel training needs, behind one interface so that the engines are
+// interchangeable: one process (identity, single_process_communicator.hpp), MPI between CPU
+// processes (mpi_communicator.hpp); NCCL between GPUs slots in the same way. Buffers are raw
+// element spans in the engine's memory (host memory for MPI, device memory for NCCL), and
+// calls are virtual: a collective moves a whole tensor, so the dispatch costs nothing.
+//
+// The in-place layouts are NCCL's: reduce_scatter and all_gather work on one buffer of size()
+// equal chunks, chunk r being rank r's. Every rank must make the same calls in the same order
+// with the same sizes (the engines check sizes where they can).
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+namespace nanochat::dist {
+
+enum class ReduceOp { sum, average };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // What the engine is, for logs: "single process", "MPI (OpenMPI ...)".
+  virtual std::string describe() const = 0;
+
+  // Every rank ends with the element-wise reduction of everyone's data.
+  virtual void all_reduce(std::span<float> data, ReduceOp op) = 0;
+  virtual void all_reduce(std::span<double> data, ReduceOp op) = 0;
+  // data holds size() equal chunks; afterwards chunk rank() holds the reduction of every rank's
+  // chunk rank(); the other chunks are unspecified.
+  virtual void reduce_scatter(std::span<float> data, ReduceOp op) = 0;
+  // data holds size() equal chunks; each rank contributes its chunk rank(); afterwards every
+  // rank holds all of them.
+  virtual void all_gather(std::span<float> data) = 0;
+  // Rank root ends with the reduction; the others' data is unspecified afterwards.
+  virtual void reduce(std::span<float> data, ReduceOp op, int root) = 0;
+  virtual void broadcast(std::span<float> data, int root) = 0;
+  virtual void broadcast(std::span<char> data, int root) = 0;
+  // Returns once every rank has called it (checkpoint files are written in phases).
+  virtual void barrier() = 0;
+  // Ends every rank's process at once after this one failed: the others would otherwise wait
+  // for it in their next collective. Never returns.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+};
+
+// A double summed over all ranks (gradient norms, validation totals).
+inline double sum_over_ranks(Communicator& comm, double value) {
+  comm.all_reduce(std::span<double>(&value, 1), ReduceOp::sum);
+  return value;
+}
+
+// The chunk of `count` elements (count a multiple of size()) that rank owns.
+struct Chunk {
+  std::size_t offset, count;
+};
+inline Chunk chunk_of(std::size_t count, int size, int rank) {
+  const std::size_t each = count / static_cast<std::size_t>(size);
+  return {each * static_cast<std::size_t>(rank), each};
+}
+
+}  // namespace nanochat::dist

@@ -1,0 +1,234 @@
+// Data-parallel training. In one process: the single-process communicator against the
+// collectives' reference, the launcher bootstrap, and sharded optimizers reduce to today's.
+// Under mpirun (skipped when MPI or mpirun is missing): every collective at odd sizes on 2 and 3
+// ranks; a hung and a killed rank end the job, named, within the timeout; base_train on 2 and 4
+// ranks equals one process trained on the same global batch; resume on the same world size is
+// exact and on another is refused.
+
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "collectives_check.hpp"
+#include "nanochat/backend/cpu.hpp"
+#include "nanochat/core/depth_dispatch.hpp"
+#include "nanochat/dist/bootstrap.hpp"
+#include "nanochat/dist/single_process_communicator.hpp"
+#include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "relative_error.hpp"
+#include "run_program.hpp"
+#include "skip_test.hpp"
+#include "train/train_test_util.hpp"
+
+using namespace nanochat;
+using namespace nanochat_train_test;
+using nanochat::testing::run;
+using nanochat::testing::Run;
+
+TEST_CASE("dist: the single-process communicator is the identity the collectives' reference expects") {
+  CHECK(nanochat_dist_test::check_collectives(dist::single_process()) == "");
+}
+
+TEST_CASE("dist: the launcher's variables give rank, size and local rank, and inconsistent ones are named") {
+  auto from = [](std::map<std::string, std::string> env) {
+    return dist::placement_from_environment([env](const char* name) -> const char* {
+      const auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    });
+  };
+  CHECK(from({}).size == 1);
+  const auto ompi = from({{"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_SIZE", "8"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}});
+  CHECK((ompi.rank == 3 && ompi.size == 8 && ompi.local_rank == 1));
+  const auto torchrun = from({{"RANK", "5"}, {"WORLD_SIZE", "6"}, {"LOCAL_RANK", "2"}});
+  CHECK((torchrun.rank == 5 && torchrun.size == 6 && torchrun.local_rank == 2));
+  // Slurm's variables count in a job step only (a batch script's own SLURM_PROCID is 0 of N).
+  CHECK(from({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}}).size == 1);
+  const auto srun = from({{"SLURM_PROCID", "2"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "0"}, {"SLURM_STEP_ID", "0"}});
+  CHECK((srun.rank == 2 && srun.size == 4));
+  CHECK_THROWS_WITH(from({{"RANK", "1"}}), doctest::Contains("torchrun launch: WORLD_SIZE is not set but RANK is"));
+  CHECK_THROWS_WITH(from({{"RANK", "4"}, {"WORLD_SIZE", "4"}}), doctest::Contains("RANK=4 is not below WORLD_SIZE=4"));
+  CHECK_THROWS_WITH(from({{"RANK", "x1"}, {"WORLD_SIZE", "4"}}), doctest::Contains("RANK=x1 is not a non-negative integer"));
+  CHECK_THROWS_WITH(from({{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"RANK", "0"}, {"WORLD_SIZE", "2"}}),
+                    doctest::Contains("the launchers disagree"));
+}
+
+#ifdef NANOCHAT_MPIEXEC
+
+namespace {
+
+// mpirun with what this machine needs: as root it must be allowed, more ranks than cores must be
+// (--oversubscribe), one OpenMP thread per rank; `timeout` bounds it, so no case can hang.
+std::string mpirun(int ranks, int seconds, const std::string& env = "") {
+  return cat("timeout -k 10 ", seconds, " ", NANOCHAT_MPIEXEC, " -np ", ranks, " --oversubscribe",
+             getuid() == 0 ? " --allow-run-as-root" : "", " -x OMP_NUM_THREADS=1", env, " ");
+}
+
+bool mpirun_missing() {
+  if (std::filesystem::exists(NANOCHAT_MPIEXEC)) return false;
+  nanochat::testing::skip_test(cat("no mpirun at ", NANOCHAT_MPIEXEC));
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("dist: MPI collectives at odd sizes equal the reference on 2 and 3 ranks") {
+  if (mpirun_missing()) return;
+  for (int ranks : {2, 3}) {
+    const Run r = run(mpirun(ranks, 120) + NANOCHAT_COLLECTIVES_CHECK + " collectives");
+    CAPTURE(r.output);
+    CHECK(r.status == 0);
+    for (int k = 0; k < ranks; ++k) CHECK(r.output.find(cat("rank ", k, " of ", ranks, " (MPI")) != std::string::npos);
+  }
+}
+
+TEST_CASE("dist: a hung rank or a killed rank ends the job with a message naming it, within the timeout") {
+  if (mpirun_missing()) return;
+  for (const char* mode : {"hang", "die"}) {
+    CAPTURE(mode);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Run r = run(mpirun(3, 90, " -x NANOCHAT_DIST_TIMEOUT=3") + NANOCHAT_COLLECTIVES_CHECK + " " + mode + " 1");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CAPTURE(r.output);
+    CHECK(r.status != 0);
+    CHECK(r.status != 124);  // not ended by the test's own timeout
+    CHECK(seconds < 60);
+    CHECK(r.output.find("completed without rank") == std::string::npos);
+    if (std::string(mode) == "hang") {
+      CHECK(r.output.find("did not complete within 3 s") != std::string::npos);
+      CHECK(r.output.find("rank 1 did not answer: dead or hung") != std::string::npos);
+    } else {
+      CHECK(r.output.find("rank 1") != std::string::npos);  // mpirun's or our watchdog's message
+    }
+  }
+}
+
+#ifdef NANOCHAT_BASE_TRAIN
+
+namespace {
+
+using Cfg = NanochatConfig<2>;
+constexpr std::int64_t seq = 16, rows = 2, total = 128, steps = 3;
+
+// One process trained on what `world` ranks read: each step takes every rank's micro-batches
+// (rank r's stride of the data, spec §4.4), each scaled by 1 / (all micro-batches), which is
+// the averaging of the ranks' gradients. base_train's own schedule, clipping and optimizers.
+std::vector<float> reference_weights(const TinySetup& setup, int world) {
+  cpu::Cpu cpu;
+  Gpt<Cfg, cpu::Cpu> model(cpu, setup.tok.vocab_size(), rows, seq);
+  model.init(42);
+  NanochatOptimizers<Cfg, cpu::Cpu> optimizers(cpu, model.weights(), model.grads());
+  std::vector<std::unique_ptr<data::TokenLoader>> loaders;
+  for (int r = 0; r < world; ++r) {
+    data::LoaderOptions lo{rows, seq, static_cast<std::size_t>(r), static_cast<std::size_t>(world), 1, 2, {}, nullptr};
+    loaders.push_back(std::make_unique<data::TokenLoader>(setup.tok, setup.train_shards, lo));
+  }
+  const std::int64_t accum = total / (rows * seq * world);
+  Tensor<std::int32_t, cpu::Cpu> ids(cpu, {rows, seq}), targets(cpu, {rows, seq});
+  std::vector<std::int32_t> x, y;
+  for (std::int64_t step = 0; step < steps; ++step) {
+    for (auto& loader : loaders) {
+      for (std::int64_t m = 0; m < accum; ++m) {
+        loader->next(x, y);
+        copy_from_host(cpu, ids.view(), std::span<const std::int32_t>(x));
+        copy_from_host(cpu, targets.view(), std::span<const std::int32_t>(y));
+        model.forward_loss(ids.view(), targets.view());
+        model.backward(ids.view(), targets.view(), 1.0f / static_cast<float>(accum * world));
+      }
+    }
+    const float norm = optimizers.averaged_grad_norm();
+    optimizers.clip(norm, 1.0f);
+    optimizers.step(static_cast<float>(LrSchedule{steps, 0.0, 0.2, 0.0}.multiplier(step)),
+                    static_cast<float>(muon_momentum_at(step)));
+    model.zero_grad();
+  }
+  return to_host(cpu, model.weights().flat());
+}
+
+std::vector<float> saved_weights(const fs::path& file) {
+  cpu::Cpu cpu;
+  GptWeights<Cfg, cpu::Cpu> w(cpu, 300);
+  load_weights(cpu, w, SafetensorsFile::load(file));
+  return to_host(cpu, w.flat());
+}
+
+}  // namespace
+
+TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same global batch, and resumes exactly") {
+  if (mpirun_missing()) return;
+  TinySetup setup("dist_train");
+  // 4096 documents a shard: four loader groups, one per rank of four.
+  std::vector<std::string> docs;
+  const auto shards = write_corpus(setup.corpus.path, docs, 4096);
+  setup.tok = train_tokenizer(docs);
+  setup.train_shards = data::split_shards(shards, data::Split::train);
+  setup.val_shards = data::split_shards(shards, data::Split::val);
+  REQUIRE(setup.tok.vocab_size() == 300);
+  tokenizer::save_tokenizer(setup.tok, setup.corpus.path / "tokenizer");
+  // mpirun hands its environment to the ranks it starts on this machine.
+  auto command = [&](const fs::path& base, std::int64_t iterations, std::int64_t resume = -1, std::string launcher = "") {
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
+               " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
+               " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every 2",
+               " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
+               (setup.corpus.path / "tokenizer").string());
+  };
+  auto model_file = [&](const fs::path& base, std::int64_t step) {
+    return base / "base_checkpoints" / "d2" / step_file_name("model_", step, ".safetensors");
+  };
+
+  // One process: base_train and the reference loop agree bit for bit.
+  ScratchDir single("dist_single");
+  {
+    const Run r = run(command(single.path, steps));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(saved_weights(model_file(single.path, steps)) == reference_weights(setup, 1));
+  }
+  for (int world : {2, 4}) {
+    CAPTURE(world);
+    ScratchDir base(cat("dist_world", world));
+    const Run r = run(command(base.path, steps, -1, mpirun(world, 300)));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(r.output.find(cat("data-parallel: MPI")) != std::string::npos);
+    CHECK(r.output.find(cat("accumulation x ", world, " ranks")) != std::string::npos);
+    for (int k = 0; k < world; ++k) {
+      CHECK(fs::exists(base.path / "base_checkpoints" / "d2" / cat("optim_000003_rank", k, ".safetensors")));
+    }
+    const auto got = saved_weights(model_file(base.path, steps));
+    const double err = nanochat::testing::relative_error(got, reference_weights(setup, world));
+    MESSAGE("world ", world, ": relative error against one process on the same global batch ", err);
+    CHECK(err <= 1e-6);
+
+    // Resumed from step 2 on the same world size: the same weights, bit for bit.
+    ScratchDir resumed(cat("dist_resumed", world));
+    fs::copy(base.path / "base_checkpoints", resumed.path / "base_checkpoints", fs::copy_options::recursive);
+    fs::remove(model_file(resumed.path, steps));
+    const Run again = run(command(resumed.path, steps, 2, mpirun(world, 300)));
+    CAPTURE(again.output);
+    REQUIRE(again.status == 0);
+    CHECK(saved_weights(model_file(resumed.path, steps)) == got);
+
+    // Another world size is refused by name, by every rank, without a hang.
+    const Run other = run(command(base.path, steps, 2, mpirun(world == 2 ? 4 : 2, 120)));
+    CAPTURE(other.output);
+    CHECK(other.status != 0);
+    CHECK(other.output.find(cat("the checkpoint was saved by ", world, " ranks but this run has ", world == 2 ? 4 : 2)) !=
+          std::string::npos);
+    CHECK(other.output.find(cat("resume with mpirun -np ", world)) != std::string::npos);
+  }
+}
+
+#endif  // NANOCHAT_BASE_TRAIN
+#else
+TEST_CASE("dist: the cases under mpirun") {
+  nanochat::testing::skip_test("built without MPI (cmake/NanochatMpi.cmake found none): no case runs under mpirun");
+}
+#endif  // NANOCHAT_MPIEXEC
