@@ -307,8 +307,12 @@ TrainState load_checkpoint(B& backend, const std::filesystem::path& dir, std::in
   // This rank's loader position (rank 0's is meta's too; files from before ranks have only meta's).
   if (optim.metadata().contains("loader.epoch")) {
     auto at = [&](const char* key) { return static_cast<std::size_t>(metadata_integer(optim, key)); };
-    state.loader = {static_cast<std::uint64_t>(metadata_integer(optim, "loader.epoch")), at("loader.shard"),
-                    at("loader.group"), at("loader.offset")};
+    const data::LoaderState own{static_cast<std::uint64_t>(metadata_integer(optim, "loader.epoch")), at("loader.shard"),
+                                at("loader.group"), at("loader.offset")};
+    // Rank 0 wrote both: a disagreement is a file edited or mixed from two saves, not a position.
+    NANOCHAT_CHECK(comm.rank() != 0 || own == state.loader, optim.path(), ": its loader position differs from ",
+                   meta_path.string(), "'s dataloader_state_dict (both are rank 0's)");
+    state.loader = own;
   }
   checkpoint_detail::check_finite(optim);
   auto restore = [&](const std::string& prefix, const auto& named) {
