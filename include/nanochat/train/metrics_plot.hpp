@@ -20,7 +20,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
-#include "nanochat/core/read_file.hpp"
+#include "nanochat/tasks/dataset_files.hpp"
 
 namespace nanochat {
 
@@ -69,21 +69,12 @@ struct Scale {
 // metric, is an Error naming the file (and the line).
 inline std::string metrics_svg(const std::filesystem::path& metrics, std::string_view title = {}) {
   using namespace metrics_plot_detail;
-  const std::string text = read_file(metrics);
   std::vector<json::Value> rows;
-  std::size_t line_no = 0;
-  for (std::size_t at = 0; at < text.size();) {
-    const std::size_t end = std::min(text.find('\n', at), text.size());
-    const std::string_view line(text.data() + at, end - at);
-    at = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    const std::string where = cat(metrics.string(), ":", line_no);
-    json::Value row = json::parse(line, where);
+  tasks::for_each_jsonl(metrics, [&](const json::Value& row, const std::string& where) {
     NANOCHAT_CHECK(row.is_object() && row.find("step") != nullptr, where, ": not a metrics line (an object with a \"step\")");
     row.find("step")->number(where + ": \"step\"");
-    rows.push_back(std::move(row));
-  }
+    rows.push_back(row);
+  });
   const auto first_present = [&](const auto& keys) -> const std::pair<std::string_view, std::string_view>* {
     for (const auto& key : keys)
       for (const auto& r : rows)
