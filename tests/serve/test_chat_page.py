@@ -8,64 +8,22 @@ shows its streamed reply; Edit and Save sends the edited message and replaces th
 Regenerate streams it again; markdown renders through Debian's marked and markup in model text
 stays text (no element, no script). Last, a server without the markdown script: the page says
 so and shows replies as plain text. A screenshot of the first chat is saved as <work>/page.png.
-Run by run_chat_page_test.sh (ctest serve.chat_page).
+Run by tests/run_browser_test.sh (ctest serve.chat_page).
 """
 import argparse
-import base64
 import json
 import os
 import subprocess
+import sys
 import tempfile
-import time
-import urllib.request
 
-import websocket
-
-from test_openai_client import KEY, http, start_server
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from devtools_browser import Browser  # noqa: E402
+from test_openai_client import KEY, http, start_server  # noqa: E402
 
 
-class Browser:
-    """One headless Chromium with one tab, spoken to over the DevTools protocol."""
-
-    def __init__(self, chromium, profile):
-        self.proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                      "--no-first-run", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-                                      "--window-size=900,640", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        deadline = time.time() + 60
-        while not os.path.exists(port_file) or not open(port_file).read().strip():
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"chromium did not start: {self.proc.stderr.read() if self.proc.poll() is not None else 'no port'}")
-            time.sleep(0.1)
-        port = open(port_file).read().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as r:
-            tab = next(t for t in json.load(r) if t["type"] == "page")
-        self.ws = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                assert "error" not in message, (method, message["error"])
-                return message["result"]
-
-    def eval(self, expression):
-        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in r, (expression, r["exceptionDetails"])
-        return r["result"].get("value")
-
-    def wait(self, expression, what, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = self.eval(expression)
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}: {expression}")
+class ChatPage(Browser):
+    """The browser on chat_web's page."""
 
     def open(self, url):
         self.call("Page.navigate", url=url)
@@ -85,11 +43,6 @@ class Browser:
         """The chat as the DOM shows it: (class, text) for each message."""
         return self.eval("[...document.querySelectorAll('#log .msg')].map(m => [m.className, m.querySelector('.content') ?"
                          " m.querySelector('.content').textContent : m.textContent])")
-
-    def close(self):
-        self.ws.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def greedy_reply(address, conversation):
@@ -137,9 +90,7 @@ def page_checks(browser, address, screenshot):
     user = [m for m in browser.messages() if m[0] == "msg user"]
     assert user == [["msg user", "Hello there"]], user
     checks += 1
-    shot = browser.call("Page.captureScreenshot", format="png")
-    with open(screenshot, "wb") as f:
-        f.write(base64.b64decode(shot["data"]))
+    browser.screenshot(screenshot)
 
     # Edit the message: the reply to the edited text replaces the old one.
     browser.eval("[...document.querySelectorAll('#log .msg.user button')].find(b => b.textContent === 'Edit').click()")
@@ -216,7 +167,7 @@ def main():
     subprocess.run([a.write_model, a.work], check=True, stdout=subprocess.DEVNULL)
     checks = 0
     with tempfile.TemporaryDirectory() as profile:
-        browser = Browser(a.chromium, profile)
+        browser = ChatPage(a.chromium, profile)
         try:
             for slots, extra, run in ((2, [], lambda address: page_checks(browser, address, os.path.join(a.work, "page.png"))),
                                       (1, ["--marked-js", ""], lambda address: plain_text_checks(browser, address))):
