@@ -24,6 +24,7 @@
 #include "nanochat/eval/core_eval.hpp"
 #include "nanochat/model/weights_file.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/report_section.hpp"
 
 using namespace nanochat;
 using nanochat::cpu::Cpu;
@@ -292,6 +293,16 @@ TEST_CASE("base_eval evaluates the deepest complete checkpoint past stray entrie
   CHECK(ok.output.find("step 3, " + (base / "d2" / "model_000003.safetensors").string()) != std::string::npos);
   CHECK(ok.output.find("val bpb: ") != std::string::npos);
   CHECK(ok.output.find("sample: The capital of France is") != std::string::npos);
+  // Its report-card section, nanochat's base_loss: both splits' bpb and the samples.
+  const report::Section loss = report::read_section(dir / "report" / "base-model-loss.md");
+  CHECK(loss.title == "Base model loss");
+  for (const char* key : {"train bpb", "val bpb"}) {
+    CAPTURE(key);
+    REQUIRE_FALSE(loss.metric(key).empty());
+    CHECK(std::stod(loss.metric(key)) > 0.0);
+  }
+  CHECK(ok.output.find("val bpb: " + loss.metric("val bpb")) != std::string::npos);
+  CHECK(loss.metric("sample 0").starts_with("The capital of France is"));
   const Run climbing = run(eval + " --model-tag ../../x");
   CHECK(climbing.status != 0);
   CHECK(climbing.output.find("--model-tag '../../x' must be one plain directory name") != std::string::npos);
@@ -337,7 +348,16 @@ TEST_CASE("base_eval --core evaluates CORE on the eval bundle, prints each task 
   const eval::CoreShape shape = eval::core_shape(tok, bundle, 5);
   Gpt<C, Cpu> model(cpu, vocab, static_cast<std::int64_t>(shape.rows), static_cast<std::int64_t>(shape.longest));
   load_weights(cpu, model.weights(), SafetensorsFile::load(checkpoint));
-  CHECK(table == eval::core_results_csv(eval::evaluate_core(cpu, model, tok, bundle, 5)));
+  const eval::CoreResult expected = eval::evaluate_core(cpu, model, tok, bundle, 5);
+  CHECK(table == eval::core_results_csv(expected));
+  // Its report-card section: the CORE metric and each task's centered accuracy, 4 decimals.
+  const report::Section section = report::read_section(dir / "report" / "base-model-evaluation.md");
+  CHECK(section.title == "Base model evaluation");
+  CHECK(section.metric("Model") == "base_model (step 3)");
+  const auto four = [](double v) { char text[32]; std::snprintf(text, sizeof text, "%.4f", v); return std::string(text); };
+  CHECK(section.metric("CORE") == four(expected.core));
+  REQUIRE(expected.tasks.size() == 3);
+  for (const auto& task : expected.tasks) CHECK(section.metric(task.label) == four(task.centered));
 
   const Run missing = run(eval + " --core-bundle '" + (dir / "nowhere").string() + "'");
   CHECK(missing.status != 0);
