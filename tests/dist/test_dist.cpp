@@ -3,15 +3,22 @@
 // Under mpirun (skipped when MPI or mpirun is missing): every collective at odd sizes on 2 and 3
 // ranks; a hung and a killed rank end the job, named, within the timeout; base_train on 2 and 4
 // ranks equals one process trained on the same global batch; resume on the same world size is
-// exact and on another is refused.
+// exact and on another is refused; a job whose rank 0 is killed after a checkpoint leaves only
+// complete checkpoints and temporary names, and resumes to the uninterrupted run bit for bit.
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 #include <map>
 #include <string>
 #include <vector>
@@ -158,35 +165,46 @@ std::vector<float> saved_weights(const fs::path& file) {
   return to_host(cpu, w.flat());
 }
 
+// A corpus with 4096 documents a shard (four loader groups, one per rank of four), its
+// tokenizer, and base_train's command line on it.
+struct TrainJob {
+  TrainJob() : setup("dist_train") {
+    std::vector<std::string> docs;
+    const auto shards = write_corpus(setup.corpus.path, docs, 4096);
+    setup.tok = train_tokenizer(docs);
+    setup.train_shards = data::split_shards(shards, data::Split::train);
+    setup.val_shards = data::split_shards(shards, data::Split::val);
+    REQUIRE(setup.tok.vocab_size() == 300);
+    tokenizer::save_tokenizer(setup.tok, setup.corpus.path / "tokenizer");
+  }
+  // mpirun hands its environment to the ranks it starts on this machine.
+  std::string command(const fs::path& base, std::int64_t iterations, std::int64_t resume = -1,
+                      const std::string& launcher = "", std::int64_t save_every = 2) const {
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
+               " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
+               " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every ", save_every,
+               " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
+               (setup.corpus.path / "tokenizer").string());
+  }
+  TinySetup setup;
+};
+
+fs::path checkpoint_dir(const fs::path& base) { return base / "base_checkpoints" / "d2"; }
+fs::path model_file(const fs::path& base, std::int64_t step) {
+  return checkpoint_dir(base) / step_file_name("model_", step, ".safetensors");
+}
+
 }  // namespace
 
 TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same global batch, and resumes exactly") {
   if (mpirun_missing()) return;
-  TinySetup setup("dist_train");
-  // 4096 documents a shard: four loader groups, one per rank of four.
-  std::vector<std::string> docs;
-  const auto shards = write_corpus(setup.corpus.path, docs, 4096);
-  setup.tok = train_tokenizer(docs);
-  setup.train_shards = data::split_shards(shards, data::Split::train);
-  setup.val_shards = data::split_shards(shards, data::Split::val);
-  REQUIRE(setup.tok.vocab_size() == 300);
-  tokenizer::save_tokenizer(setup.tok, setup.corpus.path / "tokenizer");
-  // mpirun hands its environment to the ranks it starts on this machine.
-  auto command = [&](const fs::path& base, std::int64_t iterations, std::int64_t resume = -1, std::string launcher = "") {
-    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
-               " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
-               " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every 2",
-               " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
-               (setup.corpus.path / "tokenizer").string());
-  };
-  auto model_file = [&](const fs::path& base, std::int64_t step) {
-    return base / "base_checkpoints" / "d2" / step_file_name("model_", step, ".safetensors");
-  };
+  TrainJob job;
+  const TinySetup& setup = job.setup;
 
   // One process: base_train and the reference loop agree bit for bit.
   ScratchDir single("dist_single");
   {
-    const Run r = run(command(single.path, steps));
+    const Run r = run(job.command(single.path, steps));
     CAPTURE(r.output);
     REQUIRE(r.status == 0);
     CHECK(saved_weights(model_file(single.path, steps)) == reference_weights(setup, 1));
@@ -194,7 +212,7 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
   for (int world : {2, 4}) {
     CAPTURE(world);
     ScratchDir base(cat("dist_world", world));
-    const Run r = run(command(base.path, steps, -1, mpirun(world, 300)));
+    const Run r = run(job.command(base.path, steps, -1, mpirun(world, 300)));
     CAPTURE(r.output);
     REQUIRE(r.status == 0);
     CHECK(r.output.find(cat("data-parallel: MPI")) != std::string::npos);
@@ -211,19 +229,130 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
     ScratchDir resumed(cat("dist_resumed", world));
     fs::copy(base.path / "base_checkpoints", resumed.path / "base_checkpoints", fs::copy_options::recursive);
     fs::remove(model_file(resumed.path, steps));
-    const Run again = run(command(resumed.path, steps, 2, mpirun(world, 300)));
+    const Run again = run(job.command(resumed.path, steps, 2, mpirun(world, 300)));
     CAPTURE(again.output);
     REQUIRE(again.status == 0);
     CHECK(saved_weights(model_file(resumed.path, steps)) == got);
 
     // Another world size is refused by name, by every rank, without a hang.
-    const Run other = run(command(base.path, steps, 2, mpirun(world == 2 ? 4 : 2, 120)));
+    const Run other = run(job.command(base.path, steps, 2, mpirun(world == 2 ? 4 : 2, 120)));
     CAPTURE(other.output);
     CHECK(other.status != 0);
     CHECK(other.output.find(cat("the checkpoint was saved by ", world, " ranks but this run has ", world == 2 ? 4 : 2)) !=
           std::string::npos);
     CHECK(other.output.find(cat("resume with mpirun -np ", world)) != std::string::npos);
   }
+}
+
+namespace {
+
+// Starts `command` without waiting for it, in a process group of its own (the shell, timeout and
+// mpirun; OpenMPI puts the ranks in groups of their own), and returns its pid.
+pid_t start_job(const std::string& command) {
+  const std::string line = command + " >/dev/null 2>&1";  // built before fork: the child only execs
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    setsid();
+    execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+// Processes whose environment holds every one of `variables` ("NAME=value"): this test's ranks.
+std::vector<pid_t> processes_with(const std::vector<std::string>& variables) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "environ", std::ios::binary);
+    std::vector<std::string> environment;
+    for (std::string v; std::getline(in, v, '\0');) environment.push_back(v);
+    const bool all = std::all_of(variables.begin(), variables.end(), [&](const std::string& v) {
+      return std::find(environment.begin(), environment.end(), v) != environment.end();
+    });
+    if (all) found.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return found;
+}
+
+// metrics.jsonl without the timings (dt, tok/s, MFU differ from run to run): step, loss,
+// grad_norm, lrm and val_bpb as printed.
+std::vector<std::string> metrics_without_timings(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line.substr(0, line.find(", \"dt\"")));
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("dist: base_train under mpirun -np 2 killed after a checkpoint resumes to the uninterrupted run's weights") {
+  if (mpirun_missing()) return;
+  TrainJob job;
+  constexpr std::int64_t iterations = 60;
+  ScratchDir whole("dist_uninterrupted");
+  {
+    const Run r = run(job.command(whole.path, iterations, -1, mpirun(2, 300)));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+  }
+  const auto want_weights = saved_weights(model_file(whole.path, iterations));
+  const auto want_metrics = metrics_without_timings(checkpoint_dir(whole.path) / "metrics.jsonl");
+  REQUIRE(want_metrics.size() == iterations + 1);  // every step's loss and the final val_bpb
+
+  // The same job, its rank 0 killed (SIGKILL) as soon as step 4's checkpoint is complete, so
+  // that it dies saving or training on; mpirun then ends rank 1.
+  ScratchDir killed("dist_killed");
+  const fs::path dir = checkpoint_dir(killed.path);
+  const std::string this_job = "NANOCHAT_BASE_DIR=" + killed.path.string();
+  const pid_t job_pid = start_job(job.command(killed.path, iterations, -1, mpirun(2, 300)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  bool killed_rank = false;
+  while (!killed_rank && waitpid(job_pid, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(dir / "meta_000004.json")) {
+      for (const pid_t pid : processes_with({this_job, "OMPI_COMM_WORLD_RANK=0"})) killed_rank = kill(pid, SIGKILL) == 0;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  if (!killed_rank) kill(-job_pid, SIGKILL);
+  waitpid(job_pid, nullptr, 0);
+  REQUIRE_MESSAGE(killed_rank, "the job ended before its rank 0 could be killed");
+  // No rank survives to write into the directory while it is resumed.
+  for (int tries = 0; tries < 200 && !processes_with({this_job}).empty(); ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto survivors = processes_with({this_job});
+  for (const pid_t pid : survivors) kill(pid, SIGKILL);
+  REQUIRE(survivors.empty());
+
+  // What the kill left: complete checkpoints (meta with its model and every shard), files of an
+  // interrupted save without their meta (not a checkpoint), temporary names, metrics.jsonl.
+  REQUIRE_FALSE(fs::exists(dir / step_file_name("meta_", iterations, ".json")));
+  std::int64_t last = -1;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    CAPTURE(name);
+    const bool checkpoint_file = (name.starts_with("meta_") && name.ends_with(".json")) ||
+                                 (name.starts_with("model_") && name.ends_with(".safetensors")) ||
+                                 (name.starts_with("optim_") && name.ends_with(".safetensors"));
+    CHECK((checkpoint_file || name.ends_with(".tmp") || name == "metrics.jsonl"));
+    if (!name.starts_with("meta_") || !name.ends_with(".json")) continue;
+    const std::int64_t step = std::stoll(name.substr(5, 6));
+    CHECK(fs::exists(model_file(killed.path, step)));
+    for (int r = 0; r < 2; ++r) CHECK(fs::exists(dir / cat("optim_", name.substr(5, 6), "_rank", r, ".safetensors")));
+    last = std::max(last, step);
+  }
+  REQUIRE(last >= 4);
+  MESSAGE("killed after step ", last, "'s checkpoint; resuming from it");
+
+  const Run resumed = run(job.command(killed.path, iterations, last, mpirun(2, 300)));
+  CAPTURE(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(saved_weights(model_file(killed.path, iterations)) == want_weights);
+  CHECK(metrics_without_timings(dir / "metrics.jsonl") == want_metrics);
+  for (const auto& entry : fs::directory_iterator(dir)) CHECK_FALSE(entry.path().filename().string().ends_with(".tmp"));
 }
 
 #endif  // NANOCHAT_BASE_TRAIN
