@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <csignal>
 #include <filesystem>
+#include <future>
+#include <latch>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -26,7 +28,10 @@
 #include "collectives_check.hpp"
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/depth_dispatch.hpp"
+#include "nanochat/backend/cuda/emulated_device.hpp"
 #include "nanochat/dist/bootstrap.hpp"
+#include "nanochat/dist/emulated_nccl.hpp"
+#include "nanochat/dist/nccl_communicator.hpp"
 #include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "relative_error.hpp"
@@ -64,6 +69,179 @@ TEST_CASE("dist: the launcher's variables give rank, size and local rank, and in
   CHECK_THROWS_WITH(from({{"RANK", "x1"}, {"WORLD_SIZE", "4"}}), doctest::Contains("RANK=x1 is not a non-negative integer"));
   CHECK_THROWS_WITH(from({{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"RANK", "0"}, {"WORLD_SIZE", "2"}}),
                     doctest::Contains("the launchers disagree"));
+}
+
+namespace {
+
+// check_collectives' buffers in an emulated device's memory (host-addressable there).
+struct DeviceMemory {
+  explicit DeviceMemory(cuda::EmulatedDevice& d) : device(&d) {}
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  template <class T>
+  std::span<T> get(std::size_t n) {
+    blocks.push_back(device->allocate(n * sizeof(T)));
+    return {static_cast<T*>(blocks.back()), n};
+  }
+  ~DeviceMemory() {
+    for (void* p : blocks) device->free(p);
+  }
+  cuda::EmulatedDevice* device;
+  std::vector<void*> blocks;
+};
+
+// Runs body(rank, communicator, device) on `world` threads, each an emulated rank with its own
+// EmulatedDevice and NCCL engine; the unique id goes from rank 0 to the others as MPI would
+// carry it. Returns each rank's text (an exception's message, or what body returned).
+template <class Body>
+std::vector<std::string> on_emulated_ranks(int world, double timeout_s, Body body) {
+  dist::EmulatedNcclNetwork network;
+  std::promise<dist::NcclUniqueId> id_promise;
+  std::shared_future<dist::NcclUniqueId> id = id_promise.get_future().share();
+  std::vector<std::string> out(static_cast<std::size_t>(world));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      cuda::EmulatedDevice device;
+      try {
+        dist::EmulatedNccl nccl(network, device, timeout_s);
+        if (r == 0) id_promise.set_value(nccl.unique_id());
+        dist::NcclCommunicator comm(nccl, device, r, world, id.get(), {timeout_s});
+        out[static_cast<std::size_t>(r)] = body(r, comm, device);
+      } catch (const std::exception& e) {
+        out[static_cast<std::size_t>(r)] = cat("error: ", e.what());
+      }
+      if (device.live_allocations() != 0) out[static_cast<std::size_t>(r)] += " (device memory leaked)";
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dist: the NCCL engine on 2, 3 and 4 emulated ranks passes the collectives' reference") {
+  for (int world : {2, 3, 4}) {
+    CAPTURE(world);
+    const auto out = on_emulated_ranks(world, 60, [](int, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+      std::string errors = nanochat_dist_test::check_collectives(comm, DeviceMemory(device));
+      DeviceMemory memory(device);
+      const auto odd = memory.get<float>(static_cast<std::size_t>(comm.size()) + 1);
+      try {
+        comm.reduce_scatter(odd, dist::ReduceOp::sum);
+        errors += "an uneven reduce_scatter was not refused";
+      } catch (const Error& e) {
+        if (std::string(e.what()).find("does not split into") == std::string::npos) errors += e.what();
+      }
+      // Two buckets in flight at once, the host free meanwhile; the compute stream orders after both.
+      const auto a = memory.get<float>(1001), b = memory.get<float>(7);
+      for (std::size_t i = 0; i < a.size(); ++i) a[i] = nanochat_dist_test::input(comm.rank(), i);
+      for (std::size_t i = 0; i < b.size(); ++i) b[i] = nanochat_dist_test::input(comm.rank(), i + 5);
+      const auto pa = comm.start_all_reduce(a, dist::ReduceOp::sum);
+      const auto pb = comm.start_all_reduce(b, dist::ReduceOp::average);
+      comm.order_after(pb);
+      comm.order_after(pa);
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i] != nanochat_dist_test::sum_of_inputs(comm.size(), i)) errors += cat("overlapped bucket a[", i, "] wrong; ");
+      for (std::size_t i = 0; i < b.size(); ++i) {
+        const float want = nanochat_dist_test::sum_of_inputs(comm.size(), i + 5) / static_cast<float>(comm.size());
+        if (std::fabs(b[i] - want) > 1e-6f * want) errors += cat("overlapped bucket b[", i, "] wrong; ");
+      }
+      return errors;
+    });
+    for (int r = 0; r < world; ++r) CHECK(out[static_cast<std::size_t>(r)] == "");
+  }
+  // One rank, its id made and carried over the single-process communicator.
+  cuda::EmulatedDevice device;
+  dist::EmulatedNcclNetwork network;
+  dist::EmulatedNccl nccl(network, device, 10);
+  dist::NcclCommunicator comm(nccl, device, 0, 1, dist::unique_id_over(dist::single_process(), nccl), {10});
+  CHECK(nanochat_dist_test::check_collectives(comm, DeviceMemory(device)) == "");
+  CHECK(comm.describe().find("NCCL (emulated NCCL") == 0);
+}
+
+TEST_CASE("dist: the emulated NCCL computes bf16 and ncclAvg as NCCL documents and refuses host buffers and mismatched calls") {
+  // The runtime itself, three ranks driven from one thread once they joined.
+  dist::EmulatedNcclNetwork network;
+  std::vector<std::unique_ptr<cuda::EmulatedDevice>> devices;
+  std::vector<std::unique_ptr<dist::EmulatedNccl>> ranks;
+  const dist::NcclUniqueId id = network.new_id();
+  for (int r = 0; r < 3; ++r) {
+    devices.push_back(std::make_unique<cuda::EmulatedDevice>());
+    ranks.push_back(std::make_unique<dist::EmulatedNccl>(network, *devices.back(), 10));
+  }
+  {
+    std::vector<std::thread> joins;
+    for (int r = 0; r < 3; ++r) joins.emplace_back([&, r] { ranks[static_cast<std::size_t>(r)]->init(3, id, r); });
+    for (auto& t : joins) t.join();
+  }
+  const std::vector<float> values = {1.0f, 1.0f / 3.0f, 1000.0f, -2.5f, 0.01f};
+  std::vector<bf16*> buffers;
+  for (int r = 0; r < 3; ++r) {
+    auto* p = static_cast<bf16*>(devices[static_cast<std::size_t>(r)]->allocate(values.size() * sizeof(bf16)));
+    for (std::size_t i = 0; i < values.size(); ++i) p[i] = bf16(values[i] * static_cast<float>(r + 1));
+    buffers.push_back(p);
+  }
+  for (int r = 0; r < 3; ++r) {
+    auto& nccl = *ranks[static_cast<std::size_t>(r)];
+    nccl.all_reduce(buffers[static_cast<std::size_t>(r)], buffers[static_cast<std::size_t>(r)], values.size(),
+                    dist::NcclType::bf16, dist::NcclOp::avg);
+  }
+  for (int r = 0; r < 3; ++r) ranks[static_cast<std::size_t>(r)]->compute_waits_for(ranks[static_cast<std::size_t>(r)]->record());
+  // bf16 in, fp32 accumulation, one rounding to bf16 at the end.
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    float sum = 0.0f;
+    for (int r = 0; r < 3; ++r) sum += static_cast<float>(bf16(values[i] * static_cast<float>(r + 1)));
+    const bf16 want(sum / 3.0f);
+    for (int r = 0; r < 3; ++r) CHECK(buffers[static_cast<std::size_t>(r)][i].bits == want.bits);
+  }
+  // A host buffer is not device memory; a receive buffer short of NCCL's layout overruns.
+  std::vector<float> host(8);
+  CHECK_THROWS_WITH(ranks[0]->all_reduce(host.data(), host.data(), 8, dist::NcclType::f32, dist::NcclOp::sum),
+                    doctest::Contains("ncclAllReduce send buffer"));
+  auto* small = devices[0]->allocate(4 * sizeof(float));
+  CHECK_THROWS_WITH(ranks[0]->all_gather(small, small, 2, dist::NcclType::f32),
+                    doctest::Contains("ncclAllGather receive buffer of 24 bytes at offset 0 overruns its allocation of 16"));
+  devices[0]->free(small);
+  for (int r = 0; r < 3; ++r) devices[static_cast<std::size_t>(r)]->free(buffers[static_cast<std::size_t>(r)]);
+
+  // Ranks that call different collectives are told so, not left to hang.
+  const auto mismatched = on_emulated_ranks(2, 30, [](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+    DeviceMemory memory(device);
+    comm.all_reduce(memory.get<float>(rank == 0 ? 7 : 8), dist::ReduceOp::sum);
+    return std::string();
+  });
+  for (const auto& o : mismatched) CHECK(o.find("the ranks' calls do not match: rank 0 called ncclAllReduce of 7 elements") != std::string::npos);
+}
+
+TEST_CASE("dist: an emulated NCCL rank that never joins a collective is named by the others' timeout, never a hang") {
+  std::latch others_done(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = on_emulated_ranks(3, 1.0, [&](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+    DeviceMemory memory(device);
+    const auto x = memory.get<float>(1000);
+    comm.all_reduce(x, dist::ReduceOp::sum);  // everyone is up
+    if (rank == 2) {
+      others_done.wait();  // stays away from the second, and alive until the others gave up
+      return std::string("skipped");
+    }
+    try {
+      comm.all_reduce(x, dist::ReduceOp::sum);
+    } catch (...) {
+      others_done.count_down();
+      throw;
+    }
+    others_done.count_down();
+    return std::string("the second all_reduce completed without rank 2");
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(seconds < 30);
+  for (int r = 0; r < 2; ++r) {
+    CAPTURE(out[static_cast<std::size_t>(r)]);
+    CHECK(out[static_cast<std::size_t>(r)].find(cat("NCCL: rank ", r, " of 3: all_reduce (collective #2, 1000 elements) did not complete within 1 s")) != std::string::npos);
+    CHECK(out[static_cast<std::size_t>(r)].find("rank 2 has not joined it") != std::string::npos);
+  }
+  CHECK(out[2] == "skipped");
 }
 
 #ifdef NANOCHAT_MPIEXEC
