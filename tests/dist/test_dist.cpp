@@ -160,41 +160,115 @@ TEST_CASE("dist: the NCCL engine on 2, 3 and 4 emulated ranks passes the collect
   CHECK(comm.describe().find("NCCL (emulated NCCL") == 0);
 }
 
-TEST_CASE("dist: the emulated NCCL computes bf16 and ncclAvg as NCCL documents and refuses host buffers and mismatched calls") {
-  // The runtime itself, three ranks driven from one thread once they joined.
-  dist::EmulatedNcclNetwork network;
-  std::vector<std::unique_ptr<cuda::EmulatedDevice>> devices;
-  std::vector<std::unique_ptr<dist::EmulatedNccl>> ranks;
-  const dist::NcclUniqueId id = network.new_id();
-  for (int r = 0; r < 3; ++r) {
-    devices.push_back(std::make_unique<cuda::EmulatedDevice>());
-    ranks.push_back(std::make_unique<dist::EmulatedNccl>(network, *devices.back(), 10));
-  }
-  {
+namespace {
+
+// Three emulated ranks joined, driven from one thread (each call returns at once).
+struct ThreeRawRanks {
+  ThreeRawRanks() {
+    const dist::NcclUniqueId id = network.new_id();
+    for (int r = 0; r < 3; ++r) {
+      devices.push_back(std::make_unique<cuda::EmulatedDevice>());
+      ranks.push_back(std::make_unique<dist::EmulatedNccl>(network, *devices.back(), 60));
+    }
     std::vector<std::thread> joins;
     for (int r = 0; r < 3; ++r) joins.emplace_back([&, r] { ranks[static_cast<std::size_t>(r)]->init(3, id, r); });
     for (auto& t : joins) t.join();
   }
-  const std::vector<float> values = {1.0f, 1.0f / 3.0f, 1000.0f, -2.5f, 0.01f};
-  std::vector<bf16*> buffers;
+  template <class T>
+  T* buffer(int rank, const std::vector<T>& values) {
+    auto* p = static_cast<T*>(devices[static_cast<std::size_t>(rank)]->allocate(values.size() * sizeof(T)));
+    std::copy(values.begin(), values.end(), p);
+    return p;
+  }
+  void finish_all() {
+    for (auto& r : ranks) r->compute_waits_for(r->record());
+  }
+  dist::EmulatedNcclNetwork network;
+  std::vector<std::unique_ptr<cuda::EmulatedDevice>> devices;
+  std::vector<std::unique_ptr<dist::EmulatedNccl>> ranks;
+};
+
+}  // namespace
+
+TEST_CASE("dist: the emulated NCCL runs ncclAvg as PreMulSum, rounds bf16 partial sums at every hop, wraps int8, and refuses host buffers and mismatched calls") {
+  ThreeRawRanks w;
+  // fp32 ncclAvg: every input times float(1/3), summed in rank order; not the sum divided by 3.
+  std::vector<std::vector<float>> f32(3);
+  for (int r = 0; r < 3; ++r)
+    for (int i = 0; i < 64; ++i) f32[static_cast<std::size_t>(r)].push_back(1.0f + 0.37f * static_cast<float>(i * (r + 2)) / 7.0f);
+  std::vector<float*> f32_buffers;
+  for (int r = 0; r < 3; ++r) f32_buffers.push_back(w.buffer(r, f32[static_cast<std::size_t>(r)]));
+  for (int r = 0; r < 3; ++r)
+    w.ranks[static_cast<std::size_t>(r)]->all_reduce(f32_buffers[static_cast<std::size_t>(r)], f32_buffers[static_cast<std::size_t>(r)], 64,
+                                                     dist::NcclType::f32, dist::NcclOp::avg);
+  w.finish_all();
+  int differs_from_sum_over_n = 0;
+  const float third = 1.0f / 3.0f;
+  for (std::size_t i = 0; i < 64; ++i) {
+    // volatile: each product rounded, as PreMulSum stores it, not fused into the sum (-ffp-contract).
+    const volatile float x0 = f32[0][i] * third, x1 = f32[1][i] * third, x2 = f32[2][i] * third;
+    const float premul = (x0 + x1) + x2;
+    differs_from_sum_over_n += premul != (f32[0][i] + f32[1][i] + f32[2][i]) / 3.0f;
+    for (int r = 0; r < 3; ++r) CHECK(f32_buffers[static_cast<std::size_t>(r)][i] == premul);
+  }
+  CHECK(differs_from_sum_over_n > 0);  // the values tell the two apart
+
+  // bf16: a partial sum is rounded to bf16 at every hop. 1 + 2^-8 ties to 1 (even), and so does
+  // the next + 2^-8, where fp32 accumulation rounded once would give 1 + 2^-7.
+  const std::vector<float> bf16_values = {1.0f, 1.0f / 256, 1.0f / 256};
+  // ncclAvg on bf16: each input times bf16(1/3), that product and every partial sum rounded.
+  const std::vector<float> avg_values = {1.0f, 1.0f / 3.0f, 1000.0f, -2.5f, 0.01f};
+  std::vector<bf16*> sums, averages;
   for (int r = 0; r < 3; ++r) {
-    auto* p = static_cast<bf16*>(devices[static_cast<std::size_t>(r)]->allocate(values.size() * sizeof(bf16)));
-    for (std::size_t i = 0; i < values.size(); ++i) p[i] = bf16(values[i] * static_cast<float>(r + 1));
-    buffers.push_back(p);
+    sums.push_back(w.buffer(r, std::vector<bf16>{bf16(bf16_values[static_cast<std::size_t>(r)])}));
+    std::vector<bf16> mine;
+    for (float v : avg_values) mine.push_back(bf16(v * static_cast<float>(r + 1)));
+    averages.push_back(w.buffer(r, mine));
   }
   for (int r = 0; r < 3; ++r) {
-    auto& nccl = *ranks[static_cast<std::size_t>(r)];
-    nccl.all_reduce(buffers[static_cast<std::size_t>(r)], buffers[static_cast<std::size_t>(r)], values.size(),
+    auto& nccl = *w.ranks[static_cast<std::size_t>(r)];
+    nccl.all_reduce(sums[static_cast<std::size_t>(r)], sums[static_cast<std::size_t>(r)], 1, dist::NcclType::bf16, dist::NcclOp::sum);
+    nccl.all_reduce(averages[static_cast<std::size_t>(r)], averages[static_cast<std::size_t>(r)], avg_values.size(),
                     dist::NcclType::bf16, dist::NcclOp::avg);
   }
-  for (int r = 0; r < 3; ++r) ranks[static_cast<std::size_t>(r)]->compute_waits_for(ranks[static_cast<std::size_t>(r)]->record());
-  // bf16 in, fp32 accumulation, one rounding to bf16 at the end.
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    float sum = 0.0f;
-    for (int r = 0; r < 3; ++r) sum += static_cast<float>(bf16(values[i] * static_cast<float>(r + 1)));
-    const bf16 want(sum / 3.0f);
-    for (int r = 0; r < 3; ++r) CHECK(buffers[static_cast<std::size_t>(r)][i].bits == want.bits);
+  w.finish_all();
+  for (int r = 0; r < 3; ++r) CHECK(sums[static_cast<std::size_t>(r)][0].bits == bf16(1.0f).bits);
+  const float bf16_third = static_cast<float>(bf16(1.0f / 3.0f));
+  for (std::size_t i = 0; i < avg_values.size(); ++i) {
+    float acc = 0.0f;
+    for (int r = 0; r < 3; ++r) {
+      const float input = static_cast<float>(bf16(avg_values[i] * static_cast<float>(r + 1)));
+      const float x = static_cast<float>(bf16(input * bf16_third));  // exact in fp32, rounded once
+      acc = r == 0 ? x : static_cast<float>(bf16(acc + x));
+    }
+    for (int r = 0; r < 3; ++r) CHECK(averages[static_cast<std::size_t>(r)][i].bits == bf16(acc).bits);
   }
+
+  // int8 sums wrap modulo 256 (100 + 100 + 27 = 227 = -29); ncclAvg divides the wrapped sum.
+  std::vector<std::int8_t*> bytes;
+  for (int r = 0; r < 3; ++r) bytes.push_back(w.buffer(r, std::vector<std::int8_t>{r == 2 ? std::int8_t{27} : std::int8_t{100}, -90}));
+  for (int r = 0; r < 3; ++r)
+    w.ranks[static_cast<std::size_t>(r)]->all_reduce(bytes[static_cast<std::size_t>(r)], bytes[static_cast<std::size_t>(r)], 2,
+                                                     dist::NcclType::int8, dist::NcclOp::sum);
+  w.finish_all();
+  for (int r = 0; r < 3; ++r) {
+    CHECK(bytes[static_cast<std::size_t>(r)][0] == -29);
+    CHECK(bytes[static_cast<std::size_t>(r)][1] == -14);  // -270 wraps to -14
+  }
+  // ncclAvg on int8 divides the wrapped sum (SumPostDiv, truncating): -29 / 3 and -14 / 3.
+  for (int r = 0; r < 3; ++r) {
+    auto* b = bytes[static_cast<std::size_t>(r)];
+    b[0] = r == 2 ? 27 : 100;
+    b[1] = -90;
+    w.ranks[static_cast<std::size_t>(r)]->all_reduce(b, b, 2, dist::NcclType::int8, dist::NcclOp::avg);
+  }
+  w.finish_all();
+  for (int r = 0; r < 3; ++r) {
+    CHECK(bytes[static_cast<std::size_t>(r)][0] == -9);
+    CHECK(bytes[static_cast<std::size_t>(r)][1] == -4);
+  }
+  auto& ranks = w.ranks;
+  auto& devices = w.devices;
   // A host buffer is not device memory; a receive buffer short of NCCL's layout overruns.
   std::vector<float> host(8);
   CHECK_THROWS_WITH(ranks[0]->all_reduce(host.data(), host.data(), 8, dist::NcclType::f32, dist::NcclOp::sum),
@@ -203,7 +277,11 @@ TEST_CASE("dist: the emulated NCCL computes bf16 and ncclAvg as NCCL documents a
   CHECK_THROWS_WITH(ranks[0]->all_gather(small, small, 2, dist::NcclType::f32),
                     doctest::Contains("ncclAllGather receive buffer of 24 bytes at offset 0 overruns its allocation of 16"));
   devices[0]->free(small);
-  for (int r = 0; r < 3; ++r) devices[static_cast<std::size_t>(r)]->free(buffers[static_cast<std::size_t>(r)]);
+  for (int r = 0; r < 3; ++r) {
+    for (void* p : {static_cast<void*>(f32_buffers[static_cast<std::size_t>(r)]), static_cast<void*>(sums[static_cast<std::size_t>(r)]),
+                    static_cast<void*>(averages[static_cast<std::size_t>(r)]), static_cast<void*>(bytes[static_cast<std::size_t>(r)])})
+      devices[static_cast<std::size_t>(r)]->free(p);
+  }
 
   // Ranks that call different collectives are told so, not left to hang.
   const auto mismatched = on_emulated_ranks(2, 30, [](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
@@ -211,36 +289,108 @@ TEST_CASE("dist: the emulated NCCL computes bf16 and ncclAvg as NCCL documents a
     comm.all_reduce(memory.get<float>(rank == 0 ? 7 : 8), dist::ReduceOp::sum);
     return std::string();
   });
-  for (const auto& o : mismatched) CHECK(o.find("the ranks' calls do not match: rank 0 called ncclAllReduce of 7 elements") != std::string::npos);
+  for (const auto& o : mismatched) {
+    CHECK(o.find("the ranks' calls do not match: rank 0 called ncclAllReduce of 7 elements (ncclFloat32, ncclSum, root 0)") !=
+          std::string::npos);
+  }
 }
 
+TEST_CASE("dist: an aborted emulated NCCL computes nothing: a late rank is told, the aborted rank's reused buffer is untouched") {
+  dist::EmulatedNcclNetwork network;
+  cuda::EmulatedDevice device0, device1;
+  dist::EmulatedNccl rank0(network, device0, 60), rank1(network, device1, 60);
+  const dist::NcclUniqueId id = network.new_id();
+  std::thread join1([&] { rank1.init(2, id, 1); });
+  rank0.init(2, id, 0);
+  join1.join();
+  auto* mine = static_cast<float*>(device0.allocate(4 * sizeof(float)));
+  auto* theirs = static_cast<float*>(device1.allocate(4 * sizeof(float)));
+  std::fill(mine, mine + 4, 1.0f);
+  std::fill(theirs, theirs + 4, 2.0f);
+  rank0.all_reduce(mine, mine, 4, dist::NcclType::f32, dist::NcclOp::sum);
+  rank0.abort();
+  CHECK_THROWS_WITH(rank0.compute_waits_for(rank0.record()), doctest::Contains("ncclAllReduce abandoned"));
+  std::fill(mine, mine + 4, 7.0f);  // rank 0 gave up on the collective and reuses its buffer
+  rank1.all_reduce(theirs, theirs, 4, dist::NcclType::f32, dist::NcclOp::sum);
+  CHECK_THROWS_WITH(rank1.compute_waits_for(rank1.record()),
+                    doctest::Contains("ncclAllReduce abandoned: the communicator was aborted"));
+  for (int i = 0; i < 4; ++i) {
+    CHECK(mine[i] == 7.0f);
+    CHECK(theirs[i] == 2.0f);
+  }
+  device0.free(mine);
+  device1.free(theirs);
+}
+
+namespace {
+
+// Counts the latch down however the scope is left (a rank that throws must not leave the
+// rank waiting on the latch hung).
+struct CountDownOnExit {
+  std::latch& latch;
+  ~CountDownOnExit() { latch.count_down(); }
+};
+
+}  // namespace
+
 TEST_CASE("dist: an emulated NCCL rank that never joins a collective is named by the others' timeout, never a hang") {
+  // Init and the first collective get a long bound (the machine may be loaded); only the
+  // collective under test the short one.
   std::latch others_done(2);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto out = on_emulated_ranks(3, 1.0, [&](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+  const auto out = on_emulated_ranks(3, 120, [&](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
     DeviceMemory memory(device);
     const auto x = memory.get<float>(1000);
-    comm.all_reduce(x, dist::ReduceOp::sum);  // everyone is up
-    if (rank == 2) {
-      others_done.wait();  // stays away from the second, and alive until the others gave up
-      return std::string("skipped");
-    }
-    try {
+    if (rank != 2) {
+      CountDownOnExit done{others_done};
+      comm.all_reduce(x, dist::ReduceOp::sum);  // everyone is up
+      comm.set_timeout(1.0);
       comm.all_reduce(x, dist::ReduceOp::sum);
-    } catch (...) {
-      others_done.count_down();
-      throw;
+      return std::string("the second all_reduce completed without rank 2");
     }
-    others_done.count_down();
-    return std::string("the second all_reduce completed without rank 2");
+    comm.all_reduce(x, dist::ReduceOp::sum);
+    others_done.wait();  // stays away from the second, and alive until the others gave up
+    return std::string("skipped");
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  CHECK(seconds < 30);
+  CHECK(seconds < 60);
   for (int r = 0; r < 2; ++r) {
     CAPTURE(out[static_cast<std::size_t>(r)]);
     CHECK(out[static_cast<std::size_t>(r)].find(cat("NCCL: rank ", r, " of 3: all_reduce (collective #2, 1000 elements) did not complete within 1 s")) != std::string::npos);
     CHECK(out[static_cast<std::size_t>(r)].find("rank 2 has not joined it") != std::string::npos);
   }
+  CHECK(out[2] == "skipped");
+}
+
+TEST_CASE("dist: an overlapped bucket whose collective fails is named by order_after, and the communicator is aborted") {
+  // Rank 2 stays away from collective #2; rank 1 waits for it on the host and times out, which
+  // aborts the (emulated, world-wide) communicator; rank 0 only ordered its compute stream after
+  // it, and is told which collective failed.
+  std::latch others_done(2);
+  const auto out = on_emulated_ranks(3, 120, [&](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+    DeviceMemory memory(device);
+    const auto x = memory.get<float>(1000);
+    if (rank == 2) {
+      comm.all_reduce(x, dist::ReduceOp::sum);
+      others_done.wait();
+      return std::string("skipped");
+    }
+    CountDownOnExit done{others_done};
+    comm.all_reduce(x, dist::ReduceOp::sum);
+    comm.set_timeout(1.0);
+    if (rank == 1) {
+      comm.all_reduce(x, dist::ReduceOp::sum);
+    } else {
+      comm.order_after(comm.start_all_reduce(x, dist::ReduceOp::average));
+      comm.settle();
+    }
+    return std::string("the second all_reduce completed without rank 2");
+  });
+  CAPTURE(out[0]);
+  CHECK(out[0].find("NCCL: rank 0 of 3: all_reduce (collective #2, 1000 elements) failed: ") != std::string::npos);
+  CHECK(out[0].find("ncclAllReduce abandoned: the communicator was aborted") != std::string::npos);
+  CHECK(out[0].find("; the communicator is aborted") != std::string::npos);
+  CHECK(out[1].find("NCCL: rank 1 of 3: all_reduce (collective #2, 1000 elements) did not complete within 1 s") != std::string::npos);
   CHECK(out[2] == "skipped");
 }
 

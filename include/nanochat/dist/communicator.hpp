@@ -9,10 +9,13 @@
 // equal chunks, chunk r being rank r's. Every rank must make the same calls in the same order
 // with the same sizes (the engines check sizes where they can).
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <span>
 #include <string>
+#include <thread>
 
 #include "nanochat/core/error.hpp"
 
@@ -59,6 +62,19 @@ inline double dist_timeout_from_environment(double fallback) {
   NANOCHAT_CHECK(end != text && *end == '\0' && v > 0 && v < 1e9, "NANOCHAT_DIST_TIMEOUT=", text,
                  " is not a positive number of seconds");
   return v;
+}
+
+// Polls done() until it is true, calling on_timeout() (which must throw or end the process) once
+// timeout_s has passed. Spins briefly (a step's collectives are quick), then backs off so that a
+// long wait for a slow rank does not burn the core the rank's compute threads need.
+template <class Done, class OnTimeout>
+void poll_until(double timeout_s, Done&& done, OnTimeout&& on_timeout) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::duration<double>(timeout_s);
+  for (std::int64_t polls = 0; !done(); ++polls) {
+    if (clock::now() > deadline) on_timeout();
+    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 50));
+  }
 }
 
 // A double summed over all ranks (gradient norms, validation totals).

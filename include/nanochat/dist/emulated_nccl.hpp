@@ -5,19 +5,28 @@
 // enqueued collectives in order, so the host (the compute stream: an emulated device runs work
 // as it is issued) goes on while a collective waits for its peers, as on a GPU. A collective
 // completes when every rank has entered it; the last to arrive computes every rank's result
-// from NCCL's documented semantics (nccl_reference below), after checking that all ranks called
-// the same collective with the same count, type, operation and root. Buffers must be device
-// memory of the rank's EmulatedDevice, large enough for NCCL's layout.
+// (nccl_reference below), after checking that all ranks called the same collective with the same
+// count, type, operation and root. Buffers must be device memory of the rank's EmulatedDevice,
+// large enough for NCCL's layout. Once the communicator is aborted no collective is computed:
+// the buffers of an aborted rank may already be freed or reused.
 //
-// Limits: the reference sums in rank order (NCCL's ring or tree sums in another, so results can
-// differ from a GPU's in the last bits); no NCCL protocol, channel or bandwidth is emulated.
+// What the reference computes: sums in the type's arithmetic, accumulated in rank order and
+// rounded to the type after every addition, as one ring hop after another stores its partial
+// sum (bf16 partials are rounded at every hop); ncclAvg on floating types as NCCL runs it,
+// PreMulSum: every input times the type's 1/n (bf16(1/n) for bf16), then summed; ncclAvg on
+// integers as SumPostDiv (the wrapped sum, divided). Int8 sums wrap modulo 256.
+//
+// Limits: NCCL's rings start each chunk at a different rank and its trees sum in another order,
+// so bf16 (and, rarely, fp32) results can differ from a GPU's in the last bits; no NCCL protocol,
+// channel or bandwidth is emulated.
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
+#include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +34,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "nanochat/backend/cuda/emulated_device.hpp"
@@ -70,30 +80,82 @@ inline double load(NcclType type, const void* base, std::size_t i) {
   return 0;
 }
 
+// v is already a value of the type (reduce_element rounds it so); int8 wraps modulo 256.
 inline void store(NcclType type, void* base, std::size_t i, double v) {
   switch (type) {
-    case NcclType::int8: static_cast<std::int8_t*>(base)[i] = static_cast<std::int8_t>(v); break;
+    case NcclType::int8:
+      static_cast<std::int8_t*>(base)[i] =
+          static_cast<std::int8_t>(static_cast<std::uint8_t>(static_cast<std::int64_t>(v) & 0xff));
+      break;
     case NcclType::bf16: static_cast<bf16*>(base)[i] = bf16(static_cast<float>(v)); break;
     case NcclType::f32: static_cast<float*>(base)[i] = static_cast<float>(v); break;
     case NcclType::f64: static_cast<double*>(base)[i] = v; break;
   }
 }
 
-// The reduction of element i of every rank's `at(r)`, in the type's own arithmetic (fp32 for
-// fp32 and bf16, which NCCL accumulates in fp32 and rounds once), divided by the rank count for
-// ncclAvg.
+// a + b and a * b as T's arithmetic on a GPU computes them: one rounding to T of the exact result
+// (a and b are values of T, so the double sum and product of two bf16 are exact, and a float
+// landing on a bf16 halfway point is moved toward the exact value first).
+inline double round_exact_to_bf16(double exact) {
+  float f = static_cast<float>(exact);
+  if ((std::bit_cast<std::uint32_t>(f) & 0xffffu) == 0x8000u && static_cast<double>(f) != exact) {
+    f = std::nextafter(f, static_cast<double>(f) < exact ? INFINITY : -INFINITY);
+  }
+  return round_to_bf16(f);
+}
+template <class T>
+double round_as(double v) {
+  if constexpr (std::is_same_v<T, bf16>) return round_exact_to_bf16(v);
+  else return static_cast<T>(v);
+}
+template <class T>
+double add_as(double a, double b) {
+  if constexpr (std::is_same_v<T, bf16>) return round_exact_to_bf16(a + b);
+  else return static_cast<T>(static_cast<T>(a) + static_cast<T>(b));
+}
+template <class T>
+double multiply_as(double a, double b) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    return round_exact_to_bf16(a * b);
+  } else {
+    // volatile: the product is rounded to T, not fused into the next addition (-ffp-contract).
+    const volatile T product = static_cast<T>(a) * static_cast<T>(b);
+    return product;
+  }
+}
+
+// The reduction of element i of every rank's `at(r)` in T's arithmetic, as NCCL computes it:
+// rank order, each partial sum rounded to T (a ring hop stores it in the buffer's type). ncclAvg:
+// floating types premultiply every input by T(1/n) (PreMulSum), integers divide the sum (SumPostDiv).
+template <class T, class At>
+double reduce_as(std::size_t n, NcclOp op, At at) {
+  if constexpr (std::is_integral_v<T>) {
+    std::int64_t acc = 0;  // wide, then wrapped: the same as wrapping at every hop
+    for (std::size_t r = 0; r < n; ++r) acc += static_cast<std::int64_t>(at(r));
+    const auto wrapped = static_cast<T>(static_cast<std::make_unsigned_t<T>>(acc));
+    return op == NcclOp::avg ? static_cast<double>(wrapped / static_cast<std::int64_t>(n)) : wrapped;
+  } else {
+    const double scale = round_as<T>(1.0 / static_cast<double>(n));
+    double acc = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      const double x = op == NcclOp::avg ? multiply_as<T>(at(r), scale) : at(r);
+      acc = r == 0 ? x : add_as<T>(acc, x);
+    }
+    return acc;
+  }
+}
+
 template <class At>
 double reduce_element(const std::vector<Call>& calls, At at) {
-  const NcclType type = calls[0].type;
-  const auto n = calls.size();
-  if (type == NcclType::f64) {
-    double acc = 0;
-    for (std::size_t r = 0; r < n; ++r) acc += at(r);
-    return calls[0].op == NcclOp::avg ? acc / static_cast<double>(n) : acc;
+  const std::size_t n = calls.size();
+  const NcclOp op = calls[0].op;
+  switch (calls[0].type) {
+    case NcclType::int8: return reduce_as<std::int8_t>(n, op, at);
+    case NcclType::bf16: return reduce_as<bf16>(n, op, at);
+    case NcclType::f32: return reduce_as<float>(n, op, at);
+    case NcclType::f64: return reduce_as<double>(n, op, at);
   }
-  float acc = 0;
-  for (std::size_t r = 0; r < n; ++r) acc += static_cast<float>(at(r));
-  return calls[0].op == NcclOp::avg ? acc / static_cast<float>(n) : acc;
+  return 0;
 }
 
 // Every rank's result from every rank's input (calls[r] is rank r's). All inputs are read before
@@ -143,9 +205,9 @@ inline std::string mismatch(const std::vector<Call>& calls) {
     const Call& b = calls[r];
     if (b.kind != a.kind || b.count != a.count || b.type != a.type || b.op != a.op || b.root != a.root) {
       return cat("the ranks' calls do not match: rank 0 called ", collective_name(a.kind), " of ", a.count,
-                 " elements (type ", static_cast<int>(a.type), ", op ", static_cast<int>(a.op), ", root ", a.root,
-                 "), rank ", r, " ", collective_name(b.kind), " of ", b.count, " elements (type ",
-                 static_cast<int>(b.type), ", op ", static_cast<int>(b.op), ", root ", b.root, ")");
+                 " elements (", type_name(a.type), ", ", op_name(a.op), ", root ", a.root, "), rank ", r, " ",
+                 collective_name(b.kind), " of ", b.count, " elements (", type_name(b.type), ", ", op_name(b.op),
+                 ", root ", b.root, ")");
     }
   }
   return "";
@@ -367,9 +429,15 @@ class EmulatedNccl final : public NcclRuntime {
   }
 
   // Enters collective `sequence` of the communicator; the last rank in computes it for all.
+  // Nothing is computed once the communicator is aborted: an aborted rank may have freed or
+  // reused its buffers, and a late rank must be told, not handed a result.
   std::string join(std::int64_t sequence, const nccl_reference::Call& call) {
     World& w = *world_;
     std::unique_lock lock(w.mutex);
+    const auto abandoned = [&] {
+      return cat(nccl_reference::collective_name(call.kind), " abandoned: the communicator was aborted");
+    };
+    if (w.aborted) return abandoned();
     Slot& slot = w.slots[sequence];
     if (slot.calls.empty()) slot.calls.resize(static_cast<std::size_t>(w.ranks));
     slot.calls[static_cast<std::size_t>(rank_)] = call;
@@ -383,8 +451,8 @@ class EmulatedNccl final : public NcclRuntime {
       w.changed.notify_all();
     }
     w.changed.wait(lock, [&] { return slot.done || w.aborted; });
-    const std::string error = slot.done ? slot.error : cat(nccl_reference::collective_name(call.kind),
-                                                           " abandoned: the communicator was aborted");
+    // done before the abort: every buffer was written while all ranks still owned them.
+    const std::string error = slot.done ? slot.error : abandoned();
     if (++slot.left == w.ranks) w.slots.erase(sequence);
     return error;
   }

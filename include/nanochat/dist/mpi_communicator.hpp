@@ -181,18 +181,14 @@ class MpiCommunicator final : public Communicator {
   }
 
   void wait(MPI_Request& request, const char* what, std::size_t elements) {
-    using clock = std::chrono::steady_clock;
-    const auto begin = clock::now();
-    const auto deadline = begin + std::chrono::duration<double>(options_.timeout_s);
-    for (int polls = 0;; ++polls) {
-      int done = 0;
-      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
-      if (done) return;
-      // Spin briefly (collectives of a step are quick), then back off so a long wait for a
-      // slow rank does not burn the core its OpenMP threads need.
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 50));
-      if (clock::now() > deadline) diagnose_and_abort(what, elements);
-    }
+    poll_until(
+        options_.timeout_s,
+        [&] {
+          int done = 0;
+          check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+          return done != 0;
+        },
+        [&] { diagnose_and_abort(what, elements); });
   }
 
   // Asks every other rank where it is, names the ranks that are not where this one is, aborts.

@@ -7,16 +7,16 @@
 // ranks that never joined, emulated; NCCL's async error, real) and the communicator is aborted.
 // start_* and order_after let a caller overlap communication with the backward: start a
 // bucket's all_reduce as soon as its gradients are written, and only make the compute stream
-// wait for it before the optimizer reads them.
+// wait for it before the optimizer reads them; settle() then bounds, on the host, the wait the
+// GPU's compute stream would otherwise do without a timeout.
 //
 // The unique id travels over an existing communicator (unique_id_over: MPI's, when the job was
 // launched by mpirun or srun).
 
-#include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <span>
 #include <string>
-#include <thread>
 
 #include "nanochat/backend/cuda/device_runtime.hpp"
 #include "nanochat/core/error.hpp"
@@ -61,7 +61,17 @@ class NcclCommunicator final : public Communicator {
   }
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
-  ~NcclCommunicator() override { device_->free(token_); }
+  ~NcclCommunicator() override {
+    forget_unsettled();
+    device_->free(token_);
+  }
+
+  // How long each later collective may take (a first collective after a slow start, or one
+  // a test expects to time out, wants another bound than the rest).
+  void set_timeout(double timeout_s) {
+    NANOCHAT_CHECK(timeout_s > 0, "NCCL communicator: a timeout of ", timeout_s, " s is not positive");
+    options_.timeout_s = timeout_s;
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -85,27 +95,39 @@ class NcclCommunicator final : public Communicator {
                  [&] { nccl_->all_gather(data.data() + mine.offset, data.data(), mine.count, NcclType::f32); });
   }
 
-  // The host waits for the collective, never past the timeout.
+  // The host waits for the collective, never past the timeout. NCCL's stream runs its
+  // collectives in order, so this one done means every earlier one is done too.
   void wait(const Pending& p) {
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + std::chrono::duration<double>(options_.timeout_s);
-    for (int polls = 0; !reached(p); ++polls) {
-      if (clock::now() > deadline) {
-        const std::string known = nccl_->diagnose();
-        nccl_->abort();
-        NANOCHAT_FAIL("NCCL: rank ", rank_, " of ", size_, ": ", p.what, " (collective #", p.collective, ", ",
-                      p.elements, " elements) did not complete within ", options_.timeout_s,
-                      " s (NANOCHAT_DIST_TIMEOUT)", known.empty() ? "" : "; ", known,
-                      "; the communicator is aborted");
-      }
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 50));
-    }
+    poll_until(options_.timeout_s, [&] { return reached(p); }, [&] {
+      const std::string known = nccl_->diagnose();
+      nccl_->abort();
+      NANOCHAT_FAIL("NCCL: rank ", rank_, " of ", size_, ": ", p.what, " (collective #", p.collective, ", ",
+                    p.elements, " elements) did not complete within ", options_.timeout_s,
+                    " s (NANOCHAT_DIST_TIMEOUT)", known.empty() ? "" : "; ", known, "; the communicator is aborted");
+    });
     nccl_->release(p.done);
+    if (unsettled_ && unsettled_->collective < p.collective) forget_unsettled();
   }
   // The compute stream waits for the collective (no host wait: the backward goes on meanwhile).
+  // On a GPU nothing bounds that wait: a collective a peer never joins stalls the compute stream,
+  // and the host's next synchronization of it would hang. So the latest such collective stays
+  // unsettled until a later wait() passes it or settle() waits for it, bounded: call settle()
+  // before the host synchronizes the compute stream (reads a loss, saves a checkpoint).
   void order_after(const Pending& p) {
-    nccl_->compute_waits_for(p.done);
-    nccl_->release(p.done);
+    try {
+      nccl_->compute_waits_for(p.done);
+    } catch (const Error& e) {
+      fail(p, e);
+    }
+    forget_unsettled();  // p is later on the same stream
+    unsettled_ = p;
+  }
+  // Waits on the host, bounded by the timeout, for every collective order_after() left unsettled.
+  void settle() {
+    if (!unsettled_) return;
+    const Pending p = *unsettled_;
+    unsettled_.reset();
+    wait(p);
   }
 
   void all_reduce(std::span<float> data, ReduceOp op) override { wait(start_all_reduce(data, op)); }
@@ -149,10 +171,19 @@ class NcclCommunicator final : public Communicator {
     try {
       return nccl_->reached(p.done);
     } catch (const Error& e) {
-      nccl_->abort();
-      NANOCHAT_FAIL("NCCL: rank ", rank_, " of ", size_, ": ", p.what, " (collective #", p.collective, ") failed: ",
-                    e.what());
+      fail(p, e);
     }
+  }
+
+  [[noreturn]] void fail(const Pending& p, const Error& e) {
+    nccl_->abort();
+    NANOCHAT_FAIL("NCCL: rank ", rank_, " of ", size_, ": ", p.what, " (collective #", p.collective, ", ", p.elements,
+                  " elements) failed: ", e.what(), "; the communicator is aborted");
+  }
+
+  void forget_unsettled() {
+    if (unsettled_) nccl_->release(unsettled_->done);
+    unsettled_.reset();
   }
 
   // After what the compute stream issued so far (the data is written), on NCCL's stream.
@@ -170,6 +201,7 @@ class NcclCommunicator final : public Communicator {
   Communicator* bootstrap_;
   float* token_ = nullptr;  // the barrier's element, device memory
   std::int64_t started_ = 0;
+  std::optional<Pending> unsettled_;  // the latest collective only the compute stream waits for
 };
 
 }  // namespace nanochat::dist

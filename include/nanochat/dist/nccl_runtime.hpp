@@ -20,6 +20,24 @@ namespace nanochat::dist {
 enum class NcclType : int { int8 = 0, f32 = 7, f64 = 8, bf16 = 9 };
 enum class NcclOp : int { sum = 0, avg = 4 };
 
+// nccl.h's names, for messages.
+inline const char* type_name(NcclType t) {
+  switch (t) {
+    case NcclType::int8: return "ncclInt8";
+    case NcclType::f32: return "ncclFloat32";
+    case NcclType::f64: return "ncclFloat64";
+    case NcclType::bf16: return "ncclBfloat16";
+  }
+  return "an unknown ncclDataType_t";
+}
+inline const char* op_name(NcclOp op) {
+  switch (op) {
+    case NcclOp::sum: return "ncclSum";
+    case NcclOp::avg: return "ncclAvg";
+  }
+  return "an unknown ncclRedOp_t";
+}
+
 inline std::size_t element_bytes(NcclType t) {
   switch (t) {
     case NcclType::int8: return 1;
