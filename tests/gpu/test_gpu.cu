@@ -61,7 +61,7 @@ struct ManagedMemory {
 
 TEST_CASE("the NCCL engine on one GPU (libnccl, one rank) passes the collectives' reference") {
   cuda::RealDevice device;
-  dist::RealNccl nccl(device);
+  dist::RealNccl nccl(device, 60);
   dist::NcclCommunicator comm(nccl, device, 0, 1, dist::unique_id_over(dist::single_process(), nccl), {60});
   CHECK(nanochat_dist_test::check_collectives(comm, ManagedMemory()) == "");
 }
