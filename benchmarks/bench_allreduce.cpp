@@ -2,22 +2,30 @@
 // average's scaling) against OpenMPI's own blocking MPI_Allreduce, fp32 in place, 1 KB .. 64 MB.
 // Run under mpirun (every rank must make the same calls, so not a Google Benchmark, whose
 // iteration counts differ from process to process):
-//   mpirun -np 2 -x OMP_NUM_THREADS=1 build/benchmarks/bench_allreduce [repeats]
+//   mpirun -np 2 -x OMP_NUM_THREADS=1 build/benchmarks/bench_allreduce [--repeats 21]
 // The two are timed interleaved (engine, MPI, engine, ...) at each size; rank 0 prints the
 // median of each as bus bandwidth, NCCL's convention: bytes * 2 (W - 1) / W / seconds.
 #include <mpi.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <vector>
 
+#include "nanochat/core/flags.hpp"
 #include "nanochat/dist/mpi_communicator.hpp"
 
 int main(int argc, char** argv) {
   using namespace nanochat;
+  int repeats = 21;
+  try {  // before MPI starts: every rank refuses the same bad flag and exits alike
+    Flags flags("bench_allreduce", "the MPI engine's all_reduce against MPI_Allreduce (run under mpirun)");
+    flags.add("--repeats", repeats, "timed pairs a size, after one warm-up pair", FlagRange<int>{3, 100000});
+    if (!flags.parse(argc, argv)) return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_allreduce: %s\n", e.what());
+    return 2;
+  }
   dist::MpiCommunicator comm(dist::placement_from_environment());
-  const int repeats = argc > 1 ? std::max(3, std::atoi(argv[1])) : 21;
   const int w = comm.size();
   if (comm.rank() == 0) {
     std::printf("%s; %d repeats a size, interleaved; median bus bandwidth, GB/s\n", comm.describe().c_str(), repeats);
