@@ -119,12 +119,14 @@ class RealNccl final : public NcclRuntime {
       cudaEvent_t event = nullptr;
       cuda::check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
       events_.push_back(event);
+      in_flight_.push_back(false);
       free_events_.reserve(events_.size());
       free_events_.push_back(events_.size() - 1);
     }
     const std::size_t slot = free_events_.back();
     cuda::check_cuda(cudaEventRecord(events_[slot], stream_), "cudaEventRecord (NCCL)");
     free_events_.pop_back();
+    in_flight_[slot] = true;
     return slot + 1;
   }
   void compute_waits_for(NcclEvent e) override {
@@ -143,6 +145,7 @@ class RealNccl final : public NcclRuntime {
   }
   void release(NcclEvent e) override {
     event(e);
+    in_flight_[static_cast<std::size_t>(e - 1)] = false;
     free_events_.push_back(static_cast<std::size_t>(e - 1));
   }
   std::string diagnose() override {
@@ -214,7 +217,8 @@ class RealNccl final : public NcclRuntime {
   }
 
   cudaEvent_t event(NcclEvent e) const {
-    NANOCHAT_CHECK(e >= 1 && e <= events_.size(), "NCCL: event ", e, " was never recorded");
+    NANOCHAT_CHECK(e >= 1 && e <= events_.size() && in_flight_[static_cast<std::size_t>(e - 1)], "NCCL: event ", e,
+                   " is not in flight (never recorded, or released already)");
     return events_[static_cast<std::size_t>(e - 1)];
   }
 
@@ -226,6 +230,7 @@ class RealNccl final : public NcclRuntime {
   int rank_ = -1, ranks_ = 0;
   bool failed_ = false;  // a call failed: the destructor aborts rather than destroys
   std::vector<cudaEvent_t> events_;      // the pool
+  std::vector<bool> in_flight_;           // per event of the pool: recorded and not yet released
   std::vector<std::size_t> free_events_;  // indices into events_ not in flight
 };
 
