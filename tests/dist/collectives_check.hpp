@@ -4,10 +4,15 @@
 // are odd (1, 7, 333, 1001 elements, chunks of 7 and 333) so that nothing divides the world size
 // by luck. The values are multiples of 1/8 under 2^20, so sums are exact in any order; an
 // average is compared within one rounding. Returns the mismatches found, "" when none.
+// Buffers come from `memory` (HostMemory for MPI; device memory, host-addressable, for the
+// emulated NCCL): memory.get<T>(n) returns a span that lives as long as `memory`.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,7 +32,17 @@ inline float sum_of_inputs(int world, std::size_t i) {
   return s;
 }
 
-inline std::string check_collectives(Communicator& comm) {
+struct HostMemory {
+  template <class T>
+  std::span<T> get(std::size_t n) {
+    blocks.push_back(std::make_unique<char[]>(n * sizeof(T)));
+    return {reinterpret_cast<T*>(blocks.back().get()), n};
+  }
+  std::vector<std::unique_ptr<char[]>> blocks;
+};
+
+template <class Memory = HostMemory>
+std::string check_collectives(Communicator& comm, Memory&& memory = {}) {
   const int w = comm.size(), me = comm.rank();
   std::string errors;
   auto expect = [&](const char* what, std::size_t n, std::size_t i, float got, float want, float tolerance = 0.0f) {
@@ -37,23 +52,23 @@ inline std::string check_collectives(Communicator& comm) {
   };
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{1001}}) {
-    std::vector<float> x(n);
+    const std::span<float> x = memory.template get<float>(n);
     for (std::size_t i = 0; i < n; ++i) x[i] = input(me, i);
-    comm.all_reduce(std::span<float>(x), ReduceOp::sum);
+    comm.all_reduce(x, ReduceOp::sum);
     for (std::size_t i = 0; i < n; ++i) expect("all_reduce(sum)", n, i, x[i], sum_of_inputs(w, i));
     for (std::size_t i = 0; i < n; ++i) x[i] = input(me, i);
-    comm.all_reduce(std::span<float>(x), ReduceOp::average);
+    comm.all_reduce(x, ReduceOp::average);
     for (std::size_t i = 0; i < n; ++i) expect("all_reduce(average)", n, i, x[i], sum_of_inputs(w, i) / static_cast<float>(w), 1e-6f);
-    std::vector<double> d(n);
+    const std::span<double> d = memory.template get<double>(n);
     for (std::size_t i = 0; i < n; ++i) d[i] = input(me, i);
-    comm.all_reduce(std::span<double>(d), ReduceOp::sum);
+    comm.all_reduce(d, ReduceOp::sum);
     for (std::size_t i = 0; i < n; ++i) expect("all_reduce(double sum)", n, i, static_cast<float>(d[i]), sum_of_inputs(w, i));
     for (int root = 0; root < w; ++root) {
       for (std::size_t i = 0; i < n; ++i) x[i] = me == root ? input(root, i) : nan;
-      comm.broadcast(std::span<float>(x), root);
+      comm.broadcast(x, root);
       for (std::size_t i = 0; i < n; ++i) expect("broadcast", n, i, x[i], input(root, i));
       for (std::size_t i = 0; i < n; ++i) x[i] = input(me, i);
-      comm.reduce(std::span<float>(x), ReduceOp::average, root);
+      comm.reduce(x, ReduceOp::average, root);
       if (me == root)
         for (std::size_t i = 0; i < n; ++i) expect("reduce(average)", n, i, x[i], sum_of_inputs(w, i) / static_cast<float>(w), 1e-6f);
     }
@@ -61,23 +76,26 @@ inline std::string check_collectives(Communicator& comm) {
   for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{333}}) {
     const std::size_t n = chunk * static_cast<std::size_t>(w);
     const Chunk mine = chunk_of(n, w, me);
-    std::vector<float> x(n);
+    const std::span<float> x = memory.template get<float>(n);
     for (std::size_t i = 0; i < n; ++i) x[i] = input(me, i);
-    comm.reduce_scatter(std::span<float>(x), ReduceOp::sum);
+    comm.reduce_scatter(x, ReduceOp::sum);
     for (std::size_t i = mine.offset; i < mine.offset + mine.count; ++i) expect("reduce_scatter", n, i, x[i], sum_of_inputs(w, i));
     for (std::size_t i = 0; i < n; ++i) x[i] = input(me, i);
-    comm.reduce_scatter(std::span<float>(x), ReduceOp::average);
+    comm.reduce_scatter(x, ReduceOp::average);
     for (std::size_t i = mine.offset; i < mine.offset + mine.count; ++i)
       expect("reduce_scatter(average)", n, i, x[i], sum_of_inputs(w, i) / static_cast<float>(w), 1e-6f);
     // Chunk r comes from rank r; what the others held there before must not survive.
     for (std::size_t i = 0; i < n; ++i) x[i] = i >= mine.offset && i < mine.offset + mine.count ? input(me, i) : nan;
-    comm.all_gather(std::span<float>(x));
+    comm.all_gather(x);
     for (std::size_t i = 0; i < n; ++i) expect("all_gather", n, i, x[i], input(static_cast<int>(i / chunk), i));
   }
-  std::string text = me == 0 ? "from rank 0" : "";
-  text.resize(16, ' ');
-  comm.broadcast(std::span<char>(text), 0);
-  if (text.rfind("from rank 0", 0) != 0) errors += cat("rank ", me, ": broadcast of chars gave '", text, "'\n");
+  const std::span<char> text = memory.template get<char>(16);
+  const std::string said = me == 0 ? "from rank 0" : "";
+  std::fill(text.begin(), text.end(), ' ');
+  std::copy(said.begin(), said.end(), text.begin());
+  comm.broadcast(text, 0);
+  const std::string got(text.begin(), text.end());
+  if (got.rfind("from rank 0", 0) != 0) errors += cat("rank ", me, ": broadcast of chars gave '", got, "'\n");
   comm.barrier();
   return errors;
 }

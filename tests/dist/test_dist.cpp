@@ -3,15 +3,24 @@
 // Under mpirun (skipped when MPI or mpirun is missing): every collective at odd sizes on 2 and 3
 // ranks; a hung and a killed rank end the job, named, within the timeout; base_train on 2 and 4
 // ranks equals one process trained on the same global batch; resume on the same world size is
-// exact and on another is refused.
+// exact and on another is refused; a job whose rank 0 is killed after a checkpoint leaves only
+// complete checkpoints and temporary names, and resumes to the uninterrupted run bit for bit.
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <filesystem>
+#include <future>
+#include <latch>
+#include <fstream>
+#include <iterator>
+#include <thread>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,9 +28,13 @@
 #include "collectives_check.hpp"
 #include "nanochat/backend/cpu.hpp"
 #include "nanochat/core/depth_dispatch.hpp"
+#include "nanochat/backend/cuda/emulated_device.hpp"
 #include "nanochat/dist/bootstrap.hpp"
+#include "nanochat/dist/emulated_nccl.hpp"
+#include "nanochat/dist/nccl_communicator.hpp"
 #include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/train/checkpoint.hpp"
 #include "relative_error.hpp"
 #include "run_program.hpp"
 #include "skip_test.hpp"
@@ -57,6 +70,329 @@ TEST_CASE("dist: the launcher's variables give rank, size and local rank, and in
   CHECK_THROWS_WITH(from({{"RANK", "x1"}, {"WORLD_SIZE", "4"}}), doctest::Contains("RANK=x1 is not a non-negative integer"));
   CHECK_THROWS_WITH(from({{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"RANK", "0"}, {"WORLD_SIZE", "2"}}),
                     doctest::Contains("the launchers disagree"));
+}
+
+namespace {
+
+// check_collectives' buffers in an emulated device's memory (host-addressable there).
+struct DeviceMemory {
+  explicit DeviceMemory(cuda::EmulatedDevice& d) : device(&d) {}
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  template <class T>
+  std::span<T> get(std::size_t n) {
+    blocks.push_back(device->allocate(n * sizeof(T)));
+    return {static_cast<T*>(blocks.back()), n};
+  }
+  ~DeviceMemory() {
+    for (void* p : blocks) device->free(p);
+  }
+  cuda::EmulatedDevice* device;
+  std::vector<void*> blocks;
+};
+
+// Runs body(rank, communicator, device) on `world` threads, each an emulated rank with its own
+// EmulatedDevice and NCCL engine; the unique id goes from rank 0 to the others as MPI would
+// carry it. Returns each rank's text (an exception's message, or what body returned).
+template <class Body>
+std::vector<std::string> on_emulated_ranks(int world, double timeout_s, Body body) {
+  dist::EmulatedNcclNetwork network;
+  std::promise<dist::NcclUniqueId> id_promise;
+  std::shared_future<dist::NcclUniqueId> id = id_promise.get_future().share();
+  std::vector<std::string> out(static_cast<std::size_t>(world));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      cuda::EmulatedDevice device;
+      try {
+        dist::EmulatedNccl nccl(network, device, timeout_s);
+        if (r == 0) id_promise.set_value(nccl.unique_id());
+        dist::NcclCommunicator comm(nccl, device, r, world, id.get(), {timeout_s});
+        out[static_cast<std::size_t>(r)] = body(r, comm, device);
+      } catch (const std::exception& e) {
+        out[static_cast<std::size_t>(r)] = cat("error: ", e.what());
+      }
+      if (device.live_allocations() != 0) out[static_cast<std::size_t>(r)] += " (device memory leaked)";
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dist: the NCCL engine on 2, 3 and 4 emulated ranks passes the collectives' reference") {
+  for (int world : {2, 3, 4}) {
+    CAPTURE(world);
+    const auto out = on_emulated_ranks(world, 60, [](int, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+      std::string errors = nanochat_dist_test::check_collectives(comm, DeviceMemory(device));
+      DeviceMemory memory(device);
+      const auto odd = memory.get<float>(static_cast<std::size_t>(comm.size()) + 1);
+      try {
+        comm.reduce_scatter(odd, dist::ReduceOp::sum);
+        errors += "an uneven reduce_scatter was not refused";
+      } catch (const Error& e) {
+        if (std::string(e.what()).find("does not split into") == std::string::npos) errors += e.what();
+      }
+      // Two buckets in flight at once, the host free meanwhile; the compute stream orders after both.
+      const auto a = memory.get<float>(1001), b = memory.get<float>(7);
+      for (std::size_t i = 0; i < a.size(); ++i) a[i] = nanochat_dist_test::input(comm.rank(), i);
+      for (std::size_t i = 0; i < b.size(); ++i) b[i] = nanochat_dist_test::input(comm.rank(), i + 5);
+      const auto pa = comm.start_all_reduce(a, dist::ReduceOp::sum);
+      const auto pb = comm.start_all_reduce(b, dist::ReduceOp::average);
+      comm.order_after(pb);
+      comm.order_after(pa);
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i] != nanochat_dist_test::sum_of_inputs(comm.size(), i)) errors += cat("overlapped bucket a[", i, "] wrong; ");
+      for (std::size_t i = 0; i < b.size(); ++i) {
+        const float want = nanochat_dist_test::sum_of_inputs(comm.size(), i + 5) / static_cast<float>(comm.size());
+        if (std::fabs(b[i] - want) > 1e-6f * want) errors += cat("overlapped bucket b[", i, "] wrong; ");
+      }
+      return errors;
+    });
+    for (int r = 0; r < world; ++r) CHECK(out[static_cast<std::size_t>(r)] == "");
+  }
+  // One rank, its id made and carried over the single-process communicator.
+  cuda::EmulatedDevice device;
+  dist::EmulatedNcclNetwork network;
+  dist::EmulatedNccl nccl(network, device, 10);
+  dist::NcclCommunicator comm(nccl, device, 0, 1, dist::unique_id_over(dist::single_process(), nccl), {10});
+  CHECK(nanochat_dist_test::check_collectives(comm, DeviceMemory(device)) == "");
+  CHECK(comm.describe().find("NCCL (emulated NCCL") == 0);
+}
+
+namespace {
+
+// Three emulated ranks joined, driven from one thread (each call returns at once).
+struct ThreeRawRanks {
+  ThreeRawRanks() {
+    const dist::NcclUniqueId id = network.new_id();
+    for (int r = 0; r < 3; ++r) {
+      devices.push_back(std::make_unique<cuda::EmulatedDevice>());
+      ranks.push_back(std::make_unique<dist::EmulatedNccl>(network, *devices.back(), 60));
+    }
+    std::vector<std::thread> joins;
+    for (int r = 0; r < 3; ++r) joins.emplace_back([&, r] { ranks[static_cast<std::size_t>(r)]->init(3, id, r); });
+    for (auto& t : joins) t.join();
+  }
+  template <class T>
+  T* buffer(int rank, const std::vector<T>& values) {
+    auto* p = static_cast<T*>(devices[static_cast<std::size_t>(rank)]->allocate(values.size() * sizeof(T)));
+    std::copy(values.begin(), values.end(), p);
+    return p;
+  }
+  void finish_all() {
+    for (auto& r : ranks) r->compute_waits_for(r->record());
+  }
+  dist::EmulatedNcclNetwork network;
+  std::vector<std::unique_ptr<cuda::EmulatedDevice>> devices;
+  std::vector<std::unique_ptr<dist::EmulatedNccl>> ranks;
+};
+
+}  // namespace
+
+TEST_CASE("dist: the emulated NCCL runs ncclAvg as PreMulSum, rounds bf16 partial sums at every hop, wraps int8, and refuses host buffers and mismatched calls") {
+  ThreeRawRanks w;
+  // fp32 ncclAvg: every input times float(1/3), summed in rank order; not the sum divided by 3.
+  std::vector<std::vector<float>> f32(3);
+  for (int r = 0; r < 3; ++r)
+    for (int i = 0; i < 64; ++i) f32[static_cast<std::size_t>(r)].push_back(1.0f + 0.37f * static_cast<float>(i * (r + 2)) / 7.0f);
+  std::vector<float*> f32_buffers;
+  for (int r = 0; r < 3; ++r) f32_buffers.push_back(w.buffer(r, f32[static_cast<std::size_t>(r)]));
+  for (int r = 0; r < 3; ++r)
+    w.ranks[static_cast<std::size_t>(r)]->all_reduce(f32_buffers[static_cast<std::size_t>(r)], f32_buffers[static_cast<std::size_t>(r)], 64,
+                                                     dist::NcclType::f32, dist::NcclOp::avg);
+  w.finish_all();
+  int differs_from_sum_over_n = 0;
+  const float third = 1.0f / 3.0f;
+  for (std::size_t i = 0; i < 64; ++i) {
+    // volatile: each product rounded, as PreMulSum stores it, not fused into the sum (-ffp-contract).
+    const volatile float x0 = f32[0][i] * third, x1 = f32[1][i] * third, x2 = f32[2][i] * third;
+    const float premul = (x0 + x1) + x2;
+    differs_from_sum_over_n += premul != (f32[0][i] + f32[1][i] + f32[2][i]) / 3.0f;
+    for (int r = 0; r < 3; ++r) CHECK(f32_buffers[static_cast<std::size_t>(r)][i] == premul);
+  }
+  CHECK(differs_from_sum_over_n > 0);  // the values tell the two apart
+
+  // bf16: a partial sum is rounded to bf16 at every hop. 1 + 2^-8 ties to 1 (even), and so does
+  // the next + 2^-8, where fp32 accumulation rounded once would give 1 + 2^-7.
+  const std::vector<float> bf16_values = {1.0f, 1.0f / 256, 1.0f / 256};
+  // ncclAvg on bf16: each input times bf16(1/3), that product and every partial sum rounded.
+  const std::vector<float> avg_values = {1.0f, 1.0f / 3.0f, 1000.0f, -2.5f, 0.01f};
+  std::vector<bf16*> sums, averages;
+  for (int r = 0; r < 3; ++r) {
+    sums.push_back(w.buffer(r, std::vector<bf16>{bf16(bf16_values[static_cast<std::size_t>(r)])}));
+    std::vector<bf16> mine;
+    for (float v : avg_values) mine.push_back(bf16(v * static_cast<float>(r + 1)));
+    averages.push_back(w.buffer(r, mine));
+  }
+  for (int r = 0; r < 3; ++r) {
+    auto& nccl = *w.ranks[static_cast<std::size_t>(r)];
+    nccl.all_reduce(sums[static_cast<std::size_t>(r)], sums[static_cast<std::size_t>(r)], 1, dist::NcclType::bf16, dist::NcclOp::sum);
+    nccl.all_reduce(averages[static_cast<std::size_t>(r)], averages[static_cast<std::size_t>(r)], avg_values.size(),
+                    dist::NcclType::bf16, dist::NcclOp::avg);
+  }
+  w.finish_all();
+  for (int r = 0; r < 3; ++r) CHECK(sums[static_cast<std::size_t>(r)][0].bits == bf16(1.0f).bits);
+  const float bf16_third = static_cast<float>(bf16(1.0f / 3.0f));
+  for (std::size_t i = 0; i < avg_values.size(); ++i) {
+    float acc = 0.0f;
+    for (int r = 0; r < 3; ++r) {
+      const float input = static_cast<float>(bf16(avg_values[i] * static_cast<float>(r + 1)));
+      const float x = static_cast<float>(bf16(input * bf16_third));  // exact in fp32, rounded once
+      acc = r == 0 ? x : static_cast<float>(bf16(acc + x));
+    }
+    for (int r = 0; r < 3; ++r) CHECK(averages[static_cast<std::size_t>(r)][i].bits == bf16(acc).bits);
+  }
+
+  // int8 sums wrap modulo 256 (100 + 100 + 27 = 227 = -29); ncclAvg divides the wrapped sum.
+  std::vector<std::int8_t*> bytes;
+  for (int r = 0; r < 3; ++r) bytes.push_back(w.buffer(r, std::vector<std::int8_t>{r == 2 ? std::int8_t{27} : std::int8_t{100}, -90}));
+  for (int r = 0; r < 3; ++r)
+    w.ranks[static_cast<std::size_t>(r)]->all_reduce(bytes[static_cast<std::size_t>(r)], bytes[static_cast<std::size_t>(r)], 2,
+                                                     dist::NcclType::int8, dist::NcclOp::sum);
+  w.finish_all();
+  for (int r = 0; r < 3; ++r) {
+    CHECK(bytes[static_cast<std::size_t>(r)][0] == -29);
+    CHECK(bytes[static_cast<std::size_t>(r)][1] == -14);  // -270 wraps to -14
+  }
+  // ncclAvg on int8 divides the wrapped sum (SumPostDiv, truncating): -29 / 3 and -14 / 3.
+  for (int r = 0; r < 3; ++r) {
+    auto* b = bytes[static_cast<std::size_t>(r)];
+    b[0] = r == 2 ? 27 : 100;
+    b[1] = -90;
+    w.ranks[static_cast<std::size_t>(r)]->all_reduce(b, b, 2, dist::NcclType::int8, dist::NcclOp::avg);
+  }
+  w.finish_all();
+  for (int r = 0; r < 3; ++r) {
+    CHECK(bytes[static_cast<std::size_t>(r)][0] == -9);
+    CHECK(bytes[static_cast<std::size_t>(r)][1] == -4);
+  }
+  auto& ranks = w.ranks;
+  auto& devices = w.devices;
+  // A host buffer is not device memory; a receive buffer short of NCCL's layout overruns.
+  std::vector<float> host(8);
+  CHECK_THROWS_WITH(ranks[0]->all_reduce(host.data(), host.data(), 8, dist::NcclType::f32, dist::NcclOp::sum),
+                    doctest::Contains("ncclAllReduce send buffer"));
+  auto* small = devices[0]->allocate(4 * sizeof(float));
+  CHECK_THROWS_WITH(ranks[0]->all_gather(small, small, 2, dist::NcclType::f32),
+                    doctest::Contains("ncclAllGather receive buffer of 24 bytes at offset 0 overruns its allocation of 16"));
+  devices[0]->free(small);
+  for (int r = 0; r < 3; ++r) {
+    for (void* p : {static_cast<void*>(f32_buffers[static_cast<std::size_t>(r)]), static_cast<void*>(sums[static_cast<std::size_t>(r)]),
+                    static_cast<void*>(averages[static_cast<std::size_t>(r)]), static_cast<void*>(bytes[static_cast<std::size_t>(r)])})
+      devices[static_cast<std::size_t>(r)]->free(p);
+  }
+
+  // Ranks that call different collectives are told so, not left to hang.
+  const auto mismatched = on_emulated_ranks(2, 30, [](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+    DeviceMemory memory(device);
+    comm.all_reduce(memory.get<float>(rank == 0 ? 7 : 8), dist::ReduceOp::sum);
+    return std::string();
+  });
+  for (const auto& o : mismatched) {
+    CHECK(o.find("the ranks' calls do not match: rank 0 called ncclAllReduce of 7 elements (ncclFloat32, ncclSum, root 0)") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("dist: an aborted emulated NCCL computes nothing: a late rank is told, the aborted rank's reused buffer is untouched") {
+  dist::EmulatedNcclNetwork network;
+  cuda::EmulatedDevice device0, device1;
+  dist::EmulatedNccl rank0(network, device0, 60), rank1(network, device1, 60);
+  const dist::NcclUniqueId id = network.new_id();
+  std::thread join1([&] { rank1.init(2, id, 1); });
+  rank0.init(2, id, 0);
+  join1.join();
+  auto* mine = static_cast<float*>(device0.allocate(4 * sizeof(float)));
+  auto* theirs = static_cast<float*>(device1.allocate(4 * sizeof(float)));
+  std::fill(mine, mine + 4, 1.0f);
+  std::fill(theirs, theirs + 4, 2.0f);
+  rank0.all_reduce(mine, mine, 4, dist::NcclType::f32, dist::NcclOp::sum);
+  rank0.abort();
+  CHECK_THROWS_WITH(rank0.compute_waits_for(rank0.record()), doctest::Contains("ncclAllReduce abandoned"));
+  std::fill(mine, mine + 4, 7.0f);  // rank 0 gave up on the collective and reuses its buffer
+  rank1.all_reduce(theirs, theirs, 4, dist::NcclType::f32, dist::NcclOp::sum);
+  CHECK_THROWS_WITH(rank1.compute_waits_for(rank1.record()),
+                    doctest::Contains("ncclAllReduce abandoned: the communicator was aborted"));
+  for (int i = 0; i < 4; ++i) {
+    CHECK(mine[i] == 7.0f);
+    CHECK(theirs[i] == 2.0f);
+  }
+  device0.free(mine);
+  device1.free(theirs);
+}
+
+namespace {
+
+// Counts the latch down however the scope is left (a rank that throws must not leave the
+// rank waiting on the latch hung).
+struct CountDownOnExit {
+  std::latch& latch;
+  ~CountDownOnExit() { latch.count_down(); }
+};
+
+}  // namespace
+
+TEST_CASE("dist: an emulated NCCL rank that never joins a collective is named by the others' timeout, never a hang") {
+  // Init and the first collective get a long bound (the machine may be loaded); only the
+  // collective under test the short one.
+  std::latch others_done(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = on_emulated_ranks(3, 120, [&](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+    DeviceMemory memory(device);
+    const auto x = memory.get<float>(1000);
+    if (rank != 2) {
+      CountDownOnExit done{others_done};
+      comm.all_reduce(x, dist::ReduceOp::sum);  // everyone is up
+      comm.set_timeout(1.0);
+      comm.all_reduce(x, dist::ReduceOp::sum);
+      return std::string("the second all_reduce completed without rank 2");
+    }
+    comm.all_reduce(x, dist::ReduceOp::sum);
+    others_done.wait();  // stays away from the second, and alive until the others gave up
+    return std::string("skipped");
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(seconds < 60);
+  for (int r = 0; r < 2; ++r) {
+    CAPTURE(out[static_cast<std::size_t>(r)]);
+    CHECK(out[static_cast<std::size_t>(r)].find(cat("NCCL: rank ", r, " of 3: all_reduce (collective #2, 1000 elements) did not complete within 1 s")) != std::string::npos);
+    CHECK(out[static_cast<std::size_t>(r)].find("rank 2 has not joined it") != std::string::npos);
+  }
+  CHECK(out[2] == "skipped");
+}
+
+TEST_CASE("dist: an overlapped bucket whose collective fails is named by order_after, and the communicator is aborted") {
+  // Rank 2 stays away from collective #2; rank 1 waits for it on the host and times out, which
+  // aborts the (emulated, world-wide) communicator; rank 0 only ordered its compute stream after
+  // it, and is told which collective failed.
+  std::latch others_done(2);
+  const auto out = on_emulated_ranks(3, 120, [&](int rank, dist::NcclCommunicator& comm, cuda::EmulatedDevice& device) {
+    DeviceMemory memory(device);
+    const auto x = memory.get<float>(1000);
+    if (rank == 2) {
+      comm.all_reduce(x, dist::ReduceOp::sum);
+      others_done.wait();
+      return std::string("skipped");
+    }
+    CountDownOnExit done{others_done};
+    comm.all_reduce(x, dist::ReduceOp::sum);
+    comm.set_timeout(1.0);
+    if (rank == 1) {
+      comm.all_reduce(x, dist::ReduceOp::sum);
+    } else {
+      comm.order_after(comm.start_all_reduce(x, dist::ReduceOp::average));
+      comm.settle();
+    }
+    return std::string("the second all_reduce completed without rank 2");
+  });
+  CAPTURE(out[0]);
+  CHECK(out[0].find("NCCL: rank 0 of 3: all_reduce (collective #2, 1000 elements) failed: ") != std::string::npos);
+  CHECK(out[0].find("ncclAllReduce abandoned: the communicator was aborted") != std::string::npos);
+  CHECK(out[0].find("; the communicator is aborted") != std::string::npos);
+  CHECK(out[1].find("NCCL: rank 1 of 3: all_reduce (collective #2, 1000 elements) did not complete within 1 s") != std::string::npos);
+  CHECK(out[2] == "skipped");
 }
 
 #ifdef NANOCHAT_MPIEXEC
@@ -158,35 +494,46 @@ std::vector<float> saved_weights(const fs::path& file) {
   return to_host(cpu, w.flat());
 }
 
+// A corpus with 4096 documents a shard (four loader groups, one per rank of four), its
+// tokenizer, and base_train's command line on it.
+struct TrainJob {
+  TrainJob() : setup("dist_train") {
+    std::vector<std::string> docs;
+    const auto shards = write_corpus(setup.corpus.path, docs, 4096);
+    setup.tok = train_tokenizer(docs);
+    setup.train_shards = data::split_shards(shards, data::Split::train);
+    setup.val_shards = data::split_shards(shards, data::Split::val);
+    REQUIRE(setup.tok.vocab_size() == 300);
+    tokenizer::save_tokenizer(setup.tok, setup.corpus.path / "tokenizer");
+  }
+  // mpirun hands its environment to the ranks it starts on this machine.
+  std::string command(const fs::path& base, std::int64_t iterations, std::int64_t resume = -1,
+                      const std::string& launcher = "", std::int64_t save_every = 2) const {
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
+               " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
+               " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every ", save_every,
+               " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
+               (setup.corpus.path / "tokenizer").string());
+  }
+  TinySetup setup;
+};
+
+fs::path checkpoint_dir(const fs::path& base) { return base / "base_checkpoints" / "d2"; }
+fs::path model_file(const fs::path& base, std::int64_t step) {
+  return checkpoint_dir(base) / step_file_name("model_", step, ".safetensors");
+}
+
 }  // namespace
 
 TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same global batch, and resumes exactly") {
   if (mpirun_missing()) return;
-  TinySetup setup("dist_train");
-  // 4096 documents a shard: four loader groups, one per rank of four.
-  std::vector<std::string> docs;
-  const auto shards = write_corpus(setup.corpus.path, docs, 4096);
-  setup.tok = train_tokenizer(docs);
-  setup.train_shards = data::split_shards(shards, data::Split::train);
-  setup.val_shards = data::split_shards(shards, data::Split::val);
-  REQUIRE(setup.tok.vocab_size() == 300);
-  tokenizer::save_tokenizer(setup.tok, setup.corpus.path / "tokenizer");
-  // mpirun hands its environment to the ranks it starts on this machine.
-  auto command = [&](const fs::path& base, std::int64_t iterations, std::int64_t resume = -1, std::string launcher = "") {
-    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
-               " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
-               " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every 2",
-               " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
-               (setup.corpus.path / "tokenizer").string());
-  };
-  auto model_file = [&](const fs::path& base, std::int64_t step) {
-    return base / "base_checkpoints" / "d2" / step_file_name("model_", step, ".safetensors");
-  };
+  TrainJob job;
+  const TinySetup& setup = job.setup;
 
   // One process: base_train and the reference loop agree bit for bit.
   ScratchDir single("dist_single");
   {
-    const Run r = run(command(single.path, steps));
+    const Run r = run(job.command(single.path, steps));
     CAPTURE(r.output);
     REQUIRE(r.status == 0);
     CHECK(saved_weights(model_file(single.path, steps)) == reference_weights(setup, 1));
@@ -194,7 +541,7 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
   for (int world : {2, 4}) {
     CAPTURE(world);
     ScratchDir base(cat("dist_world", world));
-    const Run r = run(command(base.path, steps, -1, mpirun(world, 300)));
+    const Run r = run(job.command(base.path, steps, -1, mpirun(world, 300)));
     CAPTURE(r.output);
     REQUIRE(r.status == 0);
     CHECK(r.output.find(cat("data-parallel: MPI")) != std::string::npos);
@@ -211,19 +558,148 @@ TEST_CASE("dist: base_train on 2 and 4 ranks equals one process on the same glob
     ScratchDir resumed(cat("dist_resumed", world));
     fs::copy(base.path / "base_checkpoints", resumed.path / "base_checkpoints", fs::copy_options::recursive);
     fs::remove(model_file(resumed.path, steps));
-    const Run again = run(command(resumed.path, steps, 2, mpirun(world, 300)));
+    const Run again = run(job.command(resumed.path, steps, 2, mpirun(world, 300)));
     CAPTURE(again.output);
     REQUIRE(again.status == 0);
     CHECK(saved_weights(model_file(resumed.path, steps)) == got);
 
     // Another world size is refused by name, by every rank, without a hang.
-    const Run other = run(command(base.path, steps, 2, mpirun(world == 2 ? 4 : 2, 120)));
+    const Run other = run(job.command(base.path, steps, 2, mpirun(world == 2 ? 4 : 2, 120)));
     CAPTURE(other.output);
     CHECK(other.status != 0);
     CHECK(other.output.find(cat("the checkpoint was saved by ", world, " ranks but this run has ", world == 2 ? 4 : 2)) !=
           std::string::npos);
     CHECK(other.output.find(cat("resume with mpirun -np ", world)) != std::string::npos);
   }
+}
+
+namespace {
+
+// Starts `command` without waiting for it, in a process group of its own (the shell, timeout and
+// mpirun; OpenMPI puts the ranks in groups of their own), and returns its pid.
+pid_t start_job(const std::string& command) {
+  const std::string line = command + " >/dev/null 2>&1";  // built before fork: the child only execs
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    setsid();
+    execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+// Processes whose environment holds every one of `variables` ("NAME=value"): this test's ranks.
+std::vector<pid_t> processes_with(const std::vector<std::string>& variables) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "environ", std::ios::binary);
+    std::vector<std::string> environment;
+    for (std::string v; std::getline(in, v, '\0');) environment.push_back(v);
+    const bool all = std::all_of(variables.begin(), variables.end(), [&](const std::string& v) {
+      return std::find(environment.begin(), environment.end(), v) != environment.end();
+    });
+    if (all) found.push_back(static_cast<pid_t>(std::stoi(name)));
+  }
+  return found;
+}
+
+// metrics.jsonl without the timings (dt, tok/s, MFU differ from run to run): step, loss,
+// grad_norm, lrm and val_bpb as printed.
+std::vector<std::string> metrics_without_timings(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line.substr(0, line.find(", \"dt\"")));
+  return lines;
+}
+
+}  // namespace
+
+// The kill-and-resume case finds the job's ranks by Open MPI's OMPI_COMM_WORLD_RANK. Open MPI's
+// launchers say "mpirun (Open MPI) 4.1.4" or, called mpiexec, "mpiexec (OpenRTE) 4.1.4".
+bool mpirun_not_open_mpi() {
+  const Run version = run(cat(NANOCHAT_MPIEXEC, " --version"));
+  for (const char* name : {"(Open MPI)", "(OpenRTE)"})
+    if (version.status == 0 && version.output.find(name) != std::string::npos) return false;
+  nanochat::testing::skip_test(cat("mpirun at ", NANOCHAT_MPIEXEC, " is not Open MPI: its ranks carry no OMPI_COMM_WORLD_RANK"));
+  return true;
+}
+
+TEST_CASE("dist: base_train under mpirun -np 2 killed after a checkpoint resumes to the uninterrupted run's weights") {
+  if (mpirun_missing() || mpirun_not_open_mpi()) return;
+  // Each of the three runs is bounded (mpirun's timeout, the kill's deadline) so that the whole
+  // case stays under ctest's 600 s TIMEOUT: 160 + 150 + 10 + 160 s at worst.
+  constexpr int run_seconds = 150;
+  TrainJob job;
+  constexpr std::int64_t iterations = 60;
+  ScratchDir whole("dist_uninterrupted");
+  {
+    const Run r = run(job.command(whole.path, iterations, -1, mpirun(2, run_seconds)));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+  }
+  const auto want_weights = saved_weights(model_file(whole.path, iterations));
+  const auto want_metrics = metrics_without_timings(checkpoint_dir(whole.path) / "metrics.jsonl");
+  REQUIRE(want_metrics.size() == iterations + 1);  // every step's loss and the final val_bpb
+
+  // The same job, its rank 0 killed (SIGKILL) as soon as step 4's checkpoint is complete, so
+  // that it dies saving or training on; mpirun then ends rank 1.
+  ScratchDir killed("dist_killed");
+  const fs::path dir = checkpoint_dir(killed.path);
+  const std::string this_job = "NANOCHAT_BASE_DIR=" + killed.path.string();
+  const pid_t job_pid = start_job(job.command(killed.path, iterations, -1, mpirun(2, run_seconds)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(run_seconds);
+  bool killed_rank = false, job_ended = false;
+  while (!killed_rank && !job_ended && std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(dir / step_file_name("meta_", 4, ".json"))) {
+      for (const pid_t pid : processes_with({this_job, "OMPI_COMM_WORLD_RANK=0"})) killed_rank = kill(pid, SIGKILL) == 0;
+    }
+    job_ended = waitpid(job_pid, nullptr, WNOHANG) != 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  if (!killed_rank && !job_ended) {
+    // Ending the job's process group leaves the ranks (groups of their own) training on.
+    kill(-job_pid, SIGKILL);
+    for (const pid_t pid : processes_with({this_job})) kill(pid, SIGKILL);
+  }
+  if (!job_ended) waitpid(job_pid, nullptr, 0);
+  REQUIRE_MESSAGE(killed_rank, (job_ended ? std::string("the job ended before its rank 0 could be killed")
+                                          : cat("step 4's checkpoint did not appear within ", run_seconds, " s")));
+  // No rank survives to write into the directory while it is resumed.
+  for (int tries = 0; tries < 200 && !processes_with({this_job}).empty(); ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto survivors = processes_with({this_job});
+  for (const pid_t pid : survivors) kill(pid, SIGKILL);
+  REQUIRE(survivors.empty());
+
+  // What the kill left: complete checkpoints (meta with its model and every shard), files of an
+  // interrupted save without their meta (not a checkpoint), temporary names, metrics.jsonl.
+  REQUIRE_FALSE(fs::exists(dir / step_file_name("meta_", iterations, ".json")));
+  std::int64_t last = -1;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    CAPTURE(name);
+    const auto meta_step = parse_step_file_name(name, "meta_", ".json");
+    const bool checkpoint_file = meta_step || parse_step_file_name(name, "model_", ".safetensors") ||
+                                 (name.starts_with("optim_") && name.ends_with(".safetensors"));
+    CHECK((checkpoint_file || name.ends_with(".tmp") || name == "metrics.jsonl"));
+    if (!meta_step) continue;
+    CHECK(fs::exists(model_file(killed.path, *meta_step)));
+    for (int r = 0; r < 2; ++r) CHECK(fs::exists(dir / optim_file_name(*meta_step, r)));
+    last = std::max(last, *meta_step);
+  }
+  REQUIRE(last >= 4);
+  MESSAGE("killed after step ", last, "'s checkpoint; resuming from it");
+
+  const Run resumed = run(job.command(killed.path, iterations, last, mpirun(2, run_seconds)));
+  CAPTURE(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(saved_weights(model_file(killed.path, iterations)) == want_weights);
+  CHECK(metrics_without_timings(dir / "metrics.jsonl") == want_metrics);
+  for (const auto& entry : fs::directory_iterator(dir)) CHECK_FALSE(entry.path().filename().string().ends_with(".tmp"));
 }
 
 #endif  // NANOCHAT_BASE_TRAIN

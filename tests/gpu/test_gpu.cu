@@ -8,6 +8,12 @@
 
 #include "backend_cases.hpp"
 #include "nanochat/backend/cuda/real_device.hpp"
+#ifdef NANOCHAT_HAS_NCCL
+#include "dist/collectives_check.hpp"
+#include "nanochat/dist/nccl_communicator.hpp"
+#include "nanochat/dist/real_nccl.hpp"
+#include "nanochat/dist/single_process_communicator.hpp"
+#endif
 
 using namespace nanochat;
 using namespace nanochat::testing;
@@ -33,6 +39,33 @@ TEST_CASE("Philox fills on the GPU are bit-identical to Cpu") {
   Cuda cuda(gpu());
   check_fill_normal_bit_identical(cuda);
 }
+
+#ifdef NANOCHAT_HAS_NCCL
+// check_collectives' buffers in managed memory: NCCL reads and writes it on the GPU, the check
+// on the host once each collective is waited for.
+struct ManagedMemory {
+  template <class T>
+  std::span<T> get(std::size_t n) {
+    void* p = nullptr;
+    cuda::check_cuda(cudaMallocManaged(&p, n * sizeof(T)), "cudaMallocManaged");
+    blocks.push_back(p);
+    return {static_cast<T*>(p), n};
+  }
+  ManagedMemory() = default;
+  ManagedMemory(const ManagedMemory&) = delete;
+  ~ManagedMemory() {
+    for (void* p : blocks) cudaFree(p);
+  }
+  std::vector<void*> blocks;
+};
+
+TEST_CASE("the NCCL engine on one GPU (libnccl, one rank) passes the collectives' reference") {
+  cuda::RealDevice device;
+  dist::RealNccl nccl(device, 60);
+  dist::NcclCommunicator comm(nccl, device, 0, 1, dist::unique_id_over(dist::single_process(), nccl), {60});
+  CHECK(nanochat_dist_test::check_collectives(comm, ManagedMemory()) == "");
+}
+#endif
 
 int main(int argc, char** argv) {
   if (cuda::RealDevice::count() == 0) {

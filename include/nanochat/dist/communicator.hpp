@@ -9,9 +9,15 @@
 // equal chunks, chunk r being rank r's. Every rank must make the same calls in the same order
 // with the same sizes (the engines check sizes where they can).
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
 #include <span>
 #include <string>
+#include <thread>
+
+#include "nanochat/core/error.hpp"
 
 namespace nanochat::dist {
 
@@ -46,6 +52,31 @@ class Communicator {
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };
 
+// How long one collective may wait for the slowest rank, in seconds: NANOCHAT_DIST_TIMEOUT
+// (positive) or `fallback`. Every engine that can wait on a peer honours it.
+inline double dist_timeout_from_environment(double fallback) {
+  const char* text = std::getenv("NANOCHAT_DIST_TIMEOUT");
+  if (text == nullptr) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  NANOCHAT_CHECK(end != text && *end == '\0' && v > 0 && v < 1e9, "NANOCHAT_DIST_TIMEOUT=", text,
+                 " is not a positive number of seconds");
+  return v;
+}
+
+// Polls done() until it is true, calling on_timeout() (which must throw or end the process) once
+// timeout_s has passed. Spins briefly (a step's collectives are quick), then backs off so that a
+// long wait for a slow rank does not burn the core the rank's compute threads need.
+template <class Done, class OnTimeout>
+void poll_until(double timeout_s, Done&& done, OnTimeout&& on_timeout) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::duration<double>(timeout_s);
+  for (std::int64_t polls = 0; !done(); ++polls) {
+    if (clock::now() > deadline) on_timeout();
+    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 50));
+  }
+}
+
 // A double summed over all ranks (gradient norms, validation totals).
 inline double sum_over_ranks(Communicator& comm, double value) {
   comm.all_reduce(std::span<double>(&value, 1), ReduceOp::sum);
@@ -59,6 +90,17 @@ struct Chunk {
 inline Chunk chunk_of(std::size_t count, int size, int rank) {
   const std::size_t each = count / static_cast<std::size_t>(size);
   return {each * static_cast<std::size_t>(rank), each};
+}
+
+// rank's chunk of a reduce_scatter or all_gather buffer of n elements, which must split evenly.
+inline Chunk whole_chunk_of(const char* what, std::size_t n, int size, int rank) {
+  NANOCHAT_CHECK(n % static_cast<std::size_t>(size) == 0, what, ": a buffer of ", n, " elements does not split into ",
+                 size, " equal chunks");
+  return chunk_of(n, size, rank);
+}
+
+inline void check_root(int root, int size) {
+  NANOCHAT_CHECK(root >= 0 && root < size, "collective root ", root, " is not a rank of ", size);
 }
 
 }  // namespace nanochat::dist

@@ -35,14 +35,8 @@ struct MpiOptions {
 // NANOCHAT_DIST_TIMEOUT (seconds, positive) overrides the default timeout.
 inline MpiOptions mpi_options_from_environment() {
   MpiOptions o;
-  if (const char* text = std::getenv("NANOCHAT_DIST_TIMEOUT")) {
-    char* end = nullptr;
-    const double v = std::strtod(text, &end);
-    NANOCHAT_CHECK(end != text && *end == '\0' && v > 0 && v < 1e9, "NANOCHAT_DIST_TIMEOUT=", text,
-                   " is not a positive number of seconds");
-    o.timeout_s = v;
-    o.grace_s = std::min(o.grace_s, v);
-  }
+  o.timeout_s = dist_timeout_from_environment(o.timeout_s);
+  o.grace_s = std::min(o.grace_s, o.timeout_s);
   return o;
 }
 
@@ -104,7 +98,7 @@ class MpiCommunicator final : public Communicator {
     if (op == ReduceOp::average) divide(data);
   }
   void reduce_scatter(std::span<float> data, ReduceOp op) override {
-    const Chunk mine = whole_chunks("reduce_scatter", data.size());
+    const Chunk mine = whole_chunk_of("reduce_scatter", data.size(), size_, rank_);
     // MPI's in-place variant leaves the result at the buffer's start; NCCL's layout wants it in
     // this rank's chunk (disjoint from the start unless rank 0).
     run("reduce_scatter", data.size(), [&](MPI_Request* r) {
@@ -114,13 +108,13 @@ class MpiCommunicator final : public Communicator {
     if (op == ReduceOp::average) divide(data.subspan(mine.offset, mine.count));
   }
   void all_gather(std::span<float> data) override {
-    const Chunk mine = whole_chunks("all_gather", data.size());
+    const Chunk mine = whole_chunk_of("all_gather", data.size(), size_, rank_);
     run("all_gather", data.size(), [&](MPI_Request* r) {
       return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data.data(), count(mine.count), MPI_FLOAT, comm_, r);
     });
   }
   void reduce(std::span<float> data, ReduceOp op, int root) override {
-    check_root(root);
+    check_root(root, size_);
     run("reduce", data.size(), [&](MPI_Request* r) {
       return MPI_Ireduce(rank_ == root ? MPI_IN_PLACE : data.data(), data.data(), count(data.size()), MPI_FLOAT,
                          MPI_SUM, root, comm_, r);
@@ -128,13 +122,13 @@ class MpiCommunicator final : public Communicator {
     if (op == ReduceOp::average && rank_ == root) divide(data);
   }
   void broadcast(std::span<float> data, int root) override {
-    check_root(root);
+    check_root(root, size_);
     run("broadcast", data.size(), [&](MPI_Request* r) {
       return MPI_Ibcast(data.data(), count(data.size()), MPI_FLOAT, root, comm_, r);
     });
   }
   void broadcast(std::span<char> data, int root) override {
-    check_root(root);
+    check_root(root, size_);
     run("broadcast", data.size(), [&](MPI_Request* r) {
       return MPI_Ibcast(data.data(), count(data.size()), MPI_CHAR, root, comm_, r);
     });
@@ -168,16 +162,6 @@ class MpiCommunicator final : public Communicator {
     return static_cast<int>(n);
   }
 
-  Chunk whole_chunks(const char* what, std::size_t n) const {
-    NANOCHAT_CHECK(n % static_cast<std::size_t>(size_) == 0, what, ": a buffer of ", n,
-                   " elements does not split into ", size_, " equal chunks");
-    return chunk_of(n, size_, rank_);
-  }
-
-  void check_root(int root) const {
-    NANOCHAT_CHECK(root >= 0 && root < size_, "collective root ", root, " is not a rank of ", size_);
-  }
-
   // Starts a non-blocking collective and waits for it, never past the deadline.
   template <class Start>
   void run(const char* what, std::size_t elements, Start&& start) {
@@ -197,18 +181,14 @@ class MpiCommunicator final : public Communicator {
   }
 
   void wait(MPI_Request& request, const char* what, std::size_t elements) {
-    using clock = std::chrono::steady_clock;
-    const auto begin = clock::now();
-    const auto deadline = begin + std::chrono::duration<double>(options_.timeout_s);
-    for (int polls = 0;; ++polls) {
-      int done = 0;
-      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
-      if (done) return;
-      // Spin briefly (collectives of a step are quick), then back off so a long wait for a
-      // slow rank does not burn the core its OpenMP threads need.
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 50));
-      if (clock::now() > deadline) diagnose_and_abort(what, elements);
-    }
+    poll_until(
+        options_.timeout_s,
+        [&] {
+          int done = 0;
+          check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+          return done != 0;
+        },
+        [&] { diagnose_and_abort(what, elements); });
   }
 
   // Asks every other rank where it is, names the ranks that are not where this one is, aborts.

@@ -169,8 +169,7 @@ class EmulatedDevice final : public DeviceRuntime {
     return allocations_.size();
   }
 
- private:
-  // [ptr, ptr + bytes) must lie inside one live allocation.
+  // [ptr, ptr + bytes) must lie inside one live allocation (the emulated NCCL checks its buffers too).
   void check_range(const void* ptr, std::size_t bytes, const char* what) const {
     const auto p = reinterpret_cast<std::uintptr_t>(ptr);
     std::lock_guard lock(mutex_);
@@ -183,6 +182,7 @@ class EmulatedDevice final : public DeviceRuntime {
                    " bytes");
   }
 
+ private:
   mutable std::mutex mutex_;
   std::map<std::uintptr_t, std::size_t> allocations_;
 };

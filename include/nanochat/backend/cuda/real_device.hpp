@@ -91,6 +91,10 @@ class RealDevice final : public DeviceRuntime {
     check_cuda(cudaMemsetAsync(dst, 0, bytes, stream_), "cudaMemsetAsync");
   }
 
+  int ordinal() const { return ordinal_; }
+  // The compute stream every copy, kernel and matmul is ordered on (NCCL's stream waits on it).
+  cudaStream_t stream() const { return stream_; }
+
   void synchronize() override { check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
 
   void launch(const KernelLaunch& l) override {
