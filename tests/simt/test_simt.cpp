@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nanochat/backend/cuda/simt.hpp"
+#include "nanochat/backend/cuda/simt_mma.hpp"
 
 using namespace nanochat;
 using namespace nanochat::simt;
@@ -108,6 +109,34 @@ struct ShuffleAfterExit {
 struct MisalignedLoad {
   static constexpr const char* name = "misaligned_load";
   void operator()(const float* in, float* out) const { out[0] = load_vec<4>(in + 1).v[0]; }
+};
+
+// One 16x8x16 product per block: A [16][16] and B [16][8] row-major bf16, C and D [16][8] fp32.
+// The fragments are gathered with the PTX ISA's formulas written out here (g = lane / 4 is the
+// groupID, t = lane % 4 the threadID_in_group), independently of the facade's own.
+struct MmaTile {
+  static constexpr const char* name = "mma_tile";
+  void operator()(float* d, const bf16* a, const bf16* b, const float* c) const {
+    const unsigned lane = lane_id(), g = lane / 4, t = lane % 4, tile = block_idx().x;
+    a += tile * 256;
+    b += tile * 128;
+    c += tile * 128;
+    d += tile * 128;
+    MmaA fa;
+    MmaB fb;
+    MmaAccumulator fc, fd;
+    for (unsigned i = 0; i < 8; i += 2) {  // a_i and a_{i+1} share register i / 2
+      const unsigned row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8, col = t * 2 + (i >= 4 ? 8 : 0);
+      fa.reg[i / 2] = pack_bf16x2(a[row * 16 + col], a[row * 16 + col + 1]);
+    }
+    for (unsigned i = 0; i < 4; i += 2) {
+      const unsigned row = t * 2 + (i >= 2 ? 8 : 0);
+      fb.reg[i / 2] = pack_bf16x2(b[row * 8 + g], b[(row + 1) * 8 + g]);
+    }
+    for (unsigned i = 0; i < 4; ++i) fc.c[i] = c[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)];
+    mma_bf16_m16n8k16(fd, fa, fb, fc);
+    for (unsigned i = 0; i < 4; ++i) d[(i < 2 ? g : g + 8) * 8 + t * 2 + (i & 1)] = fd.c[i];
+  }
 };
 
 }  // namespace
@@ -221,4 +250,55 @@ TEST_CASE("fault: a vector load from a misaligned address" * doctest::skip()) {
   const float* src = in;
   float* dst = out;
   emulator::launch({{1, 1, 1}, {32, 1, 1}, 0}, "misaligned_load", MisalignedLoad{}, src, dst);
+}
+
+// Every pattern's entries are small integers, exact in bf16 and in any fp32 summation order, so
+// the emulator must equal the plain product exactly. A one-hot A (one per element) picks one row
+// of B into one row of D, a one-hot B one column of A into one column of D: an element a lane
+// takes from the wrong place moves or loses a distinct value.
+TEST_CASE("mma.sync m16n8k16 bf16 equals the plain product for identity, one-hot and random tiles") {
+  std::vector<std::vector<float>> as, bs, cs;
+  auto tile = [](int rows, int cols, auto f) {
+    std::vector<float> m(static_cast<std::size_t>(rows * cols));
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) m[static_cast<std::size_t>(i * cols + j)] = static_cast<float>(f(i, j));
+    return m;
+  };
+  auto distinct = [](int i, int j) { return i * 16 + j + 1; };
+  auto zero = [](int, int) { return 0; };
+  auto add = [&](std::vector<float> a, std::vector<float> b, std::vector<float> c) {
+    as.push_back(std::move(a));
+    bs.push_back(std::move(b));
+    cs.push_back(std::move(c));
+  };
+  add(tile(16, 16, [](int i, int j) { return i == j; }), tile(16, 8, distinct), tile(16, 8, zero));
+  for (int r = 0; r < 16; ++r)
+    for (int k = 0; k < 16; ++k)
+      add(tile(16, 16, [&](int i, int j) { return i == r && j == k; }), tile(16, 8, distinct), tile(16, 8, zero));
+  for (int k = 0; k < 16; ++k)
+    for (int n = 0; n < 8; ++n)
+      add(tile(16, 16, distinct), tile(16, 8, [&](int i, int j) { return i == k && j == n; }), tile(16, 8, zero));
+  add(tile(16, 16, zero), tile(16, 8, zero), tile(16, 8, [](int i, int j) { return -(i * 8 + j) - 1; }));
+  add(tile(16, 16, [](int i, int j) { return (i * 7 + j * 3) % 11 - 5; }),
+      tile(16, 8, [](int i, int j) { return (i * 5 + j * 13) % 9 - 4; }), tile(16, 8, [](int i, int j) { return i - j; }));
+  const auto tiles = static_cast<unsigned>(as.size());
+  std::vector<bf16> a, b;
+  std::vector<float> c, want;
+  for (unsigned p = 0; p < tiles; ++p) {
+    for (float x : as[p]) a.push_back(bf16(x));
+    for (float x : bs[p]) b.push_back(bf16(x));
+    c.insert(c.end(), cs[p].begin(), cs[p].end());
+    for (int i = 0; i < 16; ++i)
+      for (int n = 0; n < 8; ++n) {
+        float acc = cs[p][static_cast<std::size_t>(i * 8 + n)];
+        for (int k = 0; k < 16; ++k) acc += as[p][static_cast<std::size_t>(i * 16 + k)] * bs[p][static_cast<std::size_t>(k * 8 + n)];
+        want.push_back(acc);
+      }
+  }
+  std::vector<float> d(want.size(), -999.0f);
+  emulator::launch({{tiles, 1, 1}, {32, 1, 1}, 0}, MmaTile::name, MmaTile{}, d.data(), a.data(), b.data(), c.data());
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < d.size(); ++i) wrong += d[i] != want[i];
+  CHECK(wrong == 0);
+  CHECK(d == want);
 }
