@@ -128,8 +128,11 @@ class EmulatedDevice final : public DeviceRuntime {
     auto it = allocations_.find(reinterpret_cast<std::uintptr_t>(ptr));
     NANOCHAT_CHECK(it != allocations_.end(), "emulated device: free of ", ptr,
                    ", which is not a live device allocation (double free?)");
+    // Freed through the recorded address: the same pointer, but GCC's allocation tracking no
+    // longer follows a caller's non-device pointer (refused above) into std::free and warns.
+    void* const allocation = reinterpret_cast<void*>(it->first);
     allocations_.erase(it);
-    std::free(ptr);
+    std::free(allocation);
   }
 
   void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) override {
