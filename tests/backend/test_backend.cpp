@@ -595,6 +595,29 @@ TEST_CASE("Cuda RMSNorm on the emulated device matches Cpu, forward and backward
   check_rmsnorm_shapes(cuda);
 }
 
+TEST_CASE("Cuda FlashAttention-2 on the emulated device matches Cpu attention, forward and backward") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  check_attention_shapes(cuda);
+}
+
+TEST_CASE("Cuda attention refuses what its kernels do not handle, naming it") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  auto make = [&](Shape shape) { return Tensor<float, Cuda>(cuda, shape); };
+  auto q = make({1, 5, 2, 40}), k = make({1, 5, 1, 40}), out = make({1, 5, 2, 40}), lse = make({1, 2, 5});
+  CHECK_THROWS_WITH(cuda::attention_forward(cuda, out.view(), lse.view(), q.view(), k.view(), k.view(), 1.0f),
+                    doctest::Contains("head dim 40 is not supported (64 or 128)"));
+  auto q64 = make({1, 5, 2, 64}), k64 = make({1, 5, 1, 64}), out64 = make({1, 5, 2, 64});
+  CHECK_THROWS_WITH(cuda::attention_forward(cuda, out64.view(), lse.view(), q64.view(), k64.view(), k64.view(), 1.0f,
+                                            GemmCompute::fp32),
+                    doctest::Contains("fp32 products are not available"));
+  auto q3 = make({1, 5, 3, 64});
+  CHECK_THROWS_WITH(cuda::attention_backward(cuda, q3.view(), k64.view(), k64.view(), q3.view(), make({1, 3, 5}).view(),
+                                             q3.view(), make({1, 5, 2, 64}).view(), make({1, 5, 2, 64}).view(), 1.0f),
+                    doctest::Contains("3 query heads do not split into groups over 2 KV heads"));
+}
+
 TEST_CASE("Philox fills are bit-identical on Cpu and on the emulated Cuda device") {
   cuda::EmulatedDevice device;
   Cuda cuda(device);

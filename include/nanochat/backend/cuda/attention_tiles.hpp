@@ -1,0 +1,124 @@
+#pragma once
+// The warp-level pieces of the FlashAttention-2 kernels (attention_forward.hpp,
+// attention_backward.hpp): bf16 tiles of a head's rows in shared memory, mma fragments read from
+// them, and the two products every pass is made of. A block has 4 warps; each warp owns 16 rows
+// (one mma's M) of the block's row tile and multiplies them against a whole shared tile.
+//   scores:     S[16, N]  = X[rows, D] Y[N, D]^T  (q k^T, dy v^T, k q^T, v dy^T)
+//   accumulate: O[16, D] += P[16, N] Y[N, D]     (p v, ds k, p^T dy, ds^T q), with P taken from
+//               the scores' accumulators: mma's C layout of two adjacent n8 tiles is its A
+//               layout of one k16 step, so P never goes through shared memory.
+
+#include <cstdint>
+#include <math.h>
+
+#include "nanochat/backend/cuda/simt.hpp"
+#include "nanochat/backend/cuda/simt_mma.hpp"
+#include "nanochat/core/bf16.hpp"
+
+namespace nanochat::cuda::attention_tiles {
+
+inline constexpr int warps = 4;
+inline constexpr int block_threads = warps * simt::warp_size;
+inline constexpr int warp_rows = 16;
+// A shared row holds D + 8 bf16: consecutive rows start 16 bytes further along the banks, so the
+// 8 rows a fragment load touches (one per lane group) fall in distinct banks.
+template <int D>
+inline constexpr int tile_stride = D + 8;
+
+template <int D>
+constexpr std::size_t tile_bytes(int rows) {
+  return static_cast<std::size_t>(rows) * tile_stride<D> * sizeof(bf16);
+}
+
+// tile[r][c] = bf16(rows[r * row_stride + c]) for the first `valid` of `tile_rows` rows, zero for
+// the rest (a partial tile past T), by all threads of the block.
+template <int D>
+NANOCHAT_HOST_DEVICE inline void load_tile(bf16* tile, const float* rows, std::int64_t row_stride, int tile_rows,
+                                           int valid) {
+  for (int i = static_cast<int>(simt::linear_thread()); i < tile_rows * D; i += block_threads) {
+    const int r = i / D, c = i % D;
+    tile[r * tile_stride<D> + c] = r < valid ? bf16(rows[r * row_stride + c]) : bf16(0.0f);
+  }
+}
+
+// A fragment: rows [row0, row0 + 16) and columns [k0, k0 + 16) of a tile.
+template <int D>
+NANOCHAT_HOST_DEVICE inline simt::MmaA load_a(const bf16* tile, int row0, int k0) {
+  const unsigned lane = simt::lane_id();
+  simt::MmaA a;
+  for (unsigned r = 0; r < 4; ++r) {
+    const int row = row0 + static_cast<int>(simt::mma_layout::a_row(lane, r));
+    const int col = k0 + static_cast<int>(simt::mma_layout::a_col(lane, r, 0));
+    const simt::Vec<bf16, 2> pair = simt::load_vec<2>(tile + row * tile_stride<D> + col);
+    a.reg[r] = simt::pack_bf16x2(pair.v[0], pair.v[1]);
+  }
+  return a;
+}
+
+// B fragment of a transposed tile: B[k][n] = tile[n0 + n][k0 + k] (a row of the tile per column
+// of B, so each register's two k are adjacent in memory).
+template <int D>
+NANOCHAT_HOST_DEVICE inline simt::MmaB load_b_transposed(const bf16* tile, int n0, int k0) {
+  const unsigned lane = simt::lane_id();
+  simt::MmaB b;
+  for (unsigned r = 0; r < 2; ++r) {
+    const int row = n0 + static_cast<int>(simt::mma_layout::b_col(lane));
+    const int col = k0 + static_cast<int>(simt::mma_layout::b_row(lane, r, 0));
+    const simt::Vec<bf16, 2> pair = simt::load_vec<2>(tile + row * tile_stride<D> + col);
+    b.reg[r] = simt::pack_bf16x2(pair.v[0], pair.v[1]);
+  }
+  return b;
+}
+
+// B fragment of a tile as it stands: B[k][n] = tile[k0 + k][n0 + n].
+template <int D>
+NANOCHAT_HOST_DEVICE inline simt::MmaB load_b(const bf16* tile, int k0, int n0) {
+  const unsigned lane = simt::lane_id();
+  const int col = n0 + static_cast<int>(simt::mma_layout::b_col(lane));
+  simt::MmaB b;
+  for (unsigned r = 0; r < 2; ++r) {
+    const int row = k0 + static_cast<int>(simt::mma_layout::b_row(lane, r, 0));
+    b.reg[r] = simt::pack_bf16x2(tile[row * tile_stride<D> + col], tile[(row + 1) * tile_stride<D> + col]);
+  }
+  return b;
+}
+
+// s[j] = the 16 x 8 block j of X[row0 .. row0 + 16) Y[0 .. N)^T, fp32.
+template <int D, int N>
+NANOCHAT_HOST_DEVICE inline void scores(simt::MmaAccumulator (&s)[N / 8], const bf16* x, int row0, const bf16* y) {
+  for (auto& acc : s) acc = {};
+  for (int k0 = 0; k0 < D; k0 += 16) {
+    const simt::MmaA a = load_a<D>(x, row0, k0);
+    for (int j = 0; j < N / 8; ++j) simt::mma_bf16_m16n8k16(s[j], a, load_b_transposed<D>(y, 8 * j, k0), s[j]);
+  }
+}
+
+// o += P Y[0 .. N) with P [16, N] in the scores' layout, rounded to bf16 for the tensor cores.
+template <int D, int N>
+NANOCHAT_HOST_DEVICE inline void accumulate(simt::MmaAccumulator (&o)[D / 8], const simt::MmaAccumulator (&p)[N / 8],
+                                            const bf16* y) {
+  const auto pair = [](float low, float high) { return simt::pack_bf16x2(bf16(low), bf16(high)); };
+  for (int kk = 0; kk < N / 16; ++kk) {
+    const simt::MmaAccumulator &left = p[2 * kk], &right = p[2 * kk + 1];
+    const simt::MmaA a{{pair(left.c[0], left.c[1]), pair(left.c[2], left.c[3]), pair(right.c[0], right.c[1]),
+                        pair(right.c[2], right.c[3])}};
+    for (int j = 0; j < D / 8; ++j) simt::mma_bf16_m16n8k16(o[j], a, load_b<D>(y, 16 * kk, 8 * j), o[j]);
+  }
+}
+
+// Reductions over the 4 lanes that hold one row of an accumulator (lanes 4g .. 4g + 3).
+template <class Op>
+NANOCHAT_HOST_DEVICE inline float quad_reduce(float value, Op op) {
+  value = op(value, simt::shfl_xor(value, 1));
+  return op(value, simt::shfl_xor(value, 2));
+}
+
+// Which rows and columns of its 16 x 8 block accumulator element i of this lane is.
+NANOCHAT_HOST_DEVICE inline int element_row(unsigned i) {
+  return static_cast<int>(simt::mma_layout::c_row(simt::lane_id(), i));
+}
+NANOCHAT_HOST_DEVICE inline int element_col(unsigned i) {
+  return static_cast<int>(simt::mma_layout::c_col(simt::lane_id(), i));
+}
+
+}  // namespace nanochat::cuda::attention_tiles
