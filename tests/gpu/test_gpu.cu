@@ -29,6 +29,11 @@ TEST_CASE("Cuda RMSNorm kernels on the GPU match Cpu, forward and backward") {
   check_rmsnorm_shapes(cuda);
 }
 
+TEST_CASE("Cuda FlashAttention-2 on the GPU matches Cpu attention, forward and backward") {
+  Cuda cuda(gpu());
+  check_attention_shapes(cuda);
+}
+
 TEST_CASE("Philox fills on the GPU are bit-identical to Cpu") {
   Cuda cuda(gpu());
   check_fill_normal_bit_identical(cuda);

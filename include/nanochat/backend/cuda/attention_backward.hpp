@@ -99,15 +99,16 @@ struct FlashAttentionBackwardDqKernel {
 template <int D>
 struct FlashAttentionBackwardDkDvKernel {
   static constexpr const char* name = "flash_attention_backward_dkdv";
-  static constexpr int Bk = flash_attention::key_tile, Bq = flash_attention::gradient_query_tile;
   static constexpr std::size_t shared_bytes =
-      attention_tiles::tile_bytes<D>(2 * Bk + 2 * Bq) + 2 * Bq * sizeof(float);
+      attention_tiles::tile_bytes<D>(2 * flash_attention::key_tile + 2 * flash_attention::gradient_query_tile) +
+      2 * flash_attention::gradient_query_tile * sizeof(float);
 
   NANOCHAT_HOST_DEVICE void operator()(float* dk, float* dv, const float* dout, const float* lse, const float* delta,
                                        const float* q, const float* k, const float* v, AttentionShape s,
                                        float scale) const {
     using namespace attention_tiles;
     using simt::MmaAccumulator;
+    constexpr int Bk = flash_attention::key_tile, Bq = flash_attention::gradient_query_tile;
     const int seq = static_cast<int>(s.seq);
     const int k0 = static_cast<int>(simt::block_idx().x) * Bk;
     const std::int64_t kv_head = simt::block_idx().y, b = simt::block_idx().z;
