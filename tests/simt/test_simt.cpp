@@ -139,6 +139,16 @@ struct MmaTile {
   }
 };
 
+// A 16-thread block: half a warp issues an instruction the whole warp must.
+struct MmaInPartialWarp {
+  static constexpr const char* name = "mma_in_partial_warp";
+  void operator()(float* out) const {
+    MmaAccumulator d;
+    mma_bf16_m16n8k16(d, MmaA{}, MmaB{}, MmaAccumulator{});
+    out[lane_id()] = d.c[0];
+  }
+};
+
 }  // namespace
 
 TEST_CASE("every thread of a 3-D grid of 3-D blocks runs once, numbered as CUDA numbers it") {
@@ -242,6 +252,11 @@ TEST_CASE("launch shapes a GPU rejects are rejected with the kernel's name") {
 TEST_CASE("fault: a shuffle that reads a lane that has exited" * doctest::skip()) {
   std::vector<float> out(32);
   emulator::launch({{1, 1, 1}, {32, 1, 1}, 0}, "shuffle_after_exit", ShuffleAfterExit{}, out.data());
+}
+
+TEST_CASE("fault: mma.sync issued by a partial warp" * doctest::skip()) {
+  std::vector<float> out(16);
+  emulator::launch({{1, 1, 1}, {16, 1, 1}, 0}, MmaInPartialWarp::name, MmaInPartialWarp{}, out.data());
 }
 
 TEST_CASE("fault: a vector load from a misaligned address" * doctest::skip()) {
