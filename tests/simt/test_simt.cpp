@@ -1,5 +1,5 @@
-// The SIMT facade on the emulator: indices, barriers, shuffles, reductions, shared memory and
-// launch-shape checks. Built a second time under ThreadSanitizer, where every kernel here must
+// The SIMT facade on the emulator: indices, barriers, shuffles, reductions, mma.sync, shared
+// memory and launch-shape checks. Built a second time under ThreadSanitizer, where every kernel here must
 // run without a report and the kernel with a barrier removed must be reported.
 
 #include <doctest/doctest.h>
@@ -9,6 +9,7 @@
 #include <numeric>
 #include <vector>
 
+#include "backend_cases.hpp"
 #include "nanochat/backend/cuda/simt.hpp"
 #include "nanochat/backend/cuda/simt_mma.hpp"
 
@@ -229,6 +230,14 @@ TEST_CASE("the same kernel with its barrier removed races" * doctest::skip()) {
   emulator::launch({{4, 1, 1}, {64, 1, 1}, 64 * sizeof(float)}, "shared_sum", SharedSum{},
                    out.data(), false);
   MESSAGE("sums without the barrier: " << out[0] << " " << out[1] << " " << out[2] << " " << out[3]);
+}
+
+// Run only under ThreadSanitizer (test_backend runs the same cases in normal builds): the
+// FlashAttention-2 kernels, barriers, shuffles and mma exchanges included, without a report.
+TEST_CASE("FlashAttention-2 on the emulated device races nowhere" * doctest::skip()) {
+  cuda::EmulatedDevice device;
+  testing::Cuda cuda(device);
+  testing::check_attention_shapes(cuda);
 }
 
 TEST_CASE("launch shapes a GPU rejects are rejected with the kernel's name") {
