@@ -6,7 +6,7 @@
 //       delta_i = sum_j p_ij dp_ij (dp = dy v^T; the softmax backward's row term, which
 //       FlashAttention-2 reads as rowsum(dy * out): this op's signature, the Cpu backend's, has no
 //       out), a second forms ds = p (dp - delta) and dq = scale ds k. delta goes to a [B, H, T]
-//       buffer for the other kernel.
+//       buffer (the backend's scratch) for the other kernel.
 //   dk, dv: one block per (64-key tile, KV head, batch row), 4 warps of 16 keys, walking the
 //       32-query tiles from its diagonal on for every query head of the group (GQA's sum over
 //       the group stays in registers): p^T and dp^T from k q^T and v dy^T, dv += p^T dy,
@@ -18,7 +18,6 @@
 #include <math.h>
 
 #include "nanochat/backend/cuda/attention_forward.hpp"
-#include "nanochat/core/tensor.hpp"
 
 namespace nanochat::cuda {
 
@@ -181,18 +180,17 @@ inline void attention_backward(Cuda& cuda, CudaView<float> dq, CudaView<float> d
   if (s.batch == 0 || s.seq == 0 || s.heads == 0) return;
   NANOCHAT_CHECK(s.heads <= simt::max_grid_yz && s.batch <= simt::max_grid_yz, "attention_backward: ", s.heads,
                  " heads x ", s.batch, " batch rows exceed the grid");
-  // delta lives from the dq kernel to the dk/dv kernel. A stream-ordered allocation for now
-  // (RealDevice: cudaMallocAsync from the pool, no synchronisation); the device arena will own it.
-  Tensor<float, Cuda> delta(cuda, Shape{s.batch, s.heads, s.seq});
+  // delta lives from the dq kernel to the dk/dv kernel: the backend's scratch.
+  float* delta = static_cast<float*>(cuda.scratch(static_cast<std::size_t>(s.batch * s.heads * s.seq) * sizeof(float)));
   const Dim3 block{attention_tiles::block_threads, 1, 1};
   const auto b = static_cast<unsigned>(s.batch);
   const auto run = [&]<int D>(FlashAttentionBackwardDqKernel<D> dq_kernel, FlashAttentionBackwardDkDvKernel<D> dkdv_kernel) {
     launch(cuda.device(), {{flash_attention::tiles(s.seq, flash_attention::query_tile), static_cast<unsigned>(s.heads), b},
                            block, dq_kernel.shared_bytes},
-           dq_kernel, dq.data(), delta.data(), dout.data(), lse.data(), q.data(), k.data(), v.data(), s, scale);
+           dq_kernel, dq.data(), delta, dout.data(), lse.data(), q.data(), k.data(), v.data(), s, scale);
     launch(cuda.device(), {{flash_attention::tiles(s.seq, flash_attention::key_tile), static_cast<unsigned>(s.kv_heads), b},
                            block, dkdv_kernel.shared_bytes},
-           dkdv_kernel, dk.data(), dv.data(), dout.data(), lse.data(), static_cast<const float*>(delta.data()),
+           dkdv_kernel, dk.data(), dv.data(), dout.data(), lse.data(), static_cast<const float*>(delta),
            q.data(), k.data(), v.data(), s, scale);
   };
   if (s.dim == 64) run(FlashAttentionBackwardDqKernel<64>{}, FlashAttentionBackwardDkDvKernel<64>{});
