@@ -140,6 +140,24 @@ struct MmaTile {
   }
 };
 
+// Loads the 16x16 matrix m[r][c] = 16 r + c (exact in bf16) from shared memory with ldmatrix;
+// lane l gives the address of row l % 16 at column 8 (l / 16), so matrix i is the 8x8 block at
+// rows 8 (i % 2), columns 8 (i / 2). Lane l's registers go to out[4 l + i].
+template <int N, bool Transpose>
+struct LoadMatrices {
+  static constexpr const char* name = "load_matrices";
+  void operator()(std::uint32_t* out) const {
+    constexpr unsigned stride = 24;  // 48-byte rows: 16-byte aligned, as ldmatrix needs
+    bf16* m = dynamic_shared<bf16>();
+    for (unsigned i = lane_id(); i < 16 * 16; i += warp_size) m[i / 16 * stride + i % 16] = bf16(static_cast<float>(i));
+    sync_threads();
+    const unsigned lane = lane_id();
+    std::uint32_t regs[N];
+    load_matrices<N, Transpose>(regs, m + (lane % 16) * stride + 8 * (lane / 16));
+    for (unsigned i = 0; i < N; ++i) out[4 * lane + i] = regs[i];
+  }
+};
+
 // A 16-thread block: half a warp issues an instruction the whole warp must.
 struct MmaInPartialWarp {
   static constexpr const char* name = "mma_in_partial_warp";
@@ -325,4 +343,33 @@ TEST_CASE("mma.sync m16n8k16 bf16 equals the plain product for identity, one-hot
   for (std::size_t i = 0; i < d.size(); ++i) wrong += d[i] != want[i];
   CHECK(wrong == 0);
   CHECK(d == want);
+}
+
+// The PTX ISA's ldmatrix layout written out: register i of lane l holds row l / 4 of matrix i,
+// columns 2 (l % 4) and + 1, low half first; .trans the same of the transposed matrix.
+TEST_CASE("ldmatrix x1, x2 and x4, plain and transposed, hand each lane the elements the PTX ISA says") {
+  const auto check = [](auto kernel, unsigned n, bool transpose) {
+    CAPTURE(n);
+    CAPTURE(transpose);
+    std::vector<std::uint32_t> out(128, 0);
+    emulator::launch({{1, 1, 1}, {32, 1, 1}, 16 * 24 * sizeof(bf16)}, "load_matrices", kernel, out.data());
+    int wrong = 0;
+    for (unsigned lane = 0; lane < 32; ++lane)
+      for (unsigned i = 0; i < n; ++i) {
+        const unsigned row0 = 8 * (i % 2), col0 = 8 * (i / 2), g = lane / 4, pair = 2 * (lane % 4);
+        const auto value = [&](unsigned e) {
+          return transpose ? 16 * (row0 + pair + e) + col0 + g : 16 * (row0 + g) + col0 + pair + e;
+        };
+        const std::uint32_t reg = out[4 * lane + i];
+        wrong += static_cast<float>(bf16::from_bits(static_cast<std::uint16_t>(reg & 0xffff))) != static_cast<float>(value(0));
+        wrong += static_cast<float>(bf16::from_bits(static_cast<std::uint16_t>(reg >> 16))) != static_cast<float>(value(1));
+      }
+    CHECK(wrong == 0);
+  };
+  check(LoadMatrices<1, false>{}, 1, false);
+  check(LoadMatrices<1, true>{}, 1, true);
+  check(LoadMatrices<2, false>{}, 2, false);
+  check(LoadMatrices<2, true>{}, 2, true);
+  check(LoadMatrices<4, false>{}, 4, false);
+  check(LoadMatrices<4, true>{}, 4, true);
 }

@@ -21,7 +21,7 @@ inline constexpr int warps = 4;
 inline constexpr int block_threads = warps * simt::warp_size;
 inline constexpr int warp_rows = 16;
 // A shared row holds D + 8 bf16: consecutive rows start 16 bytes further along the banks, so the
-// 8 rows a fragment load touches (one per lane group) fall in distinct banks.
+// 8 rows of 16 bytes each phase of an ldmatrix reads fall in distinct banks.
 template <int D>
 inline constexpr int tile_stride = D + 8;
 
@@ -41,55 +41,59 @@ NANOCHAT_HOST_DEVICE inline void load_tile(bf16* tile, const float* rows, std::i
   }
 }
 
-// A fragment: rows [row0, row0 + 16) and columns [k0, k0 + 16) of a tile.
+// The fragments come through ldmatrix (simt_mma.hpp), every lane pointing at one 16-byte row
+// piece of the tile; x4 loads four 8x8 matrices, which here are one A or two B fragments.
+
+// A fragment: rows [row0, row0 + 16) and columns [k0, k0 + 16) of a tile. Lanes 0-15 point at
+// the 16 rows at k0, lanes 16-31 at the same rows at k0 + 8: matrices (rows 0-7, k0), (8-15, k0),
+// (0-7, k0 + 8), (8-15, k0 + 8) are A's registers 0 to 3.
 template <int D>
 NANOCHAT_HOST_DEVICE inline simt::MmaA load_a(const bf16* tile, int row0, int k0) {
-  const unsigned lane = simt::lane_id();
+  const int lane = static_cast<int>(simt::lane_id());
   simt::MmaA a;
-  for (unsigned r = 0; r < 4; ++r) {
-    const int row = row0 + static_cast<int>(simt::mma_layout::a_row(lane, r));
-    const int col = k0 + static_cast<int>(simt::mma_layout::a_col(lane, r, 0));
-    const simt::Vec<bf16, 2> pair = simt::load_vec<2>(tile + row * tile_stride<D> + col);
-    a.reg[r] = simt::pack_bf16x2(pair.v[0], pair.v[1]);
-  }
+  simt::load_matrices<4>(a.reg, tile + (row0 + lane % 16) * tile_stride<D> + k0 + 8 * (lane / 16));
   return a;
 }
 
-// B fragment of a transposed tile: B[k][n] = tile[n0 + n][k0 + k] (a row of the tile per column
-// of B, so each register's two k are adjacent in memory).
+// B fragments of a transposed tile, B[k][n] = tile[n0 + n][k0 + k] (the tile's rows are B's
+// columns), for the two 8-column blocks at n0 and n0 + 8: lane l points at row n0 + 8 (l / 16) +
+// l % 8, column k0 + 8 ((l / 8) % 2), so the matrices are (n0, k0), (n0, k0 + 8), (n0 + 8, k0),
+// (n0 + 8, k0 + 8).
 template <int D>
-NANOCHAT_HOST_DEVICE inline simt::MmaB load_b_transposed(const bf16* tile, int n0, int k0) {
-  const unsigned lane = simt::lane_id();
-  simt::MmaB b;
-  for (unsigned r = 0; r < 2; ++r) {
-    const int row = n0 + static_cast<int>(simt::mma_layout::b_col(lane));
-    const int col = k0 + static_cast<int>(simt::mma_layout::b_row(lane, r, 0));
-    const simt::Vec<bf16, 2> pair = simt::load_vec<2>(tile + row * tile_stride<D> + col);
-    b.reg[r] = simt::pack_bf16x2(pair.v[0], pair.v[1]);
-  }
-  return b;
+NANOCHAT_HOST_DEVICE inline void load_b_transposed(simt::MmaB& first, simt::MmaB& second, const bf16* tile, int n0,
+                                                   int k0) {
+  const int lane = static_cast<int>(simt::lane_id());
+  std::uint32_t regs[4];
+  simt::load_matrices<4>(regs, tile + (n0 + 8 * (lane / 16) + lane % 8) * tile_stride<D> + k0 + 8 * ((lane / 8) % 2));
+  first = {{regs[0], regs[1]}};
+  second = {{regs[2], regs[3]}};
 }
 
-// B fragment of a tile as it stands: B[k][n] = tile[k0 + k][n0 + n].
+// B fragments of a tile as it stands, B[k][n] = tile[k0 + k][n0 + n], for the two 8-column blocks
+// at n0 and n0 + 8: the same matrices read transposed (ldmatrix .trans), lane l pointing at row
+// k0 + 8 ((l / 8) % 2) + l % 8, column n0 + 8 (l / 16).
 template <int D>
-NANOCHAT_HOST_DEVICE inline simt::MmaB load_b(const bf16* tile, int k0, int n0) {
-  const unsigned lane = simt::lane_id();
-  const int col = n0 + static_cast<int>(simt::mma_layout::b_col(lane));
-  simt::MmaB b;
-  for (unsigned r = 0; r < 2; ++r) {
-    const int row = k0 + static_cast<int>(simt::mma_layout::b_row(lane, r, 0));
-    b.reg[r] = simt::pack_bf16x2(tile[row * tile_stride<D> + col], tile[(row + 1) * tile_stride<D> + col]);
-  }
-  return b;
+NANOCHAT_HOST_DEVICE inline void load_b(simt::MmaB& first, simt::MmaB& second, const bf16* tile, int k0, int n0) {
+  const int lane = static_cast<int>(simt::lane_id());
+  std::uint32_t regs[4];
+  simt::load_matrices<4, true>(regs, tile + (k0 + 8 * ((lane / 8) % 2) + lane % 8) * tile_stride<D> + n0 + 8 * (lane / 16));
+  first = {{regs[0], regs[1]}};
+  second = {{regs[2], regs[3]}};
 }
 
 // s[j] = the 16 x 8 block j of X[row0 .. row0 + 16) Y[0 .. N)^T, fp32.
 template <int D, int N>
 NANOCHAT_HOST_DEVICE inline void scores(simt::MmaAccumulator (&s)[N / 8], const bf16* x, int row0, const bf16* y) {
+  static_assert(D % 16 == 0 && N % 16 == 0, "whole mma steps and pairs of 8-column blocks");
   for (auto& acc : s) acc = {};
   for (int k0 = 0; k0 < D; k0 += 16) {
     const simt::MmaA a = load_a<D>(x, row0, k0);
-    for (int j = 0; j < N / 8; ++j) simt::mma_bf16_m16n8k16(s[j], a, load_b_transposed<D>(y, 8 * j, k0), s[j]);
+    for (int j = 0; j < N / 8; j += 2) {
+      simt::MmaB first, second;
+      load_b_transposed<D>(first, second, y, 8 * j, k0);
+      simt::mma_bf16_m16n8k16(s[j], a, first, s[j]);
+      simt::mma_bf16_m16n8k16(s[j + 1], a, second, s[j + 1]);
+    }
   }
 }
 
@@ -97,12 +101,18 @@ NANOCHAT_HOST_DEVICE inline void scores(simt::MmaAccumulator (&s)[N / 8], const 
 template <int D, int N>
 NANOCHAT_HOST_DEVICE inline void accumulate(simt::MmaAccumulator (&o)[D / 8], const simt::MmaAccumulator (&p)[N / 8],
                                             const bf16* y) {
+  static_assert(D % 16 == 0 && N % 16 == 0, "whole mma steps and pairs of 8-column blocks");
   const auto pair = [](float low, float high) { return simt::pack_bf16x2(bf16(low), bf16(high)); };
   for (int kk = 0; kk < N / 16; ++kk) {
     const simt::MmaAccumulator &left = p[2 * kk], &right = p[2 * kk + 1];
     const simt::MmaA a{{pair(left.c[0], left.c[1]), pair(left.c[2], left.c[3]), pair(right.c[0], right.c[1]),
                         pair(right.c[2], right.c[3])}};
-    for (int j = 0; j < D / 8; ++j) simt::mma_bf16_m16n8k16(o[j], a, load_b<D>(y, 16 * kk, 8 * j), o[j]);
+    for (int j = 0; j < D / 8; j += 2) {
+      simt::MmaB first, second;
+      load_b<D>(first, second, y, 16 * kk, 8 * j);
+      simt::mma_bf16_m16n8k16(o[j], a, first, o[j]);
+      simt::mma_bf16_m16n8k16(o[j + 1], a, second, o[j + 1]);
+    }
   }
 }
 

@@ -9,6 +9,8 @@
 //      at cols 2t+8, 2t+9; the lower-numbered column in the low 16 bits.
 //   B: reg 0 = (rows 2t, 2t+1, col g), reg 1 = (rows 2t+8, 2t+9, col g); lower row in the low half.
 //   C, D: c0, c1 = (row g, cols 2t, 2t+1), c2, c3 = (row g+8, cols 2t, 2t+1).
+// Fragments come from shared memory through ldmatrix (load_matrices below), whose per-lane
+// layout is the same (g, t) pattern, so one 16x16 A is one .x4 and two 8-column B tiles another.
 
 #include <cstdint>
 #include <cstring>
@@ -88,6 +90,60 @@ NANOCHAT_HOST_DEVICE inline void mma_bf16_m16n8k16(MmaAccumulator& d, const MmaA
     out.c[i] = acc + c.c[i];
   }
   d = out;
+#endif
+}
+
+// ldmatrix.sync.aligned.m8n8.x{N}[.trans].shared.b16: N 8x8 matrices of 16-bit elements from
+// shared memory, lane 8i + r giving the address of row r of matrix i (16-byte aligned; the
+// addresses of lanes past 8N are not read). Register i of lane l holds matrix i's row l / 4,
+// columns 2 (l % 4) and 2 (l % 4) + 1 (the lower column in the low half); with Transpose, those
+// of the transposed matrix: column l / 4, rows 2 (l % 4) and 2 (l % 4) + 1. The whole warp calls
+// it together.
+template <int N, bool Transpose = false>
+NANOCHAT_HOST_DEVICE inline void load_matrices(std::uint32_t (&regs)[N], const bf16* row) {
+  static_assert(N == 1 || N == 2 || N == 4, "ldmatrix loads 1, 2 or 4 matrices");
+#if NANOCHAT_DEVICE_PASS
+  const auto address = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  if constexpr (N == 4 && !Transpose) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(regs[0]), "=r"(regs[1]), "=r"(regs[2]), "=r"(regs[3]) : "r"(address));
+  } else if constexpr (N == 4) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(regs[0]), "=r"(regs[1]), "=r"(regs[2]), "=r"(regs[3]) : "r"(address));
+  } else if constexpr (N == 2 && !Transpose) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+                 : "=r"(regs[0]), "=r"(regs[1]) : "r"(address));
+  } else if constexpr (N == 2) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+                 : "=r"(regs[0]), "=r"(regs[1]) : "r"(address));
+  } else if constexpr (!Transpose) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(regs[0]) : "r"(address));
+  } else {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n" : "=r"(regs[0]) : "r"(address));
+  }
+#else
+  emulator::ThreadContext& t = emulator::context();
+  auto& warp = t.block->warp_state[warp_id()];
+  const unsigned lane = lane_id(), g = lane / 4, pair = 2 * (lane % 4);
+  if (t.block->lanes_in_warp(warp_id()) != warp_size) emulator::fault("ldmatrix in a partial warp");
+  if (lane < 8u * N && reinterpret_cast<std::uintptr_t>(row) % 16 != 0) emulator::fault("misaligned ldmatrix row address");
+  std::memcpy(warp.slots[lane], &row, sizeof row);
+  warp.barrier->arrive_and_wait();
+  if (warp.exited.load(std::memory_order_relaxed) != 0) emulator::fault("ldmatrix with lanes that have exited");
+  const auto row_of = [&](unsigned source) {
+    const bf16* p;
+    std::memcpy(&p, warp.slots[source], sizeof p);
+    return p;
+  };
+  for (unsigned i = 0; i < static_cast<unsigned>(N); ++i) {
+    if constexpr (Transpose) {
+      regs[i] = pack_bf16x2(row_of(8 * i + pair)[g], row_of(8 * i + pair + 1)[g]);
+    } else {
+      const bf16* p = row_of(8 * i + g);
+      regs[i] = pack_bf16x2(p[pair], p[pair + 1]);
+    }
+  }
+  warp.barrier->arrive_and_wait();  // nobody overwrites an address before all have read
 #endif
 }
 
