@@ -601,27 +601,36 @@ TEST_CASE("Cuda FlashAttention-2 on the emulated device matches Cpu attention, f
   check_attention_shapes(cuda);
 }
 
-TEST_CASE("Cuda scratch grows to the largest request and is kept, so repeated ops allocate nothing more") {
+TEST_CASE("Cuda scratch grows to the largest request and is kept") {
   cuda::EmulatedDevice device;
   Cuda cuda(device);
   void* first = cuda.scratch(100);
-  CHECK(device.live_allocations() == 1);
+  CHECK(device.allocate_calls() == 1);
   CHECK(cuda.scratch(60) == first);
+  CHECK(device.allocate_calls() == 1);
   void* grown = cuda.scratch(1000);
+  CHECK(device.allocate_calls() == 2);
   CHECK(device.live_allocations() == 1);  // the smaller buffer was released
   CHECK_NOTHROW(cuda.fill_zero(grown, 1000));  // all of it is device memory
-  // The attention backward's delta lives there: a second backward allocates nothing.
+}
+
+TEST_CASE("Cuda attention backward allocates its delta once, then reuses it") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);  // fresh: no scratch yet
   auto make = [&](Shape shape) { return Tensor<float, Cuda>(cuda, shape); };
   auto q = make({1, 9, 2, 64}), k = make({1, 9, 1, 64}), lse = make({1, 2, 9}), dq = make({1, 9, 2, 64}),
        dk = make({1, 9, 1, 64}), dv = make({1, 9, 1, 64});
   cuda.fill_zero(q.data(), q.bytes());
   cuda.fill_zero(k.data(), k.bytes());
   cuda.fill_zero(lse.data(), lse.bytes());
-  const std::size_t live = device.live_allocations();
-  for (int i = 0; i < 2; ++i) {
+  const auto backward = [&] {
     cuda::attention_backward(cuda, dq.view(), dk.view(), dv.view(), q.view(), lse.view(), q.view(), k.view(), k.view(), 1.0f);
-    CHECK(device.live_allocations() == live);
-  }
+  };
+  const std::size_t before = device.allocate_calls();
+  backward();
+  CHECK(device.allocate_calls() == before + 1);  // the scratch, grown to delta's size
+  backward();
+  CHECK(device.allocate_calls() == before + 1);  // and kept
 }
 
 TEST_CASE("Cuda attention refuses what its kernels do not handle, naming it") {

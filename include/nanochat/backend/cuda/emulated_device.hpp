@@ -120,6 +120,7 @@ class EmulatedDevice final : public DeviceRuntime {
     NANOCHAT_CHECK(p != nullptr, "emulated device: out of memory allocating ", bytes, " bytes");
     std::lock_guard lock(mutex_);
     allocations_[reinterpret_cast<std::uintptr_t>(p)] = bytes;
+    ++allocate_calls_;
     return p;
   }
 
@@ -172,6 +173,13 @@ class EmulatedDevice final : public DeviceRuntime {
     return allocations_.size();
   }
 
+  // allocate() calls so far, freed or not: an op that allocates and frees per call leaves
+  // live_allocations() unchanged but shows here.
+  std::size_t allocate_calls() const {
+    std::lock_guard lock(mutex_);
+    return allocate_calls_;
+  }
+
  private:
   // [ptr, ptr + bytes) must lie inside one live allocation.
   void check_range(const void* ptr, std::size_t bytes, const char* what) const {
@@ -188,6 +196,7 @@ class EmulatedDevice final : public DeviceRuntime {
 
   mutable std::mutex mutex_;
   std::map<std::uintptr_t, std::size_t> allocations_;
+  std::size_t allocate_calls_ = 0;
 };
 
 }  // namespace nanochat::cuda
