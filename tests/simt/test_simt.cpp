@@ -168,6 +168,22 @@ struct MmaInPartialWarp {
   }
 };
 
+// ldmatrix .x4 with lane l pointing at row l % 16, column 8 (l / 16) of a 16 x 24 bf16 tile
+// that starts `offset` elements into shared memory, or at `global` where that is given; lanes
+// from `lanes` on return first. Each use breaks one rule ldmatrix has (see the fault cases).
+struct LoadMatricesBreakingARule {
+  static constexpr const char* name = "load_matrices_breaking_a_rule";
+  static constexpr unsigned stride = 24, shared_bytes = 16 * stride * sizeof(bf16);
+  void operator()(const bf16* global, unsigned offset, unsigned lanes, std::uint32_t* out) const {
+    const unsigned lane = lane_id();
+    if (lane >= lanes) return;
+    const bf16* tile = global != nullptr ? global : dynamic_shared<bf16>() + offset;
+    std::uint32_t regs[4];
+    load_matrices<4>(regs, tile + (lane % 16) * stride + 8 * (lane / 16));
+    out[lane] = regs[0];
+  }
+};
+
 }  // namespace
 
 TEST_CASE("every thread of a 3-D grid of 3-D blocks runs once, numbered as CUDA numbers it") {
@@ -274,7 +290,7 @@ TEST_CASE("launch shapes a GPU rejects are rejected with the kernel's name") {
                     doctest::Contains("bytes of shared memory exceed"));
 }
 
-// The two faults below stop the process, as the GPU would kill the context; tests/simt/CMakeLists.txt
+// The faults below stop the process, as the GPU would kill the context; tests/simt/CMakeLists.txt
 // runs each in its own process and looks for the emulator's message.
 TEST_CASE("fault: a shuffle that reads a lane that has exited" * doctest::skip()) {
   std::vector<float> out(32);
@@ -284,6 +300,31 @@ TEST_CASE("fault: a shuffle that reads a lane that has exited" * doctest::skip()
 TEST_CASE("fault: mma.sync issued by a partial warp" * doctest::skip()) {
   std::vector<float> out(16);
   emulator::launch({{1, 1, 1}, {16, 1, 1}, 0}, MmaInPartialWarp::name, MmaInPartialWarp{}, out.data());
+}
+
+namespace {
+void launch_load_matrices(unsigned threads, const bf16* global, unsigned offset, unsigned lanes) {
+  std::vector<std::uint32_t> out(32);
+  emulator::launch({{1, 1, 1}, {threads, 1, 1}, LoadMatricesBreakingARule::shared_bytes}, LoadMatricesBreakingARule::name,
+                   LoadMatricesBreakingARule{}, global, offset, lanes, out.data());
+}
+}  // namespace
+
+TEST_CASE("fault: ldmatrix from a row address that is not 16-byte aligned" * doctest::skip()) {
+  launch_load_matrices(32, nullptr, 1, 32);
+}
+
+TEST_CASE("fault: ldmatrix issued by a partial warp" * doctest::skip()) {
+  launch_load_matrices(16, nullptr, 0, 16);
+}
+
+TEST_CASE("fault: ldmatrix in a warp whose last lane has exited" * doctest::skip()) {
+  launch_load_matrices(32, nullptr, 0, 31);
+}
+
+TEST_CASE("fault: ldmatrix from a row in global memory" * doctest::skip()) {
+  alignas(16) static bf16 global[16 * LoadMatricesBreakingARule::stride];
+  launch_load_matrices(32, global, 0, 32);
 }
 
 TEST_CASE("fault: a vector load from a misaligned address" * doctest::skip()) {

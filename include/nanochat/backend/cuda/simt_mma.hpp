@@ -98,7 +98,7 @@ NANOCHAT_HOST_DEVICE inline void mma_bf16_m16n8k16(MmaAccumulator& d, const MmaA
 // addresses of lanes past 8N are not read). Register i of lane l holds matrix i's row l / 4,
 // columns 2 (l % 4) and 2 (l % 4) + 1 (the lower column in the low half); with Transpose, those
 // of the transposed matrix: column l / 4, rows 2 (l % 4) and 2 (l % 4) + 1. The whole warp calls
-// it together.
+// it together; each of those rows must lie in the block's shared memory.
 template <int N, bool Transpose = false>
 NANOCHAT_HOST_DEVICE inline void load_matrices(std::uint32_t (&regs)[N], const bf16* row) {
   static_assert(N == 1 || N == 2 || N == 4, "ldmatrix loads 1, 2 or 4 matrices");
@@ -126,7 +126,15 @@ NANOCHAT_HOST_DEVICE inline void load_matrices(std::uint32_t (&regs)[N], const b
   auto& warp = t.block->warp_state[warp_id()];
   const unsigned lane = lane_id(), g = lane / 4, pair = 2 * (lane % 4);
   if (t.block->lanes_in_warp(warp_id()) != warp_size) emulator::fault("ldmatrix in a partial warp");
-  if (lane < 8u * N && reinterpret_cast<std::uintptr_t>(row) % 16 != 0) emulator::fault("misaligned ldmatrix row address");
+  if (lane < 8u * N) {
+    const auto address = reinterpret_cast<std::uintptr_t>(row);
+    if (address % 16 != 0) emulator::fault("misaligned ldmatrix row address");
+    // ldmatrix reads the .shared window only: a row (16 bytes) outside the block's shared memory
+    // is an illegal address on the GPU, whatever host memory it happens to name here.
+    const auto shared = reinterpret_cast<std::uintptr_t>(t.block->shared.data());
+    if (address < shared || address + 16 > shared + t.block->shared.size())
+      emulator::fault("ldmatrix row outside shared memory");
+  }
   std::memcpy(warp.slots[lane], &row, sizeof row);
   warp.barrier->arrive_and_wait();
   if (warp.exited.load(std::memory_order_relaxed) != 0) emulator::fault("ldmatrix with lanes that have exited");
