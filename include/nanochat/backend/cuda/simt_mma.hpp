@@ -18,6 +18,12 @@
 #include "nanochat/backend/cuda/simt.hpp"
 #include "nanochat/core/bf16.hpp"
 
+// bf16 mma.sync needs sm_80 (ldmatrix sm_75): older targets would otherwise stop in ptxas with
+// no word of why.
+#if NANOCHAT_DEVICE_PASS && __CUDA_ARCH__ < 800
+#error "nanochat's Cuda kernels need sm_80 or newer (bf16 mma.sync, ldmatrix): set CMAKE_CUDA_ARCHITECTURES to 80 or above"
+#endif
+
 namespace nanochat::simt {
 
 struct MmaA {
