@@ -9,9 +9,11 @@
 #include <numeric>
 #include <vector>
 
-#include "backend_cases.hpp"
 #include "nanochat/backend/cuda/simt.hpp"
 #include "nanochat/backend/cuda/simt_mma.hpp"
+#ifdef NANOCHAT_TSAN
+#include "backend_cases.hpp"  // the whole Cpu and Cuda backends: only for the case run under TSan
+#endif
 
 using namespace nanochat;
 using namespace nanochat::simt;
@@ -266,13 +268,15 @@ TEST_CASE("the same kernel with its barrier removed races" * doctest::skip()) {
   MESSAGE("sums without the barrier: " << out[0] << " " << out[1] << " " << out[2] << " " << out[3]);
 }
 
-// Run only under ThreadSanitizer (test_backend runs the same cases in normal builds): the
-// FlashAttention-2 kernels, barriers, shuffles and mma exchanges included, without a report.
+#ifdef NANOCHAT_TSAN
+// Built and run only under ThreadSanitizer (test_backend runs the same cases in normal builds):
+// the FlashAttention-2 kernels, barriers, shuffles and mma exchanges included, without a report.
 TEST_CASE("FlashAttention-2 on the emulated device races nowhere" * doctest::skip()) {
   cuda::EmulatedDevice device;
   testing::Cuda cuda(device);
   testing::check_attention_shapes(cuda);
 }
+#endif
 
 TEST_CASE("launch shapes a GPU rejects are rejected with the kernel's name") {
   auto launch_with = [](LaunchShape s) {
