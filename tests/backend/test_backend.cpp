@@ -648,6 +648,14 @@ TEST_CASE("Cuda attention refuses what its kernels do not handle, naming it") {
   CHECK_THROWS_WITH(cuda::attention_backward(cuda, q3.view(), k64.view(), k64.view(), q3.view(), make({1, 3, 5}).view(),
                                              q3.view(), make({1, 5, 2, 64}).view(), make({1, 5, 2, 64}).view(), 1.0f),
                     doctest::Contains("3 query heads do not split into groups over 2 KV heads"));
+  // Heads are the grid's y: both passes refuse more than it holds, saying how many it does.
+  const Shape many_heads{1, 1, 65536, 64}, one_kv{1, 1, 1, 64}, many_lse{1, 65536, 1};
+  auto qh = make(many_heads), kh = make(one_kv), outh = make(many_heads), lseh = make(many_lse);
+  CHECK_THROWS_WITH(cuda::attention_forward(cuda, outh.view(), lseh.view(), qh.view(), kh.view(), kh.view(), 1.0f),
+                    doctest::Contains("65536 heads x 1 batch rows exceed the grid (at most 65535 of each)"));
+  CHECK_THROWS_WITH(cuda::attention_backward(cuda, outh.view(), kh.view(), kh.view(), qh.view(), lseh.view(), qh.view(),
+                                             kh.view(), kh.view(), 1.0f),
+                    doctest::Contains("attention_backward: 65536 heads x 1 batch rows exceed the grid"));
 }
 
 TEST_CASE("Philox fills are bit-identical on Cpu and on the emulated Cuda device") {

@@ -387,7 +387,6 @@ TEST_CASE("mma.sync m16n8k16 bf16 equals the plain product for identity, one-hot
   std::size_t wrong = 0;
   for (std::size_t i = 0; i < d.size(); ++i) wrong += d[i] != want[i];
   CHECK(wrong == 0);
-  CHECK(d == want);
 }
 
 // The PTX ISA's ldmatrix layout written out: register i of lane l holds row l / 4 of matrix i,

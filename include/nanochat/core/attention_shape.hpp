@@ -6,13 +6,15 @@
 #include <cstdint>
 
 #include "nanochat/core/error.hpp"
+#include "nanochat/core/macros.hpp"
 #include "nanochat/core/tensor.hpp"
 
 namespace nanochat {
 
 struct AttentionShape {
   std::int64_t batch, seq, heads, kv_heads, dim;
-  std::int64_t group() const { return heads / kv_heads; }  // query heads per KV head
+  // Query heads per KV head; the Cuda kernels read it too.
+  NANOCHAT_HOST_DEVICE std::int64_t group() const { return heads / kv_heads; }
 };
 
 template <class TQ, class TK, class TV, class TL, class B>

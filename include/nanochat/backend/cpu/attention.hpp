@@ -40,8 +40,6 @@ inline constexpr std::int64_t block_rows = 128;
 struct Probabilities;
 struct ScoreGradients;
 
-using Dims = AttentionShape;
-
 inline GemmOptions dense(GemmCompute compute) { return {Triangle::full, Triangle::full, compute}; }
 // The causal structure of the diagonal block's products, in the given compute type.
 inline GemmOptions lower_c(GemmCompute compute) { return {Triangle::lower, Triangle::full, compute}; }  // scores: j <= i
@@ -73,7 +71,7 @@ TensorView<T, Cpu> own(const TensorView<T, Cpu>& x, std::int64_t i0, std::int64_
 
 // This thread's block_rows x T scratch of the given owner.
 template <class Owner>
-CpuView<float> block_scratch(const Dims& d) {
+CpuView<float> block_scratch(const AttentionShape& d) {
   const Shape shape{std::min(d.seq, block_rows), d.seq};
   return {thread_scratch<float, Owner>(static_cast<std::size_t>(shape.numel())), shape};
 }
@@ -194,7 +192,7 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> lse, 
                               CpuView<const float> k, CpuView<const float> v, float scale,
                               GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
-  const Dims d = attention_shape(q, k, v, lse, "attention_forward");
+  const AttentionShape d = attention_shape(q, k, v, lse, "attention_forward");
   check_attention_output(out, q);
   // Heads are handed out one at a time: the host slows one vCPU at a time, and a static split
   // would leave the other waiting (as it did in the GEMMs, gemm_threads.hpp).
@@ -228,7 +226,7 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
                                CpuView<const float> k, CpuView<const float> v, float scale,
                                GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
-  const Dims d = attention_shape(q, k, v, lse, "attention_backward");
+  const AttentionShape d = attention_shape(q, k, v, lse, "attention_backward");
   check_attention_gradients(dq, dk, dv, dout, q, k);
   constexpr auto no = Transpose::no, yes = Transpose::yes;
   // One task per KV head (handed out as the forward's heads): the query heads of its group add

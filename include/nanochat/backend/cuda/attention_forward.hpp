@@ -5,38 +5,16 @@
 // running max and sum (online softmax, fp32) and its output in registers, and saves each row's
 // log-sum-exp for the backward. Products on tensor cores (mma.sync bf16, fp32 accumulation): q k^T
 // and p v, p rounded to bf16 as FlashAttention-2 does. GQA: query head h reads KV head
-// h / (heads / kv_heads). Head dim 64 or 128.
+// h / group (AttentionShape::group(): heads / kv_heads). Head dim 64 or 128.
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <math.h>
 
 #include "nanochat/backend/cuda/attention_tiles.hpp"
 #include "nanochat/backend/cuda/cuda.hpp"
-#include "nanochat/core/attention_shape.hpp"
-#include "nanochat/core/gemm_shape.hpp"
 
 namespace nanochat::cuda {
-
-namespace flash_attention {
-
-inline constexpr int query_tile = 64;  // forward and dq: queries per block (4 warps x 16)
-inline constexpr int key_tile = 64;    // forward and dq: keys per step; dk/dv: keys per block
-
-// What the kernels handle; the rest is refused up front with the reason.
-inline void check_supported(const AttentionShape& s, GemmCompute compute, const char* op) {
-  NANOCHAT_CHECK(compute == GemmCompute::bf16, op,
-                 " on the Cuda backend multiplies on bf16 tensor cores; fp32 products are not available");
-  NANOCHAT_CHECK(s.dim == 64 || s.dim == 128, op, " on the Cuda backend: head dim ", s.dim,
-                 " is not supported (64 or 128)");
-  NANOCHAT_CHECK(s.seq <= std::numeric_limits<int>::max() - query_tile, op, ": sequence length ", s.seq,
-                 " is out of range");
-}
-
-inline unsigned tiles(std::int64_t seq, int tile) { return static_cast<unsigned>((seq + tile - 1) / tile); }
-
-}  // namespace flash_attention
 
 template <int D>
 struct FlashAttentionForwardKernel {
@@ -52,7 +30,7 @@ struct FlashAttentionForwardKernel {
     const int seq = static_cast<int>(s.seq);
     const int q0 = static_cast<int>(simt::block_idx().x) * Br;
     const std::int64_t h = simt::block_idx().y, b = simt::block_idx().z;
-    const std::int64_t kv_head = h / (s.heads / s.kv_heads);
+    const std::int64_t kv_head = h / s.group();
     bf16* q_tile = simt::dynamic_shared<bf16>();
     bf16* k_tile = q_tile + Br * tile_stride<D>;
     bf16* v_tile = k_tile + Bc * tile_stride<D>;
@@ -125,8 +103,6 @@ inline void attention_forward(Cuda& cuda, CudaView<float> out, CudaView<float> l
   if (s.batch == 0 || s.seq == 0 || s.heads == 0) return;
   const Dim3 grid{flash_attention::tiles(s.seq, flash_attention::query_tile), static_cast<unsigned>(s.heads),
                   static_cast<unsigned>(s.batch)};
-  NANOCHAT_CHECK(s.heads <= simt::max_grid_yz && s.batch <= simt::max_grid_yz, "attention_forward: ", s.heads,
-                 " heads x ", s.batch, " batch rows exceed the grid");
   const auto run = [&]<int D>(FlashAttentionForwardKernel<D> kernel) {
     launch(cuda.device(), {grid, {attention_tiles::block_threads, 1, 1}, kernel.shared_bytes}, kernel, out.data(),
            lse.data(), q.data(), k.data(), v.data(), s, scale);

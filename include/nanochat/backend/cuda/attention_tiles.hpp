@@ -1,6 +1,6 @@
 #pragma once
-// The warp-level pieces of the FlashAttention-2 kernels (attention_forward.hpp,
-// attention_backward.hpp): bf16 tiles of a head's rows in shared memory, mma fragments read from
+// What the FlashAttention-2 kernels (attention_forward.hpp, attention_backward.hpp) share: their
+// tile sizes and the shapes they handle, and the warp-level pieces: bf16 tiles of a head's rows in shared memory, mma fragments read from
 // them, and the two products every pass is made of. A block has 4 warps; each warp owns 16 rows
 // (one mma's M) of the block's row tile and multiplies them against a whole shared tile.
 //   scores:     S[16, N]  = X[rows, D] Y[N, D]^T  (q k^T, dy v^T, k q^T, v dy^T)
@@ -8,14 +8,45 @@
 //               the scores' accumulators: mma's C layout of two adjacent n8 tiles is its A
 //               layout of one k16 step, so P never goes through shared memory.
 
+#include <cstddef>
 #include <cstdint>
-#include <math.h>
+#include <limits>
 
 #include "nanochat/backend/cuda/simt.hpp"
 #include "nanochat/backend/cuda/simt_mma.hpp"
+#include "nanochat/core/attention_shape.hpp"
 #include "nanochat/core/bf16.hpp"
+#include "nanochat/core/error.hpp"
+#include "nanochat/core/gemm_shape.hpp"
 
-namespace nanochat::cuda::attention_tiles {
+namespace nanochat::cuda {
+
+namespace flash_attention {
+
+inline constexpr int query_tile = 64;  // forward and dq: queries per block (4 warps x 16)
+inline constexpr int key_tile = 64;    // forward and dq: keys per step; dk/dv: keys per block
+inline constexpr int gradient_query_tile = 32;  // dk/dv: queries per step (registers: dk and dv are 2 x D / 2 floats)
+
+// Kernels index rows with int, and the last tile's rows run up to query_tile past T.
+inline constexpr std::int64_t max_seq = std::numeric_limits<int>::max() - query_tile;
+
+// What the kernels handle; the rest is refused up front with the reason. Heads and batch rows
+// are the grid's y and z.
+inline void check_supported(const AttentionShape& s, GemmCompute compute, const char* op) {
+  NANOCHAT_CHECK(compute == GemmCompute::bf16, op,
+                 " on the Cuda backend multiplies on bf16 tensor cores; fp32 products are not available");
+  NANOCHAT_CHECK(s.dim == 64 || s.dim == 128, op, " on the Cuda backend: head dim ", s.dim,
+                 " is not supported (64 or 128)");
+  NANOCHAT_CHECK(s.seq <= max_seq, op, ": sequence length ", s.seq, " is out of range (at most ", max_seq, ")");
+  NANOCHAT_CHECK(s.heads <= simt::max_grid_yz && s.batch <= simt::max_grid_yz, op, ": ", s.heads, " heads x ",
+                 s.batch, " batch rows exceed the grid (at most ", simt::max_grid_yz, " of each)");
+}
+
+inline unsigned tiles(std::int64_t seq, int tile) { return static_cast<unsigned>((seq + tile - 1) / tile); }
+
+}  // namespace flash_attention
+
+namespace attention_tiles {
 
 inline constexpr int warps = 4;
 inline constexpr int block_threads = warps * simt::warp_size;
@@ -131,4 +162,5 @@ NANOCHAT_HOST_DEVICE inline int element_col(unsigned i) {
   return static_cast<int>(simt::mma_layout::c_col(simt::lane_id(), i));
 }
 
-}  // namespace nanochat::cuda::attention_tiles
+}  // namespace attention_tiles
+}  // namespace nanochat::cuda
