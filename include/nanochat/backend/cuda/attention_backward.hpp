@@ -34,7 +34,7 @@ struct FlashAttentionBackwardDqKernel {
     using simt::MmaAccumulator;
     constexpr int Br = flash_attention::query_tile, Bc = flash_attention::key_tile;
     const int seq = static_cast<int>(s.seq);
-    const int q0 = static_cast<int>(simt::block_idx().x) * Br;
+    const int q0 = static_cast<int>(simt::grid_dim().x - 1 - simt::block_idx().x) * Br;  // longest first, as the forward
     const std::int64_t h = simt::block_idx().y, b = simt::block_idx().z;
     const std::int64_t kv_head = h / s.group();
     bf16* q_tile = simt::dynamic_shared<bf16>();
@@ -106,7 +106,7 @@ struct FlashAttentionBackwardDkDvKernel {
     using simt::MmaAccumulator;
     constexpr int Bk = flash_attention::key_tile, Bq = flash_attention::gradient_query_tile;
     const int seq = static_cast<int>(s.seq);
-    const int k0 = static_cast<int>(simt::block_idx().x) * Bk;
+    const int k0 = static_cast<int>(simt::block_idx().x) * Bk;  // longest first already: key 0 sees every query
     const std::int64_t kv_head = simt::block_idx().y, b = simt::block_idx().z;
     const std::int64_t group = s.group();
     bf16* k_tile = simt::dynamic_shared<bf16>();

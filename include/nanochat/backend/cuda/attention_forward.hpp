@@ -28,7 +28,9 @@ struct FlashAttentionForwardKernel {
     using simt::MmaAccumulator;
     constexpr int Br = flash_attention::query_tile, Bc = flash_attention::key_tile;
     const int seq = static_cast<int>(s.seq);
-    const int q0 = static_cast<int>(simt::block_idx().x) * Br;
+    // The last query tiles, which walk the most key tiles, are issued first (FlashAttention-2's
+    // order): the short ones then fill the last wave instead of a long one running alone.
+    const int q0 = static_cast<int>(simt::grid_dim().x - 1 - simt::block_idx().x) * Br;
     const std::int64_t h = simt::block_idx().y, b = simt::block_idx().z;
     const std::int64_t kv_head = h / s.group();
     bf16* q_tile = simt::dynamic_shared<bf16>();
