@@ -595,6 +595,69 @@ TEST_CASE("Cuda RMSNorm on the emulated device matches Cpu, forward and backward
   check_rmsnorm_shapes(cuda);
 }
 
+TEST_CASE("Cuda FlashAttention-2 on the emulated device matches Cpu attention, forward and backward") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  check_attention_shapes(cuda);
+}
+
+TEST_CASE("Cuda scratch grows to the largest request and is kept") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  void* first = cuda.scratch(100);
+  CHECK(device.allocate_calls() == 1);
+  CHECK(cuda.scratch(60) == first);
+  CHECK(device.allocate_calls() == 1);
+  void* grown = cuda.scratch(1000);
+  CHECK(device.allocate_calls() == 2);
+  CHECK(device.live_allocations() == 1);  // the smaller buffer was released
+  CHECK_NOTHROW(cuda.fill_zero(grown, 1000));  // all of it is device memory
+}
+
+TEST_CASE("Cuda attention backward allocates its delta once, then reuses it") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);  // fresh: no scratch yet
+  auto make = [&](Shape shape) { return Tensor<float, Cuda>(cuda, shape); };
+  auto q = make({1, 9, 2, 64}), k = make({1, 9, 1, 64}), lse = make({1, 2, 9}), dq = make({1, 9, 2, 64}),
+       dk = make({1, 9, 1, 64}), dv = make({1, 9, 1, 64});
+  cuda.fill_zero(q.data(), q.bytes());
+  cuda.fill_zero(k.data(), k.bytes());
+  cuda.fill_zero(lse.data(), lse.bytes());
+  const auto backward = [&] {
+    cuda::attention_backward(cuda, dq.view(), dk.view(), dv.view(), q.view(), lse.view(), q.view(), k.view(), k.view(), 1.0f);
+  };
+  const std::size_t before = device.allocate_calls();
+  backward();
+  CHECK(device.allocate_calls() == before + 1);  // the scratch, grown to delta's size
+  backward();
+  CHECK(device.allocate_calls() == before + 1);  // and kept
+}
+
+TEST_CASE("Cuda attention refuses what its kernels do not handle, naming it") {
+  cuda::EmulatedDevice device;
+  Cuda cuda(device);
+  auto make = [&](Shape shape) { return Tensor<float, Cuda>(cuda, shape); };
+  auto q = make({1, 5, 2, 40}), k = make({1, 5, 1, 40}), out = make({1, 5, 2, 40}), lse = make({1, 2, 5});
+  CHECK_THROWS_WITH(cuda::attention_forward(cuda, out.view(), lse.view(), q.view(), k.view(), k.view(), 1.0f),
+                    doctest::Contains("head dim 40 is not supported (64 or 128)"));
+  auto q64 = make({1, 5, 2, 64}), k64 = make({1, 5, 1, 64}), out64 = make({1, 5, 2, 64});
+  CHECK_THROWS_WITH(cuda::attention_forward(cuda, out64.view(), lse.view(), q64.view(), k64.view(), k64.view(), 1.0f,
+                                            GemmCompute::fp32),
+                    doctest::Contains("fp32 products are not available"));
+  auto q3 = make({1, 5, 3, 64});
+  CHECK_THROWS_WITH(cuda::attention_backward(cuda, q3.view(), k64.view(), k64.view(), q3.view(), make({1, 3, 5}).view(),
+                                             q3.view(), make({1, 5, 2, 64}).view(), make({1, 5, 2, 64}).view(), 1.0f),
+                    doctest::Contains("3 query heads do not split into groups over 2 KV heads"));
+  // Heads are the grid's y: both passes refuse more than it holds, saying how many it does.
+  const Shape many_heads{1, 1, 65536, 64}, one_kv{1, 1, 1, 64}, many_lse{1, 65536, 1};
+  auto qh = make(many_heads), kh = make(one_kv), outh = make(many_heads), lseh = make(many_lse);
+  CHECK_THROWS_WITH(cuda::attention_forward(cuda, outh.view(), lseh.view(), qh.view(), kh.view(), kh.view(), 1.0f),
+                    doctest::Contains("65536 heads x 1 batch rows exceed the grid (at most 65535 of each)"));
+  CHECK_THROWS_WITH(cuda::attention_backward(cuda, outh.view(), kh.view(), kh.view(), qh.view(), lseh.view(), qh.view(),
+                                             kh.view(), kh.view(), 1.0f),
+                    doctest::Contains("attention_backward: 65536 heads x 1 batch rows exceed the grid"));
+}
+
 TEST_CASE("Philox fills are bit-identical on Cpu and on the emulated Cuda device") {
   cuda::EmulatedDevice device;
   Cuda cuda(device);

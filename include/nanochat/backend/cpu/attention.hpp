@@ -27,6 +27,7 @@
 
 #include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/gemm.hpp"
+#include "nanochat/core/attention_shape.hpp"
 #include "nanochat/core/simd_math.hpp"
 
 namespace nanochat::cpu {
@@ -39,33 +40,11 @@ inline constexpr std::int64_t block_rows = 128;
 struct Probabilities;
 struct ScoreGradients;
 
-struct Dims {
-  std::int64_t batch, seq, heads, kv_heads, dim;
-  std::int64_t group() const { return heads / kv_heads; }
-};
-
 inline GemmOptions dense(GemmCompute compute) { return {Triangle::full, Triangle::full, compute}; }
 // The causal structure of the diagonal block's products, in the given compute type.
 inline GemmOptions lower_c(GemmCompute compute) { return {Triangle::lower, Triangle::full, compute}; }  // scores: j <= i
 inline GemmOptions lower_a(GemmCompute compute) { return {Triangle::full, Triangle::lower, compute}; }  // P, dS
 inline GemmOptions upper_a(GemmCompute compute) { return {Triangle::full, Triangle::upper, compute}; }  // P^T, dS^T
-
-// The shapes agree and every tensor is contiguous (the kernels address heads by their layout).
-inline Dims check(const CpuView<const float>& qv, const CpuView<const float>& kv, const CpuView<const float>& vv,
-                  const CpuView<const float>& lse, const char* op) {
-  const Shape &q = qv.shape(), &k = kv.shape(), &v = vv.shape();
-  NANOCHAT_CHECK(q.rank() == 4 && k.rank() == 4, op, ": q ", q, " and k ", k,
-                 " must be [B, T, heads, D]");
-  NANOCHAT_CHECK(qv.is_contiguous() && kv.is_contiguous() && vv.is_contiguous() && lse.is_contiguous(), op,
-                 ": q, k, v and lse must be contiguous");
-  const Dims d{q[0], q[1], q[2], k[2], q[3]};
-  check_shape(k, Shape{d.batch, d.seq, d.kv_heads, d.dim}, cat(op, ": k"));
-  check_shape(v, k, cat(op, ": v"));
-  check_shape(lse.shape(), Shape{d.batch, d.heads, d.seq}, cat(op, ": lse"));
-  NANOCHAT_CHECK(d.kv_heads > 0 && d.heads % d.kv_heads == 0, op, ": ", d.heads,
-                 " query heads do not split into groups over ", d.kv_heads, " KV heads");
-  return d;
-}
 
 // Head h of batch row b as a [T, D] view with row stride heads * D.
 template <class T>
@@ -92,7 +71,7 @@ TensorView<T, Cpu> own(const TensorView<T, Cpu>& x, std::int64_t i0, std::int64_
 
 // This thread's block_rows x T scratch of the given owner.
 template <class Owner>
-CpuView<float> block_scratch(const Dims& d) {
+CpuView<float> block_scratch(const AttentionShape& d) {
   const Shape shape{std::min(d.seq, block_rows), d.seq};
   return {thread_scratch<float, Owner>(static_cast<std::size_t>(shape.numel())), shape};
 }
@@ -213,9 +192,8 @@ inline void attention_forward(Cpu& cpu, CpuView<float> out, CpuView<float> lse, 
                               CpuView<const float> k, CpuView<const float> v, float scale,
                               GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
-  const Dims d = check(q, k, v, lse, "attention_forward");
-  check_shape(out.shape(), q.shape(), "attention_forward: out");
-  NANOCHAT_CHECK(out.is_contiguous(), "attention_forward: out must be contiguous");
+  const AttentionShape d = attention_shape(q, k, v, lse, "attention_forward");
+  check_attention_output(out, q);
   // Heads are handed out one at a time: the host slows one vCPU at a time, and a static split
   // would leave the other waiting (as it did in the GEMMs, gemm_threads.hpp).
 #pragma omp parallel for collapse(2) schedule(dynamic, 1)
@@ -248,13 +226,8 @@ inline void attention_backward(Cpu& cpu, CpuView<float> dq, CpuView<float> dk, C
                                CpuView<const float> k, CpuView<const float> v, float scale,
                                GemmCompute compute = GemmCompute::fp32) {
   using namespace attention_detail;
-  const Dims d = check(q, k, v, lse, "attention_backward");
-  check_shape(dq.shape(), q.shape(), "attention_backward: dq");
-  check_shape(dk.shape(), k.shape(), "attention_backward: dk");
-  check_shape(dv.shape(), v.shape(), "attention_backward: dv");
-  check_shape(dout.shape(), q.shape(), "attention_backward: dout");
-  NANOCHAT_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous() && dout.is_contiguous(),
-                 "attention_backward: dq, dk, dv and dout must be contiguous");
+  const AttentionShape d = attention_shape(q, k, v, lse, "attention_backward");
+  check_attention_gradients(dq, dk, dv, dout, q, k);
   constexpr auto no = Transpose::no, yes = Transpose::yes;
   // One task per KV head (handed out as the forward's heads): the query heads of its group add
   // into the same dk, dv, which every block adds into.

@@ -58,12 +58,26 @@ class Cuda {
     device_->copy(dst, src, bytes, CopyKind::device_to_device);
   }
   void fill_zero(void* dst, std::size_t bytes) { device_->fill_zero(dst, bytes); }
+
+  // Device memory an op needs only while its kernels run (attention's per-row delta). Work on the
+  // stream runs in order, so one buffer serves every op; it grows to the largest request and is
+  // kept, so a training step allocates nothing once each op has run once. Valid until the next
+  // call (a replaced buffer is freed in stream order, after the kernels queued on it).
+  void* scratch(std::size_t bytes) {
+    if (bytes > scratch_bytes_) {
+      scratch_ = allocate(bytes);
+      scratch_bytes_ = bytes;
+    }
+    return scratch_.data();
+  }
   void synchronize() { device_->synchronize(); }
 
   DeviceRuntime& device() const { return *device_; }
 
  private:
   DeviceRuntime* device_;
+  Buffer scratch_;
+  std::size_t scratch_bytes_ = 0;
 };
 
 static_assert(Backend<Cuda>);

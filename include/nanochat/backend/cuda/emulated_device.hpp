@@ -120,6 +120,7 @@ class EmulatedDevice final : public DeviceRuntime {
     NANOCHAT_CHECK(p != nullptr, "emulated device: out of memory allocating ", bytes, " bytes");
     std::lock_guard lock(mutex_);
     allocations_[reinterpret_cast<std::uintptr_t>(p)] = bytes;
+    ++allocate_calls_;
     return p;
   }
 
@@ -128,8 +129,11 @@ class EmulatedDevice final : public DeviceRuntime {
     auto it = allocations_.find(reinterpret_cast<std::uintptr_t>(ptr));
     NANOCHAT_CHECK(it != allocations_.end(), "emulated device: free of ", ptr,
                    ", which is not a live device allocation (double free?)");
+    // Freed through the recorded address: the same pointer, but GCC's allocation tracking no
+    // longer follows a caller's non-device pointer (refused above) into std::free and warns.
+    void* const allocation = reinterpret_cast<void*>(it->first);
     allocations_.erase(it);
-    std::free(ptr);
+    std::free(allocation);
   }
 
   void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) override {
@@ -169,6 +173,13 @@ class EmulatedDevice final : public DeviceRuntime {
     return allocations_.size();
   }
 
+  // allocate() calls so far, freed or not: an op that allocates and frees per call leaves
+  // live_allocations() unchanged but shows here.
+  std::size_t allocate_calls() const {
+    std::lock_guard lock(mutex_);
+    return allocate_calls_;
+  }
+
   // [ptr, ptr + bytes) must lie inside one live allocation (the emulated NCCL checks its buffers too).
   void check_range(const void* ptr, std::size_t bytes, const char* what) const {
     const auto p = reinterpret_cast<std::uintptr_t>(ptr);
@@ -185,6 +196,7 @@ class EmulatedDevice final : public DeviceRuntime {
  private:
   mutable std::mutex mutex_;
   std::map<std::uintptr_t, std::size_t> allocations_;
+  std::size_t allocate_calls_ = 0;
 };
 
 }  // namespace nanochat::cuda

@@ -74,6 +74,7 @@ struct BlockState {
     std::optional<std::barrier<>> barrier;
     std::atomic<std::uint32_t> exited{0};  // lanes that returned: a shuffle must not read them
     alignas(8) unsigned char slots[warp_size][8];  // shuffle exchange, one 8-byte slot per lane
+    std::uint32_t mma_slots[warp_size][6];          // mma.sync exchange: A's 4 and B's 2 registers
   };
 
   BlockState(const LaunchShape& shape)
