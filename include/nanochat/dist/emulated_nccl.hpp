@@ -232,6 +232,7 @@ class EmulatedNcclNetwork {
     std::vector<std::int64_t> entered;  // per rank: collectives it has entered
     std::map<std::int64_t, Slot> slots;
     bool aborted = false;
+    std::string abort_reason;  // who aborted and what it was waiting for, told to abandoned ranks
   };
 
   NcclUniqueId new_id() {
@@ -376,7 +377,9 @@ class EmulatedNccl final : public NcclRuntime {
 
   void abort() override {
     if (!world_) return;
+    const std::string waiting_for = diagnose();  // before taking the world's lock, which it takes
     std::lock_guard lock(world_->mutex);
+    if (!world_->aborted) world_->abort_reason = cat("rank ", rank_, " aborted it, waiting in ", waiting_for);
     world_->aborted = true;
     world_->changed.notify_all();
   }
@@ -435,7 +438,7 @@ class EmulatedNccl final : public NcclRuntime {
     World& w = *world_;
     std::unique_lock lock(w.mutex);
     const auto abandoned = [&] {
-      return cat(nccl_reference::collective_name(call.kind), " abandoned: the communicator was aborted");
+      return cat(nccl_reference::collective_name(call.kind), " abandoned: the communicator was aborted (", w.abort_reason, ")");
     };
     if (w.aborted) return abandoned();
     Slot& slot = w.slots[sequence];
