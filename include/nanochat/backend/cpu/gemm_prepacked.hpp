@@ -7,32 +7,21 @@
 //
 // The layout is the one gemm_packed builds per call, kept for every block: for each block of nc
 // columns, for each block of kc depth, the block's panels of nr columns (the blocking and the
-// loop nest are avx512::blocking and gemm_cooperative's), so a product walks the same tiles in
-// the same order and gives the same bits as gemm on the same operands. Float weights are packed
-// as the fp32 kernel's float panels (avx512::pack). bf16 weights stay bf16, in the pair words of
-// the bf16 kernels (bf16_pairs::pack), half the bytes a float panel reads; this kernel widens
-// each pair in registers (exact) and multiplies in fp32, the products and order of the fp32
-// kernel on widened panels.
-
-#include "nanochat/backend/cpu/x86_target.hpp"
-
-#if defined(NANOCHAT_X86_KERNELS)
-
-#include <immintrin.h>
+// loop nest are avx512::blocking and gemm_cooperative's), and the product is gemm_packed's
+// multiply (avx512::detail::multiply_blocks) pointed at those panels, so it walks the same tiles
+// in the same order and gives the same bits as gemm on the same operands. Float weights are
+// packed as the fp32 kernel's float panels (avx512::pack). bf16 weights stay bf16, in the pair
+// words of the bf16 kernels (bf16_pairs::pack), half the bytes a float panel reads, which the
+// fp32 kernel widens in registers (exact).
 
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
-#include "nanochat/backend/cpu/cpu.hpp"
 #include "nanochat/backend/cpu/cpu_features.hpp"
 #include "nanochat/backend/cpu/gemm_avx512.hpp"
 #include "nanochat/backend/cpu/gemm_kernel.hpp"
-#include "nanochat/backend/cpu/gemm_pack_bf16_pairs.hpp"
-#include "nanochat/backend/cpu/gemm_threads.hpp"
 #include "nanochat/core/bf16.hpp"
-#include "nanochat/core/gemm_shape.hpp"
-#include "nanochat/core/macros.hpp"
 
 namespace nanochat::cpu::prepacked {
 
@@ -62,9 +51,9 @@ constexpr std::int64_t block_offset(std::int64_t n, std::int64_t k, std::int64_t
   return j0 * units<W>(k) + avx512::blocking.block_columns(n - j0) * units<W>(k0);
 }
 
-// Whether this machine runs the prepacked product: the AVX-512 fp32 kernel is this process's
-// (not OpenBLAS: no AVX-512, or NANOCHAT_CPU_GEMM=openblas), and for bf16 weights the CPU has
-// AVX512_BF16, the target bf16_pairs::pack is compiled for.
+// Whether this machine runs the prepacked product: the fp32 GEMM is the AVX-512 kernel (never
+// outside x86-64 builds; not OpenBLAS: no AVX-512, or NANOCHAT_CPU_GEMM=openblas), and for bf16
+// weights the CPU has AVX512_BF16, the target bf16_pairs::pack is compiled for.
 template <class W>
 bool runs() {
   if (gemm_kernels().fp32 != GemmKernel::avx512) return false;
@@ -73,54 +62,17 @@ bool runs() {
 
 }  // namespace nanochat::cpu::prepacked
 
+#if defined(NANOCHAT_X86_KERNELS)
+
+#include "nanochat/backend/cpu/gemm_pack_bf16_pairs.hpp"
+#include "nanochat/core/gemm_shape.hpp"
+
 NANOCHAT_TARGET_BEGIN(NANOCHAT_TARGET_AVX512)
 
 namespace nanochat::cpu::prepacked {
 
-namespace detail {
-
-// The fp32 kernel (avx512::detail::kernel) on a B panel of bf16 pair words: word q of column j
-// holds k = 2q in its low half and 2q + 1 in its high half, each widened to float by a shift or a
-// mask (exact), then the same fused multiply-adds in the same order. An odd depth's last word has
-// a zero high half, which is not multiplied (0 * Inf would be NaN where the definition has none).
-[[gnu::noinline]] inline void kernel_bf16_pairs(std::int64_t depth, const float* a, const std::uint32_t* b, float* c,
-                                                std::int64_t ldc, std::int64_t rows, std::int64_t cols, float alpha,
-                                                float beta) {
-  using avx512::mr;
-  using avx512::nr;
-  __m512 acc[mr][2];
-NANOCHAT_UNROLL
-  for (int i = 0; i < mr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  // acc += (next k of A's rows) x (b0, b1), the fp32 kernel's step.
-  const auto step = [&](__m512 b0, __m512 b1) __attribute__((always_inline)) {
-NANOCHAT_UNROLL
-    for (int i = 0; i < mr; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-    }
-    a += mr;
-  };
-  // Masked forms: the unmasked intrinsics start from an undefined vector, which GCC 12 warns of.
-  const auto low = [](__m512i w) { return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(avx512::all16, w, 16)); };
-  const __m512i high_half = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
-  const auto high = [&high_half](__m512i w) {
-    return _mm512_castsi512_ps(_mm512_maskz_and_epi32(avx512::all16, w, high_half));
-  };
-  for (std::int64_t q = 0; q < depth / 2; ++q) {
-    const __m512i w0 = _mm512_load_si512(b), w1 = _mm512_load_si512(b + 16);
-    step(low(w0), low(w1));
-    step(high(w0), high(w1));
-    b += nr;
-  }
-  if (depth % 2 != 0) step(low(_mm512_load_si512(b)), low(_mm512_load_si512(b + 16)));
-  avx512::detail::store_tile(acc, c, ldc, rows, cols, alpha, beta);
-}
-
-}  // namespace detail
-
 // Packs w [n, k] (rows contiguous, row stride ldw) into `out` (packed_elements<W>(n, k)
-// elements, 64-byte aligned) with the existing packers, block by block.
+// elements, 64-byte aligned) with the existing packers, block by block. Only where runs<W>().
 template <class W>
 void pack_weight(const W* w, std::int64_t ldw, std::int64_t n, std::int64_t k, panel_t<W>* out) {
   const std::int64_t nc = avx512::nc, kc = avx512::kc;
@@ -137,48 +89,18 @@ void pack_weight(const W* w, std::int64_t ldw, std::int64_t n, std::int64_t k, p
     }
 }
 
-// c [m, n] (row stride ldc) = alpha * a [m, k] (row stride lda) times the packed weight's W^T +
-// beta * c, over the threads unless called inside a parallel region; with beta == 0, c is not
-// read. The same bits as gemm(c, a, w, no, yes) on the AVX-512 fp32 kernel.
+// C = alpha * A times the packed weight's W^T + beta * C for the shape g of gemm(c, a, w,
+// Transpose::no, Transpose::yes) (one batch entry), over the threads unless called inside a
+// parallel region; with beta == 0, C is not read. The bits of that gemm on the AVX-512 fp32
+// kernel. Only where runs<W>().
 template <class W>
-void gemm(const float* a, std::int64_t lda, const panel_t<W>* w, float* c, std::int64_t ldc, std::int64_t m,
-          std::int64_t n, std::int64_t k, float alpha, float beta) {
-  using avx512::blocking;
-  GemmShape g{};
-  g.batch = 1;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.lda = lda;
-  g.ldb = k;
-  g.ldc = ldc;
-  g.trans_a = Transpose::no;
-  g.trans_b = Transpose::yes;
-  const int threads = gemm_threads(g);
-  const std::int64_t depth_max = std::min(blocking.kc, k);
-  // Each thread's A region starts on its own cache line.
-  const std::int64_t a_size = (depth_max * blocking.chunk_rows(m) + 15) / 16 * 16;
-  float* a_space = thread_scratch<float>(static_cast<std::size_t>(threads * a_size));
-  const auto pack_b = [](std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t) noexcept {};
-  const auto multiply = [&](int thread, std::int64_t row0, std::int64_t rows, std::int64_t j0, std::int64_t col0,
-                            std::int64_t col1, std::int64_t k0, std::int64_t depth, float beta_k) noexcept {
-    float* ap = a_space + thread * a_size;
-    avx512::detail::pack<false>(a, lda, /*transposed=*/false, row0, rows, k0, depth, blocking.mr, ap);
-    const panel_t<W>* block = w + block_offset<W>(n, k, j0, k0);
-    const std::int64_t panel_units = units<W>(depth);
-    for (std::int64_t ir = 0; ir < rows; ir += blocking.mr)
-      for (std::int64_t jr = col0; jr < col1; jr += blocking.nr) {
-        float* tile = c + (row0 + ir) * ldc + j0 + jr;
-        const std::int64_t tile_rows = std::min(blocking.mr, rows - ir), tile_cols = std::min(blocking.nr, col1 - jr);
-        if constexpr (std::is_same_v<W, bf16>)
-          detail::kernel_bf16_pairs(depth, ap + ir * depth, block + jr * panel_units, tile, ldc, tile_rows, tile_cols,
-                                    alpha, beta_k);
-        else
-          avx512::detail::kernel(depth, ap + ir * depth, block + jr * panel_units, tile, ldc, tile_rows, tile_cols,
-                                 alpha, beta_k);
-      }
+void gemm(const GemmShape& g, const float* a, const panel_t<W>* w, float* c, float alpha, float beta) {
+  // Nothing to pack per call: the multiply reads each block where pack_weight put it.
+  const auto pack_b = [](float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t) noexcept {};
+  const auto b_block = [&g, w](float*, std::int64_t j0, std::int64_t k0) noexcept {
+    return w + block_offset<W>(g.n, g.k, j0, k0);
   };
-  gemm_cooperative(g, blocking, threads, beta, pack_b, multiply);
+  avx512::detail::multiply_blocks<false>(g, a, c, alpha, beta, GemmOptions{}, 0, pack_b, b_block);
 }
 
 }  // namespace nanochat::cpu::prepacked

@@ -10,9 +10,11 @@
 #include <type_traits>
 
 #include "nanochat/backend/cpu/cpu.hpp"
+#include "nanochat/backend/cpu/gemm.hpp"
 #include "nanochat/backend/cpu/gemm_prepacked.hpp"
 #include "nanochat/backend/cpu/linear_small.hpp"
 #include "nanochat/core/bf16.hpp"
+#include "nanochat/core/gemm_shape.hpp"
 
 namespace nanochat::cpu {
 
@@ -55,23 +57,22 @@ PackedLinear<W> pack_linear(Cpu& cpu, CpuView<const W> w) {
   return PackedLinear<W>(cpu, w);
 }
 
-// out = beta * out + in w^T, as linear_forward(cpu, out, in, w.weight(), beta).
+// out = beta * out + in w^T, as linear_forward(cpu, out, in, w.weight(), beta): the same rule
+// for which rows take the streaming kernel, the rest on the packed copy where there is one.
 template <class W>
 void linear_forward(Cpu& cpu, CpuView<float> out, CpuView<const float> in, const PackedLinear<W>& w,
                     float beta = 0.0f) {
-#if defined(NANOCHAT_X86_KERNELS)
   const CpuView<const W> weight = w.weight();
-  if (w.packed() != nullptr && in.rank() == 2 && out.rank() == 2 && in.size(0) > linear_small_rows &&
-      in.is_contiguous() && out.is_contiguous()) {
-    const std::int64_t rows = in.size(0), k = weight.size(1), outs = weight.size(0);
-    NANOCHAT_CHECK(in.size(1) == k, "linear_forward: w ", weight.shape(), " does not take inputs ", in.shape());
-    check_shape(out.shape(), Shape{rows, outs}, "linear_forward: out");
-    prepacked::gemm<W>(in.data(), k, static_cast<const prepacked::panel_t<W>*>(w.packed()), out.data(), outs, rows,
-                       outs, k, 1.0f, beta);
-    return;
-  }
+  detail::linear_forward_impl(out, in, weight, beta, [&] {
+#if defined(NANOCHAT_X86_KERNELS)
+    if (w.packed() != nullptr) {
+      const GemmShape g = gemm_shape(out, in, weight, Transpose::no, Transpose::yes);
+      prepacked::gemm<W>(g, in.data(), static_cast<const prepacked::panel_t<W>*>(w.packed()), out.data(), 1.0f, beta);
+      return;
+    }
 #endif
-  linear_forward(cpu, out, in, w.weight(), beta);
+    gemm(cpu, out, in, weight, Transpose::no, Transpose::yes, 1.0f, beta);
+  });
 }
 
 }  // namespace nanochat::cpu
