@@ -23,7 +23,7 @@ class PackedLinears {
   };
 
   PackedLinears(B& backend, const GptWeights<C, B, W>& weights) {
-    const auto pack = [&](TensorView<W, B> w) { return pack_linear(backend, TensorView<const W, B>(w)); };
+    const auto pack = [&](TensorView<const W, B> w) { return pack_linear(backend, w); };
     for (int l = 0; l < C::depth; ++l) {
       const auto& from = weights.blocks[static_cast<std::size_t>(l)];
       Block& to = blocks[static_cast<std::size_t>(l)];
