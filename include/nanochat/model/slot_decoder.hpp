@@ -73,6 +73,8 @@ class SlotDecoder {
   // Bytes this decoder holds (pool, rotary table, activations, packed weights), besides the
   // borrowed weights.
   std::size_t bytes() const { return pool_.bytes() + rotary_.bytes() + arena_.bytes() + linears_.bytes(); }
+  // Of those, the packed weights' (0 where the backend multiplies the weights as they are).
+  std::size_t packed_weight_bytes() const { return linears_.bytes(); }
 
   void free(std::int64_t slot) { pool_.set_length(slot, 0); }
   // Slot `to` starts from the first `positions` cached positions of slot `from` (from == to keeps
