@@ -5,7 +5,9 @@
 // The structure is BLIS's: op(B) is packed in blocks of kc x nc into panels of nr columns,
 // op(A) in blocks of mc x kc into panels of mr rows, and a register-blocked kernel multiplies one
 // A panel by one B panel into an mr x nr tile of C held in 2 * mr zmm registers. Packing makes
-// every transpose case the same kernel and keeps its loads sequential. The kernel walks one A
+// every transpose case the same kernel and keeps its loads sequential. The multiply loop takes
+// where B's panels come from: packed here per call, or a served model's weights packed once
+// ahead (gemm_prepacked.hpp; bf16 as pair words the kernel widens). The kernel walks one A
 // panel (24 KB, in L1) across the B block (1 MB, in L2), so C is written a row panel at a time,
 // sequentially along its rows. The depth is deep because every block of depth is one more pass
 // over C. Measured on a d8 layer's GEMMs against the first layout (depth 256, B panels in L1,
