@@ -5,7 +5,7 @@ request at a time) against N slots (continuous batching), at several client conc
 Each client is a closed loop: it sends a streamed request (include_usage), reads it to [DONE],
 then sends the next. Tokens/s is the completion tokens (from usage) of a phase over its wall time;
 time to first token is from sending the request to its first content chunk. The model is a random
-GPT over a byte tokenizer written by write_tiny_chat_model (d2 or d4); requests sample with
+GPT over a byte tokenizer written by write_tiny_chat_model (d2, d4 or d12); requests sample with
 temperature 1, so a reply may end before max_tokens, which usage counts. Python stdlib only.
 
   benchmarks/serve_throughput.py --chat-web build/release/examples/chat_web \\
@@ -106,7 +106,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for model in a.models.split(","):
         work = os.path.join(a.work, model)
-        subprocess.run([a.write_model, work, "256"] + (["d4"] if model == "d4" else []), check=True)
+        subprocess.run([a.write_model, work, "256"] + ([model] if model != "d2" else []), check=True)
         for slots in map(int, a.slots.split(",")):
             for _ in range(a.rounds):
                 for label, chat_web in builds:

@@ -308,9 +308,13 @@ int run(const Options& opt) {
         return serve_forever(gen, ctx, opt);
       });
     SlotDecoder<C, Cpu, W> decoder(cpu, weights, opt.slots, context, std::max<std::int64_t>(256, opt.slots));
-    std::fprintf(stderr, "chat_web: %lld slots of %lld positions, %.1f MiB of KV cache and activations\n",
+    const double mib = 1 << 20;
+    std::fprintf(stderr,
+                 "chat_web: %lld slots of %lld positions, %.1f MiB of KV cache and activations, %.1f MiB of "
+                 "weights packed for steps of many rows\n",
                  static_cast<long long>(opt.slots), static_cast<long long>(decoder.max_positions()),
-                 static_cast<double>(decoder.bytes()) / (1 << 20));
+                 static_cast<double>(decoder.bytes() - decoder.packed_weight_bytes()) / mib,
+                 static_cast<double>(decoder.packed_weight_bytes()) / mib);
     serve::BatchedGenerator gen(decoder, chat_model.tok, opt.queue);
     ctx.context = decoder.max_positions();
     return serve_forever(gen, ctx, opt);

@@ -1,7 +1,10 @@
 #pragma once
 // Shared by the engine suites: a byte-level tokenizer (256 bytes + nanochat's specials, vocab
-// 265) and GPTs with random weights over it.
+// 265) and GPTs with random weights over it, and the argmax margin of greedy comparisons.
 
+#include <algorithm>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,5 +22,13 @@ inline nanochat::tokenizer::Tokenizer byte_tokenizer() {
 }
 
 inline constexpr std::int64_t byte_vocab = 265;
+
+// Top logit minus the runner-up: how far a greedy choice is from flipping when another summation
+// order (a batch, packed weights) moves the logits by rounding.
+inline double argmax_margin(std::span<const float> logits) {
+  std::vector<float> v(logits.begin(), logits.end());
+  std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<>());
+  return static_cast<double>(v[0]) - v[1];
+}
 
 }  // namespace engine_test

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -493,6 +494,58 @@ TEST_CASE("linear_forward with float and bf16 weights equals a plain sum for 1 t
   for (const auto& [k, outs] : {std::pair<std::int64_t, std::int64_t>{70, 37}, {16, 5}, {5, 1}, {5, 40}, {33, 9}, {256, 19}}) {
     check_linear_forward<float>(k, outs);
     check_linear_forward<bf16>(k, outs);
+  }
+}
+
+// linear_forward on a weight packed once (pack_linear) against linear_forward on the weight
+// itself, which packs per call: the same bits, for rows on both sides of the streaming kernel's
+// limit and past one packed block of rows (mc = 120), depths with an odd tail and past one
+// block (kc = 512), outputs past one block of columns (nc = 512) and not whole panels, beta 0
+// (out holds NaN before: it must not be read) and 1. The packed copy must exist wherever this
+// machine runs the prepacked product; where it does not, both sides are one path, which is said.
+template <class W>
+void check_packed_linear(std::int64_t k, std::int64_t outs) {
+  CAPTURE(k);
+  CAPTURE(outs);
+  const bool bf16_weights = std::is_same_v<W, bf16>;
+  CAPTURE(bf16_weights);
+  Cpu cpu;
+  constexpr std::int64_t most_rows = 130;
+  Tensor<float, Cpu> w32(cpu, {outs, k}), x(cpu, {most_rows, k}), init(cpu, {most_rows, outs});
+  Tensor<float, Cpu> want(cpu, {most_rows, outs}), got(cpu, {most_rows, outs});
+  Tensor<W, Cpu> w(cpu, {outs, k});
+  cpu::fill_normal(cpu, w32.view(), 11, 0, 0.0f, 1.0f);
+  cpu::fill_normal(cpu, x.view(), 12, 0, 0.0f, 1.0f);
+  cpu::fill_normal(cpu, init.view(), 13, 0, 0.0f, 1.0f);
+  for (std::int64_t i = 0; i < w.numel(); ++i) w.data()[i] = static_cast<W>(w32.data()[i]);
+  const cpu::PackedLinear<W> packed = cpu::pack_linear(cpu, cpu::CpuView<const W>(w.view()));
+  const bool packed_copy = packed.bytes() > 0;
+  CHECK(packed_copy == cpu::prepacked::runs<W>());
+  if (!packed_copy) {
+    MESSAGE("this machine does not run the prepacked product: skipped, nothing to compare");
+    return;
+  }
+  for (const float beta : {0.0f, 1.0f})
+    for (const std::int64_t rows : {1, 16, 17, 31, 37, 121, 130}) {
+      CAPTURE(beta);
+      CAPTURE(rows);
+      const std::size_t n = static_cast<std::size_t>(rows * outs);
+      const auto run = [&](Tensor<float, Cpu>& out, auto&& weight) {
+        if (beta == 0.0f) std::fill_n(out.data(), n, std::numeric_limits<float>::quiet_NaN());
+        else std::memcpy(out.data(), init.data(), n * sizeof(float));
+        cpu::linear_forward(cpu, out.view().slice(0, 0, rows), x.view().slice(0, 0, rows), weight, beta);
+      };
+      run(want, w.view());
+      run(got, packed);
+      CHECK(std::none_of(got.data(), got.data() + n, [](float v) { return std::isnan(v); }));
+      CHECK(std::memcmp(got.data(), want.data(), n * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("linear_forward on a weight packed once gives the bits of linear_forward on the weight") {
+  for (const auto& [k, outs] : {std::pair<std::int64_t, std::int64_t>{70, 37}, {1, 45}, {515, 33}, {1029, 530}}) {
+    check_packed_linear<float>(k, outs);
+    check_packed_linear<bf16>(k, outs);
   }
 }
 

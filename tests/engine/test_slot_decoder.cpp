@@ -2,6 +2,7 @@
 // sequence alone, and the per-token-position forms of the cached attention and rotary kernels.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -137,6 +138,59 @@ TEST_CASE("slot decoder: bf16 weights with fp32 and bf16 caches equal GptDecoder
   convert_weights(cpu, w16, w32);
   check_slots_equal_alone<C, bf16, float>(w16, scenario, 1e-5);
   check_slots_equal_alone<C, bf16, bf16>(w16, scenario, 1e-5);
+}
+
+// 20 slots decoding greedily at once: every step has more rows than the streaming kernel takes,
+// so every Linear runs on the weights the decoder packed at construction (where this machine runs
+// the packed product); each slot's tokens are those of its prompt decoded alone (one row: the
+// streaming kernel on the weights as stored). The two sum in different orders, so every argmax
+// alone must stand far above the ~1e-6 relative difference for the tokens to be compared exactly.
+TEST_CASE("slot decoder: 20 slots decoding greedily on packed weights give each prompt's tokens alone") {
+  Cpu cpu;
+  using C = GptConfig<2, 4, 2, 16>;
+  constexpr std::int64_t slots = 20, prompt = 5, steps = 12, positions = prompt + steps, vocab = engine_test::byte_vocab;
+  GptWeights<C, Cpu> w32(cpu, vocab);
+  randomize(cpu, w32, 9, true);
+  GptWeights<C, Cpu, bf16> w(cpu, vocab);
+  convert_weights(cpu, w, w32);
+  SlotDecoder<C, Cpu, bf16> pool(cpu, w, slots, positions, slots * prompt);
+  const bool packed = pool.packed_weight_bytes() > 0;
+  CHECK(packed == cpu::prepacked::runs<bf16>());
+  if (!packed) MESSAGE("this machine does not run the packed product: the weights as stored are compared");
+  const auto greedy = [](std::span<const float> logits) {
+    return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  };
+  std::vector<std::vector<std::int32_t>> prompts, batched(slots), alone(slots);
+  for (std::int64_t s = 0; s < slots; ++s) prompts.push_back(sequence(s, prompt));
+  std::vector<SlotTokens> work;
+  for (std::int64_t s = 0; s < slots; ++s) work.push_back({s, prompts[static_cast<std::size_t>(s)]});
+  for (std::int64_t t = 0; t < steps; ++t) {
+    const std::span<const float> logits = pool.step(work);
+    for (std::int64_t s = 0; s < slots; ++s)
+      batched[static_cast<std::size_t>(s)].push_back(greedy(logits.subspan(s * vocab, vocab)));
+    for (std::int64_t s = 0; s < slots; ++s) {
+      const auto i = static_cast<std::size_t>(s);
+      work[i].tokens = std::span(&batched[i].back(), 1);
+    }
+  }
+  double min_margin = 1e9, max_logit = 0;
+  for (std::int64_t s = 0; s < slots; ++s) {
+    GptDecoder<C, Cpu, bf16> one(cpu, w, 1, positions, prompt);
+    std::span<const float> logits = one.forward(prompts[static_cast<std::size_t>(s)], 1);
+    for (std::int64_t t = 0; t < steps; ++t) {
+      const std::int32_t token = greedy(logits);
+      min_margin = std::min(min_margin, engine_test::argmax_margin(logits));
+      for (const float x : logits) max_logit = std::max(max_logit, std::abs(static_cast<double>(x)));
+      alone[static_cast<std::size_t>(s)].push_back(token);
+      if (t + 1 < steps) logits = one.forward(std::vector<std::int32_t>{token}, 1);
+    }
+  }
+  MESSAGE("smallest argmax margin ", min_margin, ", largest |logit| ", max_logit);
+  REQUIRE(min_margin > 1e-4 * max_logit);
+  for (std::int64_t s = 0; s < slots; ++s) {
+    CAPTURE(s);
+    CHECK(batched[static_cast<std::size_t>(s)] == alone[static_cast<std::size_t>(s)]);
+  }
 }
 
 TEST_CASE("slot decoder: a copied prefix continues like the sequence computed from the start") {

@@ -108,13 +108,6 @@ std::vector<Reply> run_together(serve::BatchedGenerator<D>& gen, const std::vect
   return replies;
 }
 
-// Top logit minus the runner-up.
-double margin(std::span<const float> logits) {
-  std::vector<float> v(logits.begin(), logits.end());
-  std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<>());
-  return static_cast<double>(v[0]) - v[1];
-}
-
 struct TinyGpt {
   Cpu cpu;
   GptWeights<Tiny, Cpu> weights{cpu, engine_test::byte_vocab};
@@ -153,7 +146,7 @@ TEST_CASE("BatchedGenerator: concurrent greedy replies of different prompt lengt
     if (alone.back().reason == serve::FinishReason::stop) made.push_back(static_cast<std::int32_t>(tok.encode_special("<|assistant_end|>")));
     for (std::int32_t t : made) {
       CHECK(std::max_element(logits.begin(), logits.end()) - logits.begin() == t);
-      min_margin = std::min(min_margin, margin(logits));
+      min_margin = std::min(min_margin, engine_test::argmax_margin(logits));
       for (float x : logits) max_logit = std::max(max_logit, std::abs(static_cast<double>(x)));
       logits = replay.forward(std::span<const std::int32_t>(&t, 1), 1);
     }

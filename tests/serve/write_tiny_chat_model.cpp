@@ -4,8 +4,10 @@
 // <dir>/chatsft_checkpoints/d2/model_000001.safetensors with its meta, where chat_web's default
 // -i sft finds it with NANOCHAT_BASE_DIR=<dir>. With "endless" its lm_head is zero: every logit
 // is 0, so greedy decoding (ties to the lowest id) emits token 0 forever and never ends its turn,
-// a reply that runs to max_tokens on any CPU, for the cancellation and queue tests. With "d4" it
-// writes a depth-4 GPT instead (dim 256) under chatsft_checkpoints/d4, for the serving benchmark.
+// a reply that runs to max_tokens on any CPU, for the cancellation and queue tests. With "d4" or
+// "d12" it writes a GPT of that depth instead (dim 256, 768) under
+// chatsft_checkpoints/d<depth>, for the serving benchmark (d12's decode reads 170 MB of bf16
+// weights a step, which batching shares).
 
 #include <cstdio>
 #include <filesystem>
@@ -23,13 +25,14 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using namespace nanochat;
   if (argc < 2 || argc > 4) {
-    std::fprintf(stderr, "usage: write_tiny_chat_model <dir> [seq_len [endless | d4]]\n");
+    std::fprintf(stderr, "usage: write_tiny_chat_model <dir> [seq_len [endless | d4 | d12]]\n");
     return 2;
   }
   try {
     const fs::path dir = argv[1];
     const std::string option = argc == 4 ? argv[3] : "";
-    NANOCHAT_CHECK(option.empty() || option == "endless" || option == "d4", "write_tiny_chat_model: unknown option ", option);
+    NANOCHAT_CHECK(option.empty() || option == "endless" || option == "d4" || option == "d12",
+                   "write_tiny_chat_model: unknown option ", option);
     const std::int64_t seq_len = argc >= 3 ? std::stoll(argv[2]) : 64;
     NANOCHAT_CHECK(seq_len > 0, "write_tiny_chat_model: seq_len ", seq_len, " must be positive");
     fs::create_directories(dir);
@@ -44,11 +47,9 @@ int main(int argc, char** argv) {
       save_weights(cpu, w, ckpt / "model_000001.safetensors", seq_len);
       std::ofstream(ckpt / "meta_000001.json") << "{\"step\": 1}\n";
     };
-    if (option == "d4") {
-      write.template operator()<4>();
-    } else {
-      write.template operator()<2>();
-    }
+    if (option == "d4") write.template operator()<4>();
+    else if (option == "d12") write.template operator()<12>();
+    else write.template operator()<2>();
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "write_tiny_chat_model: %s\n", e.what());

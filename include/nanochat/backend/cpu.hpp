@@ -8,6 +8,7 @@
 #include "nanochat/backend/cpu/cross_entropy.hpp"
 #include "nanochat/backend/cpu/embedding.hpp"
 #include "nanochat/backend/cpu/gemm.hpp"
+#include "nanochat/backend/cpu/linear_packed.hpp"
 #include "nanochat/backend/cpu/linear_small.hpp"
 #include "nanochat/backend/cpu/newton_schulz.hpp"
 #include "nanochat/backend/cpu/optim_ops.hpp"

@@ -5,8 +5,10 @@
 // them as one batch of tokens through the same ops, each token rotated at and attending up to its
 // own slot's position, and returns each slot's last-token logits. A request leaves by freeing its
 // slot, another takes it at the next step; a slot can start from another slot's cached prefix.
-// Memory is planned: the pool (slots x max positions), the rotary table and one step's activations
-// (step_tokens tokens) are allocated at construction, nothing in a step.
+// Memory is planned: the pool (slots x max positions), the rotary table, one step's activations
+// (step_tokens tokens) and the Linear weights packed for steps of many rows (packed_linears.hpp:
+// a step of 32 decoding slots would otherwise pack every weight matrix again) are allocated at
+// construction, nothing in a step. The weights must not change while the decoder lives.
 // W, KV: the weights' and the cache's element types, as GptDecoder's.
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include "nanochat/core/arena.hpp"
 #include "nanochat/core/bf16.hpp"
 #include "nanochat/engine/kv_slot_pool.hpp"
+#include "nanochat/model/packed_linears.hpp"
 #include "nanochat/model/rotary_table.hpp"
 #include "nanochat/model/weights.hpp"
 
@@ -44,6 +47,7 @@ class SlotDecoder {
               std::int64_t step_tokens = 256)
       : backend_(&backend),
         weights_(&weights),
+        linears_(backend, weights),
         step_tokens_(std::max(step_tokens, slots)),
         pool_(backend, slots, max_positions),
         rotary_(backend, C::head_dim, max_positions),
@@ -66,8 +70,11 @@ class SlotDecoder {
   std::int64_t step_tokens() const { return step_tokens_; }
   std::int64_t length(std::int64_t slot) const { return pool_.length(slot); }
   const engine::KvSlotPool<C, B, KV>& pool() const { return pool_; }
-  // Bytes this decoder holds (pool, rotary table, activations), besides the borrowed weights.
-  std::size_t bytes() const { return pool_.bytes() + rotary_.bytes() + arena_.bytes(); }
+  // Bytes this decoder holds (pool, rotary table, activations, packed weights), besides the
+  // borrowed weights.
+  std::size_t bytes() const { return pool_.bytes() + rotary_.bytes() + arena_.bytes() + linears_.bytes(); }
+  // Of those, the packed weights' (0 where the backend multiplies the weights as they are).
+  std::size_t packed_weight_bytes() const { return linears_.bytes(); }
 
   void free(std::int64_t slot) { pool_.set_length(slot, 0); }
   // Slot `to` starts from the first `positions` cached positions of slot `from` (from == to keeps
@@ -149,7 +156,7 @@ class SlotDecoder {
     embedding_forward(be, xn, w.wte, TensorView<const std::int32_t, B>(ids));
     rmsnorm_forward(be, x, rstd_.slice(0, 0, n), xn);
     for (int l = 0; l < C::depth; ++l) {
-      const auto& b = w.blocks[static_cast<std::size_t>(l)];
+      const auto& b = linears_.blocks[static_cast<std::size_t>(l)];
       rmsnorm_forward(be, xn, rstd_.slice(0, 0, n), x);
       linear_forward(be, q, xn, b.c_q);
       linear_forward(be, k, xn, b.c_k);
@@ -181,7 +188,7 @@ class SlotDecoder {
     xn = xn_.slice(0, 0, items);
     rmsnorm_forward(be, xn, rstd_.slice(0, 0, items), x.slice(0, 0, items));
     auto logits = logits_.slice(0, 0, items);
-    linear_forward(be, logits, xn, w.lm_head);
+    linear_forward(be, logits, xn, linears_.lm_head);
     softcap_forward(be, logits, softcap);
   }
 
@@ -203,6 +210,7 @@ class SlotDecoder {
 
   B* backend_;
   const GptWeights<C, B, W>* weights_;
+  PackedLinears<C, B, W> linears_;
   std::int64_t step_tokens_;
   engine::KvSlotPool<C, B, KV> pool_;
   RotaryTable<B> rotary_;

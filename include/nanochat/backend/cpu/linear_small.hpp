@@ -250,18 +250,27 @@ void linear_rows(const float* x, const W* w, float* y, std::int64_t rows, std::i
 #endif
 }
 
-template <class W>
-void linear_forward_impl(Cpu& cpu, CpuView<float> out, CpuView<const float> in, CpuView<const W> w, float beta) {
+// out = beta * out + in w^T: the streaming kernel for up to linear_small_rows contiguous rows,
+// else many_rows(), a GEMM of the same product (gemm, or one on the weight packed ahead:
+// linear_packed.hpp), called after the shapes are checked.
+template <class W, class ManyRows>
+void linear_forward_impl(CpuView<float> out, CpuView<const float> in, CpuView<const W> w, float beta,
+                         const ManyRows& many_rows) {
   NANOCHAT_CHECK(in.rank() == 2 && w.rank() == 2 && out.rank() == 2, "linear_forward: out ", out.shape(),
                  ", in ", in.shape(), " and w ", w.shape(), " must be matrices");
   const std::int64_t rows = in.size(0), k = in.size(1), outs = w.size(0);
   NANOCHAT_CHECK(w.size(1) == k, "linear_forward: w ", w.shape(), " does not take inputs ", in.shape());
   check_shape(out.shape(), Shape{rows, outs}, "linear_forward: out");
   if (rows > linear_small_rows || !in.is_contiguous() || !w.is_contiguous() || !out.is_contiguous()) {
-    gemm(cpu, out, in, w, Transpose::no, Transpose::yes, 1.0f, beta);
+    many_rows();
     return;
   }
   linear_rows(in.data(), w.data(), out.data(), rows, k, outs, beta);
+}
+
+template <class W>
+void linear_forward_impl(Cpu& cpu, CpuView<float> out, CpuView<const float> in, CpuView<const W> w, float beta) {
+  linear_forward_impl(out, in, w, beta, [&] { gemm(cpu, out, in, w, Transpose::no, Transpose::yes, 1.0f, beta); });
 }
 
 }  // namespace detail
