@@ -25,6 +25,7 @@
 #include <iterator>
 #include <thread>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -934,6 +935,93 @@ TEST_CASE("dist: base_eval's bits per byte and CORE and chat_eval's accuracies o
   }
   CHECK(core_tables[2] == core_tables[1]);
   CHECK(chat_results[2] == chat_results[1]);
+}
+
+
+namespace {
+
+// The per-pass losses chat_rl's trainer logs: {step, example step, pass} -> loss.
+std::map<std::vector<int>, double> pass_losses(const std::string& log) {
+  std::map<std::vector<int>, double> out;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    int step = 0, of = 0, example = 0, pass = 0;
+    double loss = 0.0;
+    if (std::sscanf(line.c_str(), "Step %d/%d | Example step %d | Pass %d | loss: %lf", &step, &of, &example, &pass,
+                    &loss) == 5)
+      out[{step, example, pass}] = loss;
+  }
+  return out;
+}
+
+// The lines of `log` that start with `prefix`, up to their first " | dt".
+std::vector<std::string> lines_starting(const std::string& log, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(prefix)) out.push_back(line.substr(0, line.find(" | dt")));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dist: chat_rl's trainer on 2 ranks samples each rank's stride of the problems, as one process would") {
+  if (mpirun_missing()) return;
+  using nanochat_train_test::Tiny;
+  TrainJob job;  // for its tokenizer
+  ScratchDir dir("dist_rl");
+  cpu::Cpu cpu;
+  GptWeights<Tiny, cpu::Cpu> source(cpu, job.setup.tok.vocab_size());
+  init_weights(cpu, source, 7);
+  save_weights(cpu, source, dir.path / "source.safetensors", 48, {});
+  const auto trained = [&](const fs::path& file) {
+    GptWeights<Tiny, cpu::Cpu> w(cpu, job.setup.tok.vocab_size());
+    load_weights(cpu, w, SafetensorsFile::load(file));
+    return to_host(cpu, w.flat());
+  };
+  std::map<int, std::vector<float>> weights;
+  std::map<int, std::string> logs;
+  for (int world : {1, 2}) {
+    CAPTURE(world);
+    const fs::path out = dir.path / cat("rl", world);
+    const Run r = run(cat(world == 1 ? "" : mpirun(world, 300), NANOCHAT_RL_RANKS_CHECK, " ",
+                          (job.setup.corpus.path / "tokenizer").string(), " ", (dir.path / "source.safetensors").string(),
+                          " ", out.string()));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(r.output.find(cat("examples per rank: ", 4 / world, " |")) != std::string::npos);
+    for (int k = 0; k < world; ++k) CHECK(fs::exists(out / optim_file_name(2, k)));
+    weights[world] = trained(out / step_file_name("model_", 2, ".safetensors"));
+    logs[world] = r.output;
+  }
+  CAPTURE(logs[1]);
+  CAPTURE(logs[2]);
+  // The world's reward and sequence length per step, and pass@k (problems strided, outcomes
+  // shared; rank 0 alone logs): one process's, digit for digit.
+  CHECK(lines_starting(logs[2], "Step 0 | Pass@") == lines_starting(logs[1], "Step 0 | Pass@"));
+  CHECK(lines_starting(logs[2], "Step 0 | Pass@").size() == 1);
+  CHECK(lines_starting(logs[2], "Step 1/2 | Average reward") == lines_starting(logs[1], "Step 1/2 | Average reward"));
+  // Rank 0 trains problems 0, 2 | 4, 6, one process 0, 1, 2, 3 | 4, 5, 6, 7: rank 0's e-th is one
+  // process's 2e-th, its loss normalised by its 2 problems instead of 4, so twice as large. That
+  // holds in step 1 too, where the rollouts come from the first update's weights.
+  const auto one = pass_losses(logs[1]), two = pass_losses(logs[2]);
+  REQUIRE(two.size() == 8);
+  for (const auto& [key, loss] : two) {
+    CAPTURE(key[0]);
+    CAPTURE(key[1]);
+    CAPTURE(key[2]);
+    // Printed with 6 decimals: one process's rounding doubled, and rank 0's own.
+    CHECK(std::fabs(loss - 2.0 * one.at({key[0], 2 * key[1], key[2]})) <= 1.6e-6);
+  }
+  CHECK(weights[1] != to_host(cpu, source.flat()));  // the rewards differ, so the updates move the weights
+  // The weights agree only loosely: an example's advantages sum to zero and its samples share
+  // their first completion position, so that position's contributions cancel to rounding noise,
+  // which differs with the order of the sums (per rank, then across the ranks), and AdamW's first
+  // update, lr x g / (|g| + 1e-10), moves every element whose gradient is not exactly zero by
+  // the whole learning rate (docs/distributed.md).
+  const double err = nanochat::testing::relative_error(weights[2], weights[1]);
+  MESSAGE("chat_rl's trainer on 2 ranks: relative error of the weights against one process ", err);
+  CHECK(err <= 0.2);
 }
 
 #endif  // NANOCHAT_BASE_TRAIN
