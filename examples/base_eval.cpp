@@ -3,7 +3,10 @@
 // terminal, prompts typed by the user completed by the model. With --core, instead, the CORE
 // metric on the DCLM eval bundle (nanochat's scripts/base_eval.py): a line per task, then the
 // table written to $NANOCHAT_BASE_DIR/base_eval/base_model_<step>.csv. Either writes its section of
-// the report card ("Base model loss" or "Base model evaluation").
+// the report card ("Base model loss" or "Base model evaluation"). Under mpirun or srun each rank
+// reads its stride of the bpb batches (rank r of W, every rank eval_tokens / W) and CORE's
+// examples (idx = r, r+W, ...), the counts are summed, and rank 0 alone prints, samples and
+// writes (docs/distributed.md).
 
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "nanochat/backend/cpu.hpp"
@@ -19,6 +23,7 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
+#include "nanochat/dist/launch.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/engine/engine.hpp"
 #include "nanochat/eval/core_eval.hpp"
@@ -46,7 +51,8 @@ struct EvalOptions {
 // nanochat's rotary tables (and ours) cover; rows past that keep their last positions.
 template <Config C>
 void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok,
-                   std::int64_t vocab, std::int64_t seq) {
+                   std::int64_t vocab, std::int64_t seq, dist::Communicator& comm) {
+  const bool leader = comm.rank() == 0;
   report::StageReport section("Base model evaluation", o.flags);
   const eval::CoreBundle bundle = eval::load_core_bundle(o.core_bundle);
   const eval::CoreShape shape = eval::core_shape(tok, bundle, o.core_max_per_task);
@@ -54,11 +60,14 @@ void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const t
   cpu::Cpu cpu;
   Gpt<C, cpu::Cpu> model(cpu, vocab, static_cast<std::int64_t>(shape.rows), context);
   load_weights(cpu, model.weights(), weights);
-  std::printf("model: %s, step %lld, %s\nCORE on %s: %zu tasks, forwards of %zu rows x up to %lld positions\n",
-              C::name().c_str(), static_cast<long long>(o.step), weights.path().c_str(), bundle.dir.c_str(),
-              bundle.tasks.size(), shape.rows, static_cast<long long>(context));
+  if (leader)
+    std::printf("model: %s, step %lld, %s\nCORE on %s: %zu tasks, forwards of %zu rows x up to %lld positions%s\n",
+                C::name().c_str(), static_cast<long long>(o.step), weights.path().c_str(), bundle.dir.c_str(),
+                bundle.tasks.size(), shape.rows, static_cast<long long>(context),
+                comm.size() > 1 ? cat(", examples strided over ", comm.size(), " ranks").c_str() : "");
   auto started = std::chrono::steady_clock::now();
   const auto on_task = [&](const eval::CoreTask& task, const eval::CoreTaskResult& r) {
+    if (!leader) return;
     const auto now = std::chrono::steady_clock::now();
     const std::string cropped = r.cropped > 0 ? cat(" | cropped rows: ", r.cropped) : "";
     std::printf("Evaluating: %s (%zu-shot, type: %s)... accuracy: %.4f | centered: %.4f | time: %.2fs%s\n",
@@ -68,7 +77,8 @@ void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const t
     std::fflush(stdout);
     started = now;
   };
-  const eval::CoreResult result = eval::evaluate_core(cpu, model, tok, bundle, o.core_max_per_task, on_task);
+  const eval::CoreResult result = eval::evaluate_core(cpu, model, tok, bundle, o.core_max_per_task, on_task, comm);
+  if (!leader) return;
   const std::string table = eval::core_results_csv(result);
   char name[64];
   std::snprintf(name, sizeof name, "base_model_%06lld.csv", static_cast<long long>(o.step));
@@ -84,27 +94,34 @@ void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const t
 
 template <Config C>
 void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokenizer::Tokenizer& tok, std::int64_t vocab,
-              std::int64_t seq) {
+              std::int64_t seq, dist::Communicator& comm) {
+  const bool leader = comm.rank() == 0;
   report::StageReport section("Base model loss", o.flags);
   cpu::Cpu cpu;
   Gpt<C, cpu::Cpu> model(cpu, vocab, o.device_batch_size, seq);
   load_weights(cpu, model.weights(), weights);
-  std::printf("model: %s, step %lld, %s\n", C::name().c_str(), static_cast<long long>(o.step),
-              weights.path().c_str());
+  if (leader)
+    std::printf("model: %s, step %lld, %s%s\n", C::name().c_str(), static_cast<long long>(o.step),
+                weights.path().c_str(), comm.size() > 1 ? cat("; data-parallel: ", comm.describe()).c_str() : "");
 
   const auto shards = data::list_shards(o.data);
   const auto token_bytes = tok.token_bytes();
   for (auto split : {data::Split::train, data::Split::val}) {
-    data::LoaderOptions lo{static_cast<std::size_t>(o.device_batch_size), static_cast<std::size_t>(seq), 0, 1, 2, 4, {}};
+    data::LoaderOptions lo{static_cast<std::size_t>(o.device_batch_size), static_cast<std::size_t>(seq),
+                           static_cast<std::size_t>(comm.rank()), static_cast<std::size_t>(comm.size()), 2, 4, {}};
     data::TokenLoader loader(tok, data::split_shards(shards, split), lo);
-    const std::int64_t per_step = checked_mul(o.device_batch_size, seq, "--device-batch-size x the model's sequence_len");
+    // Every rank's batches count toward --eval-tokens (nanochat's split_tokens / (B T W) steps each).
+    const std::int64_t per_step = checked_mul(checked_mul(o.device_batch_size, seq, "--device-batch-size x the model's sequence_len"),
+                                              std::int64_t{comm.size()}, "--device-batch-size x sequence_len x ranks");
     const std::int64_t steps = std::max<std::int64_t>(1, o.eval_tokens / per_step);
-    const auto total = evaluate_bits_per_byte(cpu, model, [&](auto& x, auto& y) { loader.next(x, y); }, steps,
-                                              token_bytes);
-    std::printf("%s bpb: %.4f (%lld tokens)\n", split == data::Split::train ? "train" : "val",
+    const auto total = sum_over_ranks(
+        comm, evaluate_bits_per_byte(cpu, model, [&](auto& x, auto& y) { loader.next(x, y); }, steps, token_bytes));
+    if (leader)
+      std::printf("%s bpb: %.4f (%lld tokens)\n", split == data::Split::train ? "train" : "val",
                 total.bits_per_byte(), static_cast<long long>(steps * per_step));
     section.add(split == data::Split::train ? "train bpb" : "val bpb", total.bits_per_byte());
   }
+  if (!leader) return;  // rank 0 samples, writes the section and talks to the user
 
   // Samples as nanochat's base_loss draws them (its Engine, temperature 0), with a cached decoder
   // that borrows the weights and holds memory for the positions a completion uses.
@@ -148,6 +165,7 @@ void evaluate(const EvalOptions& o, const SafetensorsFile& weights, const tokeni
 
 int main(int argc, char** argv) {
   EvalOptions o;
+  std::unique_ptr<dist::Communicator> comm;
   std::string model_tag, data_dir, tokenizer_dir, core_bundle;
   Flags flags("base_eval", "bits per byte, samples and completions of a base checkpoint");
   flags.add("--model-tag", model_tag, "checkpoint directory under base_checkpoints (default: the deepest d<N> with a complete checkpoint)")
@@ -164,6 +182,7 @@ int main(int argc, char** argv) {
       .add("--tokenizer", tokenizer_dir, "tokenizer directory (default $NANOCHAT_BASE_DIR/tokenizer)");
   try {
     if (!flags.parse(argc, argv)) return 0;
+    comm = dist::communicator_for(dist::placement_from_environment(), "base_eval");
     o.flags = flags.values();
     const auto base = data::base_dir();
     // nanochat's defaults: the deepest d<N> tag and its latest step, among complete checkpoints.
@@ -178,14 +197,13 @@ int main(int argc, char** argv) {
                                    [&]<Config C>(const SafetensorsFile& file, std::int64_t vocab, std::int64_t seq) {
                                      engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, file, vocab);
                                      if (o.core) {
-                                       evaluate_core<C>(o, file, tok, vocab, seq);
+                                       evaluate_core<C>(o, file, tok, vocab, seq, *comm);
                                      } else {
-                                       evaluate<C>(o, file, tok, vocab, seq);
+                                       evaluate<C>(o, file, tok, vocab, seq, *comm);
                                      }
                                    });
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "base_eval: %s\n", e.what());
-    return 2;
+    return dist::fail_rank("base_eval", comm.get(), e, 2);
   }
 }

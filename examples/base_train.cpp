@@ -96,10 +96,6 @@ int main(int argc, char** argv) {
     else dispatch_depth(depth, CompiledDepths{}, train);
     return 0;
   } catch (const std::exception& e) {
-    const bool several = comm && comm->size() > 1;
-    std::fprintf(stderr, "base_train: %s%s\n", several ? cat("rank ", comm->rank(), ": ").c_str() : "", e.what());
-    // The other ranks would wait for this one in their next collective: end them now.
-    if (several) comm->abort(2);
-    return 2;
+    return dist::fail_rank("base_train", comm.get(), e, 2);
   }
 }

@@ -8,12 +8,15 @@
 // tasks ran, and the report card's "Chat evaluation <source>" section;
 // --verbose prints every generative problem with its reply. With -n N samples per problem
 // (nanochat's -n; sampled, so give a temperature) a generative problem passes when any reply is
-// correct, and pass@1..N are printed too.
+// correct, and pass@1..N are printed too. Under mpirun or srun rank r of W takes problems r, r+W,
+// ... of each task, the counts are summed, and rank 0 alone prints and writes (--verbose: each
+// rank prints its own problems).
 
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -24,6 +27,7 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/data/paths.hpp"
+#include "nanochat/dist/launch.hpp"
 #include "nanochat/engine/chat_model.hpp"
 #include "nanochat/eval/categorical_eval.hpp"
 #include "nanochat/eval/chat_eval.hpp"
@@ -56,7 +60,8 @@ std::vector<std::string> split_tasks(const std::string& list) {
   return names;
 }
 
-int run(const Options& opt, const std::map<std::string, std::string>& flags) {
+int run(const Options& opt, const std::map<std::string, std::string>& flags, dist::Communicator& comm) {
+  const bool leader = comm.rank() == 0;
   // Every task is built first, so a misspelt name or a missing dataset fails before the model loads.
   report::StageReport section("Chat evaluation " + opt.source, flags);
   std::vector<tasks::TaskPtr> tasks;
@@ -87,10 +92,11 @@ int run(const Options& opt, const std::map<std::string, std::string>& flags) {
                        context, " positions (10 x its sequence_len)");
         Gpt<M, Cpu> model(cpu, vocab, opt.batch_size, longest);
         load_weights(cpu, model.weights(), chat_model.file);
-        results.push_back(eval::evaluate_categorical(cpu, model, tok, *task, options.max_problems).accuracy);
+        results.push_back(eval::evaluate_categorical(cpu, model, tok, *task, options.max_problems, comm).accuracy);
       } else {
-        results.push_back(eval::evaluate_generative(engine, tok, *task, options));
+        results.push_back(eval::evaluate_generative(engine, tok, *task, options, comm));
       }
+      if (!leader) continue;
       const auto& r = results.back();
       std::printf("%s accuracy: %.2f%% (%zu/%zu)\n", r.task.c_str(), 100.0 * r.accuracy(), r.correct, r.total);
       if (r.pass_at_k.size() > 1) {
@@ -102,6 +108,7 @@ int run(const Options& opt, const std::map<std::string, std::string>& flags) {
       std::fflush(stdout);
     }
   });
+  if (!leader) return 0;
   const std::filesystem::path out =
       !opt.out.empty() ? std::filesystem::path(opt.out) : data::base_dir() / "chat_eval" / (opt.source + ".json");
   std::filesystem::create_directories(out.parent_path().empty() ? "." : out.parent_path());
@@ -122,6 +129,7 @@ int run(const Options& opt, const std::map<std::string, std::string>& flags) {
 
 int main(int argc, char** argv) {
   Options opt;
+  std::unique_ptr<dist::Communicator> comm;
   Flags flags("chat_eval", "Accuracy of a chat model on generative and multiple-choice tasks (CPU).");
   flags.add("checkpoint", opt.checkpoint, "weights file (.safetensors); else found from --source/--model-tag/--step")
       .add("source", opt.source, "checkpoint source: base, mid, sft or rl", 'i')
@@ -147,9 +155,9 @@ int main(int argc, char** argv) {
       .add("verbose", opt.verbose, "print each generative problem, the reply and whether it is right", 'v');
   try {
     if (!flags.parse(argc, argv)) return 0;
-    return run(opt, flags.values());
+    comm = dist::communicator_for(dist::placement_from_environment(), "chat_eval");
+    return run(opt, flags.values(), *comm);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chat_eval: %s\n", e.what());
-    return 1;
+    return dist::fail_rank("chat_eval", comm.get(), e, 1);
   }
 }

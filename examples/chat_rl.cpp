@@ -2,7 +2,8 @@
 // scripts/chat_rl.py (simplified GRPO), on the CPU. Starts from an sft checkpoint (or --source
 // base|mid|rl, or a checkpoint directory), trains on GSM8K (task_data/hub/openai/gsm8k) or,
 // offline, on generated arithmetic, letter-count or spelling problems, and saves to
-// $NANOCHAT_BASE_DIR/chatrl_checkpoints/<tag>.
+// $NANOCHAT_BASE_DIR/chatrl_checkpoints/<tag>. Under mpirun or srun it trains data-parallel, one
+// rank per process, --examples-per-step split over the ranks (docs/distributed.md).
 
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "nanochat/core/limits.hpp"
 #include "nanochat/core/step_names.hpp"
 #include "nanochat/data/paths.hpp"
+#include "nanochat/dist/launch.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/tasks/gsm8k.hpp"
 #include "nanochat/tasks/offline_tasks.hpp"
@@ -83,8 +85,10 @@ int main(int argc, char** argv) {
       .add("--eval-examples", o.eval_examples, "validation problems per evaluation", count)
       .add("--resume-from-step", o.resume_from_step, "continue from this checkpoint step of the output (-1: fresh)",
            every);
+  std::unique_ptr<dist::Communicator> comm;
   try {
     if (!flags.parse(argc, argv)) return 0;
+    comm = dist::communicator_for(dist::placement_from_environment(), "chat_rl");
     NANOCHAT_CHECK(device == "cpu", "--device ", device, ": only cpu is available for training so far");
     NANOCHAT_CHECK(dtype == "float32", "--dtype ", dtype,
                    ": chat_rl runs in float32 only (the Engine's GptDecoder, which shares the trained weights, "
@@ -99,19 +103,23 @@ int main(int argc, char** argv) {
     engine::check_tokenizer_vocab(tok.vocab_size(), tok_dir, file, metadata_integer(file, "vocab_size"));
     o.checkpoint_dir =
         base / "chatrl_checkpoints" / (model_tag.empty() ? source_path.parent_path().filename() : fs::path(model_tag));
-    std::printf("source: %s; checkpoints: %s\n", source_path.c_str(), o.checkpoint_dir.c_str());
+    if (comm->rank() == 0) {
+      std::printf("source: %s; checkpoints: %s\n", source_path.c_str(), o.checkpoint_dir.c_str());
+      if (comm->size() > 1) std::printf("data-parallel: %s\n", comm->describe().c_str());
+    }
     const auto user_config = flags.values();
     report::StageReport section("Chat RL", user_config);
     engine::with_checkpoint_config(file, CompiledDepths{}, [&]<Config C>(const SafetensorsFile& f, std::int64_t,
                                                                         std::int64_t sequence_len) {
       cpu::Cpu cpu;
-      RlTrainer<C> trainer(cpu, tok, t.train, t.val, f, sequence_len, o, user_config);
-      section.add("Final step", trainer.run().step).add("Metrics file", (o.checkpoint_dir / "metrics.jsonl").string());
+      RlTrainer<C> trainer(cpu, tok, t.train, t.val, f, sequence_len, o, user_config, stdout, *comm);
+      section.add("Final step", trainer.run().step)
+          .add("Metrics file", (o.checkpoint_dir / "metrics.jsonl").string())
+          .add("World size", comm->size());
     });
-    section.write();
+    if (comm->rank() == 0) section.write();
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chat_rl: %s\n", e.what());
-    return 2;
+    return dist::fail_rank("chat_rl", comm.get(), e, 2);
   }
 }

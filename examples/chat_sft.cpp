@@ -7,7 +7,10 @@
 
 #include <cstdio>
 
+#include <memory>
+
 #include "nanochat/backend/cpu.hpp"
+#include "nanochat/dist/launch.hpp"
 #include "nanochat/train/sft_stage.hpp"
 #include "nanochat/train/stage_program.hpp"
 
@@ -30,18 +33,19 @@ int main(int argc, char** argv) {
            "steps between MMLU and ARC-Easy multiple-choice accuracies (-1: end only)", {-1, max_count})
       .add("--eval-metrics-max-problems", o.eval_metrics_max_problems, "problems of each for those (0: all)",
            {0, max_count});
+  std::unique_ptr<dist::Communicator> comm;
   try {
     if (!flags.parse(argc, argv)) return 0;
+    comm = dist::communicator_for(dist::placement_from_environment(), "chat_sft");
     report::StageReport section("Chat SFT", flags.values());
     NANOCHAT_CHECK(p.source == "base" || p.source == "mid", "--source ", p.source, " is unknown: base or mid");
     const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), false) : nanochats_mixture_or_hint(chat_sft_data);
-    o.metric_tasks = sft_metric_tasks(stdout);
+    o.metric_tasks = sft_metric_tasks(comm->rank() == 0 ? stdout : nullptr);  // rank 0 says what is skipped
     cpu::Cpu cpu;
-    run_stage<SftStage>(cpu, p, o, "chatsft_checkpoints", data, flags.values(), section);
-    section.write();
+    run_stage<SftStage>(cpu, p, o, "chatsft_checkpoints", data, flags.values(), section, *comm);
+    if (comm->rank() == 0) section.write();
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chat_sft: %s\n", e.what());
-    return 2;
+    return dist::fail_rank("chat_sft", comm.get(), e, 2);
   }
 }

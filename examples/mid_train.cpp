@@ -5,7 +5,10 @@
 
 #include <cstdio>
 
+#include <memory>
+
 #include "nanochat/backend/cpu.hpp"
+#include "nanochat/dist/launch.hpp"
 #include "nanochat/train/mid_stage.hpp"
 #include "nanochat/train/stage_program.hpp"
 
@@ -21,16 +24,17 @@ int main(int argc, char** argv) {
   flags.add("--total-batch-size", o.total_batch_size, "tokens per optimizer step (gradient accumulation fills it)",
             {1, max_count})
       .add("--eval-tokens", o.eval_tokens, "validation tokens per evaluation", {1, max_count});
+  std::unique_ptr<dist::Communicator> comm;
   try {
     if (!flags.parse(argc, argv)) return 0;
+    comm = dist::communicator_for(dist::placement_from_environment(), "mid_train");
     report::StageReport section("Midtraining", flags.values());
     const StageData data = p.offline ? offline_data(static_cast<std::size_t>(p.offline_rows), true) : nanochats_mixture_or_hint(mid_train_data);
     cpu::Cpu cpu;
-    run_stage<MidStage>(cpu, p, o, "mid_checkpoints", data, flags.values(), section);
-    section.write();
+    run_stage<MidStage>(cpu, p, o, "mid_checkpoints", data, flags.values(), section, *comm);
+    if (comm->rank() == 0) section.write();
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mid_train: %s\n", e.what());
-    return 2;
+    return dist::fail_rank("mid_train", comm.get(), e, 2);
   }
 }

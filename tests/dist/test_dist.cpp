@@ -4,7 +4,10 @@
 // ranks; a hung and a killed rank end the job, named, within the timeout; base_train on 2 and 4
 // ranks equals one process trained on the same global batch; resume on the same world size is
 // exact and on another is refused; a job whose rank 0 is killed after a checkpoint leaves only
-// complete checkpoints and temporary names, and resumes to the uninterrupted run bit for bit.
+// complete checkpoints and temporary names, and resumes to the uninterrupted run bit for bit;
+// mid_train and chat_sft on 2 ranks equal one process on the same global batch (mid_train resumes
+// exactly and refuses another world size); base_eval's bits per byte and CORE and chat_eval's
+// accuracies on 2 ranks are one process's.
 
 #include <doctest/doctest.h>
 
@@ -22,6 +25,7 @@
 #include <iterator>
 #include <thread>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,7 +38,12 @@
 #include "nanochat/dist/nccl_communicator.hpp"
 #include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
+#include "nanochat/core/read_file.hpp"
+#include "nanochat/core/upload_rows.hpp"
 #include "nanochat/train/checkpoint.hpp"
+#include "nanochat/train/mid_stage.hpp"
+#include "nanochat/train/sft_stage.hpp"
+#include "nanochat/train/stage_mixtures.hpp"
 #include "relative_error.hpp"
 #include "run_program.hpp"
 #include "skip_test.hpp"
@@ -516,13 +525,14 @@ struct TrainJob {
   // mpirun hands its environment to the ranks it starts on this machine.
   std::string command(const fs::path& base, std::int64_t iterations, std::int64_t resume = -1,
                       const std::string& launcher = "", std::int64_t save_every = 2) const {
-    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq,
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_BASE_TRAIN, " --depth 2 --max-seq-len ", seq_len,
                " --device-batch-size ", rows, " --total-batch-size ", total, " --num-iterations ", iterations,
                " --eval-every -1 --eval-tokens 128 --sample-every -1 --loader-threads 1 --save-every ", save_every,
                " --resume-from-step ", resume, " --data ", setup.corpus.path.string(), " --tokenizer ",
                (setup.corpus.path / "tokenizer").string());
   }
   TinySetup setup;
+  std::int64_t seq_len = seq;
 };
 
 fs::path checkpoint_dir(const fs::path& base) { return base / "base_checkpoints" / "d2"; }
@@ -707,6 +717,318 @@ TEST_CASE("dist: base_train under mpirun -np 2 killed after a checkpoint resumes
   CHECK(saved_weights(model_file(killed.path, iterations)) == want_weights);
   CHECK(metrics_without_timings(dir / "metrics.jsonl") == want_metrics);
   for (const auto& entry : fs::directory_iterator(dir)) CHECK_FALSE(entry.path().filename().string().ends_with(".tmp"));
+}
+
+
+namespace {
+
+// One process trained as StageTrainer trains on `world` ranks: each step takes every rank's
+// micro-batches (rank r's loader over conversations r, r+W, ...), each scaled by 1 / (all
+// micro-batches), which is the ranks' gradient averaging; the Stage's schedules, no clipping.
+template <class Loader, class LrAt, class MomentumAt>
+std::vector<float> stage_reference_weights(const tokenizer::Tokenizer& tok, const tasks::TaskPtr& train,
+                                           const fs::path& source, std::int64_t seq_len, std::int64_t per_step_rows,
+                                           int world, std::int64_t updates, double init_lr_frac, LrAt lr_at,
+                                           MomentumAt momentum_at) {
+  cpu::Cpu cpu;
+  Gpt<Cfg, cpu::Cpu> model(cpu, tok.vocab_size(), rows, seq_len);
+  load_weights(cpu, model.weights(), SafetensorsFile::load(source));
+  NanochatOptimizers<Cfg, cpu::Cpu> optimizers(cpu, model.weights(), model.grads());
+  std::vector<std::unique_ptr<Loader>> loaders;
+  for (int r = 0; r < world; ++r) {
+    const ConversationLoaderOptions lo{rows, static_cast<std::size_t>(seq_len), static_cast<std::size_t>(r),
+                                       static_cast<std::size_t>(world), 2048};
+    loaders.push_back(std::make_unique<Loader>(tok, train, lo));
+  }
+  const std::int64_t accum = per_step_rows / (rows * world);
+  Tensor<std::int32_t, cpu::Cpu> ids(cpu, {rows, seq_len}), targets(cpu, {rows, seq_len});
+  std::vector<std::int32_t> x, y;
+  for (std::int64_t step = 0; step < updates; ++step) {
+    for (auto& loader : loaders) {
+      for (std::int64_t m = 0; m < accum; ++m) {
+        loader->next(x, y);
+        const auto xv = upload_rows(cpu, ids, std::span<const std::int32_t>(x), rows);
+        const auto yv = upload_rows(cpu, targets, std::span<const std::int32_t>(y), rows);
+        model.forward_loss(xv, yv);
+        model.backward(xv, yv, 1.0f / static_cast<float>(accum * world));
+      }
+    }
+    optimizers.step(static_cast<float>(lr_at(step) * init_lr_frac), static_cast<float>(momentum_at(step)));
+    model.zero_grad();
+  }
+  return to_host(cpu, model.weights().flat());
+}
+
+// The stages' command lines on the TrainJob's tokenizer, in base directory `base`.
+struct StageJob {
+  // mpirun hands its environment to the ranks it starts on this machine.
+  std::string mid(const fs::path& base, const std::string& launcher, std::int64_t resume = -1) const {
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_MID_TRAIN, " --offline --offline-rows ", offline_rows,
+               " --max-seq-len ", seq, " --device-batch-size ", rows, " --total-batch-size ", mid_total,
+               " --num-iterations ", mid_steps, " --eval-every -1 --eval-tokens 64 --dtype float32 --save-every 2",
+               " --resume-from-step ", resume, " --tokenizer ", tokenizer.string());
+  }
+  std::string sft(const fs::path& base, const std::string& launcher) const {
+    return cat("NANOCHAT_BASE_DIR=", base.string(), " ", launcher, NANOCHAT_CHAT_SFT, " --source base --offline --offline-rows ",
+               offline_rows, " --max-seq-len ", sft_seq, " --device-batch-size ", rows, " --target-examples-per-step ",
+               sft_examples, " --num-iterations ", sft_iterations, " --eval-steps 1 --dtype float32 --tokenizer ",
+               tokenizer.string());
+  }
+  fs::path tokenizer;
+  static constexpr std::int64_t offline_rows = 40, mid_total = 128, mid_steps = 4;
+  static constexpr std::int64_t sft_seq = 48, sft_examples = 8, sft_iterations = 4;
+};
+
+fs::path stage_model(const fs::path& base, const char* stage_dir, std::int64_t step) {
+  return base / stage_dir / "d2" / step_file_name("model_", step, ".safetensors");
+}
+
+}  // namespace
+
+TEST_CASE("dist: mid_train and chat_sft on 2 ranks equal one process on the same global batch, and mid_train resumes exactly") {
+  if (mpirun_missing()) return;
+  TrainJob job;
+  ScratchDir source("dist_stage_source");
+  {
+    const Run r = run(job.command(source.path, 1, -1, "", -1));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+  }
+  const fs::path base_model = model_file(source.path, 1);
+  const StageJob stages{job.setup.corpus.path / "tokenizer"};
+  const StageData mid_data = offline_data(StageJob::offline_rows, true), sft_data = offline_data(StageJob::offline_rows, false);
+  const auto mid_reference = [&](int world) {
+    const auto n = static_cast<double>(StageJob::mid_steps);
+    return stage_reference_weights<MidLoader>(
+        job.setup.tok, mid_data.train, base_model, seq, StageJob::mid_total / seq, world, StageJob::mid_steps, 1.0,
+        [&](std::int64_t step) { return mid_lr_multiplier(static_cast<double>(step + 1) / n); },
+        [](std::int64_t step) { return muon_momentum_at(step); });
+  };
+  const auto sft_reference = [&](int world) {
+    const auto n = static_cast<double>(StageJob::sft_iterations);
+    return stage_reference_weights<SftLoader>(
+        job.setup.tok, sft_data.train, base_model, StageJob::sft_seq, StageJob::sft_examples, world,
+        StageJob::sft_iterations - 1, SftOptions{}.init_lr_frac,
+        [&](std::int64_t step) { return 1.0 - static_cast<double>(step) / n; }, [](std::int64_t) { return 0.95; });
+  };
+  for (int world : {1, 2}) {
+    CAPTURE(world);
+    ScratchDir base(cat("dist_stages", world));
+    fs::copy(source.path / "base_checkpoints", base.path / "base_checkpoints", fs::copy_options::recursive);
+    const std::string launcher = world == 1 ? "" : mpirun(world, 300);
+    const Run mid = run(stages.mid(base.path, launcher));
+    CAPTURE(mid.output);
+    REQUIRE(mid.status == 0);
+    const Run sft = run(stages.sft(base.path, launcher));
+    CAPTURE(sft.output);
+    REQUIRE(sft.status == 0);
+    const auto mid_got = saved_weights(stage_model(base.path, "mid_checkpoints", StageJob::mid_steps));
+    const auto sft_got = saved_weights(stage_model(base.path, "chatsft_checkpoints", StageJob::sft_iterations - 1));
+    if (world == 1) {  // the reference loops are the stages' own, bit for bit
+      CHECK(mid_got == mid_reference(1));
+      CHECK(sft_got == sft_reference(1));
+      continue;
+    }
+    // Rank 0 alone logs: one header and one line per step.
+    CHECK(mid.output.find("data-parallel: MPI") != std::string::npos);
+    const auto count = [](const std::string& text, const std::string& what) {
+      std::size_t n = 0;
+      for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+      return n;
+    };
+    CHECK(count(mid.output, "model: ") == 1);
+    CHECK(count(mid.output, "step 00001 (") == 1);
+    CHECK(count(sft.output, "Step 00001/00004 | Training loss: ") == 1);
+    CHECK(mid.output.find("gradient accumulation steps: 2") != std::string::npos);
+    CHECK(sft.output.find("grad accum steps: 2") != std::string::npos);
+    for (int k = 0; k < world; ++k) {
+      CHECK(fs::exists(base.path / "mid_checkpoints" / "d2" / optim_file_name(StageJob::mid_steps, k)));
+      CHECK(fs::exists(base.path / "chatsft_checkpoints" / "d2" / optim_file_name(StageJob::sft_iterations - 1, k)));
+    }
+    const double mid_err = nanochat::testing::relative_error(mid_got, mid_reference(world));
+    const double sft_err = nanochat::testing::relative_error(sft_got, sft_reference(world));
+    MESSAGE("world ", world, ": mid_train relative error ", mid_err, ", chat_sft ", sft_err,
+            " against one process on the same global batch");
+    CHECK(mid_err <= 1e-6);
+    CHECK(sft_err <= 1e-6);
+    CHECK(mid_got != mid_reference(1));  // the ranks' strides are not one process's own order
+
+    // Resumed from step 2 on the same world size: the same weights, bit for bit.
+    fs::remove(stage_model(base.path, "mid_checkpoints", StageJob::mid_steps));
+    const Run again = run(stages.mid(base.path, launcher, 2));
+    CAPTURE(again.output);
+    REQUIRE(again.status == 0);
+    CHECK(saved_weights(stage_model(base.path, "mid_checkpoints", StageJob::mid_steps)) == mid_got);
+    // One process cannot resume two ranks' shards: refused by name.
+    const Run other = run(stages.mid(base.path, "", 2));
+    CHECK(other.status != 0);
+    CHECK(other.output.find("the checkpoint was saved by 2 ranks but this run has 1") != std::string::npos);
+    CHECK(other.output.find("resume with mpirun -np 2") != std::string::npos);
+  }
+}
+
+TEST_CASE("dist: base_eval's bits per byte and CORE and chat_eval's accuracies on 2 ranks are one process's") {
+  if (mpirun_missing()) return;
+  TrainJob job;
+  job.seq_len = 64;  // base_eval's samples need room for nanochat's prompts
+  constexpr std::int64_t eval_tokens = 512;
+  ScratchDir base("dist_evals");
+  {
+    const Run r = run(job.command(base.path, 2, -1, "", -1));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+  }
+  const std::string env = cat("NANOCHAT_BASE_DIR=", base.path.string(), " ");
+  const std::string tokenizer = (job.setup.corpus.path / "tokenizer").string();
+  const std::string bpb = cat(NANOCHAT_BASE_EVAL, " --device-batch-size ", rows, " --eval-tokens ", eval_tokens, " --interactive no",
+                              " --data ", job.setup.corpus.path.string(), " --tokenizer ", tokenizer);
+  const std::string core = cat(NANOCHAT_BASE_EVAL, " --core --core-bundle ", NANOCHAT_FIXTURES, "/eval/bundle --tokenizer ", tokenizer);
+  const std::string chat = cat(NANOCHAT_CHAT_EVAL, " -i base --tasks 'arithmetic|spelling' --max-problems 7 --max-new-tokens 6",
+                               " --dtype float32 -n 2 -t 1.0 --verbose --tokenizer ", tokenizer, " --out ");
+  // bits per byte as the ranks read it: rank r's stride of eval_tokens / W, nats and bytes summed.
+  const auto reference_bpb = [&](data::Split split, int world) {
+    cpu::Cpu cpu;
+    Gpt<Cfg, cpu::Cpu> model(cpu, job.setup.tok.vocab_size(), rows, job.seq_len);
+    load_weights(cpu, model.weights(), SafetensorsFile::load(model_file(base.path, 2)));
+    BitsPerByteTotal total;
+    const auto shards = data::split_shards(data::list_shards(job.setup.corpus.path), split);
+    for (int r = 0; r < world; ++r) {
+      data::LoaderOptions lo{rows, static_cast<std::size_t>(job.seq_len), static_cast<std::size_t>(r),
+                             static_cast<std::size_t>(world), 1, 2, {}, nullptr};
+      data::TokenLoader loader(job.setup.tok, shards, lo);
+      const BitsPerByteTotal part = evaluate_bits_per_byte(cpu, model, [&](auto& x, auto& y) { loader.next(x, y); },
+                                                           eval_tokens / (rows * job.seq_len * world), job.setup.tok.token_bytes());
+      total.nats += part.nats;
+      total.bytes += part.bytes;
+    }
+    char line[64];
+    std::snprintf(line, sizeof line, "%s bpb: %.4f (%lld tokens)", split == data::Split::train ? "train" : "val",
+                  total.bits_per_byte(), static_cast<long long>(eval_tokens));
+    return std::string(line);
+  };
+  std::map<int, std::string> core_tables, chat_results;
+  for (int world : {1, 2}) {
+    CAPTURE(world);
+    const std::string launcher = world == 1 ? "" : mpirun(world, 300);
+    const Run b = run(env + launcher + bpb);
+    CAPTURE(b.output);
+    REQUIRE(b.status == 0);
+    for (const auto split : {data::Split::train, data::Split::val}) CHECK(b.output.find(reference_bpb(split, world)) != std::string::npos);
+    CHECK(b.output.find("sample: ") != std::string::npos);
+    if (world > 1) CHECK(b.output.find(reference_bpb(data::Split::val, 1)) == std::string::npos);  // not one rank's stride alone
+
+    const Run c = run(env + launcher + core);
+    CAPTURE(c.output);
+    REQUIRE(c.status == 0);
+    const fs::path csv = base.path / "base_eval" / "base_model_000002.csv";
+    REQUIRE(fs::exists(csv));
+    core_tables[world] = read_file(csv);
+    fs::remove(csv);
+    CHECK(c.output.find("Evaluating: mc_task") == c.output.rfind("Evaluating: mc_task"));  // rank 0 alone prints
+
+    const fs::path out = base.path / cat("chat_eval_", world, ".json");
+    const Run e = run(env + launcher + chat + out.string());
+    CAPTURE(e.output);
+    REQUIRE(e.status == 0);
+    chat_results[world] = read_file(out);
+    // Every problem answered once in all (2 tasks x 7 problems x 2 samples), one line per result.
+    const auto count = [&](const std::string& what) {
+      std::size_t n = 0;
+      for (std::size_t at = e.output.find(what); at != std::string::npos; at = e.output.find(what, at + 1)) ++n;
+      return n;
+    };
+    CHECK(count(" right: ") + count(" wrong: ") == 28);
+    CHECK(count("(test) accuracy: ") == 2);  // rank 0 alone prints, once per task
+  }
+  CHECK(core_tables[2] == core_tables[1]);
+  CHECK(chat_results[2] == chat_results[1]);
+}
+
+
+namespace {
+
+// The per-pass losses chat_rl's trainer logs: {step, example step, pass} -> loss.
+std::map<std::vector<int>, double> pass_losses(const std::string& log) {
+  std::map<std::vector<int>, double> out;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    int step = 0, of = 0, example = 0, pass = 0;
+    double loss = 0.0;
+    if (std::sscanf(line.c_str(), "Step %d/%d | Example step %d | Pass %d | loss: %lf", &step, &of, &example, &pass,
+                    &loss) == 5)
+      out[{step, example, pass}] = loss;
+  }
+  return out;
+}
+
+// The lines of `log` that start with `prefix`, up to their first " | dt".
+std::vector<std::string> lines_starting(const std::string& log, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(prefix)) out.push_back(line.substr(0, line.find(" | dt")));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dist: chat_rl's trainer on 2 ranks samples each rank's stride of the problems, as one process would") {
+  if (mpirun_missing()) return;
+  using nanochat_train_test::Tiny;
+  TrainJob job;  // for its tokenizer
+  ScratchDir dir("dist_rl");
+  cpu::Cpu cpu;
+  GptWeights<Tiny, cpu::Cpu> source(cpu, job.setup.tok.vocab_size());
+  init_weights(cpu, source, 7);
+  save_weights(cpu, source, dir.path / "source.safetensors", 48, {});
+  const auto trained = [&](const fs::path& file) {
+    GptWeights<Tiny, cpu::Cpu> w(cpu, job.setup.tok.vocab_size());
+    load_weights(cpu, w, SafetensorsFile::load(file));
+    return to_host(cpu, w.flat());
+  };
+  std::map<int, std::vector<float>> weights;
+  std::map<int, std::string> logs;
+  for (int world : {1, 2}) {
+    CAPTURE(world);
+    const fs::path out = dir.path / cat("rl", world);
+    const Run r = run(cat(world == 1 ? "" : mpirun(world, 300), NANOCHAT_RL_RANKS_CHECK, " ",
+                          (job.setup.corpus.path / "tokenizer").string(), " ", (dir.path / "source.safetensors").string(),
+                          " ", out.string()));
+    CAPTURE(r.output);
+    REQUIRE(r.status == 0);
+    CHECK(r.output.find(cat("examples per rank: ", 4 / world, " |")) != std::string::npos);
+    for (int k = 0; k < world; ++k) CHECK(fs::exists(out / optim_file_name(2, k)));
+    weights[world] = trained(out / step_file_name("model_", 2, ".safetensors"));
+    logs[world] = r.output;
+  }
+  CAPTURE(logs[1]);
+  CAPTURE(logs[2]);
+  // The world's reward and sequence length per step, and pass@k (problems strided, outcomes
+  // shared; rank 0 alone logs): one process's, digit for digit.
+  CHECK(lines_starting(logs[2], "Step 0 | Pass@") == lines_starting(logs[1], "Step 0 | Pass@"));
+  CHECK(lines_starting(logs[2], "Step 0 | Pass@").size() == 1);
+  CHECK(lines_starting(logs[2], "Step 1/2 | Average reward") == lines_starting(logs[1], "Step 1/2 | Average reward"));
+  // Rank 0 trains problems 0, 2 | 4, 6, one process 0, 1, 2, 3 | 4, 5, 6, 7: rank 0's e-th is one
+  // process's 2e-th, its loss normalised by its 2 problems instead of 4, so twice as large. That
+  // holds in step 1 too, where the rollouts come from the first update's weights.
+  const auto one = pass_losses(logs[1]), two = pass_losses(logs[2]);
+  REQUIRE(two.size() == 8);
+  for (const auto& [key, loss] : two) {
+    CAPTURE(key[0]);
+    CAPTURE(key[1]);
+    CAPTURE(key[2]);
+    // Printed with 6 decimals: one process's rounding doubled, and rank 0's own.
+    CHECK(std::fabs(loss - 2.0 * one.at({key[0], 2 * key[1], key[2]})) <= 1.6e-6);
+  }
+  CHECK(weights[1] != to_host(cpu, source.flat()));  // the rewards differ, so the updates move the weights
+  // The weights agree only loosely: an example's advantages sum to zero and its samples share
+  // their first completion position, so that position's contributions cancel to rounding noise,
+  // which differs with the order of the sums (per rank, then across the ranks), and AdamW's first
+  // update, lr x g / (|g| + 1e-10), moves every element whose gradient is not exactly zero by
+  // the whole learning rate (docs/distributed.md).
+  const double err = nanochat::testing::relative_error(weights[2], weights[1]);
+  MESSAGE("chat_rl's trainer on 2 ranks: relative error of the weights against one process ", err);
+  CHECK(err <= 0.2);
 }
 
 #endif  // NANOCHAT_BASE_TRAIN

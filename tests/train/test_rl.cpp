@@ -18,6 +18,7 @@
 #include "nanochat/train/rl_batch.hpp"
 #include "nanochat/train/rl_seed.hpp"
 #include "nanochat/train/rl_trainer.hpp"
+#include "even_byte_task.hpp"
 #include "relative_error.hpp"
 #include "train_test_util.hpp"
 
@@ -190,29 +191,6 @@ TEST_CASE("pass@k counts a problem from the first k samples that has a correct o
 
 namespace {
 
-// Rewards a completion whose first byte is even: a tiny random model earns both rewards, so the
-// advantages, and the updates, are not zero.
-class EvenByteTask final : public tasks::Task {
- public:
-  explicit EvenByteTask(std::size_t n) : n_(n) {}
-  std::string name() const override { return "EvenByte"; }
-  std::size_t size() const override { return n_; }
-  tasks::Example example(std::size_t index) const override {
-    check_index(index);
-    tasks::Example e;
-    e.conversation.messages.push_back({"user", "the model " + std::to_string(index)});
-    e.conversation.messages.push_back({"assistant", "reads"});
-    return e;
-  }
-  bool has_scorer() const override { return true; }
-  bool evaluate(const tasks::Example&, std::string_view completion) const override {
-    return !completion.empty() && completion[0] % 2 == 0;
-  }
-
- private:
-  std::size_t n_;
-};
-
 // A freshly initialised Tiny checkpoint (seed `seed`) saved at path: the policy RL starts from.
 SafetensorsFile random_source(Cpu& cpu, const nanochat_train_test::TinySetup& setup, const fs::path& path,
                               std::uint64_t seed) {
@@ -230,7 +208,7 @@ TEST_CASE("RlTrainer: the updates move the weights, and a run resumed at step 1 
   nanochat_train_test::ScratchDir dir("rl_resume_ckpt");
   Cpu cpu;
   const auto source = random_source(cpu, setup, dir.path / "source.safetensors", 7);
-  const auto task = std::make_shared<EvenByteTask>(6);
+  const auto task = std::make_shared<nanochat_train_test::EvenByteTask>(6);
   RlOptions o;
   o.device_batch_size = 2;
   o.examples_per_step = 3;
@@ -269,7 +247,7 @@ TEST_CASE("RlTrainer: on a task a tiny model can learn, the rollouts' reward ris
   nanochat_train_test::ScratchDir dir("rl_learns_ckpt");
   Cpu cpu;
   const auto source = random_source(cpu, setup, dir.path / "source.safetensors", 11);
-  const auto task = std::make_shared<EvenByteTask>(32);
+  const auto task = std::make_shared<nanochat_train_test::EvenByteTask>(32);
   RlOptions o;
   o.device_batch_size = 4;
   o.examples_per_step = 2;

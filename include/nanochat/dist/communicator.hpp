@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "nanochat/core/error.hpp"
 
@@ -81,6 +82,15 @@ void poll_until(double timeout_s, Done&& done, OnTimeout&& on_timeout) {
 inline double sum_over_ranks(Communicator& comm, double value) {
   comm.all_reduce(std::span<double>(&value, 1), ReduceOp::sum);
   return value;
+}
+
+// Counts summed over all ranks in place, exactly (a double holds every integer up to 2^53);
+// nothing is communicated in one process.
+inline void sum_counts_over_ranks(Communicator& comm, std::span<std::size_t> counts) {
+  if (comm.size() == 1) return;
+  std::vector<double> sums(counts.begin(), counts.end());
+  comm.all_reduce(std::span<double>(sums), ReduceOp::sum);
+  for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<std::size_t>(sums[i]);
 }
 
 // The chunk of `count` elements (count a multiple of size()) that rank owns.

@@ -4,6 +4,8 @@
 // cmake/NanochatMpi.cmake's nanochat_link_mpi) refuses a multi-process launch instead of
 // training W independent copies.
 
+#include <cstdio>
+#include <exception>
 #include <memory>
 
 #include "nanochat/dist/bootstrap.hpp"
@@ -24,6 +26,16 @@ inline std::unique_ptr<Communicator> communicator_for(const Placement& placement
                 program, " was built without MPI (Debian: apt-get install libopenmpi-dev openmpi-bin, then "
                 "reconfigure): it trains in one process only");
 #endif
+}
+
+// A program's failure under a launcher: the message on stderr, prefixed with the rank when there
+// are several, and then the other ranks ended at once (they would wait for this one in their
+// next collective). Returns the exit status for one process; with several it does not return.
+inline int fail_rank(const char* program, Communicator* comm, const std::exception& e, int exit_code) {
+  const bool several = comm != nullptr && comm->size() > 1;
+  std::fprintf(stderr, "%s: %s%s\n", program, several ? cat("rank ", comm->rank(), ": ").c_str() : "", e.what());
+  if (several) comm->abort(exit_code);
+  return exit_code;
 }
 
 }  // namespace nanochat::dist

@@ -11,7 +11,8 @@
 // model between steps and chat_eval a checkpoint. The batch is the model's rows; a prompt
 // longer than the model's planned context keeps its last positions (the question's tail, the
 // choices and the instruction), as CORE crops for a model with a maximum length; nanochat's
-// model has no planned context, so those are counted in `cropped`.
+// model has no planned context, so those are counted in `cropped`. Over a communicator's W
+// ranks, rank r takes problems r, r+W, ... and the counts are summed (nanochat's all-reduce).
 
 #include <algorithm>
 #include <cstddef>
@@ -23,6 +24,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/upload_rows.hpp"
+#include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/eval/chat_eval.hpp"
 #include "nanochat/model/gpt.hpp"
 #include "nanochat/tasks/task.hpp"
@@ -46,10 +48,11 @@ inline std::size_t longest_prompt(const tokenizer::Tokenizer& tok, const tasks::
 }
 
 // Accuracy over the first min(max_problems, size) problems (max_problems 0: all) of a
-// categorical task.
+// categorical task; every rank returns the whole count.
 template <Config C, Backend B>
 CategoricalAccuracy evaluate_categorical(B& backend, Gpt<C, B>& model, const tokenizer::Tokenizer& tok,
-                                         const tasks::Task& task, std::size_t max_problems) {
+                                         const tasks::Task& task, std::size_t max_problems,
+                                         dist::Communicator& comm = dist::single_process()) {
   NANOCHAT_CHECK(task.eval_type() == tasks::EvalType::categorical, "categorical evaluation: task ", task.name(),
                  " is generative");
   NANOCHAT_CHECK(task.has_scorer(), "categorical evaluation: task ", task.name(), " has no scorer");
@@ -73,13 +76,15 @@ CategoricalAccuracy evaluate_categorical(B& backend, Gpt<C, B>& model, const tok
   };
 
   CategoricalAccuracy out{{task.name(), 0, n, {}}, 0};  // one choice per problem: no pass@k
-  for (std::size_t first = 0; first < n; first += static_cast<std::size_t>(rows)) {
-    const std::size_t count = std::min(n - first, static_cast<std::size_t>(rows));
+  std::vector<std::size_t> mine;  // this rank's problems
+  for (auto i = static_cast<std::size_t>(comm.rank()); i < n; i += static_cast<std::size_t>(comm.size())) mine.push_back(i);
+  for (std::size_t first = 0; first < mine.size(); first += static_cast<std::size_t>(rows)) {
+    const std::size_t count = std::min(mine.size() - first, static_cast<std::size_t>(rows));
     examples.clear();
     prompts.clear();
     std::size_t width = 1;
     for (std::size_t i = 0; i < count; ++i) {
-      examples.push_back(task.example(first + i));
+      examples.push_back(task.example(mine[first + i]));
       std::vector<tokenizer::TokenId> prompt = tokenizer::render_for_completion(tok, examples.back().conversation);
       if (prompt.size() > static_cast<std::size_t>(context)) {
         prompt.erase(prompt.begin(), prompt.end() - context);
@@ -94,7 +99,7 @@ CategoricalAccuracy evaluate_categorical(B& backend, Gpt<C, B>& model, const tok
     const auto logits = model.forward(upload_rows(backend, ids, std::span<const std::int32_t>(batch), rows));
     for (std::size_t i = 0; i < count; ++i) {
       const std::vector<std::string>& letters = examples[i].letters;
-      NANOCHAT_CHECK(!letters.empty(), "categorical evaluation: task ", task.name(), ": problem ", first + i,
+      NANOCHAT_CHECK(!letters.empty(), "categorical evaluation: task ", task.name(), ": problem ", mine[first + i],
                      " has no answer letters");
       const std::size_t answer_position = i * width + prompts[i].size() - 1;
       backend.copy_to_host(logits_row.data(), logits.data() + answer_position * vocab, vocab * sizeof(float));
@@ -110,6 +115,10 @@ CategoricalAccuracy evaluate_categorical(B& backend, Gpt<C, B>& model, const tok
       if (task.evaluate(examples[i], letters[best])) ++out.accuracy.correct;
     }
   }
+  std::size_t counts[2] = {out.accuracy.correct, out.cropped};
+  dist::sum_counts_over_ranks(comm, counts);
+  out.accuracy.correct = counts[0];
+  out.cropped = counts[1];
   return out;
 }
 

@@ -26,6 +26,7 @@
 #include "nanochat/core/atomic_file.hpp"
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/json.hpp"
+#include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/engine/engine.hpp"
 #include "nanochat/eval/pass_at_k.hpp"
 #include "nanochat/tasks/arc.hpp"
@@ -90,16 +91,18 @@ inline void write_transcript_line(std::FILE* out, const tasks::Task& task, std::
 }
 
 // Accuracy over the first min(max_problems, size) problems of a generative task with a scorer.
+// Over a communicator's W ranks rank r answers problems r, r+W, ... (a transcript shows those)
+// and every rank returns the whole result, equal to one process's.
 template <engine::CachedModel M>
 TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tokenizer& tok, const tasks::Task& task,
-                                 const ChatEvalOptions& options) {
+                                 const ChatEvalOptions& options, dist::Communicator& comm = dist::single_process()) {
   NANOCHAT_CHECK(task.eval_type() == tasks::EvalType::generative, "task ", task.name(),
                  " is categorical; only generative tasks are evaluated");
   NANOCHAT_CHECK(task.has_scorer(), "task ", task.name(), " has no scorer");
   const std::size_t n = options.max_problems == 0 ? task.size() : std::min(options.max_problems, task.size());
   NANOCHAT_CHECK(options.num_samples >= 1, "num_samples is ", options.num_samples, "; at least 1 sample per problem");
   std::vector<std::vector<bool>> outcomes(n);
-  for (std::size_t i = 0; i < n; ++i) {
+  for (auto i = static_cast<std::size_t>(comm.rank()); i < n; i += static_cast<std::size_t>(comm.size())) {
     const tasks::Example example = task.example(i);
     for (const auto& reply : complete(engine, tok, example, options)) {
       const bool right = task.evaluate(example, reply);
@@ -107,6 +110,7 @@ TaskAccuracy evaluate_generative(engine::Engine<M>& engine, const tokenizer::Tok
       if (options.transcript) write_transcript_line(options.transcript, task, i, example, reply, right);
     }
   }
+  share_outcomes(comm, outcomes, static_cast<std::size_t>(options.num_samples));
   TaskAccuracy out{task.name(), 0, n, pass_at_k(outcomes, static_cast<std::size_t>(options.num_samples))};
   std::size_t right = 0, samples = 0;
   for (const auto& o : outcomes) {

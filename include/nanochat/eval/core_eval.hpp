@@ -13,7 +13,9 @@
 // [rows, context]: rows at least the most choices an example has; consecutive examples share a
 // forward while their rows fit (an example's rows always share one), which changes no result since
 // rows are independent. The losses come from the model's own cross-entropy (forward_loss, targets
-// only inside the spans), the argmax from its logits.
+// only inside the spans), the argmax from its logits. Over a communicator's W ranks rank r
+// evaluates examples r, r+W, ... of each task and the counts are summed (nanochat's all-reduce
+// SUM of the correctness vector): every rank returns one process's result.
 
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +28,7 @@
 
 #include "nanochat/core/error.hpp"
 #include "nanochat/core/upload_rows.hpp"
+#include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/eval/core_bundle.hpp"
 #include "nanochat/eval/core_prompts.hpp"
 #include "nanochat/model/gpt.hpp"
@@ -81,7 +84,8 @@ inline CoreShape core_shape(const tokenizer::Tokenizer& tok, const CoreBundle& b
 // Evaluates one task's selected examples; correct[idx] (when given) says which were right.
 template <Config C, Backend B>
 CoreTaskResult evaluate_core_task(B& backend, Gpt<C, B>& model, const tokenizer::Tokenizer& tok, const CoreTask& task,
-                                  const std::vector<CoreExample>& data, std::vector<bool>* correct = nullptr) {
+                                  const std::vector<CoreExample>& data, std::vector<bool>* correct = nullptr,
+                                  dist::Communicator& comm = dist::single_process()) {
   const auto& acts = model.activations();
   const std::int64_t planned_rows = acts.batch(), context = acts.seq();
   const auto rows = static_cast<std::size_t>(planned_rows);
@@ -152,7 +156,7 @@ CoreTaskResult evaluate_core_task(B& backend, Gpt<C, B>& model, const tokenizer:
     pending_rows = 0;
   };
 
-  for (std::size_t idx = 0; idx < data.size(); ++idx) {
+  for (auto idx = static_cast<std::size_t>(comm.rank()); idx < data.size(); idx += static_cast<std::size_t>(comm.size())) {
     const std::string where = cat("CORE ", task.label, " example ", idx);
     CoreRows example = core_example_rows(tok, task, data, idx);
     NANOCHAT_CHECK(example.ids.size() <= rows, where, " has ", example.ids.size(), " choices but the model is planned for ",
@@ -165,6 +169,15 @@ CoreTaskResult evaluate_core_task(B& backend, Gpt<C, B>& model, const tokenizer:
     pending.push_back({idx, std::move(example)});
   }
   if (!pending.empty()) run();
+  std::size_t counts[2] = {result.correct, result.cropped};
+  dist::sum_counts_over_ranks(comm, counts);
+  result.correct = counts[0];
+  result.cropped = counts[1];
+  if (correct != nullptr && comm.size() > 1) {
+    std::vector<std::size_t> right(correct->begin(), correct->end());  // each example's owner's verdict, others 0
+    dist::sum_counts_over_ranks(comm, right);
+    for (std::size_t i = 0; i < right.size(); ++i) (*correct)[i] = right[i] != 0;
+  }
   result.accuracy = static_cast<double>(result.correct) / static_cast<double>(data.size());
   result.centered = centered_accuracy(result.accuracy, task.random_baseline);
   return result;
@@ -174,12 +187,13 @@ CoreTaskResult evaluate_core_task(B& backend, Gpt<C, B>& model, const tokenizer:
 template <Config C, Backend B>
 CoreResult evaluate_core(B& backend, Gpt<C, B>& model, const tokenizer::Tokenizer& tok, const CoreBundle& bundle,
                          std::int64_t max_per_task,
-                         const std::function<void(const CoreTask&, const CoreTaskResult&)>& on_task = {}) {
+                         const std::function<void(const CoreTask&, const CoreTaskResult&)>& on_task = {},
+                         dist::Communicator& comm = dist::single_process()) {
   CoreResult out;
   double centered_sum = 0.0;
   for (const CoreTask& task : bundle.tasks) {
     const std::vector<CoreExample> data = select_core_examples(load_core_examples(task), max_per_task);
-    out.tasks.push_back(evaluate_core_task(backend, model, tok, task, data));
+    out.tasks.push_back(evaluate_core_task(backend, model, tok, task, data, nullptr, comm));
     centered_sum += out.tasks.back().centered;
     if (on_task) on_task(task, out.tasks.back());
   }

@@ -221,14 +221,9 @@ class BaseTrainer {
                            rank(), world(), 1, 2, {}};
     data::TokenLoader val(*tok_, val_shards_, lo);
     const std::int64_t steps = std::max<std::int64_t>(1, o_.eval_tokens / horizon_.tokens_per_fwdbwd);
-    BitsPerByteTotal total =
-        evaluate_bits_per_byte(*backend_, model_, [&](auto& x, auto& y) { val.next(x, y); }, steps, token_bytes_);
-    if (world() > 1) {
-      double sums[2] = {total.nats, static_cast<double>(total.bytes)};
-      comm_->all_reduce(std::span<double>(sums), dist::ReduceOp::sum);
-      total = {sums[0], static_cast<std::int64_t>(sums[1])};
-    }
-    return total.bits_per_byte();
+    return sum_over_ranks(*comm_, evaluate_bits_per_byte(*backend_, model_, [&](auto& x, auto& y) { val.next(x, y); },
+                                                         steps, token_bytes_))
+        .bits_per_byte();
   }
 
  private:

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "nanochat/dist/communicator.hpp"
 #include "nanochat/model/gpt.hpp"
 
 namespace nanochat {
@@ -21,6 +22,14 @@ struct BitsPerByteTotal {
     return bytes > 0 ? nats / (std::log(2.0) * static_cast<double>(bytes)) : std::numeric_limits<double>::infinity();
   }
 };
+
+// Every rank's nats and bytes summed (spec §6.1's all-reduce SUM); one process's unchanged.
+inline BitsPerByteTotal sum_over_ranks(dist::Communicator& comm, BitsPerByteTotal total) {
+  if (comm.size() == 1) return total;
+  double sums[2] = {total.nats, static_cast<double>(total.bytes)};
+  comm.all_reduce(std::span<double>(sums), dist::ReduceOp::sum);
+  return {sums[0], static_cast<std::int64_t>(sums[1])};
+}
 
 // Adds one batch: per-token losses (reduction "none") and the targets they were computed for.
 inline void add_batch(BitsPerByteTotal& total, std::span<const float> losses,

@@ -1,9 +1,10 @@
 #pragma once
 // mid_train as a Stage of StageTrainer (spec §5.4): batches of B*T tokens from MidLoader, the
-// step's total in tokens (gradient accumulation = total / (B*T)), one epoch of the mixture (or
+// step's total in tokens (gradient accumulation = total / (B*T*W) on W ranks), one epoch of the mixture (or
 // --num-iterations steps, whichever ends first), lrm 1 until 80% of the epoch then linearly to
 // 0 at its end, Muon momentum 0.85 -> 0.95 over 300 steps, validation bits per byte over
-// eval_tokens of the validation mixture, and nanochat's log line.
+// eval_tokens of the validation mixture (each rank reads its stride of eval_tokens / W, the nats
+// and bytes summed over the ranks), and nanochat's log line.
 
 #include <algorithm>
 #include <cstdint>
@@ -37,14 +38,20 @@ struct MidStage {
   static constexpr const char* total_flag = "--total-batch-size";
   static constexpr ValidationMetric validation_metric = ValidationMetric::bits_per_byte;
 
-  static std::int64_t grad_accum(const Options& o) {
+  // Every rank's rows count toward the total (nanochat's world_tokens_per_fwdbwd).
+  static std::int64_t grad_accum(const Options& o, int world) {
     NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.total_batch_size > 0,
                    "--device-batch-size, --max-seq-len and --total-batch-size must be positive");
-    const std::int64_t per_fwdbwd = checked_mul(o.device_batch_size, o.max_seq_len, "--device-batch-size x --max-seq-len");
+    const std::int64_t per_fwdbwd = world_tokens_per_fwdbwd(o, world);
     NANOCHAT_CHECK(o.total_batch_size % per_fwdbwd == 0, "--total-batch-size ", o.total_batch_size,
-                   " is not a multiple of --device-batch-size x --max-seq-len = ", o.device_batch_size, " x ",
-                   o.max_seq_len, " = ", per_fwdbwd, " tokens");
+                   " is not a multiple of --device-batch-size x --max-seq-len", world > 1 ? " x ranks" : "", " = ",
+                   o.device_batch_size, " x ", o.max_seq_len, world > 1 ? cat(" x ", world) : std::string(), " = ",
+                   per_fwdbwd, " tokens");
     return o.total_batch_size / per_fwdbwd;
+  }
+  static std::int64_t world_tokens_per_fwdbwd(const Options& o, int world) {
+    return checked_mul(checked_mul(o.device_batch_size, o.max_seq_len, "--device-batch-size x --max-seq-len"),
+                       std::int64_t{world}, "--device-batch-size x --max-seq-len x ranks");
   }
   static std::int64_t total(const Options& o) { return o.total_batch_size; }
   // With --num-iterations the run ends there (or at the epoch's end, if that comes first).
@@ -61,10 +68,10 @@ struct MidStage {
 
   template <class Model, class Be>
   static void validate(Be& backend, Model& model, Loader& val, const Options& o,
-                       const std::vector<std::int32_t>& token_bytes, TrainState& state) {
-    const std::int64_t steps = std::max<std::int64_t>(1, o.eval_tokens / (o.device_batch_size * o.max_seq_len));
-    state.val_bpb = evaluate_bits_per_byte(backend, model, [&](auto& x, auto& y) { val.next(x, y); }, steps,
-                                           token_bytes)
+                       const std::vector<std::int32_t>& token_bytes, TrainState& state, dist::Communicator& comm) {
+    const std::int64_t steps = std::max<std::int64_t>(1, o.eval_tokens / world_tokens_per_fwdbwd(o, comm.size()));
+    state.val_bpb = sum_over_ranks(comm, evaluate_bits_per_byte(backend, model, [&](auto& x, auto& y) { val.next(x, y); },
+                                                                steps, token_bytes))
                         .bits_per_byte();
     state.min_val_bpb = state.min_val_bpb == 0.0 ? state.val_bpb : std::min(state.min_val_bpb, state.val_bpb);
   }

@@ -21,15 +21,29 @@
 // num_steps). nanochat saves after step S's update under the name S and keeps no optimizer
 // state; keeping it, with the seeds following from the step, makes --resume-from-step continue
 // the run exactly.
+//
+// Data-parallel over a communicator's W ranks (nanochat's torchrun run): examples_per_step is the
+// world's and must divide by W; rank r cycles over train examples r, r+W, ... (examples_per_step
+// / W of them per step), samples and scores its own, and normalises its passes' loss by its own
+// examples, so that the sharded optimizers' average of the ranks' gradients is one process's
+// gradient over all of the step's examples; the seeds follow from (step, example, batch) alone,
+// so the rollouts are the ones one process would draw. pass@k's problems are strided over the
+// ranks and their outcomes shared (eval/pass_at_k.hpp); the logged reward and sequence length
+// are the world's. Only rank 0 logs and writes metrics.jsonl, the model and meta; every rank its
+// optimizer shard.
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "nanochat/backend/cpu.hpp"  // the trainer runs on the CPU backend
+#include "nanochat/dist/single_process_communicator.hpp"
 #include "nanochat/engine/engine.hpp"
 #include "nanochat/eval/pass_at_k.hpp"
 #include "nanochat/model/gpt.hpp"
@@ -46,7 +60,7 @@
 
 namespace nanochat {
 
-// nanochat's chat_rl knobs (single process: examples per rank = examples_per_step).
+// nanochat's chat_rl knobs (examples_per_step is the world's: examples_per_step / W per rank).
 struct RlOptions {
   std::int64_t device_batch_size = 8, examples_per_step = 16, num_samples = 16, max_new_tokens = 256;
   float temperature = 1.0f;
@@ -68,12 +82,13 @@ class RlTrainer {
   // sequence_len: the source model's context.
   RlTrainer(Backend& backend, const tokenizer::Tokenizer& tok, tasks::TaskPtr train, tasks::TaskPtr val,
             const SafetensorsFile& source, std::int64_t sequence_len, RlOptions options,
-            std::map<std::string, std::string> user_config, std::FILE* log = stdout)
-      : backend_(&backend), tok_(&tok), train_(std::move(train)), val_(std::move(val)), o_(std::move(options)),
-        user_config_(std::move(user_config)), log_(log), sequence_len_(sequence_len),
-        num_steps_(check_options()), width_(rollout_width()),
-        model_(backend, tok.vocab_size(), o_.device_batch_size, width_),
-        optimizers_(backend, model_.weights(), model_.grads(), o_.lr),
+            std::map<std::string, std::string> user_config, std::FILE* log = stdout,
+            dist::Communicator& comm = dist::single_process())
+      : backend_(&backend), comm_(&comm), tok_(&tok), train_(std::move(train)), val_(std::move(val)),
+        o_(std::move(options)), user_config_(std::move(user_config)), log_(comm.rank() == 0 ? log : nullptr),
+        sequence_len_(sequence_len), num_steps_(check_options()), examples_per_rank_(o_.examples_per_step / comm.size()),
+        width_(rollout_width()), model_(backend, tok.vocab_size(), o_.device_batch_size, width_),
+        optimizers_(backend, model_.weights(), model_.grads(), o_.lr, comm),
         decoder_(backend, model_.weights(), o_.device_batch_size, 10 * sequence_len),
         engine_(decoder_, tok),
         ids_(backend, {o_.device_batch_size, width_}),
@@ -106,14 +121,20 @@ class RlTrainer {
   Gpt<C, Backend>& model() { return model_; }
 
   const TrainState& run() {
-    remove_stale_temp_files(o_.checkpoint_dir);
-    MetricsFile metrics(o_.checkpoint_dir / "metrics.jsonl", state_.step);
-    std::fprintf(log_,
-                 "model: %s | train: %s (%zu examples) | val: %s | steps: %lld | sequences per step: %lld | "
-                 "examples per rank: %lld | rows of %lld tokens\n",
-                 C::name().c_str(), train_->name().c_str(), train_->size(), val_->name().c_str(),
-                 static_cast<long long>(num_steps_), static_cast<long long>(o_.examples_per_step * o_.num_samples),
-                 static_cast<long long>(o_.examples_per_step), static_cast<long long>(width_));
+    // Rank 0 alone owns the shared files; the other ranks write nothing but their optimizer shard.
+    std::optional<MetricsFile> metrics;
+    if (log_) {
+      remove_stale_temp_files(o_.checkpoint_dir);
+      metrics.emplace(o_.checkpoint_dir / "metrics.jsonl", state_.step);
+    }
+    comm_->barrier();  // no rank saves while rank 0 still clears stale temporary files
+    if (log_)
+      std::fprintf(log_,
+                   "model: %s | train: %s (%zu examples) | val: %s | steps: %lld | sequences per step: %lld | "
+                   "examples per rank: %lld | rows of %lld tokens\n",
+                   C::name().c_str(), train_->name().c_str(), train_->size(), val_->name().c_str(),
+                   static_cast<long long>(num_steps_), static_cast<long long>(o_.examples_per_step * o_.num_samples),
+                   static_cast<long long>(examples_per_rank_), static_cast<long long>(width_));
     const auto run_start = std::chrono::steady_clock::now();
     const std::int64_t first_step = state_.step;
     for (std::int64_t step = state_.step;; ++step) {
@@ -123,22 +144,29 @@ class RlTrainer {
       if (step != o_.resume_from_step && (last || (step > 0 && o_.save_every > 0 && step % o_.save_every == 0))) {
         stop_unless_saveable(*backend_, o_.checkpoint_dir, step, model_.weights(), optimizers_);
         save_checkpoint(*backend_, o_.checkpoint_dir, model_.weights(), optimizers_, state_, user_config_);
-        std::fprintf(log_, "saved checkpoint step %lld to %s\n", static_cast<long long>(step),
-                     o_.checkpoint_dir.c_str());
+        if (log_)
+          std::fprintf(log_, "saved checkpoint step %lld to %s\n", static_cast<long long>(step),
+                       o_.checkpoint_dir.c_str());
       }
       if (last) break;
 
       const auto t0 = std::chrono::steady_clock::now();
       double reward_sum = 0.0, length_sum = 0.0, loss_sum = 0.0;
-      for (std::int64_t e = 0; e < o_.examples_per_step; ++e) {
-        const auto index = static_cast<std::size_t>((step * o_.examples_per_step + e) %
-                                                    static_cast<std::int64_t>(train_->size()));
+      for (std::int64_t e = 0; e < examples_per_rank_; ++e) {
+        const std::size_t index = example_index(step * examples_per_rank_ + e);
         rollout(step, index);
         reward_sum += mean(rollout_.rewards);
         for (const auto& s : rollout_.sequences) length_sum += static_cast<double>(s.size());
         loss_sum += train_on_rollout(step, e);
       }
+      if (comm_->size() > 1) {  // the logged reward and length are the world's
+        double sums[2] = {reward_sum, length_sum};
+        comm_->all_reduce(std::span<double>(sums), dist::ReduceOp::sum);
+        reward_sum = sums[0];
+        length_sum = sums[1];
+      }
       const double lrm = 1.0 - static_cast<double>(step) / static_cast<double>(num_steps_);
+      optimizers_.reduce_gradients();
       optimizers_.step(static_cast<float>(lrm * o_.init_lr_frac), 0.95f);
       model_.zero_grad();
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -149,31 +177,34 @@ class RlTrainer {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       const double done = static_cast<double>(step + 1 - first_step);
       const double fraction = static_cast<double>(step + 1) / static_cast<double>(num_steps_);
+      if (!log_) continue;
       std::fprintf(log_, "Step %lld/%lld | Average reward: %g | Average sequence length: %.2f | lrm: %.4f | dt: %.2fs%s\n",
                    static_cast<long long>(step), static_cast<long long>(num_steps_), reward, length, lrm, dt,
                    progress_bar(log_, fraction, elapsed / done * static_cast<double>(num_steps_ - step - 1)).c_str());
-      metrics.line() << "{\"step\": " << step << ", \"reward\": " << reward << ", \"sequence_length\": " << length
+      metrics->line() << "{\"step\": " << step << ", \"reward\": " << reward << ", \"sequence_length\": " << length
                      << ", \"loss\": " << loss_sum << ", \"lrm\": " << lrm << ", \"dt\": " << dt << "}\n"
                      << std::flush;
     }
-    std::fprintf(log_, "total training time: %.2f s\n", state_.total_training_time);
+    if (log_) std::fprintf(log_, "total training time: %.2f s\n", state_.total_training_time);
     return state_;
   }
 
   // pass@k (k = 1..device_batch_size) over the first eval_examples validation problems, with
-  // nanochat's eval sampling (temperature 1, top-k 50, the Engine's default seed 42).
+  // nanochat's eval sampling (temperature 1, top-k 50, the Engine's default seed 42); each rank
+  // samples its stride of them and every rank returns the whole result.
   std::vector<double> pass_at_k_eval() {
     const std::size_t n = std::min(static_cast<std::size_t>(o_.eval_examples), val_->size());
     std::vector<std::vector<bool>> outcomes(n);
     const engine::GenerateOptions g{.num_samples = o_.device_batch_size,
                                     .max_tokens = o_.max_new_tokens,
                                     .sampling = {.temperature = 1.0f, .top_k = 50, .seed = 42}};
-    for (std::size_t i = 0; i < n; ++i) {
+    for (auto i = static_cast<std::size_t>(comm_->rank()); i < n; i += static_cast<std::size_t>(comm_->size())) {
       const tasks::Example example = val_->example(i);
       const auto prompt = prompt_of(example);
       const auto batch = engine_.generate_batch(prompt, g);
       for (const auto& seq : batch.sequences) outcomes[i].push_back(val_->evaluate(example, completion(seq, prompt.size())));
     }
+    eval::share_outcomes(*comm_, outcomes, static_cast<std::size_t>(o_.device_batch_size));
     return eval::pass_at_k(outcomes, static_cast<std::size_t>(o_.device_batch_size));
   }
 
@@ -186,11 +217,23 @@ class RlTrainer {
     NANOCHAT_CHECK(train_->has_scorer() && val_->has_scorer(), "the tasks ", train_->name(), " and ", val_->name(),
                    " must have a reward (a scorer) for RL");
     NANOCHAT_CHECK(val_->size() > 0, "the validation task ", val_->name(), " is empty");
+    NANOCHAT_CHECK(o_.examples_per_step % comm_->size() == 0, "--examples-per-step ", o_.examples_per_step,
+                   " does not divide over ", comm_->size(), " ranks (each rank takes as many problems a step)");
+    NANOCHAT_CHECK(static_cast<std::size_t>(comm_->size()) <= train_->size(), "the train task ", train_->name(),
+                   " has ", train_->size(), " examples, fewer than the ", comm_->size(), " ranks");
     const auto examples = static_cast<std::int64_t>(train_->size());
     const std::int64_t steps = examples / o_.examples_per_step * o_.num_epochs;
     NANOCHAT_CHECK(steps > 0, "the train task ", train_->name(), " has ", examples, " examples, fewer than one step's ",
                    o_.examples_per_step, " (--examples-per-step): no step to train");
     return steps;
+  }
+
+  // The k-th train example of this rank: its stride r, r+W, ... of the task, cycled (nanochat's
+  // generator over range(rank, len, world)); in one process (k mod size).
+  std::size_t example_index(std::int64_t k) const {
+    const auto world = static_cast<std::size_t>(comm_->size()), rank = static_cast<std::size_t>(comm_->rank());
+    const std::size_t mine = (train_->size() - rank + world - 1) / world;  // examples in this rank's stride
+    return rank + world * (static_cast<std::size_t>(k) % mine);
   }
 
   // The longest prompt of the train task plus max_new_tokens, less one, within the context.
@@ -255,26 +298,28 @@ class RlTrainer {
       std::copy_n(batch_.inputs.data() + offset, cells, ids_.data());
       std::copy_n(batch_.targets.data() + offset, cells, targets_.data());
       model_.forward_loss(ids_.view(), targets_.view(), LossReduction::sum);
-      pass_token_weights(batch_, p * rows, rows, passes, o_.examples_per_step, weights);
+      pass_token_weights(batch_, p * rows, rows, passes, examples_per_rank_, weights);
       const double loss = policy_gradient_loss(
           std::span<const float>(model_.activations().losses.data(), cells), weights);
       stop_unless_finite(o_.checkpoint_dir, step, "the policy-gradient loss", loss);
       model_.backward(ids_.view(), targets_.view(), TensorView<const float, Backend>(token_weights_.view()));
       double reward = 0.0;
       for (std::int64_t r = 0; r < rows; ++r) reward += rollout_.rewards[static_cast<std::size_t>(p * rows + r)];
-      std::fprintf(log_, "Step %lld/%lld | Example step %lld | Pass %lld | loss: %.6f | Average reward: %g\n",
-                   static_cast<long long>(step), static_cast<long long>(num_steps_),
-                   static_cast<long long>(example_step), static_cast<long long>(p), loss,
-                   reward / static_cast<double>(rows));
+      if (log_)
+        std::fprintf(log_, "Step %lld/%lld | Example step %lld | Pass %lld | loss: %.6f | Average reward: %g\n",
+                     static_cast<long long>(step), static_cast<long long>(num_steps_),
+                     static_cast<long long>(example_step), static_cast<long long>(p), loss,
+                     reward / static_cast<double>(rows));
       total += loss;
     }
     return total;
   }
 
-  void evaluate(std::int64_t step, MetricsFile& metrics) {
+  void evaluate(std::int64_t step, std::optional<MetricsFile>& metrics) {
     const auto pass = pass_at_k_eval();
+    if (!log_) return;
     std::string line = "Step " + std::to_string(step) + " |";
-    auto& out = metrics.line();
+    auto& out = metrics->line();
     out << "{\"step\": " << step;
     char buf[64];
     for (std::size_t k = 0; k < pass.size(); ++k) {
@@ -287,12 +332,13 @@ class RlTrainer {
   }
 
   Backend* backend_;
+  dist::Communicator* comm_;
   const tokenizer::Tokenizer* tok_;
   tasks::TaskPtr train_, val_;
   RlOptions o_;
   std::map<std::string, std::string> user_config_;
   std::FILE* log_;
-  std::int64_t sequence_len_, num_steps_, width_;
+  std::int64_t sequence_len_, num_steps_, examples_per_rank_, width_;
   Gpt<C, Backend> model_;
   NanochatOptimizers<C, Backend> optimizers_;
   Decoder decoder_;

@@ -1,13 +1,14 @@
 #pragma once
 // chat_sft as a Stage of StageTrainer (spec §5.5): batches of B padded conversations from
 // SftLoader with assistant-only targets and the loss their mean, gradient accumulation =
-// target_examples_per_step / B, num_iterations = floor(rows / target_examples_per_step) x
+// target_examples_per_step / (B x W) on W ranks, num_iterations = floor(rows / target_examples_per_step) x
 // num_epochs unless given, the run stopping at step num_iterations - 1 (nanochat's loop breaks
 // there, so it makes num_iterations - 1 updates), lrm = 1 - step / num_iterations, Muon momentum
-// 0.95, validation loss = the mean of eval_steps batch losses, and nanochat's log line. Every
+// 0.95, validation loss = the mean of eval_steps batch losses (per rank, averaged over the
+// ranks), and nanochat's log line. Every
 // eval_metrics_every steps (step > 0) and at the end, the multiple-choice accuracies (MMLU,
 // ARC-Easy: eval/categorical_eval.hpp) on the first eval_metrics_max_problems problems, when
-// their datasets are there.
+// their datasets are there (problems strided over the ranks, the counts summed).
 
 #include <cstdint>
 #include <cstdio>
@@ -49,12 +50,15 @@ struct SftStage {
   static constexpr const char* total_flag = "--target-examples-per-step";
   static constexpr ValidationMetric validation_metric = ValidationMetric::loss;
 
-  static std::int64_t grad_accum(const Options& o) {
+  // Every rank's rows count toward the step's examples (nanochat's examples_per_step / (B x W)).
+  static std::int64_t grad_accum(const Options& o, int world) {
     NANOCHAT_CHECK(o.device_batch_size > 0 && o.max_seq_len > 0 && o.target_examples_per_step > 0,
                    "--device-batch-size, --max-seq-len and --target-examples-per-step must be positive");
-    NANOCHAT_CHECK(o.target_examples_per_step % o.device_batch_size == 0, "--target-examples-per-step ",
-                   o.target_examples_per_step, " is not a multiple of --device-batch-size ", o.device_batch_size);
-    return o.target_examples_per_step / o.device_batch_size;
+    const std::int64_t per_pass = checked_mul(o.device_batch_size, std::int64_t{world}, "--device-batch-size x ranks");
+    NANOCHAT_CHECK(o.target_examples_per_step % per_pass == 0, "--target-examples-per-step ",
+                   o.target_examples_per_step, " is not a multiple of --device-batch-size ", o.device_batch_size,
+                   world > 1 ? cat(" x ", world, " ranks") : std::string());
+    return o.target_examples_per_step / per_pass;
   }
   static std::int64_t total(const Options& o) { return o.target_examples_per_step; }
   static std::optional<std::int64_t> final_step(const Options& o, std::size_t rows) {
@@ -80,7 +84,7 @@ struct SftStage {
 
   template <class Model, class Be>
   static void validate(Be& backend, Model& model, Loader& val, const Options& o, const std::vector<std::int32_t>&,
-                       TrainState& state) {
+                       TrainState& state, dist::Communicator& comm) {
     const auto& a = model.activations();
     Tensor<std::int32_t, Be> ids(backend, {a.batch(), a.seq()}), targets(backend, {a.batch(), a.seq()});
     std::vector<std::int32_t> x, y;
@@ -91,7 +95,7 @@ struct SftStage {
       sum += model.forward_loss(upload_rows(backend, ids, std::span<const std::int32_t>(x), a.batch()),
                                 upload_rows(backend, targets, std::span<const std::int32_t>(y), a.batch()));
     }
-    state.val_loss = sum / static_cast<double>(steps);
+    state.val_loss = dist::sum_over_ranks(comm, sum / static_cast<double>(steps)) / static_cast<double>(comm.size());
   }
   static double validation_value(const TrainState& s) { return s.val_loss; }
 
@@ -101,12 +105,13 @@ struct SftStage {
   // The accuracies into state.accuracies, and nanochat's line "Step S | mmlu_acc: .., arc_easy_acc: ..".
   template <Config C, Backend Be>
   static void evaluate_metrics(Be& backend, Gpt<C, Be>& model, const tokenizer::Tokenizer& tok, const Options& o,
-                               std::int64_t step, TrainState& state, std::FILE* log, std::ostream& out) {
+                               std::int64_t step, TrainState& state, std::FILE* log, std::ostream& out,
+                               dist::Communicator& comm) {
     std::string line, cropped;
     out << "{\"step\": " << step;
     for (const auto& [metric, task] : o.metric_tasks) {
       const eval::CategoricalAccuracy r =
-          eval::evaluate_categorical(backend, model, tok, *task, static_cast<std::size_t>(o.eval_metrics_max_problems));
+          eval::evaluate_categorical(backend, model, tok, *task, static_cast<std::size_t>(o.eval_metrics_max_problems), comm);
       state.accuracies[metric] = r.accuracy.accuracy();
       char accuracy[32];
       std::snprintf(accuracy, sizeof accuracy, "%.6f", r.accuracy.accuracy());
@@ -116,6 +121,7 @@ struct SftStage {
       out << ", \"" << metric << "\": " << r.accuracy.accuracy();
     }
     out << "}\n";
+    if (!log) return;  // a rank other than 0
     std::fprintf(log, "Step %05lld | %s%s\n", static_cast<long long>(step), line.c_str(), cropped.c_str());
     std::fflush(log);
   }

@@ -66,7 +66,7 @@ inline StageData chat_sft_data() {
 
 // chat_sft's multiple-choice metrics, nanochat's MMLU and ARC-Easy test splits under their meta
 // names; a task whose dataset is absent is left out, with one line on `log` naming what is
-// missing (an offline run has none of them).
+// missing (an offline run has none of them); a null log says nothing (the ranks other than 0).
 inline std::vector<std::pair<std::string, tasks::TaskPtr>> sft_metric_tasks(std::FILE* log) {
   std::vector<std::pair<std::string, tasks::TaskPtr>> out;
   std::string missing;
@@ -77,7 +77,7 @@ inline std::vector<std::pair<std::string, tasks::TaskPtr>> sft_metric_tasks(std:
       missing += cat(missing.empty() ? "" : "; ", e.what());
     }
   }
-  if (!missing.empty()) {
+  if (!missing.empty() && log != nullptr) {
     std::fprintf(log, "chat_sft: skipping the multiple-choice accuracies (--eval-metrics-every) without their "
                  "dataset: %s\n", missing.c_str());
     std::fflush(log);

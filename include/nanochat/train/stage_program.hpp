@@ -4,6 +4,8 @@
 // (<base>/<source dir>/<tag>/model_<step>, tag and step defaulting to the deepest d<N> and the
 // last step), and running a Stage on the depth the source's n_layer names, with fp32 or bf16
 // matmuls. The output goes to <base>/<stage dir>/<the source's tag>, as nanochat's d<depth>.
+// Under mpirun or srun every rank runs it with the launch's communicator (dist/launch.hpp);
+// rank 0 alone prints.
 
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include "nanochat/core/flags.hpp"
 #include "nanochat/core/limits.hpp"
 #include "nanochat/core/safetensors.hpp"
+#include "nanochat/dist/communicator.hpp"
 #include "nanochat/engine/checkpoint.hpp"
 #include "nanochat/tokenizer/tokenizer_file.hpp"
 #include "nanochat/train/report_training.hpp"
@@ -57,11 +60,12 @@ inline void add_stage_flags(Flags& flags, StageProgramOptions& p, StageOptions& 
 
 // Loads the source checkpoint and the tokenizer, then trains Stage on the source's depth.
 // stage_dir: the output's directory under the base (mid_checkpoints, chatsft_checkpoints).
-// The run's outcome goes into the report card's section.
+// The run's outcome and world size go into the report card's section (the caller writes it on
+// rank 0).
 template <class Stage, Backend B>
 void run_stage(B& backend, const StageProgramOptions& p, typename Stage::Options o, const std::string& stage_dir,
                const StageData& data, const std::map<std::string, std::string>& user_config,
-               report::StageReport& section) {
+               report::StageReport& section, dist::Communicator& comm) {
   NANOCHAT_CHECK(p.device == "cpu", "--device ", p.device, ": only cpu is available for training so far");
   NANOCHAT_CHECK(p.dtype == "float32" || p.dtype == "bfloat16", "--dtype ", p.dtype, " is unknown: float32 or bfloat16");
   const auto base = data::base_dir();
@@ -75,10 +79,14 @@ void run_stage(B& backend, const StageProgramOptions& p, typename Stage::Options
                  source.path(), ": n_layer ", n_layer, " matches no model compiled into this program; compiled depths: ",
                  CompiledDepths::str());
   o.checkpoint_dir = base / stage_dir / source_path.parent_path().filename();
-  std::printf("source: %s; %zu training and %zu validation conversations; checkpoints: %s\n", source_path.c_str(),
-              data.train->size(), data.val->size(), o.checkpoint_dir.c_str());
+  if (comm.rank() == 0) {
+    std::printf("source: %s; %zu training and %zu validation conversations; checkpoints: %s\n", source_path.c_str(),
+                data.train->size(), data.val->size(), o.checkpoint_dir.c_str());
+    if (comm.size() > 1) std::printf("data-parallel: %s\n", comm.describe().c_str());
+  }
   const auto train = [&]<class C>() {
-    StageTrainer<C, B, Stage> trainer(backend, tok, data.train, data.val, source, o, user_config);
+    StageTrainer<C, B, Stage> trainer(backend, tok, data.train, data.val, source, o, user_config, stdout, comm);
+    section.add("World size", comm.size());
     report::add_training_outcome(section, trainer.run(), o.checkpoint_dir);
   };
   if (p.dtype == "bfloat16") dispatch_depth<bf16>(static_cast<int>(n_layer), CompiledDepths{}, train);
