@@ -70,10 +70,10 @@ void evaluate_core(const EvalOptions& o, const SafetensorsFile& weights, const t
     if (!leader) return;
     const auto now = std::chrono::steady_clock::now();
     const std::string cropped = r.cropped > 0 ? cat(" | cropped rows: ", r.cropped) : "";
-    std::printf("Evaluating: %s (%zu-shot, type: %s)... accuracy: %.4f | centered: %.4f | time: %.2fs%s\n",
+    const double seconds = std::chrono::duration<double>(now - started).count();
+    std::printf("Evaluating: %s (%zu-shot, type: %s)... accuracy: %.4f | centered: %.4f | time: %.2fs | %zu tokens (%.0f/s)%s\n",
                 task.label.c_str(), task.num_fewshot, eval::core_task_type_name(task.type), r.accuracy, r.centered,
-                std::chrono::duration<double>(now - started).count(),
-                cropped.c_str());
+                seconds, r.tokens, static_cast<double>(r.tokens) / std::max(seconds, 1e-9), cropped.c_str());
     std::fflush(stdout);
     started = now;
   };

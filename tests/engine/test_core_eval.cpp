@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -99,6 +100,12 @@ void check_setting(const std::string& name, std::int64_t rows, std::int64_t cont
       CAPTURE(i);
       CHECK(correct[i] == std::get<bool>(examples[i].find("correct")->data));
     }
+    // The tokens run are the rows' ids, as the reference renders them (cut to the context when cropped).
+    std::size_t tokens = 0;
+    for (const Value& example : examples)
+      for (const Value& row : example.find("ids")->array("ids"))
+        tokens += std::min(row.array("row").size(), static_cast<std::size_t>(context));
+    CHECK(got.tokens == tokens);
     CHECK(got.accuracy == doctest::Approx(want.find("accuracy")->number("accuracy")).epsilon(1e-12));
     CHECK(got.centered == doctest::Approx(want.find("centered")->number("centered")).epsilon(1e-12));
     centered_sum += got.centered;

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -137,7 +139,8 @@ TEST_CASE("weights round-trip through a safetensors file, and a mismatched confi
   Cpu cpu;
   GptWeights<Cfg, Cpu> w(cpu, 40);
   init_weights(cpu, w, 7);
-  const auto path = std::filesystem::temp_directory_path() / "nanochat_test_weights.safetensors";
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("nanochat_test_weights_" + std::to_string(::getpid()) + ".safetensors");  // test_model_portable runs it too
   save_weights(cpu, w, path, 8, {{"source_step", "5"}});
   const auto file = SafetensorsFile::load(path);
   CHECK(file.metadata().at("n_layer") == "2");

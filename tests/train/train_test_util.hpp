@@ -2,6 +2,8 @@
 // What the training tests share: scratch directories, a tiny corpus with its tokenizer, and the
 // options of a six-step run of a tiny model that checkpoints every three steps.
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -22,7 +24,10 @@ using Tiny = GptConfig<2, 2, 1, 16>;
 
 // A scratch directory removed at the end of the test.
 struct ScratchDir {
-  explicit ScratchDir(const std::string& name) : path(fs::temp_directory_path() / ("nanochat_" + name)) {
+  // The process id in the name: ctest -j runs test cases (and other checkouts their suites) side
+  // by side, and two cases with one name would share a directory.
+  explicit ScratchDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("nanochat_" + name + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
     fs::create_directories(path);
   }

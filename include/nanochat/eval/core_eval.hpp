@@ -41,6 +41,7 @@ struct CoreTaskResult {
   double accuracy = 0.0, centered = 0.0;
   std::size_t examples = 0, correct = 0;
   std::size_t cropped = 0;  // rows longer than the model's context, cut to their last positions
+  std::size_t tokens = 0;   // ids in the rows run (after cropping): the forwards' useful work
 };
 
 struct CoreResult {
@@ -164,15 +165,17 @@ CoreTaskResult evaluate_core_task(B& backend, Gpt<C, B>& model, const tokenizer:
     for (std::size_t i = 0; i < example.ids.size(); ++i)
       NANOCHAT_CHECK(example.start[i] >= 1, where, ": the answer starts at <|bos|>");
     result.cropped += crop_core_rows(example, static_cast<std::size_t>(context), where);
+    for (const auto& row : example.ids) result.tokens += row.size();
     if (pending_rows + example.ids.size() > rows) run();
     pending_rows += example.ids.size();
     pending.push_back({idx, std::move(example)});
   }
   if (!pending.empty()) run();
-  std::size_t counts[2] = {result.correct, result.cropped};
+  std::size_t counts[3] = {result.correct, result.cropped, result.tokens};
   dist::sum_counts_over_ranks(comm, counts);
   result.correct = counts[0];
   result.cropped = counts[1];
+  result.tokens = counts[2];
   if (correct != nullptr && comm.size() > 1) {
     std::vector<std::size_t> right(correct->begin(), correct->end());  // each example's owner's verdict, others 0
     dist::sum_counts_over_ranks(comm, right);
