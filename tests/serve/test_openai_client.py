@@ -9,7 +9,9 @@ replies never end and no wait queue: a request while every slot is busy gets 429
 clients that disconnect have their generation cancelled and their slots freed. Last, a load
 test: 64 concurrent clients against 8 slots, rounds of them, every reply whole and its own
 (the endless model's greedy reply is max_tokens NUL bytes, each client asking a different
-length), the server healthy after, its memory flat across rounds. And fuzzing at 1 and 3
+length), the server healthy after, its memory flat across rounds; then 64 concurrent sampled
+requests on the random model (a seed each), every reply equal to the same request run alone
+after. And fuzzing at 1 and 3
 slots: malformed JSON, wrong types in every field, bodies past --max-body, stalled and truncated
 clients, all refused with a 4xx or a closed connection, the server alive with no slot held after.
 Run by run_openai_client_test.sh (ctest serve.openai_client).
@@ -93,6 +95,13 @@ def main():
     proc, address = start_server(a.chat_web, endless, 64, 8)
     try:
         checks += load(address, proc.pid)
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0, f"chat_web exited with {code} on SIGTERM"
+    proc, address = start_server(a.chat_web, a.work, 64, 8)
+    try:
+        checks += load_sampled(address)
     finally:
         proc.terminate()
         code = proc.wait(timeout=30)
@@ -298,6 +307,33 @@ def load(address, pid, clients=64, rounds=3):
     # would add up over the rounds after the first.
     assert rss[-1] - rss[0] < 16 * 1024, f"server memory grew across rounds: {rss} KiB"
     return 4
+
+
+def load_sampled(address, clients=64):
+    """`clients` concurrent sampled requests (temperature 1, top-k 50, a seed each, different
+    prompts) on a random model: each reply must equal the same request's reply run alone
+    afterwards, so no request saw another's tokens, KV rows or random stream."""
+    base = f"http://{address}"
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+    def one(i):
+        body = {"messages": [{"role": "user", "content": f"request {i}: " + "ab" * (i % 9)}], "max_tokens": 12,
+                "temperature": 1.0, "top_k": 50, "seed": 1000 + i, "stream": i % 2 == 1}
+        status, text = http(base + "/v1/chat/completions", json.dumps(body).encode(), auth)
+        assert status == 200, (i, status, text)
+        if body["stream"]:
+            chunks = [json.loads(p[len("data: "):]) for p in text.split("\n\n") if p and p != "data: [DONE]"]
+            return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        return json.loads(text)["choices"][0]["message"]["content"]
+
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        together = list(pool.map(one, range(clients)))
+    alone = [one(i) for i in range(clients)]
+    mixed = [i for i in range(clients) if together[i] != alone[i]]
+    assert not mixed, f"{len(mixed)} replies differ from the same request run alone, e.g. {mixed[0]}: {together[mixed[0]]!r} vs {alone[mixed[0]]!r}"
+    assert len(set(alone)) > clients // 2, "the seeds gave too few different replies to tell requests apart"
+    return 1
 
 
 def raw_exchange(address, data, shutdown=False, timeout=10):
