@@ -3,7 +3,10 @@ Shared by the browser tests: serve.chat_page (tests/serve) and train.report_page
 import base64
 import json
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -11,11 +14,15 @@ import websocket
 
 
 class Browser:
-    def __init__(self, chromium, profile, window="900,640"):
+    def __init__(self, chromium, window="900,640"):
+        # Its own profile and process group: Chromium's helper processes can still write to the
+        # profile after the main one exits, so close() ends the whole group before removing it.
+        self.profile = tempfile.mkdtemp(prefix="nanochat_chromium.")
+        profile = self.profile
         self.proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                                       "--no-first-run", "--remote-debugging-port=0", f"--user-data-dir={profile}",
                                       f"--window-size={window}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
         port_file = os.path.join(profile, "DevToolsActivePort")
         deadline = time.time() + 60
         while not os.path.exists(port_file) or not open(port_file).read().strip():
@@ -66,3 +73,8 @@ class Browser:
         self.ws.close()
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # helpers left behind
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(self.profile, ignore_errors=True)

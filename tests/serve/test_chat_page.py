@@ -15,11 +15,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from devtools_browser import Browser  # noqa: E402
-from test_openai_client import KEY, http, start_server  # noqa: E402
+from test_openai_client import KEY, http, serving  # noqa: E402
 
 
 class ChatPage(Browser):
@@ -35,6 +34,13 @@ class ChatPage(Browser):
         self.call("Input.insertText", text=text)
         for kind in ("keyDown", "keyUp"):
             self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+
+    def arm_busy(self):
+        """From now on, notes when the page turns busy: a short reply can start and end between two
+        polls of data-state, so a wait for 'busy' itself could miss it."""
+        self.eval("window.sawBusy = false; (window.busyObserver ||= new MutationObserver(() => {"
+                  " if (document.body.dataset.state === 'busy') window.sawBusy = true; }))"
+                  ".observe(document.body, {attributes: true, attributeFilter: ['data-state']}); true")
 
     def wait_idle(self):
         self.wait("document.body.dataset.state === 'idle'", "the reply to end")
@@ -80,8 +86,9 @@ def page_checks(browser, address, screenshot):
     assert "temperature 0" in browser.eval("document.getElementById('info').textContent")
     checks += 2
 
+    browser.arm_busy()
     browser.type("Hello there")
-    browser.wait("document.body.dataset.state === 'busy'", "the request to start", timeout=10)
+    browser.wait("window.sawBusy", "the request to start", timeout=10)
     browser.wait_idle()
     source, shown = assistant_text(browser)
     expected = greedy_reply(address, [{"role": "user", "content": "Hello there"}])
@@ -103,8 +110,9 @@ def page_checks(browser, address, screenshot):
     assert turns == ["user:Tell me a joke", "assistant:"], turns
     checks += 1
 
+    browser.arm_busy()
     browser.eval("[...document.querySelectorAll('#log .msg.assistant button')].find(b => b.textContent === 'Regenerate').click()")
-    browser.wait("document.body.dataset.state === 'busy'", "the regenerated request", timeout=10)
+    browser.wait("window.sawBusy", "the regenerated request", timeout=10)
     browser.wait_idle()
     again, _ = assistant_text(browser)
     assert again == source, (again, source)
@@ -166,20 +174,14 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     subprocess.run([a.write_model, a.work], check=True, stdout=subprocess.DEVNULL)
     checks = 0
-    with tempfile.TemporaryDirectory() as profile:
-        browser = ChatPage(a.chromium, profile)
-        try:
-            for slots, extra, run in ((2, [], lambda address: page_checks(browser, address, os.path.join(a.work, "page.png"))),
-                                      (1, ["--marked-js", ""], lambda address: plain_text_checks(browser, address))):
-                proc, address = start_server(a.chat_web, a.work, 4, slots, ["--max-tokens", "48", *extra])
-                try:
-                    checks += run(address)
-                finally:
-                    proc.terminate()
-                    code = proc.wait(timeout=30)
-                assert code == 0, f"chat_web exited with {code} on SIGTERM"
-        finally:
-            browser.close()
+    browser = ChatPage(a.chromium)
+    try:
+        for slots, extra, run in ((2, [], lambda address: page_checks(browser, address, os.path.join(a.work, "page.png"))),
+                                  (1, ["--marked-js", ""], lambda address: plain_text_checks(browser, address))):
+            with serving(a.chat_web, a.work, 4, slots, ["--max-tokens", "48", *extra]) as (_, address):
+                checks += run(address)
+    finally:
+        browser.close()
     print(f"{checks} passed, 0 failed; screenshot {os.path.join(a.work, 'page.png')}")
 
 

@@ -17,6 +17,8 @@ clients, all refused with a 4xx or a closed connection, the server alive with no
 Run by run_openai_client_test.sh (ctest serve.openai_client).
 """
 import argparse
+import concurrent.futures
+import contextlib
 import json
 import os
 import socket
@@ -30,7 +32,10 @@ import openai
 KEY = "test-key"
 
 
-def start_server(chat_web, base_dir, queue, slots=1, extra=()):
+@contextlib.contextmanager
+def serving(chat_web, base_dir, queue, slots=1, extra=()):
+    """chat_web on a free loopback port: yields (process, address); afterwards SIGTERM, on which it
+    must exit 0 (not checked when the body failed: its error is the one to see)."""
     env = dict(os.environ, NANOCHAT_BASE_DIR=base_dir)
     proc = subprocess.Popen([chat_web, "--port", "0", "--api-key", KEY, "--queue", str(queue), "--slots", str(slots), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -38,7 +43,12 @@ def start_server(chat_web, base_dir, queue, slots=1, extra=()):
     if "http://" not in line:
         proc.kill()
         raise SystemExit(f"chat_web did not start: {line!r}")
-    return proc, line.strip().rsplit("http://", 1)[1]
+    try:
+        yield proc, line.strip().rsplit("http://", 1)[1]
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0, f"chat_web exited with {code} on SIGTERM"
 
 
 def http(url, body=None, headers=None):
@@ -75,44 +85,23 @@ def main():
     endless = os.path.join(a.work, "endless")
     subprocess.run([a.write_model, endless, "2048", "endless"], check=True)
     for slots in (1, 2):
-        proc, address = start_server(a.chat_web, endless, 0, slots)
-        try:
+        with serving(a.chat_web, endless, 0, slots) as (_, address):
             checks += busy_and_disconnect(address, slots)
-        finally:
-            proc.terminate()
-            code = proc.wait(timeout=30)
-        assert code == 0, f"chat_web exited with {code} on SIGTERM"
     max_body = 1 << 16
     for slots in (1, 3):
-        proc, address = start_server(a.chat_web, a.work, 4, slots, ["--max-body", str(max_body), "--io-timeout", "1"])
-        try:
+        with serving(a.chat_web, a.work, 4, slots, ["--max-body", str(max_body), "--io-timeout", "1"]) as (proc, address):
             checks += fuzz(address, proc, max_body)
-        finally:
-            proc.terminate()
-            code = proc.wait(timeout=30)
-        assert code == 0, f"chat_web exited with {code} on SIGTERM"
 
-    proc, address = start_server(a.chat_web, endless, 64, 8)
-    try:
+    with serving(a.chat_web, endless, 64, 8) as (proc, address):
         checks += load(address, proc.pid)
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=30)
-    assert code == 0, f"chat_web exited with {code} on SIGTERM"
-    proc, address = start_server(a.chat_web, a.work, 64, 8)
-    try:
+    with serving(a.chat_web, a.work, 64, 8) as (_, address):
         checks += load_sampled(address)
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=30)
-    assert code == 0, f"chat_web exited with {code} on SIGTERM"
     print(f"{checks} passed, 0 failed")
 
 
 def client_checks(a, slots):
-    proc, address = start_server(a.chat_web, a.work, 4, slots)
     checks = 0
-    try:
+    with serving(a.chat_web, a.work, 4, slots) as (_, address):
         base = f"http://{address}"
         client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0, timeout=60)
 
@@ -211,10 +200,6 @@ def client_checks(a, slots):
         status, body = http(base + "/v1/chat/completions", b"{not json", auth)
         assert status == 400 and "invalid JSON" in json.loads(body)["error"]["message"], body
         checks += 4
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=30)
-    assert code == 0, f"chat_web exited with {code} on SIGTERM"
     return checks
 
 
@@ -291,7 +276,6 @@ def load(address, pid, clients=64, rounds=3):
         assert content == "\0" * n, (i, n, content[:40])
         return n
 
-    import concurrent.futures
     rss = []
     generated = 0
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
@@ -326,7 +310,6 @@ def load_sampled(address, clients=64):
             return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
         return json.loads(text)["choices"][0]["message"]["content"]
 
-    import concurrent.futures
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         together = list(pool.map(one, range(clients)))
     alone = [one(i) for i in range(clients)]

@@ -181,41 +181,40 @@ def main():
     server = serve(report, a.marked_js)
     address = f"127.0.0.1:{server.server_address[1]}"
     checks = 0
-    with tempfile.TemporaryDirectory() as profile:
-        browser = Browser(a.chromium, profile, window="1000,800")
-        try:
-            render(browser, address)
-            browser.screenshot(png, full_page=True)  # first, to show what a failing check saw
-            assert browser.eval("document.querySelector('h1') && document.querySelector('h1').textContent") == \
-                "nanochat training report", "the report's title is missing"
-            checks += 1
-            shown = check_images(browser, plots)
-            checks += 1
-            table = summary_table(browser)
-            assert table and table[0] == ["Metric", "BASE", "MID", "SFT", "RL"], f"summary table: {table}"
-            rows = {r[0]: dict(zip(table[0][1:], r[1:])) for r in table[1:]}
-            for metric, (stage, value) in expected.items():
-                assert rows.get(metric, {}).get(stage) == value, f"summary {metric} {stage}: {rows.get(metric)}, {value} expected"
-            checks += 1
+    browser = Browser(a.chromium, window="1000,800")
+    try:
+        render(browser, address)
+        browser.screenshot(png, full_page=True)  # first, to show what a failing check saw
+        assert browser.eval("document.querySelector('h1') && document.querySelector('h1').textContent") == \
+            "nanochat training report", "the report's title is missing"
+        checks += 1
+        shown = check_images(browser, plots)
+        checks += 1
+        table = summary_table(browser)
+        assert table and table[0] == ["Metric", "BASE", "MID", "SFT", "RL"], f"summary table: {table}"
+        rows = {r[0]: dict(zip(table[0][1:], r[1:])) for r in table[1:]}
+        for metric, (stage, value) in expected.items():
+            assert rows.get(metric, {}).get(stage) == value, f"summary {metric} {stage}: {rows.get(metric)}, {value} expected"
+        checks += 1
 
-            if a.report_program:
-                # The checks must see a broken plot: truncate one SVG and render again.
-                svg = sorted(n for n in os.listdir(report) if n.endswith(".svg"))[0]
-                path = os.path.join(report, svg)
-                text = open(path).read()
-                with open(path, "w") as f:
-                    f.write(text[: len(text) // 2])
-                render(browser, address)
-                try:
-                    check_images(browser, plots)
-                except AssertionError as e:
-                    assert svg in str(e), e
-                    checks += 1
-                else:
-                    raise AssertionError(f"a truncated {svg} passed the image checks")
-        finally:
-            browser.close()
-            server.shutdown()
+        if a.report_program:
+            # The checks must see a broken plot: truncate one SVG and render again.
+            svg = sorted(n for n in os.listdir(report) if n.endswith(".svg"))[0]
+            path = os.path.join(report, svg)
+            text = open(path).read()
+            with open(path, "w") as f:
+                f.write(text[: len(text) // 2])
+            render(browser, address)
+            try:
+                check_images(browser, plots)
+            except AssertionError as e:
+                assert svg in str(e), e
+                checks += 1
+            else:
+                raise AssertionError(f"a truncated {svg} passed the image checks")
+    finally:
+        browser.close()
+        server.shutdown()
     print(f"{checks} passed, 0 failed; {shown} plots; page {png}")
 
 
