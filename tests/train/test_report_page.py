@@ -58,13 +58,12 @@ def serve(report_dir, marked):
     """A loopback HTTP server: / is the page, /marked.js Debian's marked, /report/<name> the report's files."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            name = self.path.removeprefix("/report/")  # one plain file name of the report directory
             if self.path == "/":
                 body, kind = PAGE.encode(), "text/html"
             elif self.path == "/marked.js":
                 body, kind = open(marked, "rb").read(), "text/javascript"
-            elif self.path.startswith("/report/") and os.path.basename(self.path) == self.path[len("/report/"):] \
-                    and os.path.isfile(os.path.join(report_dir, self.path[len("/report/"):])):
-                name = self.path[len("/report/"):]
+            elif name != self.path and "/" not in name and os.path.isfile(os.path.join(report_dir, name)):
                 body = open(os.path.join(report_dir, name), "rb").read()
                 kind = "image/svg+xml" if name.endswith(".svg") else "text/markdown; charset=utf-8"
             else:
