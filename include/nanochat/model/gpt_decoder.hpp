@@ -23,7 +23,7 @@
 
 #include "nanochat/core/arena.hpp"
 #include "nanochat/core/bf16.hpp"
-#include "nanochat/engine/kv_cache.hpp"
+#include "nanochat/model/kv_cache.hpp"
 #include "nanochat/model/rotary_table.hpp"
 #include "nanochat/model/weights.hpp"
 
@@ -64,7 +64,7 @@ class GptDecoder {
   std::int64_t max_rows() const { return max_rows_; }
   std::int64_t max_positions() const { return max_positions_; }
   std::int64_t position() const { return cache_.position(); }
-  const engine::KvCache<C, B, KV>& cache() const { return cache_; }
+  const KvCache<C, B, KV>& cache() const { return cache_; }
   // Bytes this decoder holds (cache, rotary table, activations), besides the borrowed weights.
   std::size_t bytes() const { return cache_.bytes() + rotary_.bytes() + arena_.bytes(); }
 
@@ -207,7 +207,7 @@ class GptDecoder {
   B* backend_;
   const GptWeights<C, B, W>* weights_;
   std::int64_t max_rows_, max_positions_, step_tokens_;
-  engine::KvCache<C, B, KV> cache_;
+  KvCache<C, B, KV> cache_;
   RotaryTable<B> rotary_;
   TensorView<std::int32_t, B> ids_;
   View x_, xn_, y_, q_, k_, v_, h_, rstd_, logits_;

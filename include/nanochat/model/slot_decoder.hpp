@@ -19,7 +19,7 @@
 
 #include "nanochat/core/arena.hpp"
 #include "nanochat/core/bf16.hpp"
-#include "nanochat/engine/kv_slot_pool.hpp"
+#include "nanochat/model/kv_slot_pool.hpp"
 #include "nanochat/model/packed_linears.hpp"
 #include "nanochat/model/rotary_table.hpp"
 #include "nanochat/model/weights.hpp"
@@ -69,7 +69,7 @@ class SlotDecoder {
   std::int64_t max_positions() const { return pool_.capacity(); }
   std::int64_t step_tokens() const { return step_tokens_; }
   std::int64_t length(std::int64_t slot) const { return pool_.length(slot); }
-  const engine::KvSlotPool<C, B, KV>& pool() const { return pool_; }
+  const KvSlotPool<C, B, KV>& pool() const { return pool_; }
   // Bytes this decoder holds (pool, rotary table, activations, packed weights), besides the
   // borrowed weights.
   std::size_t bytes() const { return pool_.bytes() + rotary_.bytes() + arena_.bytes() + linears_.bytes(); }
@@ -212,7 +212,7 @@ class SlotDecoder {
   const GptWeights<C, B, W>* weights_;
   PackedLinears<C, B, W> linears_;
   std::int64_t step_tokens_;
-  engine::KvSlotPool<C, B, KV> pool_;
+  KvSlotPool<C, B, KV> pool_;
   RotaryTable<B> rotary_;
   TensorView<std::int32_t, B> ids_, slots_, positions_;
   View x_, xn_, y_, q_, k_, v_, h_, rstd_, logits_;

@@ -14,9 +14,9 @@
 
 #include "nanochat/core/config.hpp"
 #include "nanochat/core/tensor.hpp"
-#include "nanochat/engine/kv_cache.hpp"
+#include "nanochat/model/kv_cache.hpp"
 
-namespace nanochat::engine {
+namespace nanochat {
 
 template <Config C, Backend B, class E = typename C::element_type>
 class KvSlotPool {
@@ -96,4 +96,4 @@ class KvSlotPool {
   std::array<Tensor<E, B>, C::depth> k_, v_;
 };
 
-}  // namespace nanochat::engine
+}  // namespace nanochat

@@ -15,7 +15,7 @@
 #include "nanochat/core/config.hpp"
 #include "nanochat/core/tensor.hpp"
 
-namespace nanochat::engine {
+namespace nanochat {
 
 // One head's `dim` values of one position, copied or rounded into the cache's element type E
 // (shared with the slot pool, kv_slot_pool.hpp).
@@ -125,4 +125,4 @@ class KvCache {
   std::array<Tensor<E, B>, C::depth> k_, v_;
 };
 
-}  // namespace nanochat::engine
+}  // namespace nanochat
